@@ -1,0 +1,1 @@
+//! Loopback HTTP/HTTPS/TCP servers for wait-http and wait-tcp tests.
