@@ -1,0 +1,104 @@
+{{/*
+kwait.rbac — Role + RoleBinding giving one ServiceAccount exactly what its waits need:
+  secret NAME            get, watch  secrets/NAME
+  certificate NAME       get, watch  certificates.cert-manager.io/NAME
+                         get         secrets/<secretName>          (unless secretCheck: false)
+                         list        certificaterequests           (explain only)
+  job NAME               get, watch  jobs.batch/NAME
+  job selector           list, watch jobs.batch                    (a selector cannot name objects)
+                         list        pods                          (explain only, both job forms)
+  http, tcp              nothing
+Waits in another namespace (`namespace:`) get their own Role + RoleBinding there.
+Renders nothing when no wait needs any rule.
+
+  {{- include "kwait.rbac" (dict "root" . "name" "web" "serviceAccountName" "web" "waits" (list "migrations")) }}
+
+Parameters (a dict):
+  root                the chart's root context
+  name                suffix of the Role/RoleBinding name: <release>-kwait-<name> (default: the SA name)
+  serviceAccountName  the pod's ServiceAccount (required)
+  waits               keys of .Values.kwait.waits or {wait, name} dicts (default: all waits)
+  hook                optional Helm hook list (e.g. "pre-install,pre-upgrade") when the waiting
+                      pod is itself a hook: the Role must exist before it; rendered with
+                      hook-weight -10 and delete policy before-hook-creation
+  labels              optional extra labels (dict)
+*/}}
+{{- define "kwait.rbac" -}}
+{{- $root := .root -}}
+{{- $sa := required "kwait.rbac: parameter `serviceAccountName` is required" .serviceAccountName -}}
+{{- $suffix := default $sa .name -}}
+{{- $byNs := dict -}}
+{{- range (include "kwait.waitList" . | fromJson).list -}}
+  {{- $r := include "kwait.resolve" (merge (dict "root" $root) .) | fromJson -}}
+  {{- $ns := default $root.Release.Namespace $r.namespace -}}
+  {{- $acc := default dict (index $byNs $ns) -}}
+  {{- range $rule := $r.rules -}}
+    {{- /* merge rules with the same group, resource and verbs; keep named and unnamed apart */ -}}
+    {{- $named := hasKey $rule "resourceNames" -}}
+    {{- $key := printf "%s|%s|%s|%t" (index $rule.apiGroups 0) (index $rule.resources 0) (join "," $rule.verbs) $named -}}
+    {{- $prev := index $acc $key -}}
+    {{- if $prev -}}
+      {{- if $named }}{{ $_ := set $prev "resourceNames" (concat $prev.resourceNames $rule.resourceNames | uniq | sortAlpha) }}{{ end -}}
+    {{- else -}}
+      {{- $new := dict "apiGroups" $rule.apiGroups "resources" $rule.resources "verbs" $rule.verbs -}}
+      {{- if $named }}{{ $_ := set $new "resourceNames" $rule.resourceNames }}{{ end -}}
+      {{- $_ := set $acc $key $new -}}
+    {{- end -}}
+  {{- end -}}
+  {{- $_ := set $byNs $ns $acc -}}
+{{- end -}}
+{{- $fullname := printf "%s-kwait-%s" $root.Release.Name $suffix | trunc 63 | trimSuffix "-" -}}
+{{- $labels := merge (dict "app.kubernetes.io/managed-by" $root.Release.Service "app.kubernetes.io/instance" $root.Release.Name "app.kubernetes.io/component" "kwait" "helm.sh/chart" (printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-")) (default dict .labels) -}}
+{{- $hook := .hook -}}
+{{- range $ns := keys $byNs | sortAlpha }}
+{{- $acc := index $byNs $ns }}
+{{- if $acc }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ $fullname }}
+  namespace: {{ $ns }}
+  labels:
+    {{- toYaml $labels | nindent 4 }}
+  {{- if $hook }}
+  annotations:
+    helm.sh/hook: {{ $hook | quote }}
+    helm.sh/hook-weight: "-10"
+    helm.sh/hook-delete-policy: before-hook-creation
+  {{- end }}
+rules:
+  {{- range $key := keys $acc | sortAlpha }}
+  {{- $rule := index $acc $key }}
+  - apiGroups: {{ toJson $rule.apiGroups }}
+    resources: {{ toJson $rule.resources }}
+    {{- with $rule.resourceNames }}
+    resourceNames: {{ toJson . }}
+    {{- end }}
+    verbs: {{ toJson $rule.verbs }}
+  {{- end }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $fullname }}
+  namespace: {{ $ns }}
+  labels:
+    {{- toYaml $labels | nindent 4 }}
+  {{- if $hook }}
+  annotations:
+    helm.sh/hook: {{ $hook | quote }}
+    helm.sh/hook-weight: "-10"
+    helm.sh/hook-delete-policy: before-hook-creation
+  {{- end }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $fullname }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ $sa }}
+    namespace: {{ $root.Release.Namespace }}
+{{- end }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,209 @@
+{{/*
+kwait.resolve — internal. Turns one wait into a normalized JSON object that every public
+template renders from, so container args, RBAC rules and volumes can never disagree.
+
+Parameters (a dict):
+  root  the chart's root context ($ / .)
+  wait  a key of .Values.kwait.waits, or a dict with the same fields (then `name` is required)
+  name  for an inline dict: its id (container kwait-<name>, volume kwait-<name>)
+
+Result (JSON): id, kind, namespace (explicit or ""), args (list), env (list), rules (list of
+{apiGroups, resources, resourceNames?, verbs, optional}), volume (dict or absent),
+containerName, resources, explainRules.
+*/}}
+{{- define "kwait.resolve" -}}
+{{- $root := required "kwait: parameter `root` (the chart's root context) is required" .root -}}
+{{- $g := default dict (index $root.Values "kwait") -}}
+{{- $id := "" -}}
+{{- $w := dict -}}
+{{- if kindIs "string" .wait -}}
+  {{- $id = .wait -}}
+  {{- $waits := default dict $g.waits -}}
+  {{- if not (hasKey $waits $id) -}}
+    {{- fail (printf "kwait: no wait %q under .Values.kwait.waits (known: %s)" $id (keys $waits | sortAlpha | join ", ")) -}}
+  {{- end -}}
+  {{- $w = index $waits $id -}}
+{{- else if kindIs "map" .wait -}}
+  {{- $id = required "kwait: an inline wait needs parameter `name`" .name -}}
+  {{- $w = .wait -}}
+{{- else -}}
+  {{- fail "kwait: parameter `wait` must be a key of .Values.kwait.waits or a dict" -}}
+{{- end -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?$" $id) -}}
+  {{- fail (printf "kwait: wait name %q must be lowercase letters, digits and '-' (at most 50), it names a container" $id) -}}
+{{- end -}}
+
+{{- /* reject typos in inline dicts too (values are also checked by values.schema.json) */ -}}
+{{- $common := list "kind" "containerName" "namespace" "timeout" "interval" "maxInterval" "attemptTimeout" "logFormat" "verbose" "quiet" "explain" "resources" -}}
+{{- $perKind := dict
+    "secret" (list "name" "keys")
+    "certificate" (list "name" "secretName" "secretCheck")
+    "job" (list "name" "selector" "all" "ifMissing")
+    "http" (list "url" "method" "status" "bodyContains" "bodyRegex" "jsonPath" "equals" "headers" "headerSecret" "caCert" "insecureSkipTlsVerify" "followRedirects")
+    "tcp" (list "address") -}}
+{{- $kind := required (printf "kwait: wait %q needs `kind` (secret, certificate, job, http or tcp)" $id) $w.kind -}}
+{{- if not (hasKey $perKind $kind) -}}
+  {{- fail (printf "kwait: wait %q: unknown kind %q (secret, certificate, job, http or tcp)" $id $kind) -}}
+{{- end -}}
+{{- $allowed := concat $common (index $perKind $kind) -}}
+{{- range $k, $_ := $w -}}
+  {{- if not (has $k $allowed) -}}
+    {{- fail (printf "kwait: wait %q (kind %s): unknown field %q (allowed: %s)" $id $kind $k ($allowed | sortAlpha | join ", ")) -}}
+  {{- end -}}
+{{- end -}}
+
+{{- $explain := true -}}
+{{- if hasKey $g "explain" }}{{ $explain = $g.explain }}{{ end -}}
+{{- if hasKey $w "explain" }}{{ $explain = $w.explain }}{{ end -}}
+{{- $ns := "" -}}
+{{- if $w.namespace }}{{ $ns = tpl (toString $w.namespace) $root }}{{ end -}}
+{{- $args := list -}}
+{{- $rules := list -}}
+{{- $projected := list -}}
+{{- $mountDir := printf "/etc/kwait/%s" $id -}}
+
+{{- if eq $kind "secret" -}}
+  {{- $name := tpl (required (printf "kwait: wait %q (secret) needs `name`" $id) $w.name) $root -}}
+  {{- $args = list "wait-secret" $name -}}
+  {{- range $w.keys }}{{ $args = concat $args (list "--key" (toString .)) }}{{ end -}}
+  {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "secrets") "resourceNames" (list $name) "verbs" (list "get" "watch") "optional" false) -}}
+
+{{- else if eq $kind "certificate" -}}
+  {{- $name := tpl (required (printf "kwait: wait %q (certificate) needs `name`" $id) $w.name) $root -}}
+  {{- $check := true -}}
+  {{- if hasKey $w "secretCheck" }}{{ $check = $w.secretCheck }}{{ end -}}
+  {{- $args = list "wait-certificate" $name -}}
+  {{- $rules = append $rules (dict "apiGroups" (list "cert-manager.io") "resources" (list "certificates") "resourceNames" (list $name) "verbs" (list "get" "watch") "optional" false) -}}
+  {{- if $check -}}
+    {{- $s := tpl (required (printf "kwait: wait %q (certificate) needs `secretName` (the Certificate's spec.secretName, so the Role can name it) or `secretCheck: false`" $id) $w.secretName) $root -}}
+    {{- $args = concat $args (list "--secret-name" $s) -}}
+    {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "secrets") "resourceNames" (list $s) "verbs" (list "get") "optional" false) -}}
+  {{- else -}}
+    {{- $args = append $args "--no-secret-check" -}}
+  {{- end -}}
+  {{- if $explain -}}
+    {{- $rules = append $rules (dict "apiGroups" (list "cert-manager.io") "resources" (list "certificaterequests") "verbs" (list "list") "optional" true) -}}
+  {{- end -}}
+
+{{- else if eq $kind "job" -}}
+  {{- if and $w.name $w.selector -}}
+    {{- fail (printf "kwait: wait %q (job): set `name` or `selector`, not both" $id) -}}
+  {{- end -}}
+  {{- if $w.name -}}
+    {{- if $w.all }}{{ fail (printf "kwait: wait %q (job): `all` needs `selector`" $id) }}{{ end -}}
+    {{- $name := tpl $w.name $root -}}
+    {{- $args = list "wait-job" $name -}}
+    {{- $rules = append $rules (dict "apiGroups" (list "batch") "resources" (list "jobs") "resourceNames" (list $name) "verbs" (list "get" "watch") "optional" false) -}}
+  {{- else if $w.selector -}}
+    {{- $args = list "wait-job" "-l" (tpl $w.selector $root) -}}
+    {{- if $w.all }}{{ $args = append $args "--all" }}{{ end -}}
+    {{- $rules = append $rules (dict "apiGroups" (list "batch") "resources" (list "jobs") "verbs" (list "list" "watch") "optional" false) -}}
+  {{- else -}}
+    {{- fail (printf "kwait: wait %q (job) needs `name` or `selector`" $id) -}}
+  {{- end -}}
+  {{- if $w.ifMissing }}{{ $args = concat $args (list "--if-missing" $w.ifMissing) }}{{ end -}}
+  {{- if $explain -}}
+    {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "pods") "verbs" (list "list") "optional" true) -}}
+  {{- end -}}
+
+{{- else if eq $kind "http" -}}
+  {{- $args = list "wait-http" (tpl (required (printf "kwait: wait %q (http) needs `url`" $id) $w.url) $root) -}}
+  {{- if $w.method }}{{ $args = concat $args (list "--method" $w.method) }}{{ end -}}
+  {{- if $w.status }}{{ $args = concat $args (list "--status" (toString $w.status)) }}{{ end -}}
+  {{- if and $w.bodyContains $w.bodyRegex }}{{ fail (printf "kwait: wait %q (http): `bodyContains` and `bodyRegex` exclude each other" $id) }}{{ end -}}
+  {{- if $w.bodyContains }}{{ $args = concat $args (list "--body-contains" $w.bodyContains) }}{{ end -}}
+  {{- if $w.bodyRegex }}{{ $args = concat $args (list "--body-regex" $w.bodyRegex) }}{{ end -}}
+  {{- if and (hasKey $w "equals") (not $w.jsonPath) }}{{ fail (printf "kwait: wait %q (http): `equals` needs `jsonPath`" $id) }}{{ end -}}
+  {{- if $w.jsonPath }}{{ $args = concat $args (list "--json-path" $w.jsonPath) }}{{ end -}}
+  {{- if hasKey $w "equals" }}{{ $args = concat $args (list "--equals" (toString $w.equals)) }}{{ end -}}
+  {{- range $w.headers -}}
+    {{- if regexMatch "(?i)^\\s*(authorization|proxy-authorization|cookie|x-api-key|api-key)\\s*:" . -}}
+      {{- fail (printf "kwait: wait %q (http): header %q looks like a secret; argv is world-readable in the pod, use `headerSecret`" $id (regexReplaceAll ":.*$" . ": ...")) -}}
+    {{- end -}}
+    {{- $args = concat $args (list "--header" .) -}}
+  {{- end -}}
+  {{- with $w.headerSecret -}}
+    {{- $args = concat $args (list "--header-file" (printf "%s/headers" $mountDir)) -}}
+    {{- $projected = append $projected (dict "secret" (dict "name" (tpl (required (printf "kwait: wait %q: headerSecret needs `name`" $id) .name) $root) "items" (list (dict "key" (default "headers" .key) "path" "headers")))) -}}
+  {{- end -}}
+  {{- with $w.caCert -}}
+    {{- $args = concat $args (list "--ca-cert" (printf "%s/ca.crt" $mountDir)) -}}
+    {{- $items := list (dict "key" (default "ca.crt" .key) "path" "ca.crt") -}}
+    {{- if and .secretName .configMapName }}{{ fail (printf "kwait: wait %q: caCert takes `secretName` or `configMapName`, not both" $id) }}{{ end -}}
+    {{- if .secretName -}}
+      {{- $projected = append $projected (dict "secret" (dict "name" (tpl .secretName $root) "items" $items)) -}}
+    {{- else if .configMapName -}}
+      {{- $projected = append $projected (dict "configMap" (dict "name" (tpl .configMapName $root) "items" $items)) -}}
+    {{- else -}}
+      {{- fail (printf "kwait: wait %q: caCert needs `secretName` or `configMapName`" $id) -}}
+    {{- end -}}
+  {{- end -}}
+  {{- if $w.insecureSkipTlsVerify }}{{ $args = append $args "--insecure-skip-tls-verify" }}{{ end -}}
+  {{- if and (hasKey $w "followRedirects") (not $w.followRedirects) }}{{ $args = append $args "--no-follow-redirects" }}{{ end -}}
+
+{{- else if eq $kind "tcp" -}}
+  {{- $args = list "wait-tcp" (tpl (required (printf "kwait: wait %q (tcp) needs `address` (HOST:PORT)" $id) $w.address) $root) -}}
+{{- end -}}
+
+{{- /* global options, after the subcommand (kwait accepts them there) */ -}}
+{{- if $ns }}{{ $args = concat $args (list "--namespace" $ns) }}{{ end -}}
+{{- range $opt := list (list "timeout" "--timeout") (list "interval" "--interval") (list "maxInterval" "--max-interval") (list "attemptTimeout" "--attempt-timeout") (list "logFormat" "--log-format") -}}
+  {{- $key := index $opt 0 -}}
+  {{- $v := "" -}}
+  {{- if hasKey $w $key }}{{ $v = index $w $key }}{{ else if hasKey $g $key }}{{ $v = index $g $key }}{{ end -}}
+  {{- if or $v (kindIs "int" $v) (kindIs "float64" $v) }}{{ $args = concat $args (list (index $opt 1) (toString $v)) }}{{ end -}}
+{{- end -}}
+{{- if $w.verbose }}{{ $args = append $args "-v" }}{{ end -}}
+{{- if $w.quiet }}{{ $args = append $args "-q" }}{{ end -}}
+
+{{- $env := list -}}
+{{- if and (has $kind (list "secret" "certificate" "job")) (not $ns) -}}
+  {{- $env = append $env (dict "name" "KWAIT_NAMESPACE" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace"))) -}}
+{{- end -}}
+{{- $out := dict "id" $id "kind" $kind "namespace" $ns "args" $args "env" $env "rules" $rules
+    "containerName" (default (printf "kwait-%s" $id) $w.containerName)
+    "resources" (default $g.resources $w.resources) -}}
+{{- if $projected -}}
+  {{- $_ := set $out "volume" (dict "name" (printf "kwait-%s" $id) "projected" (dict "sources" $projected)) -}}
+  {{- $_ := set $out "volumeMount" (dict "name" (printf "kwait-%s" $id) "mountPath" $mountDir "readOnly" true) -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* kwait.image — internal: repository:tag[@digest]. Parameter: the root context. */}}
+{{- define "kwait.image" -}}
+{{- $g := default dict (index .Values "kwait") -}}
+{{- $img := default dict $g.image -}}
+{{- $repo := default "ghcr.io/kwait/kwait" $img.repository -}}
+{{- /* never the app chart's own appVersion: that versions the app, not kwait */ -}}
+{{- $lib := "" -}}
+{{- with .Subcharts }}{{ with index . "kwait" }}{{ $lib = .Chart.AppVersion }}{{ end }}{{ end -}}
+{{- $tag := default (default "0.1.0" $lib) $img.tag -}}
+{{- $tag = toString $tag -}}
+{{- if $img.digest -}}
+{{- printf "%s:%s@%s" $repo $tag $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* kwait.waitList — internal: normalizes the `waits` parameter into a list of {wait, name}. */}}
+{{- define "kwait.waitList" -}}
+{{- $out := list -}}
+{{- $g := default dict (index .root.Values "kwait") -}}
+{{- $ws := .waits -}}
+{{- if not (hasKey . "waits") -}}
+  {{- $ws = keys (default dict $g.waits) | sortAlpha -}}
+{{- end -}}
+{{- if kindIs "string" $ws }}{{ $ws = list $ws }}{{ end -}}
+{{- if kindIs "map" $ws -}}
+  {{- $l := list -}}
+  {{- range $k := keys $ws | sortAlpha }}{{ $l = append $l (dict "name" $k "wait" (index $ws $k)) }}{{ end -}}
+  {{- $out = $l -}}
+{{- else -}}
+  {{- range $ws -}}
+    {{- if kindIs "string" . }}{{ $out = append $out (dict "wait" .) }}{{ else }}{{ $out = append $out . }}{{ end -}}
+  {{- end -}}
+{{- end -}}
+{{- toJson (dict "list" $out) -}}
+{{- end -}}

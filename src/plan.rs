@@ -1,0 +1,490 @@
+//! Typed, validated settings built from the command line. Nothing past this module sees clap.
+//!
+//! Every check here produces a one-line [`PlanError`] that names the argument, printed by
+//! `main` with exit code 2.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{self, Cli, Command};
+use crate::duration::{self, parse_duration};
+
+mod net;
+pub use net::{BodyMatch, HttpTarget, TcpTarget};
+
+/// A bad argument or environment value, always naming it.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A value that does not parse or is out of range.
+    #[error("invalid value {value:?} for {arg}: {why}")]
+    Invalid {
+        /// `--timeout`, `NAME`, ...
+        arg: &'static str,
+        /// What was given (never a header value or other secret).
+        value: String,
+        /// Why it is wrong.
+        why: String,
+    },
+    /// A file that could not be read.
+    #[error("cannot read {arg} {path:?}: {source}")]
+    Read {
+        /// The option naming the file.
+        arg: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Options that do not go together.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl PlanError {
+    pub(crate) fn invalid(arg: &'static str, value: impl Into<String>, why: impl Into<String>) -> Self {
+        PlanError::Invalid {
+            arg,
+            value: value.into(),
+            why: why.into(),
+        }
+    }
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The overall deadline; `None` = no limit (`--timeout 0`).
+    pub timeout: Option<Duration>,
+    /// First retry delay, also the floor of every delay.
+    pub interval: Duration,
+    /// Longest retry delay; also the safety re-check period while a watch is healthy.
+    pub max_interval: Duration,
+    /// Longest time one request may take.
+    pub attempt_timeout: Duration,
+    /// How to reach the Kubernetes API (unused by HTTP/TCP waits).
+    pub kube: KubeSettings,
+    /// How to talk to the user.
+    pub output: Output,
+    /// `--dry-run`: print instead of waiting.
+    pub dry_run: Option<DryRun>,
+    /// What to wait for.
+    pub target: Target,
+}
+
+/// How to reach the Kubernetes API.
+#[derive(Debug, Clone, Default)]
+pub struct KubeSettings {
+    /// `-n`; `None` = the default chain (pod, context, `default`).
+    pub namespace: Option<String>,
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+}
+
+/// Progress and report settings.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Text or JSON lines.
+    pub format: Format,
+    /// -1 quiet, 0 default, 1+ verbose.
+    pub verbosity: i8,
+    /// Where the final report also goes; `None` = the default (`/dev/termination-log` when writable).
+    pub termination_log: Option<PathBuf>,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `kwait: ...` lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// What `--dry-run` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DryRun {
+    /// The plan and the RBAC rules in words.
+    Plan,
+    /// The RBAC rules as a Role.
+    Rbac,
+}
+
+/// What to wait for.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// `wait-secret`.
+    Secret {
+        /// The Secret's name.
+        name: String,
+        /// Keys that must be present and non-empty.
+        keys: Vec<String>,
+    },
+    /// `wait-certificate`.
+    Certificate {
+        /// The Certificate's name.
+        name: String,
+        /// The expected `spec.secretName`, when given.
+        secret_name: Option<String>,
+        /// Whether to check the Secret named by `spec.secretName`.
+        check_secret: bool,
+    },
+    /// `wait-job`.
+    Job {
+        /// By name or by label selector.
+        select: JobSelect,
+        /// With a selector: every matching Job must complete.
+        all: bool,
+        /// What a Job that is not there means.
+        if_missing: IfMissing,
+    },
+    /// `wait-http`.
+    Http(HttpTarget),
+    /// `wait-tcp`.
+    Tcp(TcpTarget),
+}
+
+/// How `wait-job` finds its Job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobSelect {
+    /// One Job by name.
+    Name(String),
+    /// The newest Job matching a label selector (or all of them).
+    Selector(String),
+}
+
+/// `--if-missing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    /// Keep waiting for the Job to appear.
+    Wait,
+    /// A missing Job counts as done (it ran and its TTL removed it).
+    Succeed,
+    /// A missing Job is a failure.
+    Fail,
+}
+
+impl Target {
+    /// Whether the target lives in the Kubernetes API.
+    pub fn is_kube(&self) -> bool {
+        !matches!(self, Target::Http(_) | Target::Tcp(_))
+    }
+}
+
+impl Plan {
+    /// Validates the command line.
+    pub fn from_cli(cli: Cli) -> Result<Plan, PlanError> {
+        let g = cli.global;
+        let timeout = parse_duration(&g.timeout).map_err(|why| PlanError::invalid("--timeout", &g.timeout, why))?;
+        let interval =
+            parse_duration(&g.interval).map_err(|why| PlanError::invalid("--interval", &g.interval, why))?;
+        if interval.is_zero() {
+            return Err(PlanError::invalid("--interval", &g.interval, "must be more than 0"));
+        }
+        let attempt_timeout = parse_duration(&g.attempt_timeout)
+            .map_err(|why| PlanError::invalid("--attempt-timeout", &g.attempt_timeout, why))?;
+        if attempt_timeout.is_zero() {
+            return Err(PlanError::invalid("--attempt-timeout", &g.attempt_timeout, "must be more than 0"));
+        }
+        let target = target(cli.command)?;
+        let max_interval = match &g.max_interval {
+            Some(s) => {
+                let d = parse_duration(s).map_err(|why| PlanError::invalid("--max-interval", s, why))?;
+                if d < interval {
+                    return Err(PlanError::invalid(
+                        "--max-interval",
+                        s,
+                        format!("must not be less than --interval ({})", duration::format(interval)),
+                    ));
+                }
+                d
+            }
+            None if target.is_kube() => Duration::from_secs(30).max(interval),
+            None => Duration::from_secs(2).max(interval),
+        };
+        if let Some(ns) = &g.namespace {
+            check_dns_label("--namespace", ns)?;
+        }
+        if let Some(ctx) = &g.context
+            && ctx.is_empty()
+        {
+            return Err(PlanError::invalid("--context", ctx, "must not be empty"));
+        }
+        let format = match g.log_format.as_str() {
+            "text" => Format::Text,
+            "json" => Format::Json,
+            other => return Err(PlanError::invalid("--log-format", other, "expected text or json")),
+        };
+        let dry_run = match g.dry_run.as_deref() {
+            None => None,
+            Some("plan") => Some(DryRun::Plan),
+            Some("rbac") => Some(DryRun::Rbac),
+            Some(other) => return Err(PlanError::invalid("--dry-run", other, "expected --dry-run or --dry-run=rbac")),
+        };
+        let verbosity = if g.quiet { -1 } else { g.verbose.min(3) as i8 };
+        Ok(Plan {
+            timeout: (!timeout.is_zero()).then_some(timeout),
+            interval,
+            max_interval,
+            attempt_timeout,
+            kube: KubeSettings {
+                namespace: g.namespace,
+                kubeconfig: g.kubeconfig,
+                context: g.context,
+            },
+            output: Output {
+                format,
+                verbosity,
+                termination_log: g.termination_log,
+            },
+            dry_run,
+            target,
+        })
+    }
+}
+
+fn target(command: Command) -> Result<Target, PlanError> {
+    Ok(match command {
+        Command::WaitSecret(cli::SecretArgs { name, keys }) => {
+            check_object_name("NAME", &name)?;
+            for key in &keys {
+                check_secret_key(key)?;
+            }
+            Target::Secret { name, keys }
+        }
+        Command::WaitCertificate(cli::CertificateArgs {
+            name,
+            secret_name,
+            no_secret_check,
+        }) => {
+            check_object_name("NAME", &name)?;
+            if let Some(s) = &secret_name {
+                check_object_name("--secret-name", s)?;
+            }
+            Target::Certificate {
+                name,
+                secret_name,
+                check_secret: !no_secret_check,
+            }
+        }
+        Command::WaitJob(cli::JobArgs {
+            name,
+            selector,
+            all,
+            if_missing,
+        }) => {
+            let select = match (name, selector) {
+                (Some(name), None) => {
+                    check_object_name("NAME", &name)?;
+                    JobSelect::Name(name)
+                }
+                (None, Some(sel)) => {
+                    check_label_selector(&sel)?;
+                    JobSelect::Selector(sel)
+                }
+                _ => return Err(PlanError::Conflict("wait-job takes a NAME or -l SELECTOR, not both".into())),
+            };
+            let if_missing = match if_missing.as_str() {
+                "wait" => IfMissing::Wait,
+                "succeed" => IfMissing::Succeed,
+                "fail" => IfMissing::Fail,
+                other => return Err(PlanError::invalid("--if-missing", other, "expected wait, succeed or fail")),
+            };
+            Target::Job {
+                select,
+                all,
+                if_missing,
+            }
+        }
+        Command::WaitHttp(args) => Target::Http(net::http_target(args)?),
+        Command::WaitTcp(args) => Target::Tcp(net::tcp_target(args)?),
+    })
+}
+
+/// A namespace: an RFC 1123 label (63 characters at most).
+fn check_dns_label(arg: &'static str, s: &str) -> Result<(), PlanError> {
+    if s.len() > 63 {
+        return Err(PlanError::invalid(arg, s, "longer than 63 characters"));
+    }
+    if !is_dns_label(s) {
+        return Err(PlanError::invalid(
+            arg,
+            s,
+            "must be lowercase letters, digits and '-', starting and ending with a letter or digit",
+        ));
+    }
+    Ok(())
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// An object name: an RFC 1123 subdomain (253 characters at most), as Secrets, Jobs and
+/// Certificates require.
+pub(crate) fn check_object_name(arg: &'static str, s: &str) -> Result<(), PlanError> {
+    if s.is_empty() {
+        return Err(PlanError::invalid(arg, s, "must not be empty"));
+    }
+    if s.len() > 253 {
+        return Err(PlanError::invalid(arg, s, "longer than 253 characters"));
+    }
+    if !s.split('.').all(is_dns_label) {
+        return Err(PlanError::invalid(
+            arg,
+            s,
+            "must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+        ));
+    }
+    Ok(())
+}
+
+/// A Secret data key: `[-._a-zA-Z0-9]+`, 253 characters at most.
+fn check_secret_key(s: &str) -> Result<(), PlanError> {
+    if s.is_empty() {
+        return Err(PlanError::invalid("--key", s, "must not be empty"));
+    }
+    if s.len() > 253 {
+        return Err(PlanError::invalid("--key", s, "longer than 253 characters"));
+    }
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+        return Err(PlanError::invalid("--key", s, "may only contain letters, digits, '-', '_' and '.'"));
+    }
+    Ok(())
+}
+
+/// A label selector in the syntax the API server accepts: comma-separated requirements
+/// `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`.
+fn check_label_selector(sel: &str) -> Result<(), PlanError> {
+    let bad = |why: &str| PlanError::invalid("--selector", sel, why.to_string());
+    if sel.trim().is_empty() {
+        return Err(bad("must not be empty"));
+    }
+    for req in split_selector(sel) {
+        let req = req.trim();
+        if req.is_empty() {
+            return Err(bad("has an empty requirement"));
+        }
+        if let Some(key) = req.strip_prefix('!') {
+            check_label_key(key.trim()).map_err(|w| bad(&w))?;
+            continue;
+        }
+        let (key, values): (&str, Vec<&str>) = if let Some((k, v)) = req.split_once("!=") {
+            (k, vec![v])
+        } else if let Some((k, v)) = req.split_once("==") {
+            (k, vec![v])
+        } else if let Some((k, v)) = req.split_once('=') {
+            (k, vec![v])
+        } else if let Some((k, rest)) = req.split_once(" notin ").or_else(|| req.split_once(" in ")) {
+            let rest = rest.trim();
+            let inner = rest
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(|| bad("expects a list in parentheses after in/notin"))?;
+            (k, inner.split(',').collect())
+        } else {
+            (req, vec![])
+        };
+        check_label_key(key.trim()).map_err(|w| bad(&w))?;
+        for v in values {
+            check_label_value(v.trim()).map_err(|w| bad(&w))?;
+        }
+    }
+    Ok(())
+}
+
+/// Splits at commas that are not inside parentheses.
+fn split_selector(sel: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in sel.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&sel[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&sel[start..]);
+    parts
+}
+
+fn check_label_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns_label))
+    {
+        return Err(format!("label key prefix {p:?} is not a DNS subdomain"));
+    }
+    if name.is_empty() || name.len() > 63 || !is_label_name(name) {
+        return Err(format!(
+            "label key {key:?} must be 63 characters at most of letters, digits, '-', '_', '.', starting and ending alphanumeric"
+        ));
+    }
+    Ok(())
+}
+
+fn check_label_value(v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        return Ok(());
+    }
+    if v.len() > 63 || !is_label_name(v) {
+        return Err(format!(
+            "label value {v:?} must be 63 characters at most of letters, digits, '-', '_', '.', starting and ending alphanumeric"
+        ));
+    }
+    Ok(())
+}
+
+fn is_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_the_api_server_accepts_pass() {
+        for ok in [
+            "app.kubernetes.io/component=migrations",
+            "a=b,c!=d",
+            "tier in (web, worker),!canary",
+            "env notin (prod)",
+            "job-name",
+            "a==b",
+        ] {
+            assert!(check_label_selector(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn malformed_selectors_are_refused() {
+        for bad in ["", "a=b,", "=x", "a in b", "a=b c", "-a=b", "a=/x"] {
+            assert!(check_label_selector(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn object_names_follow_rfc_1123_subdomains() {
+        assert!(check_object_name("NAME", "litellm-api-user").is_ok());
+        assert!(check_object_name("NAME", "a.b-c.d").is_ok());
+        for bad in ["", "Upper", "-x", "x-", "a..b", "a_b", &"x".repeat(254)] {
+            assert!(check_object_name("NAME", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The `wait-secret` probe.

@@ -1,0 +1,1 @@
+//! The `wait-tcp` probe.
