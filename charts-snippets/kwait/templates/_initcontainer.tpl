@@ -17,10 +17,7 @@ If the wait has `headerSecret` or `caCert`, also render "kwait.volumes" into the
 - name: {{ $r.containerName }}
   image: {{ include "kwait.image" .root | quote }}
   imagePullPolicy: {{ default "IfNotPresent" $img.pullPolicy }}
-  args:
-    {{- range $r.args }}
-    - {{ . | quote }}
-    {{- end }}
+  args: [{{ range $i, $a := $r.args }}{{ if $i }}, {{ end }}{{ toJson $a }}{{ end }}]
   {{- with $r.env }}
   env:
     {{- toYaml . | nindent 4 }}
