@@ -1,0 +1,465 @@
+#!/usr/bin/env python3
+"""Checks for charts-snippets/ (run by ci.sh; see README.md "CI").
+
+For every example (and the test chart tests/matrix):
+  1. helm lint --strict + helm template (Helm charts) or kubectl kustomize (plain manifests);
+  2. every rendered object validated offline against the Kubernetes OpenAPI schemas
+     (kubernetes-validate, strict, bundled schemas, oldest and newest version we support);
+  3. every kwait init container: hardened securityContext, FallbackToLogsOnError, pinned
+     image, no secret header in argv, volume mounts that exist; its args exactly those in the
+     example's expect.yaml, and a valid kwait command line by the CLI contract;
+  4. the real kwait binary: `--dry-run` accepts each args list, `--dry-run=rbac` prints the
+     contract's rules for it;
+  5. RBAC: for each ServiceAccount, the kwait Roles bound to it hold every rule its pods'
+     waits need (as kwait itself says), nothing beyond the optional explain rules, and exactly
+     the rules in expect.yaml;
+then every tests/bad-values/*.yaml must make `helm lint --strict` and `helm template` fail
+with the message its "# expect:" line names.
+
+Usage: check.py --helm H --kubectl K [--kwait BIN | --no-kwait]
+"""
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+import yaml
+import kubernetes_validate
+from kubernetes_validate.utils import SchemaNotFoundError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+K8S_VERSIONS = ["1.30.0", "1.37.0"]
+RELEASE, NAMESPACE = "demo", "demo"
+
+HARDENED = {
+    "runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
+    "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False, "privileged": False,
+    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+}
+SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key", "api-key")
+WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}
+
+failures = []
+counts = {}
+
+
+def fail(msg):
+    failures.append(msg)
+    print("  FAIL " + msg)
+
+
+def count(what, n=1):
+    counts[what] = counts.get(what, 0) + n
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+# ---------------------------------------------------------------- the CLI contract
+GLOBAL_WITH_VALUE = {"--timeout", "--interval", "--max-interval", "--attempt-timeout",
+                     "-n", "--namespace", "--log-format", "--termination-log", "--kubeconfig", "--context"}
+GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose"}
+COMMANDS = {
+    # command: (options with a value, flags)
+    "wait-secret": ({"--key"}, set()),
+    "wait-certificate": ({"--secret-name"}, {"--no-secret-check"}),
+    "wait-job": ({"-l", "--selector", "--if-missing"}, {"--all"}),
+    "wait-http": ({"--status", "--body-contains", "--body-regex", "--json-path", "--equals", "--header",
+                   "--header-file", "--method", "--ca-cert"}, {"--insecure-skip-tls-verify", "--no-follow-redirects"}),
+    "wait-tcp": (set(), set()),
+}
+
+
+def parse_contract(args):
+    """Parse a kwait command line by the contract in DESIGN.md; return (cmd, positionals, opts)."""
+    if not args or args[0] not in COMMANDS:
+        raise ValueError("first arg must be a command, got %r" % (args[:1],))
+    cmd, (with_value, flags) = args[0], COMMANDS[args[0]]
+    pos, opts, i = [], {}, 1
+    while i < len(args):
+        a = args[i]
+        if a in with_value or a in GLOBAL_WITH_VALUE:
+            if i + 1 >= len(args):
+                raise ValueError("%s needs a value" % a)
+            opts.setdefault(a, []).append(args[i + 1])
+            i += 2
+        elif a in flags or a in GLOBAL_FLAGS:
+            opts.setdefault(a, []).append(True)
+            i += 1
+        elif a.startswith("-"):
+            raise ValueError("unknown option %s for %s" % (a, cmd))
+        else:
+            pos.append(a)
+            i += 1
+    sel = opts.get("-l", []) + opts.get("--selector", [])
+    want_pos = 0 if (cmd == "wait-job" and sel) else 1
+    if len(pos) != want_pos:
+        raise ValueError("%s takes %d positional argument(s), got %r" % (cmd, want_pos, pos))
+    if "--if-missing" in opts and opts["--if-missing"][-1] not in ("wait", "succeed", "fail"):
+        raise ValueError("--if-missing must be wait, succeed or fail")
+    if "--all" in opts and not sel:
+        raise ValueError("--all needs -l")
+    if "--body-contains" in opts and "--body-regex" in opts:
+        raise ValueError("--body-contains and --body-regex exclude each other")
+    if "--equals" in opts and "--json-path" not in opts:
+        raise ValueError("--equals needs --json-path")
+    if "--secret-name" in opts and "--no-secret-check" in opts:
+        raise ValueError("--secret-name and --no-secret-check exclude each other")
+    return cmd, pos, opts
+
+
+def contract_rules(args):
+    """(required, optional) RBAC rules for one kwait command line, as the contract states them."""
+    cmd, pos, opts = parse_contract(args)
+    req, opt = [], []
+    if cmd == "wait-secret":
+        req.append(rule("", "secrets", ["get", "watch"], pos))
+    elif cmd == "wait-certificate":
+        req.append(rule("cert-manager.io", "certificates", ["get", "watch"], pos))
+        if "--no-secret-check" not in opts and "--secret-name" in opts:
+            req.append(rule("", "secrets", ["get"], opts["--secret-name"][-1:]))
+        opt.append(rule("cert-manager.io", "certificaterequests", ["list"]))
+    elif cmd == "wait-job":
+        if pos:
+            req.append(rule("batch", "jobs", ["get", "watch"], pos))
+        else:
+            req.append(rule("batch", "jobs", ["list", "watch"]))
+        opt.append(rule("", "pods", ["list"]))
+    return req, opt
+
+
+def rule(group, resource, verbs, names=None):
+    r = {"apiGroups": [group], "resources": [resource], "verbs": list(verbs)}
+    if names:
+        r["resourceNames"] = list(names)
+    return r
+
+
+def tuples(rules):
+    """Expand RBAC rules into a set of (apiGroup, resource, name or '*', verb)."""
+    out = set()
+    for r in rules or []:
+        for g in r.get("apiGroups", []):
+            for res in r.get("resources", []):
+                for v in r.get("verbs", []):
+                    for n in r.get("resourceNames") or ["*"]:
+                        out.add((g, res, n, v))
+    return out
+
+
+def fmt(ts):
+    return ", ".join("%s %s%s%s" % (v, r, "." + g if g else "", "/" + n if n != "*" else "")
+                     for g, r, n, v in sorted(ts)) or "(none)"
+
+
+# ---------------------------------------------------------------- kwait binary
+class Kwait:
+    def __init__(self, path):
+        self.path = path
+        self.cache = {}
+
+    def dry_run(self, args, ns):
+        env = dict(os.environ, KWAIT_NAMESPACE=ns)
+        r = run([self.path, "--dry-run"] + args, env=env, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("kwait --dry-run %s: exit %d: %s" % (" ".join(args), r.returncode,
+                                                                   (r.stderr or r.stdout).strip()[:400]))
+        r = run([self.path, "--dry-run=rbac"] + args, env=env, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("kwait --dry-run=rbac %s: exit %d: %s" % (" ".join(args), r.returncode,
+                                                                        (r.stderr or r.stdout).strip()[:400]))
+        docs = [d for d in yaml.safe_load_all(r.stdout) if d]
+        roles = [d for d in docs if d.get("kind") == "Role"]
+        if len(roles) != 1 or roles[0].get("apiVersion") != "rbac.authorization.k8s.io/v1":
+            raise RuntimeError("kwait --dry-run=rbac %s: expected one rbac.authorization.k8s.io/v1 Role, got %r"
+                               % (" ".join(args), r.stdout[:300]))
+        meta_ns = (roles[0].get("metadata") or {}).get("namespace")
+        if meta_ns not in (None, ns):
+            raise RuntimeError("kwait --dry-run=rbac %s: Role namespace %r, expected %r" % (" ".join(args), meta_ns, ns))
+        return roles[0].get("rules") or []
+
+
+# ---------------------------------------------------------------- rendering
+def helm_env(tmp):
+    return dict(os.environ, HELM_CACHE_HOME=os.path.join(tmp, "cache"),
+                HELM_CONFIG_HOME=os.path.join(tmp, "config"), HELM_DATA_HOME=os.path.join(tmp, "data"))
+
+
+def render_helm(helm, chart, env, extra=()):
+    r = run([helm, "dependency", "update", "--skip-refresh", chart], env=env)
+    if r.returncode != 0:
+        raise RuntimeError("helm dependency update %s: %s" % (chart, r.stderr.strip()))
+    r = run([helm, "lint", "--strict", chart, "--namespace", NAMESPACE] + list(extra), env=env)
+    if r.returncode != 0:
+        raise RuntimeError("helm lint --strict %s:\n%s%s" % (chart, r.stdout, r.stderr))
+    r = run([helm, "template", RELEASE, chart, "--namespace", NAMESPACE] + list(extra), env=env)
+    if r.returncode != 0:
+        raise RuntimeError("helm template %s: %s" % (chart, r.stderr.strip()))
+    return r.stdout
+
+
+def pod_spec(obj):
+    if obj.get("kind") == "Pod":
+        return obj.get("spec") or {}
+    if obj.get("kind") == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    if obj.get("kind") in WORKLOADS:
+        return obj["spec"]["template"]["spec"]
+    return None
+
+
+def is_kwait(c):
+    img = c.get("image", "")
+    return img.split("@")[0].rsplit(":", 1)[0].rsplit("/", 1)[-1] == "kwait"
+
+
+# ---------------------------------------------------------------- one example
+def check_objects(label, docs, expect, kwait):
+    ns_default = expect.get("namespace", NAMESPACE)
+
+    # 2. Kubernetes schemas
+    skipped = set()
+    for d in docs:
+        for v in K8S_VERSIONS:
+            try:
+                kubernetes_validate.validate(d, v, strict=True)
+                count("objects validated against Kubernetes %s" % v)
+            except SchemaNotFoundError:
+                skipped.add("%s %s" % (d.get("apiVersion"), d.get("kind")))
+            except kubernetes_validate.ValidationError as e:
+                fail("%s: %s/%s invalid for Kubernetes %s: %s at %s" % (
+                    label, d.get("kind"), d["metadata"].get("name"), v, e.message, "/".join(map(str, e.path))))
+    for s in sorted(skipped):
+        print("  note %s: no bundled schema for %s (a CRD), not validated" % (label, s))
+
+    # 3. kwait containers
+    seen = {}
+    pods_by_sa = {}   # (ns, sa) -> list of (container key, args, ns of wait)
+    for d in docs:
+        spec = pod_spec(d)
+        if spec is None:
+            continue
+        obj_ns = d["metadata"].get("namespace", ns_default)
+        vols = {v["name"] for v in spec.get("volumes") or []}
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            for m in c.get("volumeMounts") or []:
+                if m["name"] not in vols:
+                    fail("%s: %s/%s container %s mounts volume %r the pod does not have" % (
+                        label, d["kind"], d["metadata"]["name"], c["name"], m["name"]))
+        for c in spec.get("containers") or []:
+            if is_kwait(c):
+                fail("%s: %s/%s runs kwait as a regular container, expected an init container" % (
+                    label, d["kind"], d["metadata"]["name"]))
+        for c in spec.get("initContainers") or []:
+            if not is_kwait(c):
+                continue
+            key = "%s/%s/%s" % (d["kind"], d["metadata"]["name"], c["name"])
+            args = c.get("args") or []
+            seen[key] = args
+            count("kwait init containers checked")
+            if c.get("command"):
+                fail("%s: %s sets command; the image's entrypoint is kwait" % (label, key))
+            if c.get("securityContext") != HARDENED:
+                fail("%s: %s securityContext is %r, expected %r" % (label, key, c.get("securityContext"), HARDENED))
+            if c.get("terminationMessagePolicy") != "FallbackToLogsOnError":
+                fail("%s: %s terminationMessagePolicy is not FallbackToLogsOnError" % (label, key))
+            img = c.get("image", "")
+            if not ("@sha256:" in img or ":" in img.rsplit("/", 1)[-1]) or img.endswith(":latest"):
+                fail("%s: %s image %r is not pinned to a tag or digest" % (label, key, img))
+            if not (c.get("resources") or {}).get("limits", {}).get("memory"):
+                fail("%s: %s has no memory limit" % (label, key))
+            for i, a in enumerate(args):
+                if a == "--header" and i + 1 < len(args) and args[i + 1].split(":")[0].strip().lower() in SECRET_HEADERS:
+                    fail("%s: %s passes a secret header in argv; use --header-file" % (label, key))
+            # the namespace kwait will use
+            wait_ns = None
+            for i, a in enumerate(args):
+                if a in ("-n", "--namespace"):
+                    wait_ns = args[i + 1]
+            if wait_ns is None:
+                for e in c.get("env") or []:
+                    if e["name"] == "KWAIT_NAMESPACE":
+                        ref = (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+                        wait_ns = obj_ns if ref == "metadata.namespace" else e.get("value")
+            wait_ns = wait_ns or obj_ns
+            try:
+                req, opt = contract_rules(args)
+            except ValueError as e:
+                fail("%s: %s args %r are not a valid kwait command line: %s" % (label, key, args, e))
+                continue
+            count("args parsed by the CLI contract")
+            # 4. the real binary
+            if kwait:
+                try:
+                    got = kwait.dry_run(args, wait_ns)
+                    count("args accepted by kwait --dry-run")
+                    t_got, t_req, t_opt = tuples(got), tuples(req), tuples(opt)
+                    if not (t_req <= t_got <= t_req | t_opt):
+                        fail("%s: %s: kwait --dry-run=rbac says [%s], the contract says [%s] (+ optional [%s])" % (
+                            label, key, fmt(t_got), fmt(t_req), fmt(t_opt)))
+                    req = [r for r in got if not (tuples([r]) <= t_opt)]
+                    count("rule sets compared with kwait --dry-run=rbac")
+                except RuntimeError as e:
+                    fail("%s: %s: %s" % (label, key, e))
+            if req:
+                sa = spec.get("serviceAccountName") or "default"
+                if spec.get("automountServiceAccountToken") is False:
+                    fail("%s: %s waits for a Kubernetes object but the pod has no service account token" % (label, key))
+                pods_by_sa.setdefault((wait_ns, obj_ns, sa), []).append((key, req, opt))
+
+    want = expect.get("containers") or {}
+    for k in sorted(set(want) - set(seen)):
+        fail("%s: expected kwait init container %s was not rendered" % (label, k))
+    for k in sorted(set(seen) - set(want)):
+        fail("%s: kwait init container %s is not in expect.yaml (args %r)" % (label, k, seen[k]))
+    for k in sorted(set(want) & set(seen)):
+        if [str(a) for a in want[k]] != seen[k]:
+            fail("%s: %s args\n       got  %r\n       want %r" % (label, k, seen[k], want[k]))
+        else:
+            count("args equal to expect.yaml")
+
+    # 5. RBAC
+    roles = {(d["metadata"].get("namespace", ns_default), d["metadata"]["name"]): d
+             for d in docs if d.get("kind") == "Role"}
+    kwait_roles = {k: r for k, r in roles.items()
+                   if (r["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "kwait"}
+    granted = {}  # (role ns, sa ns, sa) -> tuples from kwait Roles
+    granted_all = {}  # same, from any Role (what the pod may really do)
+    for d in docs:
+        if d.get("kind") != "RoleBinding":
+            continue
+        rns = d["metadata"].get("namespace", ns_default)
+        ref = d["roleRef"]
+        if ref.get("kind") != "Role" or (rns, ref["name"]) not in roles:
+            fail("%s: RoleBinding %s/%s refers to %s %s that is not rendered" % (label, rns, d["metadata"]["name"],
+                                                                                ref.get("kind"), ref["name"]))
+            continue
+        for s in d.get("subjects") or []:
+            if s.get("kind") != "ServiceAccount":
+                continue
+            k = (rns, s.get("namespace", rns), s["name"])
+            t = tuples(roles[(rns, ref["name"])].get("rules"))
+            granted_all[k] = granted_all.get(k, set()) | t
+            if (rns, ref["name"]) in kwait_roles:
+                granted[k] = granted.get(k, set()) | t
+    for k, waits in sorted(pods_by_sa.items()):
+        need = set().union(*(tuples(r) for _, r, _ in waits))
+        optional = set().union(*(tuples(o) for _, _, o in waits))
+        have_any = granted_all.get(k, set())
+        have = granted.get(k, set())
+        who = "ServiceAccount %s/%s in namespace %s" % (k[1], k[2], k[0])
+        if not need <= have_any:
+            fail("%s: %s lacks %s (needed by %s)" % (label, who, fmt(need - have_any), ", ".join(w for w, _, _ in waits)))
+        if not have <= need | optional:
+            fail("%s: %s gets more than kwait needs: %s" % (label, who, fmt(have - need - optional)))
+        count("ServiceAccounts whose kwait Roles match kwait's own rules")
+    for (rns, sa_ns, sa), have in granted.items():
+        if (rns, sa_ns, sa) not in pods_by_sa:
+            fail("%s: kwait Role bound to %s/%s in %s, but no pod of it waits for a Kubernetes object" % (
+                label, sa_ns, sa, rns))
+
+    want_roles = expect.get("roles") or {}
+    got_roles = {"%s/%s" % k: r for k, r in kwait_roles.items()}
+    for k in sorted(set(want_roles) ^ set(got_roles)):
+        fail("%s: kwait Role %s is %s" % (label, k, "missing" if k in want_roles else "not in expect.yaml"))
+    for k in sorted(set(want_roles) & set(got_roles)):
+        got_t, want_t = tuples(got_roles[k].get("rules")), tuples(want_roles[k])
+        if got_t != want_t:
+            fail("%s: Role %s rules\n       got  [%s]\n       want [%s]" % (label, k, fmt(got_t), fmt(want_t)))
+        else:
+            count("Roles equal to expect.yaml")
+
+
+def check_bad_values(helm, env):
+    chart = os.path.join(HERE, "tests", "matrix")
+    for f in sorted(glob.glob(os.path.join(HERE, "tests", "bad-values", "*.yaml"))):
+        name = os.path.relpath(f, HERE)
+        want, only = None, None
+        for line in open(f):
+            if line.startswith("# expect:"):
+                want = line.split(":", 1)[1].strip()
+            if line.startswith("# only:"):
+                only = line.split(":", 1)[1].strip()
+        if not want:
+            fail("%s has no '# expect:' line" % name)
+            continue
+        for cmd in (["lint", "--strict", chart], ["template", RELEASE, chart]):
+            if only and cmd[0] != only:
+                continue
+            r = run([helm] + cmd + ["--namespace", NAMESPACE, "-f", f], env=env)
+            out = r.stdout + r.stderr
+            if r.returncode == 0:
+                fail("helm %s -f %s succeeded; expected it to fail with %r" % (cmd[0], name, want))
+            elif want not in out:
+                fail("helm %s -f %s failed, but without %r:\n%s" % (cmd[0], name, want, out[-600:]))
+            else:
+                count("bad values rejected (helm %s)" % cmd[0])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--helm", required=True)
+    ap.add_argument("--kubectl", required=True)
+    ap.add_argument("--kwait")
+    ap.add_argument("--no-kwait", action="store_true")
+    o = ap.parse_args()
+    kwait = None if o.no_kwait else Kwait(o.kwait)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = helm_env(tmp)
+        # the library chart itself
+        r = run([o.helm, "lint", "--strict", os.path.join(HERE, "kwait")], env=env)
+        if r.returncode != 0:
+            fail("helm lint --strict kwait:\n" + r.stdout + r.stderr)
+        else:
+            count("charts linted (helm lint --strict)")
+        lib = yaml.safe_load(open(os.path.join(HERE, "kwait", "Chart.yaml")))
+        if lib.get("type") != "library":
+            fail("kwait/Chart.yaml: type is not library")
+
+        targets = sorted(glob.glob(os.path.join(HERE, "examples", "*"))) + [os.path.join(HERE, "tests", "matrix")]
+        for t in targets:
+            label = os.path.relpath(t, HERE)
+            print("- " + label)
+            exp_file = os.path.join(t, "expect.yaml")
+            if not os.path.exists(exp_file):
+                fail("%s: no expect.yaml" % label)
+                continue
+            expect = yaml.safe_load(open(exp_file)) or {}
+            try:
+                if os.path.exists(os.path.join(t, "Chart.yaml")):
+                    out = render_helm(o.helm, t, env)
+                    count("charts linted (helm lint --strict)")
+                    count("charts rendered (helm template)")
+                elif os.path.exists(os.path.join(t, "kustomization.yaml")):
+                    r = run([o.kubectl, "kustomize", t])
+                    if r.returncode != 0:
+                        raise RuntimeError("kubectl kustomize %s: %s" % (label, r.stderr.strip()))
+                    out = r.stdout
+                    count("kustomizations built (kubectl kustomize)")
+                else:
+                    raise RuntimeError("%s is neither a chart nor a kustomization" % label)
+            except RuntimeError as e:
+                fail(str(e))
+                continue
+            docs = [d for d in yaml.safe_load_all(out) if d]
+            check_objects(label, docs, expect, kwait)
+
+        print("- tests/bad-values")
+        check_bad_values(o.helm, env)
+
+    for k in sorted(counts):
+        print("  %4d %s" % (counts[k], k))
+    if kwait is None:
+        print("  SKIPPED: the kwait binary (--no-kwait): args and rules were checked against the contract only")
+    if failures:
+        print("%d failed" % len(failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
