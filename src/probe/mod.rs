@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub mod api;
 pub mod certificate;
 pub mod http;
 pub mod job;

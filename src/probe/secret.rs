@@ -1,1 +1,173 @@
-//! The `wait-secret` probe.
+//! `wait-secret NAME [--key KEY]...`: ready when the Secret exists and each key is present
+//! with a non-empty value. Only key names ever leave this file; values are looked at for
+//! emptiness and nothing else.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::api::{self, Ctx};
+use super::{BoxFuture, Check, Class, Observation, Probe};
+use crate::kube::{Kube, SECRETS};
+use crate::rbac::Rule;
+
+/// Waits for a Secret and its keys.
+#[derive(Debug)]
+pub struct SecretProbe {
+    kube: Kube,
+    name: String,
+    keys: Vec<String>,
+    rules: Vec<Rule>,
+    role: String,
+}
+
+impl SecretProbe {
+    /// A probe for `name` in the client's namespace.
+    pub fn new(kube: Kube, name: String, keys: Vec<String>, rules: Vec<Rule>, role: String) -> Self {
+        SecretProbe {
+            kube,
+            name,
+            keys,
+            rules,
+            role,
+        }
+    }
+
+    fn object(&self) -> String {
+        format!("Secret {}/{}", self.kube.namespace, self.name)
+    }
+}
+
+impl Probe for SecretProbe {
+    fn describe(&self) -> String {
+        if self.keys.is_empty() {
+            self.object()
+        } else {
+            format!("{} (keys: {})", self.object(), self.keys.join(", "))
+        }
+    }
+
+    fn check(&mut self, _attempt_timeout: Duration) -> BoxFuture<'_, Check> {
+        Box::pin(async move {
+            match self.kube.get(&SECRETS, &self.name).await {
+                Ok(Some(secret)) => judge(&secret, &self.keys, &self.object()),
+                Ok(None) => Check::Pending(
+                    Observation::new(Class::NotFound, "not found")
+                        .cause(format!(
+                            "{} does not exist yet; whatever creates it (a Helm hook Job, an operator, an ExternalSecret) has not done so",
+                            self.object()
+                        ))
+                        .fix(format!(
+                            "see what happened to its creator: kubectl get events -n {} ; kubectl get jobs -n {}",
+                            self.kube.namespace, self.kube.namespace
+                        )),
+                ),
+                Err(e) => Check::Pending(api::observe(
+                    &e,
+                    &Ctx {
+                        kube: &self.kube,
+                        res: &SECRETS,
+                        rules: &self.rules,
+                        role: &self.role,
+                    },
+                )),
+            }
+        })
+    }
+}
+
+/// Judges a Secret object: every key present in `data` (or `stringData`) with a non-empty value.
+pub fn judge(secret: &Value, keys: &[String], object: &str) -> Check {
+    let has = |key: &str| {
+        ["data", "stringData"].iter().find_map(|field| {
+            secret
+                .get(field)
+                .and_then(|d| d.get(key))
+                .map(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        })
+    };
+    let mut missing = Vec::new();
+    let mut empty = Vec::new();
+    for key in keys {
+        match has(key) {
+            None => missing.push(key.as_str()),
+            Some(false) => empty.push(key.as_str()),
+            Some(true) => {}
+        }
+    }
+    if missing.is_empty() && empty.is_empty() {
+        return Check::Ready(match keys.len() {
+            0 => format!("{object} exists"),
+            1 => format!("{object} has key {}", keys[0]),
+            _ => format!("{object} has keys {}", keys.join(", ")),
+        });
+    }
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("{} {} missing", plural_key(missing.len()), missing.join(", ")));
+    }
+    if !empty.is_empty() {
+        parts.push(format!("{} {} empty", plural_key(empty.len()), empty.join(", ")));
+    }
+    let present: Vec<&str> = ["data", "stringData"]
+        .iter()
+        .filter_map(|f| secret.get(f).and_then(Value::as_object))
+        .flat_map(|m| m.keys().map(String::as_str))
+        .collect();
+    let state = format!("found, but {}", parts.join("; "));
+    Check::Pending(
+        Observation::new(Class::NotReady, state)
+            .cause(format!(
+                "{object} exists, but not with every key kwait waits for; it has: {}",
+                if present.is_empty() { "no keys".to_string() } else { present.join(", ") }
+            ))
+            .fix("check the key names (they are case-sensitive) and whatever fills the Secret"),
+    )
+}
+
+fn plural_key(n: usize) -> &'static str {
+    if n == 1 { "key" } else { "keys" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const VALUE: &str = "c3VwZXItc2VjcmV0LXZhbHVlLTQyNDI="; // a distinctive value
+
+    fn keys(k: &[&str]) -> Vec<String> {
+        k.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_secret_with_every_key_is_ready() {
+        let s = json!({"kind":"Secret","data":{"API_KEY":VALUE,"OTHER":VALUE}});
+        assert_eq!(
+            judge(&s, &keys(&["API_KEY"]), "Secret crs/x"),
+            Check::Ready("Secret crs/x has key API_KEY".into())
+        );
+        assert_eq!(
+            judge(&s, &[], "Secret crs/x"),
+            Check::Ready("Secret crs/x exists".into())
+        );
+    }
+
+    #[test]
+    fn missing_and_empty_keys_are_named_and_values_never_shown() {
+        let s = json!({"kind":"Secret","data":{"OTHER":VALUE,"EMPTY":""}});
+        let c = judge(&s, &keys(&["API_KEY", "EMPTY"]), "Secret crs/x");
+        let Check::Pending(obs) = &c else { panic!("{c:?}") };
+        assert_eq!(obs.state, "found, but key API_KEY missing; key EMPTY empty");
+        assert!(obs.cause.as_deref().unwrap().contains("it has: EMPTY, OTHER"));
+        assert!(!format!("{c:?}").contains(VALUE));
+    }
+
+    #[test]
+    fn a_secret_without_data_has_no_keys() {
+        let s = json!({"kind":"Secret","metadata":{"name":"x"}});
+        let Check::Pending(obs) = judge(&s, &keys(&["A"]), "Secret crs/x") else { panic!() };
+        assert_eq!(obs.state, "found, but key A missing");
+        assert!(obs.cause.unwrap().ends_with("it has: no keys"));
+    }
+}

@@ -1,0 +1,594 @@
+//! The Kubernetes client: configuration (in-cluster or kubeconfig), the namespace default,
+//! plain GET/LIST with every failure classified, and single-object watches used only as
+//! wake-up signals.
+//!
+//! Requests go through `kube::Client::send` rather than the typed `Api`, so that every status
+//! code, `Status` body and `Retry-After` header reaches the classification here, and so that
+//! kube's own retry layer stays off: the waiter owns retries.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use kube::client::Body;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::params::{GetParams, ListParams, WatchParams};
+use kube::core::{Request, WatchEvent};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{Notify, watch};
+
+use crate::plan::KubeSettings;
+use crate::probe::Class;
+use crate::waiter::{Backoff, Wake};
+
+/// Where a pod's own namespace is written by the service-account mount.
+const SA_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// A configuration problem: bad usage, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--kubeconfig` or `$KUBECONFIG` cannot be read or parsed.
+    #[error("cannot use kubeconfig {path:?}: {why}")]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The kubeconfig is readable but unusable (unknown context, no cluster URL, bad CA...).
+    #[error("kubeconfig: {0}")]
+    Unusable(String),
+    /// No configuration at all.
+    #[error(
+        "no Kubernetes configuration: not in a pod (KUBERNETES_SERVICE_HOST is unset) and no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config)"
+    )]
+    Missing,
+    /// `--context` without a kubeconfig (in-cluster).
+    #[error("--context {0:?} needs a kubeconfig, but kwait is using the in-cluster service account")]
+    ContextInCluster(String),
+    /// The in-cluster service account could not be used.
+    #[error("in-cluster configuration: {0}")]
+    InCluster(String),
+    /// The client could not be built from the configuration (TLS material, ...).
+    #[error("cannot build the Kubernetes client: {0}")]
+    Client(String),
+}
+
+/// A resource type, as the REST paths name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource {
+    /// API group; "" for the core group.
+    pub group: &'static str,
+    /// API version.
+    pub version: &'static str,
+    /// Plural, as in URLs and RBAC rules.
+    pub plural: &'static str,
+    /// Kind, for messages.
+    pub kind: &'static str,
+}
+
+/// core/v1 secrets.
+pub const SECRETS: Resource = Resource {
+    group: "",
+    version: "v1",
+    plural: "secrets",
+    kind: "Secret",
+};
+/// core/v1 pods.
+pub const PODS: Resource = Resource {
+    group: "",
+    version: "v1",
+    plural: "pods",
+    kind: "Pod",
+};
+/// batch/v1 jobs.
+pub const JOBS: Resource = Resource {
+    group: "batch",
+    version: "v1",
+    plural: "jobs",
+    kind: "Job",
+};
+/// cert-manager.io/v1 certificates.
+pub const CERTIFICATES: Resource = Resource {
+    group: "cert-manager.io",
+    version: "v1",
+    plural: "certificates",
+    kind: "Certificate",
+};
+/// cert-manager.io/v1 certificaterequests.
+pub const CERTIFICATE_REQUESTS: Resource = Resource {
+    group: "cert-manager.io",
+    version: "v1",
+    plural: "certificaterequests",
+    kind: "CertificateRequest",
+};
+
+impl Resource {
+    /// `secrets` or `certificates.cert-manager.io`, as kubectl and RBAC messages write it.
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    fn path(&self, namespace: &str) -> String {
+        let base = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
+        format!("{base}/namespaces/{namespace}/{}", self.plural)
+    }
+}
+
+/// A request that did not return what was asked for, classified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The class, for the report's wording.
+    pub class: Class,
+    /// The HTTP status, when there was an answer.
+    pub code: Option<u16>,
+    /// The server's `Status.message`, or the transport error's chain.
+    pub message: String,
+    /// `Retry-After`, when the server sent one.
+    pub retry_after: Option<Duration>,
+}
+
+/// A LIST answer.
+#[derive(Debug, Clone)]
+pub struct List {
+    /// The objects.
+    pub items: Vec<Value>,
+}
+
+/// What a watch is on: one object by name, or objects by label selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// `fieldSelector=metadata.name=NAME`: allowed by RBAC `resourceNames`.
+    Name(String),
+    /// `labelSelector=...`: needs `list`/`watch` on the resource.
+    Labels(String),
+}
+
+/// A connected client and the namespace to use.
+#[derive(Clone)]
+pub struct Kube {
+    client: kube::Client,
+    /// The namespace every request uses.
+    pub namespace: String,
+    /// Where the configuration came from, for messages (`in-cluster` or the kubeconfig path).
+    pub source: String,
+    /// The API server's URL, for messages.
+    pub server: String,
+    watches: Arc<WatchSet>,
+}
+
+impl std::fmt::Debug for Kube {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kube").field("namespace", &self.namespace).field("server", &self.server).finish()
+    }
+}
+
+impl Kube {
+    /// Builds the client: `--kubeconfig`/`$KUBECONFIG` when given, else the in-cluster service
+    /// account when in a pod, else `~/.kube/config`. The namespace is `-n`, else the pod's own
+    /// (service-account mount), else the context's, else `default`.
+    pub async fn connect(s: &KubeSettings, attempt_timeout: Duration) -> Result<Kube, ConfigError> {
+        let explicit = s.kubeconfig.clone().or_else(|| {
+            std::env::var_os("KUBECONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+        let home_config = std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube").join("config"));
+        let options = KubeConfigOptions {
+            context: s.context.clone(),
+            cluster: None,
+            user: None,
+        };
+        let (mut config, source) = if let Some(path) = explicit {
+            (load_kubeconfig(&path, &options).await?, path.display().to_string())
+        } else if in_cluster {
+            if let Some(ctx) = &s.context {
+                return Err(ConfigError::ContextInCluster(ctx.clone()));
+            }
+            let c = kube::Config::incluster().map_err(|e| ConfigError::InCluster(chain(&e)))?;
+            (c, "in-cluster service account".to_string())
+        } else if let Some(path) = home_config.filter(|p| p.exists()) {
+            (load_kubeconfig(&path, &options).await?, path.display().to_string())
+        } else {
+            return Err(ConfigError::Missing);
+        };
+        let namespace = match &s.namespace {
+            Some(ns) => ns.clone(),
+            None => std::fs::read_to_string(SA_NAMESPACE)
+                .ok()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| config.default_namespace.clone()),
+        };
+        // The waiter owns retries and timeouts; kube's own retry layer would hide failures
+        // (and requests) from it.
+        config.default_retry = false;
+        config.connect_timeout = Some(attempt_timeout);
+        let server = config.cluster_url.to_string();
+        let client = kube::Client::try_from(config).map_err(|e| ConfigError::Client(chain(&e)))?;
+        Ok(Kube {
+            client,
+            namespace,
+            source,
+            server: server.trim_end_matches('/').to_string(),
+            watches: Arc::new(WatchSet::default()),
+        })
+    }
+
+    /// GET one object. `Ok(None)` when it does not exist; a 404 for the resource *type* (CRD
+    /// not installed) is an error of class [`Class::NotServed`].
+    pub async fn get(&self, res: &Resource, name: &str) -> Result<Option<Value>, ApiError> {
+        let req = Request::new(res.path(&self.namespace))
+            .get(name, &GetParams::default())
+            .map_err(|e| other(e.to_string()))?;
+        match self.send(req).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.class == Class::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// LIST objects by label selector.
+    pub async fn list(&self, res: &Resource, labels: &str) -> Result<List, ApiError> {
+        let req = Request::new(res.path(&self.namespace))
+            .list(&ListParams::default().labels(labels))
+            .map_err(|e| other(e.to_string()))?;
+        let v = self.send(req).await?;
+        let items = match v.get("items") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => Vec::new(),
+        };
+        Ok(List { items })
+    }
+
+    async fn send(&self, req: http::Request<Vec<u8>>) -> Result<Value, ApiError> {
+        let res = self.client.send(req.map(Body::from)).await.map_err(|e| transport(&e))?;
+        let status = res.status();
+        let retry_after = res
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ApiError {
+                class: Class::Reset,
+                code: Some(status.as_u16()),
+                message: format!("the answer was cut off: {}", chain(&e)),
+                retry_after: None,
+            })?
+            .to_bytes();
+        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
+        if status.is_success() {
+            return body.ok_or_else(|| other(format!("the API server answered {status} with a body that is not JSON")));
+        }
+        Err(classify_status(status.as_u16(), body.as_ref(), &bytes, retry_after))
+    }
+
+    /// Starts (once per resource and selector) a watch that pokes the returned [`Wake`] on
+    /// every change. The same `Wake` serves every watch this client starts.
+    pub fn watch(&self, res: &Resource, selector: Selector, interval: Duration, max: Duration) -> Wake {
+        let set = &self.watches;
+        let mut started = lock(&set.started);
+        if !started.iter().any(|(r, s)| r == res && *s == selector) {
+            started.push((*res, selector.clone()));
+            let slot = {
+                let mut health = lock(&set.health);
+                health.push(false);
+                health.len() - 1
+            };
+            set.healthy.send_replace(false);
+            let task = WatchTask {
+                client: self.client.clone(),
+                path: res.path(&self.namespace),
+                selector,
+                set: set.clone(),
+                slot,
+                backoff: Backoff::new(interval, max),
+            };
+            tokio::spawn(task.run());
+        }
+        Wake {
+            notify: set.notify.clone(),
+            healthy: set.healthy.subscribe(),
+        }
+    }
+}
+
+/// Every watch of one client: one notifier, one health flag (all watches established).
+#[derive(Debug)]
+struct WatchSet {
+    notify: Arc<Notify>,
+    healthy: watch::Sender<bool>,
+    health: Mutex<Vec<bool>>,
+    started: Mutex<Vec<(Resource, Selector)>>,
+}
+
+impl Default for WatchSet {
+    fn default() -> Self {
+        WatchSet {
+            notify: Arc::new(Notify::new()),
+            healthy: watch::Sender::new(false),
+            health: Mutex::new(Vec::new()),
+            started: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl WatchSet {
+    fn set_health(&self, slot: usize, ok: bool) {
+        let all = {
+            let mut h = lock(&self.health);
+            if let Some(s) = h.get_mut(slot) {
+                *s = ok;
+            }
+            h.iter().all(|s| *s)
+        };
+        self.healthy.send_if_modified(|v| std::mem::replace(v, all) != all);
+    }
+}
+
+/// The part of any object a watch needs.
+#[derive(Debug, Clone, Deserialize)]
+struct Meta {
+    #[serde(default)]
+    metadata: MetaFields,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct MetaFields {
+    #[serde(default, rename = "resourceVersion")]
+    resource_version: Option<String>,
+}
+
+struct WatchTask {
+    client: kube::Client,
+    path: String,
+    selector: Selector,
+    set: Arc<WatchSet>,
+    slot: usize,
+    backoff: Backoff,
+}
+
+impl WatchTask {
+    /// Watches for ever (the process ends with the wait): reconnects after the server's timeout,
+    /// resumes from the last resourceVersion, starts over from "0" after 410 Gone, and backs off
+    /// while the watch is refused (e.g. forbidden: polling alone carries the wait then).
+    async fn run(mut self) {
+        let mut rv = "0".to_string();
+        loop {
+            let mut wp = WatchParams::default().timeout(290);
+            wp.bookmarks = true;
+            let wp = match &self.selector {
+                Selector::Name(n) => wp.fields(&format!("metadata.name={n}")),
+                Selector::Labels(l) => wp.labels(l),
+            };
+            let stream = match Request::new(&self.path).watch(&wp, &rv) {
+                Ok(req) => self.client.request_events::<Meta>(req).await,
+                Err(_) => return,
+            };
+            let opened = tokio::time::Instant::now();
+            match stream {
+                Err(e) => {
+                    self.set.set_health(self.slot, false);
+                    if let kube::Error::Api(s) = &e
+                        && s.code == 410
+                    {
+                        rv = "0".into();
+                    }
+                    tokio::time::sleep(self.backoff.next_delay()).await;
+                    continue;
+                }
+                Ok(events) => {
+                    self.set.set_health(self.slot, true);
+                    let mut events = std::pin::pin!(events);
+                    while let Some(ev) = events.next().await {
+                        match ev {
+                            Ok(WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o)) => {
+                                if let Some(v) = o.metadata.resource_version {
+                                    rv = v;
+                                }
+                                self.set.notify.notify_one();
+                            }
+                            Ok(WatchEvent::Bookmark(b)) => rv = b.metadata.resource_version,
+                            Ok(WatchEvent::Error(s)) => {
+                                if s.code == 410 {
+                                    rv = "0".into();
+                                }
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            // The stream ended: the server's timeout, a closed connection, a 410. Something
+            // may have been missed, so poke the waiter; reconnect at once unless the stream
+            // was short-lived, which would otherwise turn into a hot loop.
+            self.set.notify.notify_one();
+            if opened.elapsed() < Duration::from_secs(5) {
+                self.set.set_health(self.slot, false);
+                tokio::time::sleep(self.backoff.next_delay()).await;
+            } else {
+                self.backoff.reset();
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn load_kubeconfig(path: &Path, options: &KubeConfigOptions) -> Result<kube::Config, ConfigError> {
+    let kc = Kubeconfig::read_from(path).map_err(|e| ConfigError::Kubeconfig {
+        path: path.to_path_buf(),
+        why: chain(&e),
+    })?;
+    if let Some(ctx) = &options.context
+        && !kc.contexts.iter().any(|c| &c.name == ctx)
+    {
+        let known: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+        return Err(ConfigError::Unusable(format!(
+            "context {ctx:?} not found in {} (it has: {})",
+            path.display(),
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        )));
+    }
+    kube::Config::from_custom_kubeconfig(kc, options)
+        .await
+        .map_err(|e| ConfigError::Unusable(chain(&e)))
+}
+
+/// An error and its sources, joined by ": ", without repeats.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+fn other(message: String) -> ApiError {
+    ApiError {
+        class: Class::Other,
+        code: None,
+        message,
+        retry_after: None,
+    }
+}
+
+/// Classifies a transport failure (no HTTP answer) by its error chain.
+fn transport(e: &kube::Error) -> ApiError {
+    let message = chain(e);
+    let mut class = Class::Unreachable;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            match io.kind() {
+                ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable => class = Class::Unreachable,
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => class = Class::Reset,
+                TimedOut => class = Class::Timeout,
+                _ => {}
+            }
+        }
+        if err.downcast_ref::<rustls_error::Error>().is_some() {
+            class = Class::Tls;
+        }
+        cur = err.source();
+    }
+    let lower = message.to_lowercase();
+    if lower.contains("dns error") || lower.contains("failed to lookup address") || lower.contains("name or service not known") {
+        class = Class::Dns;
+    } else if lower.contains("certificate") || lower.contains("tls handshake") || lower.contains("invalid peer") {
+        class = Class::Tls;
+    } else if lower.contains("timed out") || lower.contains("deadline has elapsed") {
+        class = Class::Timeout;
+    } else if lower.contains("connection closed before message completed") || lower.contains("connection reset") {
+        class = Class::Reset;
+    }
+    ApiError {
+        class,
+        code: None,
+        message,
+        retry_after: None,
+    }
+}
+
+/// rustls' error type, to recognise TLS failures in an error chain.
+mod rustls_error {
+    pub use rustls::Error;
+}
+
+/// Classifies an HTTP error answer by its status and `Status` body.
+fn classify_status(code: u16, body: Option<&Value>, raw: &[u8], retry_after: Option<Duration>) -> ApiError {
+    let status_message = body
+        .filter(|b| b.get("kind").and_then(Value::as_str) == Some("Status"))
+        .and_then(|b| b.get("message"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let message = status_message.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(&raw[..raw.len().min(200)]);
+        let text: String = text.chars().filter(|c| !c.is_control()).collect();
+        if text.trim().is_empty() { format!("HTTP {code}") } else { text.trim().to_string() }
+    });
+    let class = match code {
+        401 => Class::Unauthorized,
+        403 => Class::Forbidden,
+        404 => {
+            // An object's 404 names the object in `details.name`; a resource type that is not
+            // served answers 404 without it ("the server could not find the requested resource").
+            let named = body
+                .and_then(|b| b.pointer("/details/name"))
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            if named { Class::NotFound } else { Class::NotServed }
+        }
+        410 => Class::Gone,
+        429 => Class::Throttled,
+        500..=599 => Class::ServerError,
+        _ => Class::Other,
+    };
+    ApiError {
+        class,
+        code: Some(code),
+        message,
+        retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_objects_404_is_not_found_but_a_missing_resource_type_is_not_served() {
+        let obj = json!({"kind":"Status","code":404,"reason":"NotFound","message":"secrets \"x\" not found",
+                         "details":{"name":"x","kind":"secrets"}});
+        assert_eq!(classify_status(404, Some(&obj), b"", None).class, Class::NotFound);
+        let typ = json!({"kind":"Status","code":404,"reason":"NotFound",
+                         "message":"the server could not find the requested resource","details":{}});
+        assert_eq!(classify_status(404, Some(&typ), b"", None).class, Class::NotServed);
+        assert_eq!(classify_status(404, None, b"404 page not found", None).class, Class::NotServed);
+    }
+
+    #[test]
+    fn status_messages_are_kept_and_other_bodies_are_cut() {
+        let forbidden = json!({"kind":"Status","code":403,"message":"secrets \"x\" is forbidden: User \"u\" cannot get resource \"secrets\""});
+        let e = classify_status(403, Some(&forbidden), b"", None);
+        assert_eq!(e.class, Class::Forbidden);
+        assert!(e.message.starts_with("secrets \"x\" is forbidden"));
+        let long = "x".repeat(1000);
+        let e = classify_status(502, None, long.as_bytes(), None);
+        assert_eq!((e.class, e.message.len()), (Class::ServerError, 200));
+    }
+
+    #[test]
+    fn paths_follow_the_rest_layout() {
+        assert_eq!(SECRETS.path("crs"), "/api/v1/namespaces/crs/secrets");
+        assert_eq!(JOBS.path("a"), "/apis/batch/v1/namespaces/a/jobs");
+        assert_eq!(CERTIFICATES.qualified(), "certificates.cert-manager.io");
+    }
+}

@@ -1,0 +1,415 @@
+//! What the user sees: progress lines, the final report (text or JSON lines) and the
+//! termination message.
+//!
+//! Everything goes to stderr (stdout is kept for `--dry-run` output). Nothing here ever sees a
+//! Secret value: probes only hand over key names.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::duration::format as dur;
+use crate::plan::{Format, Output};
+use crate::probe::{Class, Observation};
+
+/// The kubelet reads at most 4096 bytes of a termination message; stay under it.
+const TERMINATION_LOG_LIMIT: usize = 4000;
+/// Where Kubernetes looks for a container's termination message by default.
+const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// How a wait ended, with what the waiter saw on the way.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// How it ended.
+    pub ending: Ending,
+    /// Time since the wait began.
+    pub elapsed: Duration,
+    /// Checks made.
+    pub checks: u32,
+    /// The last observation that was not ready, if any.
+    pub last: Option<Observation>,
+    /// When `last`'s state was first seen, since the wait began.
+    pub since: Duration,
+    /// Each change of state: (time since start, state).
+    pub history: Vec<(Duration, String)>,
+    /// Extra report lines from the probe (`Probe::explain`).
+    pub explain: Vec<(String, String)>,
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// Ready, with the probe's detail.
+    Ready(String),
+    /// Failed for good.
+    Failed,
+    /// The deadline passed.
+    TimedOut,
+    /// A signal arrived (its number: 2 or 15).
+    Interrupted(i32),
+}
+
+/// Writes progress lines and the final report.
+#[derive(Debug)]
+pub struct Reporter {
+    format: Format,
+    verbosity: i8,
+    termination_log: Option<PathBuf>,
+    what: String,
+}
+
+impl Reporter {
+    /// A reporter for a wait on `what` (the probe's `describe()`).
+    pub fn new(output: &Output, what: String) -> Reporter {
+        let termination_log = match &output.termination_log {
+            Some(p) => Some(p.clone()),
+            None => default_termination_log(),
+        };
+        Reporter {
+            format: output.format,
+            verbosity: output.verbosity,
+            termination_log,
+            what,
+        }
+    }
+
+    /// The first line: what, and for how long.
+    pub fn start(&self, timeout: Option<Duration>) {
+        let limit = timeout.map_or_else(|| "no timeout".to_string(), |t| format!("timeout {}", dur(t)));
+        let text = format!("waiting for {}, {limit}", self.what);
+        self.event(0, "start", &text, |j| {
+            j.num("timeout_s", timeout.map(|t| t.as_secs_f64()));
+        });
+    }
+
+    /// A change of the observed state.
+    pub fn state(&self, elapsed: Duration, obs: &Observation) {
+        let text = format!("{}: {}", self.what, obs.state);
+        self.event(0, "state", &text, |j| {
+            j.num("elapsed_s", Some(elapsed.as_secs_f64()));
+            j.str("class", class_name(obs.class));
+            j.str("state", &obs.state);
+        });
+    }
+
+    /// The heartbeat while nothing changes.
+    pub fn heartbeat(&self, elapsed: Duration, obs: Option<&Observation>) {
+        let state = obs.map_or("no answer yet", |o| o.state.as_str());
+        let text = format!("still waiting ({}): {}: {state}", dur(elapsed), self.what);
+        self.event(0, "heartbeat", &text, |j| {
+            j.num("elapsed_s", Some(elapsed.as_secs_f64()));
+            j.str("state", state);
+        });
+    }
+
+    /// One check, at `-v`.
+    pub fn check(&self, n: u32, elapsed: Duration, result: &str) {
+        let text = format!("check {n} at {}: {result}", dur(elapsed));
+        self.event(1, "check", &text, |j| {
+            j.num("check", Some(f64::from(n)));
+            j.num("elapsed_s", Some(elapsed.as_secs_f64()));
+            j.str("result", result);
+        });
+    }
+
+    /// A warning: printed unless quiet.
+    pub fn warn(&self, msg: &str) {
+        self.event(0, "warning", &format!("warning: {msg}"), |j| j.str("warning", msg));
+    }
+
+    /// The end of the wait: the ready line, or the report. Also writes the termination log.
+    pub fn finish(&self, s: &Summary) {
+        let text = self.render(s);
+        let (event, level) = match s.ending {
+            Ending::Ready(_) => ("ready", 0),
+            Ending::Failed => ("failed", -1),
+            Ending::TimedOut => ("timeout", -1),
+            Ending::Interrupted(_) => ("interrupted", -1),
+        };
+        self.event(level, event, &text, |j| {
+            j.num("elapsed_s", Some(s.elapsed.as_secs_f64()));
+            j.num("checks", Some(f64::from(s.checks)));
+            if let Ending::Ready(detail) = &s.ending {
+                j.str("detail", detail);
+            }
+            if let Ending::Interrupted(sig) = s.ending {
+                j.str("signal", signal_name(sig));
+            }
+            if let Some(last) = s.last.as_ref().filter(|_| !matches!(s.ending, Ending::Ready(_))) {
+                j.str("class", class_name(last.class));
+                j.str("state", &last.state);
+                j.num("since_s", Some(s.since.as_secs_f64()));
+                if let Some(c) = &last.cause {
+                    j.str("cause", c);
+                }
+                j.list("fix", last.fix.iter().map(String::as_str));
+                for (k, v) in &s.explain {
+                    j.str(k, v);
+                }
+            }
+        });
+        if let Some(path) = &self.termination_log {
+            write_termination_log(path, &text);
+        }
+    }
+
+    /// The final text: one line when ready or interrupted, the report otherwise.
+    pub fn render(&self, s: &Summary) -> String {
+        let took = dur(s.elapsed);
+        let last_state = s.last.as_ref().map_or("no answer yet", |o| o.state.as_str());
+        let mut out = match &s.ending {
+            Ending::Ready(detail) => return format!("kwait: ready after {took}: {detail}"),
+            Ending::Interrupted(sig) => {
+                return format!(
+                    "kwait: interrupted by {} after {took} while waiting for {}; last seen: {last_state}",
+                    signal_name(*sig),
+                    self.what
+                );
+            }
+            Ending::TimedOut => format!("kwait: timed out after {took} waiting for {}\n", self.what),
+            Ending::Failed => format!("kwait: failed after {took}: {}\n", self.what),
+        };
+        let line = |out: &mut String, label: &str, text: &str| {
+            let mut lines = text.lines();
+            out.push_str(&format!("  {label:<10}: {}\n", lines.next().unwrap_or("")));
+            for l in lines {
+                out.push_str(&format!("{:14}{l}\n", ""));
+            }
+        };
+        let checks = if s.checks == 1 { "1 check".to_string() } else { format!("{} checks", s.checks) };
+        line(&mut out, "last seen", &format!("{last_state} (since {}, {checks})", dur(s.since)));
+        if let Some(obs) = &s.last {
+            if let Some(cause) = &obs.cause {
+                line(&mut out, "cause", cause);
+            }
+            if !obs.fix.is_empty() {
+                line(&mut out, "fix", &obs.fix.join("\n"));
+            }
+        }
+        for (label, text) in &s.explain {
+            line(&mut out, label, text);
+        }
+        if s.history.len() > 1 {
+            let shown: Vec<String> = s
+                .history
+                .iter()
+                .rev()
+                .take(6)
+                .rev()
+                .map(|(at, st)| format!("{} {}", dur(*at), truncate(st, 120)))
+                .collect();
+            let more = s.history.len().saturating_sub(6);
+            let mut h = shown.join("\n");
+            if more > 0 {
+                h = format!("({more} earlier changes)\n{h}");
+            }
+            line(&mut out, "history", &h);
+        }
+        out.truncate(out.trim_end().len());
+        out
+    }
+
+    /// Prints one event if the verbosity allows: `level` -1 always, 0 unless quiet, 1 at -v.
+    fn event(&self, level: i8, event: &str, text: &str, fields: impl FnOnce(&mut JsonLine)) {
+        if self.verbosity < level {
+            return;
+        }
+        let line = match self.format {
+            Format::Text => {
+                if text.starts_with("kwait: ") {
+                    text.to_string()
+                } else {
+                    format!("kwait: {text}")
+                }
+            }
+            Format::Json => {
+                let mut j = JsonLine::new(event, &self.what);
+                fields(&mut j);
+                j.str("message", text.strip_prefix("kwait: ").unwrap_or(text));
+                j.finish()
+            }
+        };
+        // A closed stderr must not end the wait: ignore write errors.
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
+
+/// `/dev/termination-log` when it exists and may be written (in a container); none elsewhere.
+fn default_termination_log() -> Option<PathBuf> {
+    let p = Path::new(DEFAULT_TERMINATION_LOG);
+    let writable = std::fs::OpenOptions::new().append(true).open(p).is_ok();
+    writable.then(|| p.to_path_buf())
+}
+
+fn write_termination_log(path: &Path, text: &str) {
+    let text = truncate_bytes(text, TERMINATION_LOG_LIMIT);
+    if let Err(e) = std::fs::write(path, text) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "kwait: warning: cannot write the termination log {}: {e}",
+            path.display()
+        );
+    }
+}
+
+fn truncate_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        2 => "SIGINT",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// The stable, machine-readable name of a [`Class`] for JSON output.
+pub fn class_name(c: Class) -> &'static str {
+    match c {
+        Class::NotReady => "not_ready",
+        Class::NotFound => "not_found",
+        Class::Gone => "gone",
+        Class::NotServed => "not_served",
+        Class::Forbidden => "forbidden",
+        Class::Unauthorized => "unauthorized",
+        Class::ServerError => "server_error",
+        Class::Throttled => "throttled",
+        Class::Unreachable => "unreachable",
+        Class::Reset => "reset",
+        Class::Dns => "dns",
+        Class::Tls => "tls",
+        Class::Timeout => "timeout",
+        Class::Other => "other",
+    }
+}
+
+/// One JSON object on one line, built by hand (serde_json escapes the strings).
+struct JsonLine(serde_json::Map<String, serde_json::Value>);
+
+impl JsonLine {
+    fn new(event: &str, what: &str) -> Self {
+        let mut j = JsonLine(serde_json::Map::new());
+        j.str("time", &rfc3339(SystemTime::now()));
+        j.str("event", event);
+        j.str("target", what);
+        j
+    }
+    fn str(&mut self, k: &str, v: &str) {
+        self.0.insert(k.to_string(), v.into());
+    }
+    fn num(&mut self, k: &str, v: Option<f64>) {
+        let v = v.map(|f| (f * 1000.0).round() / 1000.0);
+        self.0.insert(k.to_string(), v.into());
+    }
+    fn list<'a>(&mut self, k: &str, v: impl Iterator<Item = &'a str>) {
+        self.0.insert(k.to_string(), v.map(serde_json::Value::from).collect());
+    }
+    fn finish(self) -> String {
+        serde_json::Value::Object(self.0).to_string()
+    }
+}
+
+/// `2026-11-22T02:18:43.123Z` without a date-time crate (days-to-civil, Howard Hinnant).
+fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reporter() -> Reporter {
+        Reporter {
+            format: Format::Text,
+            verbosity: 0,
+            termination_log: None,
+            what: "Secret crs/litellm-api-user (keys: API_KEY)".into(),
+        }
+    }
+
+    #[test]
+    fn timeout_report_names_state_cause_and_fix() {
+        let obs = Observation::new(Class::Forbidden, "forbidden: User \"u\" cannot get secrets")
+            .cause("the service account may not read it")
+            .fix("kubectl create role a")
+            .fix("kubectl create rolebinding b");
+        let s = Summary {
+            ending: Ending::TimedOut,
+            elapsed: Duration::from_secs(300),
+            checks: 150,
+            last: Some(obs),
+            since: Duration::ZERO,
+            history: vec![(Duration::ZERO, "forbidden: ...".into())],
+            explain: vec![],
+        };
+        assert_eq!(
+            reporter().render(&s),
+            "kwait: timed out after 5m0s waiting for Secret crs/litellm-api-user (keys: API_KEY)\n\
+             \x20 last seen : forbidden: User \"u\" cannot get secrets (since 0ms, 150 checks)\n\
+             \x20 cause     : the service account may not read it\n\
+             \x20 fix       : kubectl create role a\n\
+             \x20             kubectl create rolebinding b"
+        );
+    }
+
+    #[test]
+    fn ready_line_has_elapsed_time() {
+        let s = Summary {
+            ending: Ending::Ready("Secret crs/x has key API_KEY".into()),
+            elapsed: Duration::from_millis(41_230),
+            checks: 3,
+            last: None,
+            since: Duration::ZERO,
+            history: vec![],
+            explain: vec![],
+        };
+        assert_eq!(reporter().render(&s), "kwait: ready after 41.2s: Secret crs/x has key API_KEY");
+    }
+
+    #[test]
+    fn termination_log_is_cut_on_a_char_boundary() {
+        let s = "é".repeat(3000);
+        let t = truncate_bytes(&s, TERMINATION_LOG_LIMIT);
+        assert!(t.len() <= TERMINATION_LOG_LIMIT && t.len() >= TERMINATION_LOG_LIMIT - 1);
+    }
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_314_723_123);
+        assert_eq!(rfc3339(t), "2026-11-22T02:32:03.123Z");
+    }
+}

@@ -1,0 +1,443 @@
+//! The one retry loop every kind shares: the deadline, jittered exponential backoff,
+//! `Retry-After`, wake-ups from a watch, the heartbeat, and the history for the report.
+//!
+//! Correctness comes from the probe's check (a GET); speed comes from [`Wake`]: a watch that
+//! pokes the loop the moment the object changes. While the watch is healthy the loop only
+//! re-checks once per `max_interval` as a safety net; when it is not, the backoff carries on
+//! alone.
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::time::{Instant, sleep_until, timeout};
+
+use crate::probe::{Check, Class, Observation, Probe};
+use crate::report::{Ending, Reporter, Summary};
+
+/// How often "still waiting" is printed while nothing changes.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// The loop's timing.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Overall limit; `None` = wait for ever.
+    pub timeout: Option<Duration>,
+    /// First delay, and the floor of every delay.
+    pub interval: Duration,
+    /// Longest delay; also the safety re-check period while the watch is healthy.
+    pub max_interval: Duration,
+    /// Longest time one check may take.
+    pub attempt_timeout: Duration,
+}
+
+/// Wake-up signals from a watch: `notify` fires when the watched object changed; `healthy`
+/// says whether the watch is currently established.
+#[derive(Debug, Clone)]
+pub struct Wake {
+    /// Poked on every watch event (coalesced: many events before the next check make one check).
+    pub notify: Arc<Notify>,
+    /// `true` while every watch is established.
+    pub healthy: watch::Receiver<bool>,
+}
+
+/// Exponential backoff from `interval` to `max`, ×2 per step, with full jitter above a floor:
+/// each delay is uniform in `[interval, min(max, interval·2ⁿ)]`. The floor is deliberate: plain
+/// full jitter can draw 0 s and hammer a dead endpoint, while `--interval` promises a floor; the
+/// spread above it still keeps a thousand replicas from polling in lockstep.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    interval: Duration,
+    max: Duration,
+    step: u32,
+}
+
+impl Backoff {
+    /// Starts at `interval`.
+    pub fn new(interval: Duration, max: Duration) -> Self {
+        Backoff {
+            interval,
+            max: max.max(interval),
+            step: 0,
+        }
+    }
+
+    /// Back to the first step (after a change of state).
+    pub fn reset(&mut self) {
+        self.step = 0;
+    }
+
+    /// The next delay.
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self
+            .interval
+            .checked_mul(1u32 << self.step.min(20))
+            .map_or(self.max, |d| d.min(self.max));
+        if ceiling < self.max {
+            self.step += 1;
+        }
+        let spread = ceiling.saturating_sub(self.interval);
+        self.interval + spread.mul_f64(random_unit())
+    }
+}
+
+/// A uniform number in [0, 1) from std's randomly keyed hasher: good enough for jitter, and no
+/// extra dependency.
+fn random_unit() -> f64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x6b77_6169_74);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Waits for `probe` until it is ready, failed, the deadline passes or `interrupt` resolves
+/// (to a signal number). Prints progress through `reporter`; returns what happened.
+pub async fn run(
+    probe: &mut dyn Probe,
+    wake: Option<Wake>,
+    settings: &Settings,
+    reporter: &Reporter,
+    interrupt: impl Future<Output = i32>,
+) -> Summary {
+    let start = Instant::now();
+    let deadline = settings.timeout.map(|t| start + t);
+    tokio::pin!(interrupt);
+    let mut backoff = Backoff::new(settings.interval, settings.max_interval);
+    let mut last: Option<Observation> = None;
+    let mut since = Duration::ZERO;
+    let mut checks = 0u32;
+    let mut history: Vec<(Duration, String)> = Vec::new();
+    let mut next_heartbeat = start + HEARTBEAT;
+    let (notify, mut healthy) = match wake {
+        Some(w) => (Some(w.notify), Some(w.healthy)),
+        None => (None, None),
+    };
+    let watch_ok = |h: &Option<watch::Receiver<bool>>| h.as_ref().is_some_and(|h| *h.borrow());
+    let summary = |ending, checks, last: Option<Observation>, since, history| Summary {
+        ending,
+        elapsed: start.elapsed(),
+        checks,
+        last,
+        since,
+        history,
+        explain: Vec::new(),
+    };
+
+    reporter.start(settings.timeout);
+    loop {
+        // One check, bounded by the attempt timeout and the deadline.
+        let now = Instant::now();
+        let budget = match deadline {
+            Some(d) if d <= now => return summary(Ending::TimedOut, checks, last, since, history),
+            Some(d) => settings.attempt_timeout.min(d - now),
+            None => settings.attempt_timeout,
+        };
+        checks += 1;
+        let check = tokio::select! {
+            biased;
+            sig = &mut interrupt => return summary(Ending::Interrupted(sig), checks, last, since, history),
+            c = timeout(budget, probe.check(budget)) => c.unwrap_or_else(|_| {
+                Check::Pending(
+                    Observation::new(Class::Timeout, "no answer within the attempt timeout").cause(format!(
+                        "one check took longer than {} (--attempt-timeout); the server or the network is slow or stalled",
+                        crate::duration::format(budget)
+                    )),
+                )
+            }),
+        };
+        let elapsed = start.elapsed();
+        let obs = match check {
+            Check::Ready(detail) => {
+                reporter.check(checks, elapsed, "ready");
+                return summary(Ending::Ready(detail), checks, last, since, history);
+            }
+            Check::Failed(obs) => {
+                reporter.check(checks, elapsed, &obs.state);
+                if last.as_ref().is_none_or(|l| l.state != obs.state) {
+                    history.push((elapsed, obs.state.clone()));
+                    since = elapsed;
+                }
+                return summary(Ending::Failed, checks, Some(obs), since, history);
+            }
+            Check::Pending(obs) => obs,
+        };
+        reporter.check(checks, elapsed, &obs.state);
+        if last.as_ref().is_none_or(|l| l.state != obs.state) {
+            reporter.state(elapsed, &obs);
+            history.push((elapsed, obs.state.clone()));
+            since = elapsed;
+            backoff.reset();
+            next_heartbeat = Instant::now() + HEARTBEAT;
+        }
+        let retry_after = obs.retry_after.unwrap_or_default();
+        last = Some(obs);
+
+        // Sleep until the next check: a safety re-check while the watch is healthy, the
+        // backoff otherwise; earlier when the watch pokes us.
+        let checked_at = Instant::now();
+        let pick = |healthy: bool, backoff: &mut Backoff| {
+            let base = if healthy {
+                settings.max_interval.mul_f64(0.9 + 0.1 * random_unit())
+            } else {
+                backoff.next_delay()
+            };
+            checked_at + base.max(retry_after)
+        };
+        let mut next = pick(watch_ok(&healthy), &mut backoff);
+        loop {
+            let mut until = next.min(next_heartbeat);
+            if let Some(d) = deadline {
+                until = until.min(d);
+            }
+            tokio::select! {
+                biased;
+                sig = &mut interrupt => return summary(Ending::Interrupted(sig), checks, last, since, history),
+                _ = notified(notify.as_deref()), if Instant::now() >= checked_at + retry_after => break,
+                alive = health_changed(healthy.as_mut()) => {
+                    if !alive {
+                        healthy = None; // the watch is gone for good: polling alone from now on
+                    }
+                    next = pick(watch_ok(&healthy), &mut backoff).min(next.max(Instant::now()));
+                }
+                _ = sleep_until(until) => {
+                    let now = Instant::now();
+                    if deadline.is_some_and(|d| now >= d) {
+                        return summary(Ending::TimedOut, checks, last, since, history);
+                    }
+                    if now >= next {
+                        break;
+                    }
+                    if now >= next_heartbeat {
+                        reporter.heartbeat(start.elapsed(), last.as_ref());
+                        next_heartbeat = now + HEARTBEAT;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when the watch pokes; never without a watch.
+async fn notified(notify: Option<&Notify>) {
+    match notify {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the watch's health changes (`true`) or its sender is gone (`false`); never
+/// without a watch.
+async fn health_changed(healthy: Option<&mut watch::Receiver<bool>>) -> bool {
+    match healthy {
+        Some(h) => h.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Format, Output};
+    use crate::probe::BoxFuture;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    /// A probe that answers from a script and records when it was asked.
+    struct Scripted {
+        answers: VecDeque<Check>,
+        asked: Arc<Mutex<Vec<Duration>>>,
+        start: Instant,
+    }
+
+    impl Probe for Scripted {
+        fn describe(&self) -> String {
+            "Scripted thing".into()
+        }
+        fn check(&mut self, _t: Duration) -> BoxFuture<'_, Check> {
+            self.asked.lock().unwrap().push(self.start.elapsed());
+            let a = self
+                .answers
+                .pop_front()
+                .unwrap_or_else(|| Check::Pending(Observation::new(Class::NotFound, "not found")));
+            Box::pin(async move { a })
+        }
+    }
+
+    fn pending(state: &str) -> Check {
+        Check::Pending(Observation::new(Class::NotFound, state))
+    }
+
+    fn quiet() -> Reporter {
+        Reporter::new(
+            &Output {
+                format: Format::Text,
+                verbosity: -1,
+                termination_log: Some("/dev/null".into()),
+            },
+            "Scripted thing".into(),
+        )
+    }
+
+    fn settings(timeout: u64) -> Settings {
+        Settings {
+            timeout: Some(Duration::from_secs(timeout)),
+            interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(30),
+            attempt_timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn scripted(answers: Vec<Check>) -> (Scripted, Arc<Mutex<Vec<Duration>>>) {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let p = Scripted {
+            answers: answers.into(),
+            asked: asked.clone(),
+            start: Instant::now(),
+        };
+        (p, asked)
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_never_goes_below_the_interval() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        let ceilings = [1, 2, 4, 8, 16, 30, 30, 30];
+        for c in ceilings {
+            let d = b.next_delay();
+            assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(c), "{d:?} vs {c}");
+        }
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn jitter_spreads_delays() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+            b.step = 5;
+            seen.insert(b.next_delay().as_millis());
+        }
+        assert!(seen.len() > 10, "delays did not spread: {seen:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ready_after_pending_checks_with_growing_delays() {
+        let (mut p, asked) = scripted(vec![
+            pending("not found"),
+            pending("not found"),
+            pending("not found"),
+            Check::Ready("there".into()),
+        ]);
+        let s = run(&mut p, None, &settings(300), &quiet(), std::future::pending()).await;
+        assert_eq!(s.ending, Ending::Ready("there".into()));
+        assert_eq!(s.checks, 4);
+        let asked = asked.lock().unwrap().clone();
+        let gaps: Vec<_> = asked.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps[0] >= Duration::from_secs(1) && gaps[0] <= Duration::from_secs(1), "{gaps:?}");
+        assert!(gaps[1] >= Duration::from_secs(1) && gaps[1] <= Duration::from_secs(2), "{gaps:?}");
+        assert!(gaps[2] >= Duration::from_secs(1) && gaps[2] <= Duration::from_secs(4), "{gaps:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn times_out_at_the_deadline_with_the_last_state() {
+        let (mut p, _) = scripted(vec![pending("not found")]);
+        let s = run(&mut p, None, &settings(60), &quiet(), std::future::pending()).await;
+        assert_eq!(s.ending, Ending::TimedOut);
+        assert_eq!(s.elapsed, Duration::from_secs(60));
+        assert_eq!(s.last.unwrap().state, "not found");
+        // 1 s, then doubling to the 30 s cap: a handful of checks, not one a second.
+        assert!(s.checks >= 4 && s.checks <= 12, "{}", s.checks);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured() {
+        let mut throttled = Observation::new(Class::Throttled, "throttled");
+        throttled.retry_after = Some(Duration::from_secs(7));
+        let (mut p, asked) = scripted(vec![Check::Pending(throttled), Check::Ready("ok".into())]);
+        run(&mut p, None, &settings(60), &quiet(), std::future::pending()).await;
+        let asked = asked.lock().unwrap().clone();
+        assert!(asked[1] - asked[0] >= Duration::from_secs(7), "{asked:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_check_ends_at_once() {
+        let (mut p, _) = scripted(vec![
+            pending("running"),
+            Check::Failed(Observation::new(Class::NotReady, "failed: BackoffLimitExceeded")),
+        ]);
+        let s = run(&mut p, None, &settings(300), &quiet(), std::future::pending()).await;
+        assert_eq!(s.ending, Ending::Failed);
+        assert_eq!(s.last.unwrap().state, "failed: BackoffLimitExceeded");
+        assert_eq!(s.history.len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_healthy_watch_slows_polling_and_its_poke_checks_at_once() {
+        let notify = Arc::new(Notify::new());
+        let (tx, rx) = watch::channel(true);
+        let (mut p, asked) = scripted(vec![pending("not found"), pending("not found"), Check::Ready("ok".into())]);
+        let wake = Wake {
+            notify: notify.clone(),
+            healthy: rx,
+        };
+        let poke = notify.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(40)).await;
+            poke.notify_one();
+        });
+        let s = run(&mut p, Some(wake), &settings(300), &quiet(), std::future::pending()).await;
+        drop(tx);
+        assert_eq!(s.ending, Ending::Ready("ok".into()));
+        let asked = asked.lock().unwrap().clone();
+        // First check at 0, the safety re-check after ~27-30 s (not 1 s), then the poke at 40 s.
+        assert!(asked[1] >= Duration::from_secs(27) && asked[1] <= Duration::from_secs(30), "{asked:?}");
+        assert_eq!(asked[2], Duration::from_secs(40), "{asked:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broken_watch_falls_back_to_backoff() {
+        let notify = Arc::new(Notify::new());
+        let (tx, rx) = watch::channel(true);
+        let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
+        let wake = Wake { notify, healthy: rx };
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let _ = tx.send(false);
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        });
+        run(&mut p, Some(wake), &settings(300), &quiet(), std::future::pending()).await;
+        let asked = asked.lock().unwrap().clone();
+        // The break at 5 s brings the next check forward from ~30 s to within the backoff.
+        assert!(asked[1] <= Duration::from_secs(6), "{asked:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_signal_interrupts_the_sleep() {
+        let (mut p, _) = scripted(vec![pending("not found")]);
+        let sig = async {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            15
+        };
+        let s = run(&mut p, None, &settings(300), &quiet(), sig).await;
+        assert_eq!(s.ending, Ending::Interrupted(15));
+        assert_eq!(s.elapsed, Duration::from_millis(2500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_check_counts_as_an_attempt_timeout() {
+        struct Stall;
+        impl Probe for Stall {
+            fn describe(&self) -> String {
+                "stall".into()
+            }
+            fn check(&mut self, _t: Duration) -> BoxFuture<'_, Check> {
+                Box::pin(std::future::pending())
+            }
+        }
+        let s = run(&mut Stall, None, &settings(25), &quiet(), std::future::pending()).await;
+        assert_eq!(s.ending, Ending::TimedOut);
+        assert_eq!(s.last.unwrap().class, Class::Timeout);
+        assert_eq!(s.elapsed, Duration::from_secs(25));
+    }
+}
