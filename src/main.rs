@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::Cli;
-use crate::kube::{JOBS, Kube, SECRETS, Selector};
+use crate::kube::{CERTIFICATES, JOBS, Kube, SECRETS, Selector};
 use crate::plan::{DryRun, JobSelect, Plan, Target};
 use crate::probe::Probe;
 use crate::report::{Ending, Reporter};
@@ -39,7 +39,10 @@ fn main() -> ExitCode {
         dry_run(&plan, mode);
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return usage(&format!("cannot start: {e}")),
     };
@@ -124,24 +127,51 @@ async fn build_probe(plan: &Plan) -> Result<(Box<dyn Probe>, Option<Wake>), Stri
             let p = probe::secret::SecretProbe::new(kube, name.clone(), keys.clone(), rules, role);
             (Box::new(p), Some(wake))
         }
-        Target::Certificate { .. } => return Err("wait-certificate is not built yet".into()),
-        Target::Job { select, .. } => {
+        Target::Certificate {
+            name,
+            secret_name,
+            check_secret,
+        } => {
+            let kube = connect().await?;
+            let wake = watch(&kube, &CERTIFICATES, Selector::Name(name.clone()));
+            let p = probe::certificate::CertificateProbe::new(
+                kube,
+                name.clone(),
+                secret_name.clone(),
+                *check_secret,
+                rules,
+                role,
+                (plan.interval, plan.max_interval),
+            );
+            (Box::new(p), Some(wake))
+        }
+        Target::Job {
+            select,
+            all,
+            if_missing,
+        } => {
             let kube = connect().await?;
             let sel = match select {
                 JobSelect::Name(n) => Selector::Name(n.clone()),
                 JobSelect::Selector(s) => Selector::Labels(s.clone()),
             };
-            let _wake = watch(&kube, &JOBS, sel);
-            return Err("wait-job is not built yet".into());
+            let wake = watch(&kube, &JOBS, sel);
+            let p = probe::job::JobProbe::new(kube, select.clone(), *all, *if_missing, rules, role);
+            (Box::new(p), Some(wake))
         }
-        Target::Http(_) | Target::Tcp(_) => return Err("wait-http and wait-tcp are not built yet".into()),
+        Target::Http(_) | Target::Tcp(_) => {
+            return Err("wait-http and wait-tcp are not built yet".into());
+        }
     })
 }
 
 /// Resolves to the signal number on SIGINT or SIGTERM; never if they cannot be caught.
 async fn signal() -> i32 {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
         (Ok(mut int), Ok(mut term)) => tokio::select! {
             _ = int.recv() => 2,
             _ = term.recv() => 15,
@@ -169,13 +199,20 @@ fn dry_run(plan: &Plan, mode: DryRun) {
         }
     );
     match mode {
-        DryRun::Rbac => print!("{}", rbac::role_yaml(&role, namespace.as_deref(), &rules, no_secret_name)),
+        DryRun::Rbac => print!(
+            "{}",
+            rbac::role_yaml(&role, namespace.as_deref(), &rules, no_secret_name)
+        ),
         DryRun::Plan => {
             let ns = namespace.as_deref().unwrap_or("<default namespace>");
-            let timeout = plan
-                .timeout
-                .map_or_else(|| "no timeout".to_string(), |t| format!("timeout {}", duration::format(t)));
-            println!("kwait: would wait for {}, {timeout}", dry_run_what(&plan.target, ns));
+            let timeout = plan.timeout.map_or_else(
+                || "no timeout".to_string(),
+                |t| format!("timeout {}", duration::format(t)),
+            );
+            println!(
+                "kwait: would wait for {}, {timeout}",
+                dry_run_what(&plan.target, ns)
+            );
             if rules.is_empty() {
                 println!("kwait: RBAC needed: none (not a Kubernetes object)");
             }
@@ -185,7 +222,11 @@ fn dry_run(plan: &Plan, mode: DryRun) {
                 } else {
                     format!(" named {}", r.names.join(", "))
                 };
-                let group = if r.group.is_empty() { String::new() } else { format!(".{}", r.group) };
+                let group = if r.group.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{}", r.group)
+                };
                 println!(
                     "kwait: RBAC needed: {} on {}{group}{names} in namespace {ns}{}",
                     r.verbs.join(", "),
@@ -194,7 +235,9 @@ fn dry_run(plan: &Plan, mode: DryRun) {
                 );
             }
             if no_secret_name {
-                println!("kwait: RBAC needed: get on the Secret named by spec.secretName (pass --secret-name to name it)");
+                println!(
+                    "kwait: RBAC needed: get on the Secret named by spec.secretName (pass --secret-name to name it)"
+                );
             }
         }
     }
@@ -213,7 +256,10 @@ fn dry_run_what(target: &Target, ns: &str) -> String {
             select: JobSelect::Selector(s),
             all,
             ..
-        } => format!("{} Job in {ns} matching {s}", if *all { "every" } else { "the newest" }),
+        } => format!(
+            "{} Job in {ns} matching {s}",
+            if *all { "every" } else { "the newest" }
+        ),
         Target::Http(h) => format!("HTTP {}", h.url),
         Target::Tcp(t) => format!("TCP {}:{}", t.host, t.port),
     }
