@@ -6,7 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// RFC 3339 UTC timestamp with second precision, as the API server writes them.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -150,7 +153,10 @@ mod tests {
     #[test]
     fn merge() {
         let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}, "l": [1, 2]});
-        merge_patch(&mut t, &json!({"b": {"c": null, "e": 4}, "l": [3], "a": null}));
+        merge_patch(
+            &mut t,
+            &json!({"b": {"c": null, "e": 4}, "l": [3], "a": null}),
+        );
         assert_eq!(t, json!({"b": {"d": 3, "e": 4}, "l": [3]}));
     }
 

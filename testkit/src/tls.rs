@@ -1,0 +1,60 @@
+//! A throw-away CA and a server certificate for 127.0.0.1 / localhost / ::1.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::sync::Arc;
+
+pub(crate) struct Tls {
+    pub ca_pem: String,
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+pub(crate) fn generate() -> Tls {
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "testkit CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
+
+    let leaf_key = KeyPair::generate().expect("server key");
+    let mut params = CertificateParams::new(vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ])
+    .expect("server params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
+    let leaf = params
+        .signed_by(&leaf_key, &ca)
+        .expect("server certificate");
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![
+                CertificateDer::from(leaf.der().to_vec()),
+                CertificateDer::from(ca.der().to_vec()),
+            ],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+        )
+        .expect("TLS server config");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Tls {
+        ca_pem: ca.pem(),
+        config: Arc::new(config),
+    }
+}
