@@ -49,23 +49,56 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Give up after this long: Go-style (90s, 5m, 1h30m, 250ms) or bare seconds; 0 = no limit
-    #[arg(long, global = true, env = "KWAIT_TIMEOUT", default_value = "5m", value_name = "DURATION")]
+    #[arg(
+        long,
+        global = true,
+        allow_hyphen_values = true,
+        env = "KWAIT_TIMEOUT",
+        default_value = "5m",
+        value_name = "DURATION"
+    )]
     pub timeout: String,
 
     /// First retry delay; later ones double up to --max-interval, with jitter
-    #[arg(long, global = true, env = "KWAIT_INTERVAL", default_value = "1s", value_name = "DURATION")]
+    #[arg(
+        long,
+        global = true,
+        allow_hyphen_values = true,
+        env = "KWAIT_INTERVAL",
+        default_value = "1s",
+        value_name = "DURATION"
+    )]
     pub interval: String,
 
     /// Longest retry delay [default: 30s for Kubernetes objects, 2s for HTTP/TCP]
-    #[arg(long, global = true, env = "KWAIT_MAX_INTERVAL", value_name = "DURATION")]
+    #[arg(
+        long,
+        global = true,
+        allow_hyphen_values = true,
+        env = "KWAIT_MAX_INTERVAL",
+        value_name = "DURATION"
+    )]
     pub max_interval: Option<String>,
 
     /// Longest time one request may take
-    #[arg(long, global = true, env = "KWAIT_ATTEMPT_TIMEOUT", default_value = "10s", value_name = "DURATION")]
+    #[arg(
+        long,
+        global = true,
+        allow_hyphen_values = true,
+        env = "KWAIT_ATTEMPT_TIMEOUT",
+        default_value = "10s",
+        value_name = "DURATION"
+    )]
     pub attempt_timeout: String,
 
     /// Namespace [default: the pod's own, else the kubeconfig context's, else "default"]
-    #[arg(short, long, global = true, env = "KWAIT_NAMESPACE", value_name = "NAMESPACE")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "KWAIT_NAMESPACE",
+        value_name = "NAMESPACE"
+    )]
     pub namespace: Option<String>,
 
     /// Path to a kubeconfig file [default: $KUBECONFIG, in-cluster, ~/.kube/config]
@@ -77,11 +110,23 @@ pub struct Global {
     pub context: Option<String>,
 
     /// Output format of progress lines and the report
-    #[arg(long, global = true, env = "KWAIT_LOG_FORMAT", default_value = "text", value_name = "text|json")]
+    #[arg(
+        long,
+        global = true,
+        env = "KWAIT_LOG_FORMAT",
+        default_value = "text",
+        value_name = "text|json"
+    )]
     pub log_format: String,
 
     /// Print only the final report (on failure or timeout)
-    #[arg(short, long, global = true, env = "KWAIT_QUIET", conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "KWAIT_QUIET",
+        conflicts_with = "verbose"
+    )]
     pub quiet: bool,
 
     /// Print every check (-v)
@@ -89,7 +134,12 @@ pub struct Global {
     pub verbose: u8,
 
     /// Also write the final report here [default: /dev/termination-log when writable]
-    #[arg(long, global = true, env = "KWAIT_TERMINATION_LOG", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "KWAIT_TERMINATION_LOG",
+        value_name = "PATH"
+    )]
     pub termination_log: Option<PathBuf>,
 
     /// Validate, print what would be waited for and the RBAC it needs, contact nothing;

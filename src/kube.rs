@@ -47,7 +47,9 @@ pub enum ConfigError {
     )]
     Missing,
     /// `--context` without a kubeconfig (in-cluster).
-    #[error("--context {0:?} needs a kubeconfig, but kwait is using the in-cluster service account")]
+    #[error(
+        "--context {0:?} needs a kubeconfig, but kwait is using the in-cluster service account"
+    )]
     ContextInCluster(String),
     /// The in-cluster service account could not be used.
     #[error("in-cluster configuration: {0}")]
@@ -170,7 +172,10 @@ pub struct Kube {
 
 impl std::fmt::Debug for Kube {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kube").field("namespace", &self.namespace).field("server", &self.server).finish()
+        f.debug_struct("Kube")
+            .field("namespace", &self.namespace)
+            .field("server", &self.server)
+            .finish()
     }
 }
 
@@ -185,14 +190,18 @@ impl Kube {
                 .map(PathBuf::from)
         });
         let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-        let home_config = std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube").join("config"));
+        let home_config =
+            std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube").join("config"));
         let options = KubeConfigOptions {
             context: s.context.clone(),
             cluster: None,
             user: None,
         };
         let (mut config, source) = if let Some(path) = explicit {
-            (load_kubeconfig(&path, &options).await?, path.display().to_string())
+            (
+                load_kubeconfig(&path, &options).await?,
+                path.display().to_string(),
+            )
         } else if in_cluster {
             if let Some(ctx) = &s.context {
                 return Err(ConfigError::ContextInCluster(ctx.clone()));
@@ -200,7 +209,10 @@ impl Kube {
             let c = kube::Config::incluster().map_err(|e| ConfigError::InCluster(chain(&e)))?;
             (c, "in-cluster service account".to_string())
         } else if let Some(path) = home_config.filter(|p| p.exists()) {
-            (load_kubeconfig(&path, &options).await?, path.display().to_string())
+            (
+                load_kubeconfig(&path, &options).await?,
+                path.display().to_string(),
+            )
         } else {
             return Err(ConfigError::Missing);
         };
@@ -254,7 +266,11 @@ impl Kube {
     }
 
     async fn send(&self, req: http::Request<Vec<u8>>) -> Result<Value, ApiError> {
-        let res = self.client.send(req.map(Body::from)).await.map_err(|e| transport(&e))?;
+        let res = self
+            .client
+            .send(req.map(Body::from))
+            .await
+            .map_err(|e| transport(&e))?;
         let status = res.status();
         let retry_after = res
             .headers()
@@ -275,14 +291,29 @@ impl Kube {
             .to_bytes();
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
         if status.is_success() {
-            return body.ok_or_else(|| other(format!("the API server answered {status} with a body that is not JSON")));
+            return body.ok_or_else(|| {
+                other(format!(
+                    "the API server answered {status} with a body that is not JSON"
+                ))
+            });
         }
-        Err(classify_status(status.as_u16(), body.as_ref(), &bytes, retry_after))
+        Err(classify_status(
+            status.as_u16(),
+            body.as_ref(),
+            &bytes,
+            retry_after,
+        ))
     }
 
     /// Starts (once per resource and selector) a watch that pokes the returned [`Wake`] on
     /// every change. The same `Wake` serves every watch this client starts.
-    pub fn watch(&self, res: &Resource, selector: Selector, interval: Duration, max: Duration) -> Wake {
+    pub fn watch(
+        &self,
+        res: &Resource,
+        selector: Selector,
+        interval: Duration,
+        max: Duration,
+    ) -> Wake {
         let set = &self.watches;
         let mut started = lock(&set.started);
         if !started.iter().any(|(r, s)| r == res && *s == selector) {
@@ -339,7 +370,8 @@ impl WatchSet {
             }
             h.iter().all(|s| *s)
         };
-        self.healthy.send_if_modified(|v| std::mem::replace(v, all) != all);
+        self.healthy
+            .send_if_modified(|v| std::mem::replace(v, all) != all);
     }
 }
 
@@ -399,7 +431,11 @@ impl WatchTask {
                     let mut events = std::pin::pin!(events);
                     while let Some(ev) = events.next().await {
                         match ev {
-                            Ok(WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o)) => {
+                            Ok(
+                                WatchEvent::Added(o)
+                                | WatchEvent::Modified(o)
+                                | WatchEvent::Deleted(o),
+                            ) => {
                                 if let Some(v) = o.metadata.resource_version {
                                     rv = v;
                                 }
@@ -435,7 +471,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn load_kubeconfig(path: &Path, options: &KubeConfigOptions) -> Result<kube::Config, ConfigError> {
+async fn load_kubeconfig(
+    path: &Path,
+    options: &KubeConfigOptions,
+) -> Result<kube::Config, ConfigError> {
     let kc = Kubeconfig::read_from(path).map_err(|e| ConfigError::Kubeconfig {
         path: path.to_path_buf(),
         why: chain(&e),
@@ -447,7 +486,11 @@ async fn load_kubeconfig(path: &Path, options: &KubeConfigOptions) -> Result<kub
         return Err(ConfigError::Unusable(format!(
             "context {ctx:?} not found in {} (it has: {})",
             path.display(),
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         )));
     }
     kube::Config::from_custom_kubeconfig(kc, options)
@@ -455,12 +498,15 @@ async fn load_kubeconfig(path: &Path, options: &KubeConfigOptions) -> Result<kub
         .map_err(|e| ConfigError::Unusable(chain(&e)))
 }
 
-/// An error and its sources, joined by ": ", without repeats.
+/// An error and its sources on one line, joined by ": ", without repeats (only the first line
+/// of each: YAML errors append a source snippet that would leak file content and break lines).
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur = Some(e);
     while let Some(err) = cur {
-        let s = err.to_string();
+        let full = err.to_string();
+        let first = full.lines().next().unwrap_or("").trim();
+        let s = first.strip_prefix("error: ").unwrap_or(first).to_string();
         if !parts.last().is_some_and(|p| p.contains(&s)) {
             parts.push(s);
         }
@@ -487,8 +533,12 @@ fn transport(e: &kube::Error) -> ApiError {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             match io.kind() {
-                ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable => class = Class::Unreachable,
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => class = Class::Reset,
+                ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable => {
+                    class = Class::Unreachable
+                }
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                    class = Class::Reset
+                }
                 TimedOut => class = Class::Timeout,
                 _ => {}
             }
@@ -499,13 +549,21 @@ fn transport(e: &kube::Error) -> ApiError {
         cur = err.source();
     }
     let lower = message.to_lowercase();
-    if lower.contains("dns error") || lower.contains("failed to lookup address") || lower.contains("name or service not known") {
+    if lower.contains("dns error")
+        || lower.contains("failed to lookup address")
+        || lower.contains("name or service not known")
+    {
         class = Class::Dns;
-    } else if lower.contains("certificate") || lower.contains("tls handshake") || lower.contains("invalid peer") {
+    } else if lower.contains("certificate")
+        || lower.contains("tls handshake")
+        || lower.contains("invalid peer")
+    {
         class = Class::Tls;
     } else if lower.contains("timed out") || lower.contains("deadline has elapsed") {
         class = Class::Timeout;
-    } else if lower.contains("connection closed before message completed") || lower.contains("connection reset") {
+    } else if lower.contains("connection closed before message completed")
+        || lower.contains("connection reset")
+    {
         class = Class::Reset;
     }
     ApiError {
@@ -522,7 +580,12 @@ mod rustls_error {
 }
 
 /// Classifies an HTTP error answer by its status and `Status` body.
-fn classify_status(code: u16, body: Option<&Value>, raw: &[u8], retry_after: Option<Duration>) -> ApiError {
+fn classify_status(
+    code: u16,
+    body: Option<&Value>,
+    raw: &[u8],
+    retry_after: Option<Duration>,
+) -> ApiError {
     let status_message = body
         .filter(|b| b.get("kind").and_then(Value::as_str) == Some("Status"))
         .and_then(|b| b.get("message"))
@@ -531,7 +594,11 @@ fn classify_status(code: u16, body: Option<&Value>, raw: &[u8], retry_after: Opt
     let message = status_message.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(&raw[..raw.len().min(200)]);
         let text: String = text.chars().filter(|c| !c.is_control()).collect();
-        if text.trim().is_empty() { format!("HTTP {code}") } else { text.trim().to_string() }
+        if text.trim().is_empty() {
+            format!("HTTP {code}")
+        } else {
+            text.trim().to_string()
+        }
     });
     let class = match code {
         401 => Class::Unauthorized,
@@ -543,7 +610,11 @@ fn classify_status(code: u16, body: Option<&Value>, raw: &[u8], retry_after: Opt
                 .and_then(|b| b.pointer("/details/name"))
                 .and_then(Value::as_str)
                 .is_some_and(|n| !n.is_empty());
-            if named { Class::NotFound } else { Class::NotServed }
+            if named {
+                Class::NotFound
+            } else {
+                Class::NotServed
+            }
         }
         410 => Class::Gone,
         429 => Class::Throttled,
@@ -567,11 +638,20 @@ mod tests {
     fn an_objects_404_is_not_found_but_a_missing_resource_type_is_not_served() {
         let obj = json!({"kind":"Status","code":404,"reason":"NotFound","message":"secrets \"x\" not found",
                          "details":{"name":"x","kind":"secrets"}});
-        assert_eq!(classify_status(404, Some(&obj), b"", None).class, Class::NotFound);
+        assert_eq!(
+            classify_status(404, Some(&obj), b"", None).class,
+            Class::NotFound
+        );
         let typ = json!({"kind":"Status","code":404,"reason":"NotFound",
                          "message":"the server could not find the requested resource","details":{}});
-        assert_eq!(classify_status(404, Some(&typ), b"", None).class, Class::NotServed);
-        assert_eq!(classify_status(404, None, b"404 page not found", None).class, Class::NotServed);
+        assert_eq!(
+            classify_status(404, Some(&typ), b"", None).class,
+            Class::NotServed
+        );
+        assert_eq!(
+            classify_status(404, None, b"404 page not found", None).class,
+            Class::NotServed
+        );
     }
 
     #[test]

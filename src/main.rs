@@ -67,10 +67,16 @@ fn clap_error(e: clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::from(exit::USAGE);
     }
+    // clap's message spans lines (the missing arguments, a tip, the usage): keep the part before
+    // the first blank line, on one line.
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("kwait: {first} (see 'kwait --help')");
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    eprintln!("kwait: {} (see 'kwait --help')", message.join(" "));
     ExitCode::from(exit::USAGE)
 }
 

@@ -75,7 +75,10 @@ impl Reporter {
 
     /// The first line: what, and for how long.
     pub fn start(&self, timeout: Option<Duration>) {
-        let limit = timeout.map_or_else(|| "no timeout".to_string(), |t| format!("timeout {}", dur(t)));
+        let limit = timeout.map_or_else(
+            || "no timeout".to_string(),
+            |t| format!("timeout {}", dur(t)),
+        );
         let text = format!("waiting for {}, {limit}", self.what);
         self.event(0, "start", &text, |j| {
             j.num("timeout_s", timeout.map(|t| t.as_secs_f64()));
@@ -83,12 +86,31 @@ impl Reporter {
     }
 
     /// A change of the observed state.
+    /// Where the user must act (RBAC, credentials, a missing CRD), the fix comes with it at once
+    /// rather than only in the report at the deadline.
     pub fn state(&self, elapsed: Duration, obs: &Observation) {
-        let text = format!("{}: {}", self.what, obs.state);
+        let mut text = format!("{}: {}", self.what, obs.state);
+        let actionable = matches!(
+            obs.class,
+            Class::Forbidden | Class::Unauthorized | Class::NotServed
+        );
+        if actionable {
+            for (i, fix) in obs.fix.iter().enumerate() {
+                let label = if i == 0 {
+                    "  fix       : "
+                } else {
+                    "              "
+                };
+                text.push_str(&format!("\n{label}{fix}"));
+            }
+        }
         self.event(0, "state", &text, |j| {
             j.num("elapsed_s", Some(elapsed.as_secs_f64()));
             j.str("class", class_name(obs.class));
             j.str("state", &obs.state);
+            if actionable {
+                j.list("fix", obs.fix.iter().map(String::as_str));
+            }
         });
     }
 
@@ -114,7 +136,9 @@ impl Reporter {
 
     /// A warning: printed unless quiet.
     pub fn warn(&self, msg: &str) {
-        self.event(0, "warning", &format!("warning: {msg}"), |j| j.str("warning", msg));
+        self.event(0, "warning", &format!("warning: {msg}"), |j| {
+            j.str("warning", msg)
+        });
     }
 
     /// The end of the wait: the ready line, or the report. Also writes the termination log.
@@ -135,7 +159,11 @@ impl Reporter {
             if let Ending::Interrupted(sig) = s.ending {
                 j.str("signal", signal_name(sig));
             }
-            if let Some(last) = s.last.as_ref().filter(|_| !matches!(s.ending, Ending::Ready(_))) {
+            if let Some(last) = s
+                .last
+                .as_ref()
+                .filter(|_| !matches!(s.ending, Ending::Ready(_)))
+            {
                 j.str("class", class_name(last.class));
                 j.str("state", &last.state);
                 j.num("since_s", Some(s.since.as_secs_f64()));
@@ -156,7 +184,10 @@ impl Reporter {
     /// The final text: one line when ready or interrupted, the report otherwise.
     pub fn render(&self, s: &Summary) -> String {
         let took = dur(s.elapsed);
-        let last_state = s.last.as_ref().map_or("no answer yet", |o| o.state.as_str());
+        let last_state = s
+            .last
+            .as_ref()
+            .map_or("no answer yet", |o| o.state.as_str());
         let mut out = match &s.ending {
             Ending::Ready(detail) => return format!("kwait: ready after {took}: {detail}"),
             Ending::Interrupted(sig) => {
@@ -166,7 +197,9 @@ impl Reporter {
                     self.what
                 );
             }
-            Ending::TimedOut => format!("kwait: timed out after {took} waiting for {}\n", self.what),
+            Ending::TimedOut => {
+                format!("kwait: timed out after {took} waiting for {}\n", self.what)
+            }
             Ending::Failed => format!("kwait: failed after {took}: {}\n", self.what),
         };
         let line = |out: &mut String, label: &str, text: &str| {
@@ -176,8 +209,16 @@ impl Reporter {
                 out.push_str(&format!("{:14}{l}\n", ""));
             }
         };
-        let checks = if s.checks == 1 { "1 check".to_string() } else { format!("{} checks", s.checks) };
-        line(&mut out, "last seen", &format!("{last_state} (since {}, {checks})", dur(s.since)));
+        let checks = if s.checks == 1 {
+            "1 check".to_string()
+        } else {
+            format!("{} checks", s.checks)
+        };
+        line(
+            &mut out,
+            "last seen",
+            &format!("{last_state} (since {}, {checks})", dur(s.since)),
+        );
         if let Some(obs) = &s.last {
             if let Some(cause) = &obs.cause {
                 line(&mut out, "cause", cause);
@@ -317,7 +358,8 @@ impl JsonLine {
         self.0.insert(k.to_string(), v.into());
     }
     fn list<'a>(&mut self, k: &str, v: impl Iterator<Item = &'a str>) {
-        self.0.insert(k.to_string(), v.map(serde_json::Value::from).collect());
+        self.0
+            .insert(k.to_string(), v.map(serde_json::Value::from).collect());
     }
     fn finish(self) -> String {
         serde_json::Value::Object(self.0).to_string()
@@ -396,7 +438,10 @@ mod tests {
             history: vec![],
             explain: vec![],
         };
-        assert_eq!(reporter().render(&s), "kwait: ready after 41.2s: Secret crs/x has key API_KEY");
+        assert_eq!(
+            reporter().render(&s),
+            "kwait: ready after 41.2s: Secret crs/x has key API_KEY"
+        );
     }
 
     #[test]
