@@ -104,6 +104,13 @@ def parse_contract(args):
         raise ValueError("--all needs -l")
     if "--body-contains" in opts and "--body-regex" in opts:
         raise ValueError("--body-contains and --body-regex exclude each other")
+    if "--json-path" in opts and ("--body-contains" in opts or "--body-regex" in opts):
+        raise ValueError("--json-path excludes --body-contains and --body-regex")
+    if (opts.get("--method") or [""])[-1].upper() == "HEAD" and (
+            {"--body-contains", "--body-regex", "--json-path"} & set(opts)):
+        raise ValueError("--method HEAD gets no body to check")
+    if "--ca-cert" in opts and "--insecure-skip-tls-verify" in opts:
+        raise ValueError("--ca-cert and --insecure-skip-tls-verify exclude each other")
     if "--equals" in opts and "--json-path" not in opts:
         raise ValueError("--equals needs --json-path")
     if "--secret-name" in opts and "--no-secret-check" in opts:
@@ -162,6 +169,7 @@ class Kwait:
         self.cache = {}
 
     def dry_run(self, args, ns):
+        """Run --dry-run and --dry-run=rbac on args; return the rules of the printed Role."""
         env = dict(os.environ, KWAIT_NAMESPACE=ns)
         r = run([self.path, "--dry-run"] + args, env=env, timeout=30)
         if r.returncode != 0:
@@ -211,13 +219,37 @@ def pod_spec(obj):
     return None
 
 
+FILE_OPTIONS = {  # options that name a file, and stand-in content for the dry run
+    "--header-file": "X-Kwait-Check: stand-in\n",
+    "--ca-cert": "-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n",
+}
+
+
+def volume_files(spec, name):
+    """Relative paths a secret/configMap/projected volume provides, or None if it can't be known."""
+    vol = next((v for v in spec.get("volumes") or [] if v["name"] == name), None)
+    if vol is None:
+        return set()
+    sources = []
+    if "projected" in vol:
+        sources = [s.get("secret") or s.get("configMap") for s in vol["projected"].get("sources") or []]
+    elif "secret" in vol or "configMap" in vol:
+        sources = [vol.get("secret") or vol.get("configMap")]
+    out = set()
+    for s in sources:
+        if not s or not s.get("items"):
+            return None
+        out |= {i["path"] for i in s["items"]}
+    return out
+
+
 def is_kwait(c):
     img = c.get("image", "")
     return img.split("@")[0].rsplit(":", 1)[0].rsplit("/", 1)[-1] == "kwait"
 
 
 # ---------------------------------------------------------------- one example
-def check_objects(label, docs, expect, kwait):
+def check_objects(label, docs, expect, kwait, scratch):
     ns_default = expect.get("namespace", NAMESPACE)
 
     # 2. Kubernetes schemas
@@ -274,6 +306,28 @@ def check_objects(label, docs, expect, kwait):
             for i, a in enumerate(args):
                 if a == "--header" and i + 1 < len(args) and args[i + 1].split(":")[0].strip().lower() in SECRET_HEADERS:
                     fail("%s: %s passes a secret header in argv; use --header-file" % (label, key))
+            # files from mounted volumes (--header-file, --ca-cert): the volume must provide
+            # them; for the dry run they are stand-ins under a scratch directory (kwait reads them)
+            run_args = list(args)
+            for i, a in enumerate(args[:-1]):
+                if a not in FILE_OPTIONS:
+                    continue
+                path = args[i + 1]
+                mount = next((m for m in c.get("volumeMounts") or []
+                              if path.startswith(m["mountPath"].rstrip("/") + "/")), None)
+                if mount is None:
+                    fail("%s: %s %s %s is not in a mounted volume" % (label, key, a, path))
+                    continue
+                rel = path[len(mount["mountPath"].rstrip("/")) + 1:]
+                provided = volume_files(spec, mount["name"])
+                if provided is not None and rel not in provided:
+                    fail("%s: %s %s %s: volume %s provides only %s" % (label, key, a, path, mount["name"], sorted(provided)))
+                local = os.path.join(scratch, path.lstrip("/"))
+                os.makedirs(os.path.dirname(local), exist_ok=True)
+                with open(local, "w") as f:
+                    f.write(FILE_OPTIONS[a])
+                run_args[i + 1] = local
+                count("mounted files checked (%s)" % a)
             # the namespace kwait will use
             wait_ns = None
             for i, a in enumerate(args):
@@ -294,7 +348,7 @@ def check_objects(label, docs, expect, kwait):
             # 4. the real binary
             if kwait:
                 try:
-                    got = kwait.dry_run(args, wait_ns)
+                    got = kwait.dry_run(run_args, wait_ns)
                     count("args accepted by kwait --dry-run")
                     t_got, t_req, t_opt = tuples(got), tuples(req), tuples(opt)
                     if not (t_req <= t_got <= t_req | t_opt):
@@ -446,7 +500,7 @@ def main():
                 fail(str(e))
                 continue
             docs = [d for d in yaml.safe_load_all(out) if d]
-            check_objects(label, docs, expect, kwait)
+            check_objects(label, docs, expect, kwait, os.path.join(tmp, "files", label))
 
         print("- tests/bad-values")
         check_bad_values(o.helm, env)
@@ -455,10 +509,8 @@ def main():
         print("  %4d %s" % (counts[k], k))
     if kwait is None:
         print("  SKIPPED: the kwait binary (--no-kwait): args and rules were checked against the contract only")
-    if failures:
-        print("%d failed" % len(failures))
-        return 1
-    return 0
+    print("charts-snippets: %d passed, %d failed" % (sum(counts.values()), len(failures)))
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -111,6 +111,8 @@ containerName, resources, explainRules.
   {{- if $w.method }}{{ $args = concat $args (list "--method" $w.method) }}{{ end -}}
   {{- if $w.status }}{{ $args = concat $args (list "--status" (toString $w.status)) }}{{ end -}}
   {{- if and $w.bodyContains $w.bodyRegex }}{{ fail (printf "kwait: wait %q (http): `bodyContains` and `bodyRegex` exclude each other" $id) }}{{ end -}}
+  {{- if and $w.jsonPath (or $w.bodyContains $w.bodyRegex) }}{{ fail (printf "kwait: wait %q (http): `jsonPath` excludes `bodyContains` and `bodyRegex`" $id) }}{{ end -}}
+  {{- if and (eq (upper (toString $w.method)) "HEAD") (or $w.bodyContains $w.bodyRegex $w.jsonPath) }}{{ fail (printf "kwait: wait %q (http): method HEAD gets no body to check" $id) }}{{ end -}}
   {{- if $w.bodyContains }}{{ $args = concat $args (list "--body-contains" $w.bodyContains) }}{{ end -}}
   {{- if $w.bodyRegex }}{{ $args = concat $args (list "--body-regex" $w.bodyRegex) }}{{ end -}}
   {{- if and (hasKey $w "equals") (not $w.jsonPath) }}{{ fail (printf "kwait: wait %q (http): `equals` needs `jsonPath`" $id) }}{{ end -}}
@@ -138,6 +140,7 @@ containerName, resources, explainRules.
       {{- fail (printf "kwait: wait %q: caCert needs `secretName` or `configMapName`" $id) -}}
     {{- end -}}
   {{- end -}}
+  {{- if and $w.caCert $w.insecureSkipTlsVerify }}{{ fail (printf "kwait: wait %q (http): `caCert` and `insecureSkipTlsVerify` exclude each other" $id) }}{{ end -}}
   {{- if $w.insecureSkipTlsVerify }}{{ $args = append $args "--insecure-skip-tls-verify" }}{{ end -}}
   {{- if and (hasKey $w "followRedirects") (not $w.followRedirects) }}{{ $args = append $args "--no-follow-redirects" }}{{ end -}}
 
