@@ -1,13 +1,16 @@
 //! Records the git commit for `kwait --version` (or "unknown" outside a checkout).
 fn main() {
-    let commit = std::env::var("KWAIT_COMMIT").ok().filter(|c| !c.is_empty()).or_else(|| {
-        let out = std::process::Command::new("git")
-            .args(["rev-parse", "--short=12", "HEAD"])
-            .output()
-            .ok()?;
-        let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
-        (out.status.success() && !s.is_empty()).then_some(s)
-    });
+    let commit = std::env::var("KWAIT_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(|| {
+            let out = std::process::Command::new("git")
+                .args(["rev-parse", "--short=12", "HEAD"])
+                .output()
+                .ok()?;
+            let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+            (out.status.success() && !s.is_empty()).then_some(s)
+        });
     let dirty = std::process::Command::new("git")
         .args(["status", "--porcelain", "--untracked-files=no"])
         .output()

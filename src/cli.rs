@@ -149,8 +149,9 @@ pub struct Global {
     pub dry_run: Option<String>,
 }
 
-/// The dependency kinds.
+/// The dependency kinds (named `wait-*` on the command line, as the contract says).
 #[derive(Debug, Subcommand)]
+#[allow(clippy::enum_variant_names)]
 pub enum Command {
     /// Wait until a Secret exists and each --key is present and non-empty
     #[command(name = "wait-secret", visible_alias = "secret")]

@@ -24,7 +24,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("{:?} is not a number", &rest[..num_len]))?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let factor = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" => 1.0,
@@ -60,7 +62,11 @@ pub fn format(d: Duration) -> String {
     let tenths = (ms + 50) / 100;
     if tenths < 600 {
         let (s, t) = (tenths / 10, tenths % 10);
-        return if t == 0 { format!("{s}s") } else { format!("{s}.{t}s") };
+        return if t == 0 {
+            format!("{s}s")
+        } else {
+            format!("{s}.{t}s")
+        };
     }
     let secs = (ms + 500) / 1000;
     let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
@@ -94,7 +100,19 @@ mod tests {
 
     #[test]
     fn bad_durations_say_why() {
-        for s in ["", "abc", "5x", "-1s", "-3", "s", "1.2.3s", "5m30", "inf", "NaN", "99999999h"] {
+        for s in [
+            "",
+            "abc",
+            "5x",
+            "-1s",
+            "-3",
+            "s",
+            "1.2.3s",
+            "5m30",
+            "inf",
+            "NaN",
+            "99999999h",
+        ] {
             assert!(parse_duration(s).is_err(), "{s}");
         }
     }

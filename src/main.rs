@@ -165,9 +165,11 @@ async fn build_probe(plan: &Plan) -> Result<(Box<dyn Probe>, Option<Wake>), Stri
             let p = probe::job::JobProbe::new(kube, select.clone(), *all, *if_missing, rules, role);
             (Box::new(p), Some(wake))
         }
-        Target::Http(_) | Target::Tcp(_) => {
-            return Err("wait-http and wait-tcp are not built yet".into());
+        Target::Http(h) => {
+            let p = probe::http::HttpProbe::new(h).map_err(|e| e.to_string())?;
+            (Box::new(p), None)
         }
+        Target::Tcp(t) => (Box::new(probe::tcp::TcpProbe::new(t)), None),
     })
 }
 

@@ -41,7 +41,11 @@ pub enum PlanError {
 }
 
 impl PlanError {
-    pub(crate) fn invalid(arg: &'static str, value: impl Into<String>, why: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        arg: &'static str,
+        value: impl Into<String>,
+        why: impl Into<String>,
+    ) -> Self {
         PlanError::Invalid {
             arg,
             value: value.into(),
@@ -140,7 +144,7 @@ pub enum Target {
         if_missing: IfMissing,
     },
     /// `wait-http`.
-    Http(HttpTarget),
+    Http(Box<HttpTarget>),
     /// `wait-tcp`.
     Tcp(TcpTarget),
 }
@@ -176,26 +180,39 @@ impl Plan {
     /// Validates the command line.
     pub fn from_cli(cli: Cli) -> Result<Plan, PlanError> {
         let g = cli.global;
-        let timeout = parse_duration(&g.timeout).map_err(|why| PlanError::invalid("--timeout", &g.timeout, why))?;
-        let interval =
-            parse_duration(&g.interval).map_err(|why| PlanError::invalid("--interval", &g.interval, why))?;
+        let timeout = parse_duration(&g.timeout)
+            .map_err(|why| PlanError::invalid("--timeout", &g.timeout, why))?;
+        let interval = parse_duration(&g.interval)
+            .map_err(|why| PlanError::invalid("--interval", &g.interval, why))?;
         if interval.is_zero() {
-            return Err(PlanError::invalid("--interval", &g.interval, "must be more than 0"));
+            return Err(PlanError::invalid(
+                "--interval",
+                &g.interval,
+                "must be more than 0",
+            ));
         }
         let attempt_timeout = parse_duration(&g.attempt_timeout)
             .map_err(|why| PlanError::invalid("--attempt-timeout", &g.attempt_timeout, why))?;
         if attempt_timeout.is_zero() {
-            return Err(PlanError::invalid("--attempt-timeout", &g.attempt_timeout, "must be more than 0"));
+            return Err(PlanError::invalid(
+                "--attempt-timeout",
+                &g.attempt_timeout,
+                "must be more than 0",
+            ));
         }
         let target = target(cli.command)?;
         let max_interval = match &g.max_interval {
             Some(s) => {
-                let d = parse_duration(s).map_err(|why| PlanError::invalid("--max-interval", s, why))?;
+                let d = parse_duration(s)
+                    .map_err(|why| PlanError::invalid("--max-interval", s, why))?;
                 if d < interval {
                     return Err(PlanError::invalid(
                         "--max-interval",
                         s,
-                        format!("must not be less than --interval ({})", duration::format(interval)),
+                        format!(
+                            "must not be less than --interval ({})",
+                            duration::format(interval)
+                        ),
                     ));
                 }
                 d
@@ -214,13 +231,25 @@ impl Plan {
         let format = match g.log_format.as_str() {
             "text" => Format::Text,
             "json" => Format::Json,
-            other => return Err(PlanError::invalid("--log-format", other, "expected text or json")),
+            other => {
+                return Err(PlanError::invalid(
+                    "--log-format",
+                    other,
+                    "expected text or json",
+                ));
+            }
         };
         let dry_run = match g.dry_run.as_deref() {
             None => None,
             Some("plan") => Some(DryRun::Plan),
             Some("rbac") => Some(DryRun::Rbac),
-            Some(other) => return Err(PlanError::invalid("--dry-run", other, "expected --dry-run or --dry-run=rbac")),
+            Some(other) => {
+                return Err(PlanError::invalid(
+                    "--dry-run",
+                    other,
+                    "expected --dry-run or --dry-run=rbac",
+                ));
+            }
         };
         let verbosity = if g.quiet { -1 } else { g.verbose.min(3) as i8 };
         Ok(Plan {
@@ -283,13 +312,23 @@ fn target(command: Command) -> Result<Target, PlanError> {
                     check_label_selector(&sel)?;
                     JobSelect::Selector(sel)
                 }
-                _ => return Err(PlanError::Conflict("wait-job takes a NAME or -l SELECTOR, not both".into())),
+                _ => {
+                    return Err(PlanError::Conflict(
+                        "wait-job takes a NAME or -l SELECTOR, not both".into(),
+                    ));
+                }
             };
             let if_missing = match if_missing.as_str() {
                 "wait" => IfMissing::Wait,
                 "succeed" => IfMissing::Succeed,
                 "fail" => IfMissing::Fail,
-                other => return Err(PlanError::invalid("--if-missing", other, "expected wait, succeed or fail")),
+                other => {
+                    return Err(PlanError::invalid(
+                        "--if-missing",
+                        other,
+                        "expected wait, succeed or fail",
+                    ));
+                }
             };
             Target::Job {
                 select,
@@ -297,7 +336,7 @@ fn target(command: Command) -> Result<Target, PlanError> {
                 if_missing,
             }
         }
-        Command::WaitHttp(args) => Target::Http(net::http_target(args)?),
+        Command::WaitHttp(args) => Target::Http(Box::new(net::http_target(args)?)),
         Command::WaitTcp(args) => Target::Tcp(net::tcp_target(args)?),
     })
 }
@@ -319,7 +358,8 @@ fn check_dns_label(arg: &'static str, s: &str) -> Result<(), PlanError> {
 
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -351,8 +391,15 @@ fn check_secret_key(s: &str) -> Result<(), PlanError> {
     if s.len() > 253 {
         return Err(PlanError::invalid("--key", s, "longer than 253 characters"));
     }
-    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
-        return Err(PlanError::invalid("--key", s, "may only contain letters, digits, '-', '_' and '.'"));
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(PlanError::invalid(
+            "--key",
+            s,
+            "may only contain letters, digits, '-', '_' and '.'",
+        ));
     }
     Ok(())
 }
@@ -379,7 +426,8 @@ fn check_label_selector(sel: &str) -> Result<(), PlanError> {
             (k, vec![v])
         } else if let Some((k, v)) = req.split_once('=') {
             (k, vec![v])
-        } else if let Some((k, rest)) = req.split_once(" notin ").or_else(|| req.split_once(" in ")) {
+        } else if let Some((k, rest)) = req.split_once(" notin ").or_else(|| req.split_once(" in "))
+        {
             let rest = rest.trim();
             let inner = rest
                 .strip_prefix('(')
@@ -451,7 +499,8 @@ fn is_label_name(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 #[cfg(test)]

@@ -109,7 +109,12 @@ pub fn rules(target: &Target) -> Vec<Rule> {
 }
 
 /// A Role granting `rules`, as YAML.
-pub fn role_yaml(role: &str, namespace: Option<&str>, rules: &[Rule], missing_secret_note: bool) -> String {
+pub fn role_yaml(
+    role: &str,
+    namespace: Option<&str>,
+    rules: &[Rule],
+    missing_secret_note: bool,
+) -> String {
     let mut y = String::from("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n");
     y.push_str(&format!("  name: {role}\n"));
     if let Some(ns) = namespace {
@@ -163,13 +168,21 @@ pub fn role_name(target: &Target) -> String {
 
 /// `kubectl create role` and `rolebinding` commands granting `rule` to `subject` (as the API
 /// server names it: `system:serviceaccount:NS:SA`, or a user).
-pub fn fix_commands(role: &str, namespace: &str, subject: Option<&str>, rule: &Rule) -> Vec<String> {
+pub fn fix_commands(
+    role: &str,
+    namespace: &str,
+    subject: Option<&str>,
+    rule: &Rule,
+) -> Vec<String> {
     let resource = if rule.group.is_empty() {
         rule.resource.to_string()
     } else {
         format!("{}.{}", rule.resource, rule.group)
     };
-    let mut create = format!("kubectl create role {role} --verb={} --resource={resource}", rule.verbs.join(","));
+    let mut create = format!(
+        "kubectl create role {role} --verb={} --resource={resource}",
+        rule.verbs.join(",")
+    );
     for n in &rule.names {
         create.push_str(&format!(" --resource-name={n}"));
     }
@@ -202,14 +215,22 @@ mod tests {
     fn secret_wait_needs_get_and_watch_on_that_name_only() {
         let r = rules(&secret());
         assert_eq!(r.len(), 1);
-        assert_eq!((r[0].group, r[0].resource, r[0].verbs), ("", "secrets", &["get", "watch"][..]));
+        assert_eq!(
+            (r[0].group, r[0].resource, r[0].verbs),
+            ("", "secrets", &["get", "watch"][..])
+        );
         assert_eq!(r[0].names, vec!["litellm-api-user".to_string()]);
     }
 
     #[test]
     fn fix_commands_name_the_service_account_and_the_object() {
         let r = rules(&secret());
-        let cmds = fix_commands("kwait-litellm-api-user", "crs", Some("system:serviceaccount:crs:default"), &r[0]);
+        let cmds = fix_commands(
+            "kwait-litellm-api-user",
+            "crs",
+            Some("system:serviceaccount:crs:default"),
+            &r[0],
+        );
         assert_eq!(
             cmds,
             vec![

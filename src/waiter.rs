@@ -87,7 +87,7 @@ impl Backoff {
 /// extra dependency.
 fn random_unit() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x6b77_6169_74);
+    h.write_u64(0x006b_7761_6974);
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -304,7 +304,10 @@ mod tests {
         let ceilings = [1, 2, 4, 8, 16, 30, 30, 30];
         for c in ceilings {
             let d = b.next_delay();
-            assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(c), "{d:?} vs {c}");
+            assert!(
+                d >= Duration::from_secs(1) && d <= Duration::from_secs(c),
+                "{d:?} vs {c}"
+            );
         }
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_secs(1));
@@ -329,20 +332,43 @@ mod tests {
             pending("not found"),
             Check::Ready("there".into()),
         ]);
-        let s = run(&mut p, None, &settings(300), &quiet(), std::future::pending()).await;
+        let s = run(
+            &mut p,
+            None,
+            &settings(300),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
         assert_eq!(s.ending, Ending::Ready("there".into()));
         assert_eq!(s.checks, 4);
         let asked = asked.lock().unwrap().clone();
         let gaps: Vec<_> = asked.windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(gaps[0] >= Duration::from_secs(1) && gaps[0] <= Duration::from_secs(1), "{gaps:?}");
-        assert!(gaps[1] >= Duration::from_secs(1) && gaps[1] <= Duration::from_secs(2), "{gaps:?}");
-        assert!(gaps[2] >= Duration::from_secs(1) && gaps[2] <= Duration::from_secs(4), "{gaps:?}");
+        assert!(
+            gaps[0] >= Duration::from_secs(1) && gaps[0] <= Duration::from_secs(1),
+            "{gaps:?}"
+        );
+        assert!(
+            gaps[1] >= Duration::from_secs(1) && gaps[1] <= Duration::from_secs(2),
+            "{gaps:?}"
+        );
+        assert!(
+            gaps[2] >= Duration::from_secs(1) && gaps[2] <= Duration::from_secs(4),
+            "{gaps:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn times_out_at_the_deadline_with_the_last_state() {
         let (mut p, _) = scripted(vec![pending("not found")]);
-        let s = run(&mut p, None, &settings(60), &quiet(), std::future::pending()).await;
+        let s = run(
+            &mut p,
+            None,
+            &settings(60),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
         assert_eq!(s.ending, Ending::TimedOut);
         assert_eq!(s.elapsed, Duration::from_secs(60));
         assert_eq!(s.last.unwrap().state, "not found");
@@ -355,7 +381,14 @@ mod tests {
         let mut throttled = Observation::new(Class::Throttled, "throttled");
         throttled.retry_after = Some(Duration::from_secs(7));
         let (mut p, asked) = scripted(vec![Check::Pending(throttled), Check::Ready("ok".into())]);
-        run(&mut p, None, &settings(60), &quiet(), std::future::pending()).await;
+        run(
+            &mut p,
+            None,
+            &settings(60),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
         let asked = asked.lock().unwrap().clone();
         assert!(asked[1] - asked[0] >= Duration::from_secs(7), "{asked:?}");
     }
@@ -364,9 +397,19 @@ mod tests {
     async fn a_failed_check_ends_at_once() {
         let (mut p, _) = scripted(vec![
             pending("running"),
-            Check::Failed(Observation::new(Class::NotReady, "failed: BackoffLimitExceeded")),
+            Check::Failed(Observation::new(
+                Class::NotReady,
+                "failed: BackoffLimitExceeded",
+            )),
         ]);
-        let s = run(&mut p, None, &settings(300), &quiet(), std::future::pending()).await;
+        let s = run(
+            &mut p,
+            None,
+            &settings(300),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
         assert_eq!(s.ending, Ending::Failed);
         assert_eq!(s.last.unwrap().state, "failed: BackoffLimitExceeded");
         assert_eq!(s.history.len(), 2);
@@ -376,7 +419,11 @@ mod tests {
     async fn a_healthy_watch_slows_polling_and_its_poke_checks_at_once() {
         let notify = Arc::new(Notify::new());
         let (tx, rx) = watch::channel(true);
-        let (mut p, asked) = scripted(vec![pending("not found"), pending("not found"), Check::Ready("ok".into())]);
+        let (mut p, asked) = scripted(vec![
+            pending("not found"),
+            pending("not found"),
+            Check::Ready("ok".into()),
+        ]);
         let wake = Wake {
             notify: notify.clone(),
             healthy: rx,
@@ -386,12 +433,22 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(40)).await;
             poke.notify_one();
         });
-        let s = run(&mut p, Some(wake), &settings(300), &quiet(), std::future::pending()).await;
+        let s = run(
+            &mut p,
+            Some(wake),
+            &settings(300),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
         drop(tx);
         assert_eq!(s.ending, Ending::Ready("ok".into()));
         let asked = asked.lock().unwrap().clone();
         // First check at 0, the safety re-check after ~27-30 s (not 1 s), then the poke at 40 s.
-        assert!(asked[1] >= Duration::from_secs(27) && asked[1] <= Duration::from_secs(30), "{asked:?}");
+        assert!(
+            asked[1] >= Duration::from_secs(27) && asked[1] <= Duration::from_secs(30),
+            "{asked:?}"
+        );
         assert_eq!(asked[2], Duration::from_secs(40), "{asked:?}");
     }
 
@@ -400,13 +457,23 @@ mod tests {
         let notify = Arc::new(Notify::new());
         let (tx, rx) = watch::channel(true);
         let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
-        let wake = Wake { notify, healthy: rx };
+        let wake = Wake {
+            notify,
+            healthy: rx,
+        };
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(5)).await;
             let _ = tx.send(false);
             tokio::time::sleep(Duration::from_secs(600)).await;
         });
-        run(&mut p, Some(wake), &settings(300), &quiet(), std::future::pending()).await;
+        run(
+            &mut p,
+            Some(wake),
+            &settings(300),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
         let asked = asked.lock().unwrap().clone();
         // The break at 5 s brings the next check forward from ~30 s to within the backoff.
         assert!(asked[1] <= Duration::from_secs(6), "{asked:?}");
@@ -435,7 +502,14 @@ mod tests {
                 Box::pin(std::future::pending())
             }
         }
-        let s = run(&mut Stall, None, &settings(25), &quiet(), std::future::pending()).await;
+        let s = run(
+            &mut Stall,
+            None,
+            &settings(25),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
         assert_eq!(s.ending, Ending::TimedOut);
         assert_eq!(s.last.unwrap().class, Class::Timeout);
         assert_eq!(s.elapsed, Duration::from_secs(25));

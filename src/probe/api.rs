@@ -136,7 +136,10 @@ pub fn observe(err: &ApiError, ctx: &Ctx<'_>) -> Observation {
 fn forbidden(err: &ApiError, ctx: &Ctx<'_>) -> Observation {
     let f = parse_forbidden(&err.message);
     let ns = &ctx.kube.namespace;
-    let resource = f.resource.clone().unwrap_or_else(|| ctx.res.plural.to_string());
+    let resource = f
+        .resource
+        .clone()
+        .unwrap_or_else(|| ctx.res.plural.to_string());
     let rule = ctx
         .rules
         .iter()
@@ -154,13 +157,25 @@ fn forbidden(err: &ApiError, ctx: &Ctx<'_>) -> Observation {
         } else {
             format!("{} on this {}", rule.verbs.join(" and "), ctx.res.kind)
         };
-        let who = if f.user.as_deref().is_some_and(|u| u.starts_with("system:serviceaccount:")) {
+        let who = if f
+            .user
+            .as_deref()
+            .is_some_and(|u| u.starts_with("system:serviceaccount:"))
+        {
             "that service account"
         } else {
             "that user"
         };
         obs = obs.fix(format!("grant {what} to {who}, e.g."));
-        for cmd in rbac::fix_commands(ctx.role, ns, f.user.as_deref(), rule) {
+        // One Role per rule (kubectl create role takes one set of verbs); the first keeps the
+        // plain name, so that following two hints never collides on an existing Role.
+        let first = ctx.rules.first().is_none_or(|r| r == rule);
+        let role = if first {
+            ctx.role.to_string()
+        } else {
+            format!("{}-{}", ctx.role, rule.resource)
+        };
+        for cmd in rbac::fix_commands(&role, ns, f.user.as_deref(), rule) {
             obs = obs.fix(cmd);
         }
     }

@@ -23,7 +23,13 @@ pub struct SecretProbe {
 
 impl SecretProbe {
     /// A probe for `name` in the client's namespace.
-    pub fn new(kube: Kube, name: String, keys: Vec<String>, rules: Vec<Rule>, role: String) -> Self {
+    pub fn new(
+        kube: Kube,
+        name: String,
+        keys: Vec<String>,
+        rules: Vec<Rule>,
+        role: String,
+    ) -> Self {
         SecretProbe {
             kube,
             name,
@@ -104,10 +110,18 @@ pub fn judge(secret: &Value, keys: &[String], object: &str) -> Check {
     }
     let mut parts = Vec::new();
     if !missing.is_empty() {
-        parts.push(format!("{} {} missing", plural_key(missing.len()), missing.join(", ")));
+        parts.push(format!(
+            "{} {} missing",
+            plural_key(missing.len()),
+            missing.join(", ")
+        ));
     }
     if !empty.is_empty() {
-        parts.push(format!("{} {} empty", plural_key(empty.len()), empty.join(", ")));
+        parts.push(format!(
+            "{} {} empty",
+            plural_key(empty.len()),
+            empty.join(", ")
+        ));
     }
     let present: Vec<&str> = ["data", "stringData"]
         .iter()
@@ -119,7 +133,11 @@ pub fn judge(secret: &Value, keys: &[String], object: &str) -> Check {
         Observation::new(Class::NotReady, state)
             .cause(format!(
                 "{object} exists, but not with every key kwait waits for; it has: {}",
-                if present.is_empty() { "no keys".to_string() } else { present.join(", ") }
+                if present.is_empty() {
+                    "no keys".to_string()
+                } else {
+                    present.join(", ")
+                }
             ))
             .fix("check the key names (they are case-sensitive) and whatever fills the Secret"),
     )
@@ -157,16 +175,25 @@ mod tests {
     fn missing_and_empty_keys_are_named_and_values_never_shown() {
         let s = json!({"kind":"Secret","data":{"OTHER":VALUE,"EMPTY":""}});
         let c = judge(&s, &keys(&["API_KEY", "EMPTY"]), "Secret crs/x");
-        let Check::Pending(obs) = &c else { panic!("{c:?}") };
+        let Check::Pending(obs) = &c else {
+            panic!("{c:?}")
+        };
         assert_eq!(obs.state, "found, but key API_KEY missing; key EMPTY empty");
-        assert!(obs.cause.as_deref().unwrap().contains("it has: EMPTY, OTHER"));
+        assert!(
+            obs.cause
+                .as_deref()
+                .unwrap()
+                .contains("it has: EMPTY, OTHER")
+        );
         assert!(!format!("{c:?}").contains(VALUE));
     }
 
     #[test]
     fn a_secret_without_data_has_no_keys() {
         let s = json!({"kind":"Secret","metadata":{"name":"x"}});
-        let Check::Pending(obs) = judge(&s, &keys(&["A"]), "Secret crs/x") else { panic!() };
+        let Check::Pending(obs) = judge(&s, &keys(&["A"]), "Secret crs/x") else {
+            panic!()
+        };
         assert_eq!(obs.state, "found, but key A missing");
         assert!(obs.cause.unwrap().ends_with("it has: no keys"));
     }

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: a fake API server with a kubeconfig, and the built
 //! kwait binary run in a clean environment (no $KUBECONFIG, no in-cluster variables, $HOME in a
 //! scratch directory) with its output captured.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
