@@ -198,7 +198,13 @@ pub async fn run(
                     if !alive {
                         healthy = None; // the watch is gone for good: polling alone from now on
                     }
-                    next = pick(watch_ok(&healthy), &mut backoff).min(next.max(Instant::now()));
+                    // Established: the watch covers us, so only the safety re-check remains.
+                    // Lost: events may have been missed, so bring the next check forward.
+                    next = if watch_ok(&healthy) {
+                        pick(true, &mut backoff)
+                    } else {
+                        pick(false, &mut backoff).min(next)
+                    };
                 }
                 _ = sleep_until(until) => {
                     let now = Instant::now();
@@ -450,6 +456,22 @@ mod tests {
             "{asked:?}"
         );
         assert_eq!(asked[2], Duration::from_secs(40), "{asked:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_established_after_the_first_check_postpones_the_next_poll() {
+        let notify = Arc::new(Notify::new());
+        let (tx, rx) = watch::channel(false);
+        let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
+        let wake = Wake { notify, healthy: rx };
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = tx.send(true);
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        });
+        run(&mut p, Some(wake), &settings(300), &quiet(), std::future::pending()).await;
+        let asked = asked.lock().unwrap().clone();
+        assert!(asked[1] >= Duration::from_secs(27), "{asked:?}");
     }
 
     #[tokio::test(start_paused = true)]
