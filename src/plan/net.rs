@@ -1,4 +1,14 @@
 //! Validated settings for the network waits (`wait-http`, `wait-tcp`).
+//!
+//! Header values (from `--header` and `--header-file`) are secrets: no error message here ever
+//! contains one. A bad header is described by its name, or by its line number in the file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use http::{HeaderName, HeaderValue, Method};
+use jsonpath_rust::parser::model::JpQuery;
+use reqwest::Url;
 
 use super::PlanError;
 use crate::cli::{HttpArgs, TcpArgs};
@@ -6,8 +16,25 @@ use crate::cli::{HttpArgs, TcpArgs};
 /// `wait-http`, validated.
 #[derive(Debug, Clone)]
 pub struct HttpTarget {
-    /// The URL as given.
-    pub url: String,
+    /// The URL (http or https, with a host).
+    pub url: Url,
+    /// The request method.
+    pub method: Method,
+    /// Accepted status codes.
+    pub status: StatusSet,
+    /// `--body-contains` / `--body-regex`.
+    pub body: Option<BodyMatch>,
+    /// `--json-path` with its optional `--equals`.
+    pub json: Option<JsonExpect>,
+    /// Request headers from `--header` and `--header-file`, in order; every value is marked
+    /// sensitive (its `Debug` prints nothing of it).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `--ca-cert`: read by the probe when it is built.
+    pub ca_cert: Option<PathBuf>,
+    /// `--insecure-skip-tls-verify`.
+    pub insecure_skip_tls_verify: bool,
+    /// Follow redirects (the default) or judge the 3xx itself (`--no-follow-redirects`).
+    pub follow_redirects: bool,
 }
 
 /// What the body must show.
@@ -15,28 +42,442 @@ pub struct HttpTarget {
 pub enum BodyMatch {
     /// `--body-contains`.
     Contains(String),
+    /// `--body-regex`.
+    Regex(regex::Regex),
+}
+
+/// `--json-path P [--equals V]`.
+#[derive(Debug, Clone)]
+pub struct JsonExpect {
+    /// The path as given, for messages.
+    pub path: String,
+    /// The parsed RFC 9535 query.
+    pub query: JpQuery,
+    /// Every value the path selects must equal this (strings compare unquoted); without it
+    /// the path must select something.
+    pub equals: Option<String>,
+}
+
+/// A set of accepted status codes: `200-299,304`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(Vec<(u16, u16)>);
+
+impl StatusSet {
+    /// Parses `200`, `200-299`, `200-299,304`, `2xx` (spaces around items allowed).
+    pub fn parse(s: &str) -> Result<StatusSet, String> {
+        let mut ranges = Vec::new();
+        for item in s.split(',') {
+            let item = item.trim();
+            if item.is_empty() {
+                return Err("expected codes and ranges like 200-299,304 (an item is empty)".into());
+            }
+            let (lo, hi) =
+                if let Some(class) = item.strip_suffix("xx").or_else(|| item.strip_suffix("XX")) {
+                    let d: u16 = match class {
+                        "1" | "2" | "3" | "4" | "5" => class.parse().unwrap_or(0),
+                        _ => return Err(format!("{item:?} is not a status class (1xx to 5xx)")),
+                    };
+                    (d * 100, d * 100 + 99)
+                } else if let Some((a, b)) = item.split_once('-') {
+                    (code(a.trim())?, code(b.trim())?)
+                } else {
+                    let c = code(item)?;
+                    (c, c)
+                };
+            if lo > hi {
+                return Err(format!(
+                    "the range {item:?} is empty (its start is above its end)"
+                ));
+            }
+            ranges.push((lo, hi));
+        }
+        Ok(StatusSet(ranges))
+    }
+
+    /// Whether `code` is accepted.
+    pub fn contains(&self, code: u16) -> bool {
+        self.0.iter().any(|&(lo, hi)| lo <= code && code <= hi)
+    }
+}
+
+fn code(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(c) if (100..=599).contains(&c) && s.len() == 3 => Ok(c),
+        _ => Err(format!("{s:?} is not a status code (100 to 599)")),
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, &(lo, hi)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if lo == hi {
+                write!(f, "{lo}")?;
+            } else {
+                write!(f, "{lo}-{hi}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `wait-tcp`, validated.
 #[derive(Debug, Clone)]
 pub struct TcpTarget {
-    /// The host name or address.
+    /// The host name or address (an IPv6 address without brackets).
     pub host: String,
     /// The port.
     pub port: u16,
 }
 
+impl fmt::Display for TcpTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The value shown in place of a header value (or a header line that may be one).
+const HIDDEN: &str = "(hidden)";
+
 pub(super) fn http_target(args: HttpArgs) -> Result<HttpTarget, PlanError> {
-    Ok(HttpTarget { url: args.url })
+    let url = parse_url(&args.url)?;
+    let status = StatusSet::parse(&args.status)
+        .map_err(|why| PlanError::invalid("--status", &args.status, why))?;
+    let method_name = args.method.trim().to_ascii_uppercase();
+    let method = Method::from_bytes(method_name.as_bytes())
+        .ok()
+        .filter(|_| !method_name.is_empty())
+        .ok_or_else(|| PlanError::invalid("--method", &args.method, "not an HTTP method token"))?;
+    let body = match (args.body_contains, args.body_regex) {
+        (Some(_), Some(_)) => {
+            return Err(PlanError::Conflict(
+                "--body-contains and --body-regex cannot be used together".into(),
+            ));
+        }
+        (Some(s), None) => {
+            if s.is_empty() {
+                return Err(PlanError::invalid(
+                    "--body-contains",
+                    s,
+                    "must not be empty",
+                ));
+            }
+            Some(BodyMatch::Contains(s))
+        }
+        (None, Some(r)) => {
+            let re = regex::RegexBuilder::new(&r)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| PlanError::invalid("--body-regex", &r, one_line(&e.to_string())))?;
+            Some(BodyMatch::Regex(re))
+        }
+        (None, None) => None,
+    };
+    let json = match (args.json_path, args.equals) {
+        (None, Some(v)) => return Err(PlanError::invalid("--equals", v, "needs --json-path")),
+        (None, None) => None,
+        (Some(path), equals) => Some(JsonExpect {
+            query: parse_json_path(&path)?,
+            path,
+            equals,
+        }),
+    };
+    if json.is_some() && body.is_some() {
+        return Err(PlanError::Conflict(
+            "--json-path cannot be combined with --body-contains or --body-regex".into(),
+        ));
+    }
+    if method == Method::HEAD && (json.is_some() || body.is_some()) {
+        return Err(PlanError::Conflict(
+            "--method HEAD gets no body, so --body-contains, --body-regex and --json-path cannot apply".into(),
+        ));
+    }
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        let (name, value) = parse_header(h).map_err(|why| {
+            // The value given may be a secret: show the header's name at most.
+            let shown = h
+                .split_once(':')
+                .and_then(|(n, _)| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+                .map_or_else(|| HIDDEN.to_string(), |n| format!("{n}: {HIDDEN}"));
+            PlanError::invalid("--header", shown, why)
+        })?;
+        headers.push((name, value));
+    }
+    for path in &args.header_file {
+        headers.extend(read_header_file(path)?);
+    }
+    if args.insecure_skip_tls_verify && args.ca_cert.is_some() {
+        return Err(PlanError::Conflict(
+            "--ca-cert and --insecure-skip-tls-verify cannot be used together".into(),
+        ));
+    }
+    Ok(HttpTarget {
+        url,
+        method,
+        status,
+        body,
+        json,
+        headers,
+        ca_cert: args.ca_cert,
+        insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+        follow_redirects: !args.no_follow_redirects,
+    })
+}
+
+fn parse_url(s: &str) -> Result<Url, PlanError> {
+    let bad = |why: &str| PlanError::invalid("URL", redact_url_str(s), why.to_string());
+    let url = Url::parse(s.trim()).map_err(|e| bad(&format!("not a URL ({e})")))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => {
+            return Err(bad(&format!(
+                "the scheme must be http or https, not {other}"
+            )));
+        }
+    }
+    match url.host_str() {
+        None | Some("") => return Err(bad("has no host")),
+        Some(_) => {}
+    }
+    if url.port() == Some(0) {
+        return Err(bad("port 0 is not a port to connect to"));
+    }
+    Ok(url)
+}
+
+/// Hides the password in a URL that did not parse (best effort): `user:pass@` → `user:***@`.
+fn redact_url_str(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => s.to_string(),
+        },
+        None => s.to_string(),
+    }
+}
+
+fn parse_json_path(path: &str) -> Result<JpQuery, PlanError> {
+    jsonpath_rust::parser::parse_json_path(path).map_err(|e| {
+        let text = e.to_string();
+        // pest errors span several lines: keep the position and the "= expected ..." line.
+        let pos = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("--> "))
+            .map(|p| format!("at {p}: "))
+            .unwrap_or_default();
+        let what = text
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("= "))
+            .map_or_else(|| one_line(&text), str::to_string);
+        PlanError::invalid(
+            "--json-path",
+            path,
+            format!("not an RFC 9535 JSONPath ({pos}{what})"),
+        )
+    })
+}
+
+/// Collapses a multi-line message into one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Parses `Name: value`. The error never contains the value.
+pub(crate) fn parse_header(line: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = line
+        .split_once(':')
+        .ok_or_else(|| "expected 'Name: value' (no ':' found)".to_string())?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("expected 'Name: value' (the name is empty)".into());
+    }
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| "the header name has characters not allowed in a header name".to_string())?;
+    let mut value = HeaderValue::from_str(value.trim())
+        .map_err(|_| format!("the value of {name} has characters not allowed in a header value"))?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}
+
+/// Reads a header file: one `Name: value` a line; blank lines and lines starting with `#` are
+/// skipped.
+fn read_header_file(path: &Path) -> Result<Vec<(HeaderName, HeaderValue)>, PlanError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+        arg: "--header-file",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_header_lines(&text)
+        .map_err(|why| PlanError::invalid("--header-file", path.display().to_string(), why))
+}
+
+/// The lines of a header file; errors name the line number (and the header name when it is
+/// valid), never the content.
+pub(crate) fn parse_header_lines(text: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let mut headers = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let h = parse_header(line).map_err(|why| format!("line {}: {why}", i + 1))?;
+        headers.push(h);
+    }
+    Ok(headers)
 }
 
 pub(super) fn tcp_target(args: TcpArgs) -> Result<TcpTarget, PlanError> {
-    let (host, port) = args
-        .address
-        .rsplit_once(':')
-        .ok_or_else(|| PlanError::invalid("HOST:PORT", &args.address, "expected HOST:PORT"))?;
-    let port = port
-        .parse()
-        .map_err(|_| PlanError::invalid("HOST:PORT", &args.address, "the port must be 1-65535"))?;
-    Ok(TcpTarget { host: host.to_string(), port })
+    let a = args.address.trim();
+    let bad = |why: &str| PlanError::invalid("HOST:PORT", &args.address, why.to_string());
+    let (host, port) = if let Some(rest) = a.strip_prefix('[') {
+        let (host, port) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("an IPv6 address needs a closing ']'"))?;
+        host.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| bad("not an IPv6 address inside [...]"))?;
+        let port = port.strip_prefix(':').ok_or_else(|| bad("missing :PORT"))?;
+        (host, port)
+    } else {
+        let (host, port) = a.rsplit_once(':').ok_or_else(|| bad("missing :PORT"))?;
+        if host.contains(':') {
+            return Err(bad("write an IPv6 address in brackets, e.g. [::1]:5432"));
+        }
+        (host, port)
+    };
+    if host.is_empty() {
+        return Err(bad("missing HOST"));
+    }
+    if !host.contains(':')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err(bad("the host must be a DNS name or an IP address"));
+    }
+    let port: u16 = match port.parse() {
+        Ok(p) if p > 0 && !port.starts_with('+') => p,
+        _ => return Err(bad("the port must be a number from 1 to 65535")),
+    };
+    Ok(TcpTarget {
+        host: host.to_string(),
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_sets_parse_codes_ranges_and_classes() {
+        let s = StatusSet::parse("200-299, 304").unwrap();
+        assert!(s.contains(200) && s.contains(299) && s.contains(304));
+        assert!(!s.contains(300) && !s.contains(199) && !s.contains(503));
+        assert_eq!(s.to_string(), "200-299,304");
+        let s = StatusSet::parse("2xx,401").unwrap();
+        assert!(s.contains(250) && s.contains(401) && !s.contains(302));
+        assert_eq!(StatusSet::parse("503").unwrap().to_string(), "503");
+    }
+
+    #[test]
+    fn bad_status_sets_are_refused() {
+        for bad in [
+            "",
+            "abc",
+            "200-",
+            "-299",
+            "299-200",
+            "99",
+            "600",
+            "200,,204",
+            "6xx",
+            "0200",
+            "200-299;304",
+        ] {
+            assert!(StatusSet::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn headers_parse_and_errors_never_show_the_value() {
+        let (n, v) = parse_header("Authorization: Bearer s3cr3t").unwrap();
+        assert_eq!(n.as_str(), "authorization");
+        assert_eq!(v.to_str().unwrap(), "Bearer s3cr3t");
+        assert!(v.is_sensitive());
+        assert!(!format!("{v:?}").contains("s3cr3t"));
+        let (_, v) = parse_header("X-Empty:").unwrap();
+        assert!(v.is_empty());
+        for bad in [
+            "Bearer s3cr3t",
+            ": s3cr3t",
+            "Bad Name: s3cr3t",
+            "X-Ok: s3cr3t\u{7}",
+        ] {
+            let e = parse_header(bad).unwrap_err();
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+    }
+
+    #[test]
+    fn header_files_skip_blanks_and_comments_and_name_the_line() {
+        let h = parse_header_lines("# token\r\n\r\nAuthorization: Bearer s3cr3t\r\nX-Tenant: a\n")
+            .unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].1.to_str().unwrap(), "Bearer s3cr3t");
+        let e = parse_header_lines("X-A: b\nBearer s3cr3t\n").unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
+    }
+
+    #[test]
+    fn url_passwords_are_hidden_in_errors() {
+        assert_eq!(redact_url_str("ftp://u:pw@h/x"), "ftp://u:***@h/x");
+        let e = parse_url("ftp://u:pw@h/x").unwrap_err().to_string();
+        assert!(!e.contains("pw"), "{e}");
+        assert!(e.contains("URL"), "{e}");
+    }
+
+    #[test]
+    fn json_path_errors_are_one_line() {
+        let e = parse_json_path("$..[").unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.contains("--json-path"), "{e}");
+        assert!(parse_json_path("$.status").is_ok());
+        assert!(parse_json_path("$.checks[?@.name == 'db'].ok").is_ok());
+    }
+
+    #[test]
+    fn tcp_addresses() {
+        let t = |a: &str| tcp_target(TcpArgs { address: a.into() });
+        let x = t("postgres:5432").unwrap();
+        assert_eq!((x.host.as_str(), x.port), ("postgres", 5432));
+        let x = t("[::1]:80").unwrap();
+        assert_eq!((x.host.as_str(), x.port), ("::1", 80));
+        assert_eq!(x.to_string(), "[::1]:80");
+        for bad in [
+            "postgres",
+            "postgres:",
+            ":5432",
+            "postgres:0",
+            "postgres:65536",
+            "postgres:x",
+            "::1:80",
+            "a b:1",
+        ] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
+    }
 }

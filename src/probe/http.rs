@@ -1,1 +1,1057 @@
 //! The `wait-http` probe.
+//!
+//! One request per check, over a fresh connection (no idle pooling, so each check says whether
+//! the server accepts connections *now*). reqwest with rustls and the ring provider; the rustls
+//! configuration is built here and handed to reqwest preconfigured, so reqwest never builds its
+//! platform verifier (which fails when the image has no CA bundle, even for `http://`).
+//!
+//! Trust roots: `--ca-cert` when given (only those CAs, like curl's `--cacert`), else the system
+//! bundle when one exists (`SSL_CERT_FILE`, `SSL_CERT_DIR`, `/etc/ssl/certs/...`, read by
+//! rustls-native-certs; distroless/static ships one). With neither, `http://` works and an
+//! `https://` check fails with a TLS cause that says so. No roots are compiled in.
+//!
+//! Header values never appear in any output; text taken from the answer (body snippets, found
+//! values, `Location`) has every header value replaced by `***` in case the server echoes them.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode};
+use reqwest::Url;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde_json::Value;
+
+use super::tcp::{DnsError, connect_observation, resolve};
+use super::{BoxFuture, Check, Class, Observation, Probe};
+use crate::plan::{BodyMatch, HttpTarget};
+
+/// The most of a body that is read; the rest is never downloaded.
+pub const BODY_CAP: usize = 64 * 1024;
+/// How much of a body a report shows.
+const SNIPPET: usize = 200;
+/// How much of a found value or an expected text a state line shows.
+const SHORT: usize = 60;
+
+/// The probe could not be set up (bad `--ca-cert`, ...): exit code 2.
+#[derive(Debug)]
+pub enum SetupError {
+    /// `--ca-cert` could not be read or holds no certificate.
+    CaCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The TLS or HTTP client could not be built.
+    Client(String),
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::CaCert { path, why } => {
+                write!(f, "cannot use --ca-cert {}: {why}", path.display())
+            }
+            SetupError::Client(why) => write!(f, "cannot set up the HTTP client: {why}"),
+        }
+    }
+}
+
+impl StdError for SetupError {}
+
+/// Where the trust roots came from, for TLS causes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Roots {
+    CaCert,
+    System,
+    /// No system bundle was found and no `--ca-cert` given.
+    None,
+    Insecure,
+}
+
+/// Waits for an HTTP(S) endpoint to answer as expected.
+pub struct HttpProbe {
+    target: HttpTarget,
+    client: reqwest::Client,
+    headers: HeaderMap,
+    /// Header values to scrub from text taken from answers.
+    secrets: Vec<String>,
+    roots: Roots,
+    /// The URL with any password replaced by `***`.
+    shown_url: String,
+}
+
+impl fmt::Debug for HttpProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpProbe")
+            .field("url", &self.shown_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpProbe {
+    /// Builds the client: TLS settings, redirects, resolver.
+    pub fn new(target: &HttpTarget) -> Result<HttpProbe, SetupError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SetupError::Client(e.to_string()))?;
+        let (builder, roots) = if target.insecure_skip_tls_verify {
+            let b = builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(provider.clone())));
+            (b, Roots::Insecure)
+        } else if let Some(path) = &target.ca_cert {
+            (
+                builder.with_root_certificates(ca_file_roots(path)?),
+                Roots::CaCert,
+            )
+        } else {
+            let mut store = RootCertStore::empty();
+            store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            let roots = if store.is_empty() {
+                Roots::None
+            } else {
+                Roots::System
+            };
+            (builder.with_root_certificates(store), roots)
+        };
+        let mut tls = builder.with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+
+        let redirect = if target.follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(redirect)
+            .dns_resolver(Arc::new(Resolver))
+            .pool_max_idle_per_host(0)
+            .user_agent(concat!("kwait/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SetupError::Client(chain(&e)))?;
+
+        let mut headers = HeaderMap::new();
+        let mut secrets = Vec::new();
+        for (name, value) in &target.headers {
+            let mut value = value.clone();
+            value.set_sensitive(true);
+            // The whole value, and each word of it (the token after "Bearer"), longest first.
+            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            for part in std::iter::once(text.as_str())
+                .chain(text.split_whitespace().filter(|w| w.len() >= 6))
+            {
+                if part.len() >= 3 && !secrets.iter().any(|s: &String| s == part) {
+                    secrets.push(part.to_string());
+                }
+            }
+            headers.append(name.clone(), value);
+        }
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Ok(HttpProbe {
+            shown_url: redact_url(&target.url),
+            target: target.clone(),
+            client,
+            headers,
+            secrets,
+            roots,
+        })
+    }
+
+    async fn attempt(&self, timeout: Duration) -> Check {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let request = self
+            .client
+            .request(self.target.method.clone(), self.target.url.clone())
+            .headers(self.headers.clone())
+            .timeout(timeout);
+        let response = match tokio::time::timeout_at(deadline, request.send()).await {
+            Err(_) => return Check::Pending(self.timed_out(timeout, "waiting for the answer")),
+            Ok(Err(e)) => return Check::Pending(self.classify(&e, timeout)),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status();
+        let final_url = redact_url(response.url());
+        let location = response.headers().get(http::header::LOCATION).map(|l| {
+            self.scrub(&printable(
+                &String::from_utf8_lossy(l.as_bytes()),
+                SHORT * 2,
+            ))
+        });
+        let retry_after = match status {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after),
+            _ => None,
+        };
+        let accepted = self.target.status.contains(status.as_u16());
+        let wants_body = self.target.body.is_some() || self.target.json.is_some();
+        let method = &self.target.method;
+        if accepted && !wants_body {
+            return Check::Ready(format!(
+                "HTTP {method} {final_url} answered {}",
+                status.as_u16()
+            ));
+        }
+        let (body, truncated) = match tokio::time::timeout_at(deadline, read_capped(response)).await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) | Err(_) if !accepted => (Vec::new(), false),
+            Err(_) => return Check::Pending(self.timed_out(timeout, "reading the body")),
+            Ok(Err(e)) => return Check::Pending(self.classify(&e, timeout)),
+        };
+        // What may be shown of the body: with every header value scrubbed before it is cut.
+        let shown = if self.secrets.is_empty() {
+            body.clone()
+        } else {
+            self.scrub(&String::from_utf8_lossy(&body)).into_bytes()
+        };
+        if !accepted {
+            let mut obs = self.status_observation(status, &shown, truncated, location.as_deref());
+            obs.retry_after = retry_after;
+            return Check::Pending(obs);
+        }
+        match judge(&self.target, &body, &shown, truncated) {
+            Ok(extra) => Check::Ready(format!(
+                "HTTP {method} {final_url} answered {}{extra}",
+                status.as_u16()
+            )),
+            Err(m) => {
+                let state = format!("answered {}, but {}", status.as_u16(), self.scrub(&m.state));
+                let mut obs = Observation::new(Class::NotReady, state).cause(self.scrub(&m.cause));
+                if let Some(fix) = m.fix {
+                    obs = obs.fix(fix);
+                }
+                Check::Pending(obs)
+            }
+        }
+    }
+
+    fn status_observation(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+        truncated: bool,
+        location: Option<&str>,
+    ) -> Observation {
+        let code = status.as_u16();
+        let state = match status.canonical_reason() {
+            Some(r) => format!("answered {code} {r}"),
+            None => format!("answered {code}"),
+        };
+        let mut cause = format!("the status {code} is not one of {}", self.target.status);
+        if let (true, Some(loc)) = (status.is_redirection(), location) {
+            cause.push_str(&format!("; it redirects to {loc}"));
+        }
+        cause.push_str(&format!("; body: {}", snippet(body, truncated)));
+        let obs = Observation::new(Class::NotReady, state).cause(cause);
+        match code {
+            300..=399 if !self.target.follow_redirects => obs.fix(
+                "accept the redirect with --status, or drop --no-follow-redirects to follow it",
+            ),
+            300..=399 => obs.fix("add the redirect status to --status to accept it as it is"),
+            401 | 403 => obs.fix("check the credentials sent with --header or --header-file"),
+            404 => obs.fix("check the URL path; the server answers, but not at this path"),
+            405 => obs.fix("check --method: the server does not take it at this path"),
+            429 => obs
+                .fix("the server throttles; kwait waits at least as long as its Retry-After asks"),
+            500..=599 => obs.fix("the server answers but reports itself not ready; check its logs"),
+            _ => obs.fix(format!("if {code} means ready here, add it to --status")),
+        }
+    }
+
+    fn timed_out(&self, timeout: Duration, phase: &str) -> Observation {
+        Observation::new(Class::Timeout, "attempt timed out")
+            .cause(format!(
+                "no complete answer from {} within {} ({phase})",
+                self.shown_url,
+                crate::duration::format(timeout)
+            ))
+            .fix("the server is slow or stalled: check its logs, or raise --attempt-timeout")
+    }
+
+    /// Sorts a request error into a class with its cause.
+    fn classify(&self, e: &reqwest::Error, timeout: Duration) -> Observation {
+        let host = self.target.url.host_str().unwrap_or_default();
+        let port = self.target.url.port_or_known_default().unwrap_or(80);
+        let at = format!("{host}:{port}");
+        let errors = causes(e);
+        for err in &errors {
+            if let Some(d) = err.downcast_ref::<DnsError>() {
+                return d.observation();
+            }
+            if let Some(t) = err.downcast_ref::<rustls::Error>() {
+                return self.tls_observation(t);
+            }
+        }
+        for err in &errors {
+            if let Some(io) = err.downcast_ref::<io::Error>() {
+                match io.kind() {
+                    io::ErrorKind::Other | io::ErrorKind::TimedOut | io::ErrorKind::InvalidData => {
+                    }
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => {
+                        return reset(&at, &chain(e));
+                    }
+                    _ => return connect_observation(io, &at),
+                }
+            }
+        }
+        if e.is_timeout() {
+            let phase = if e.is_connect() {
+                "connecting"
+            } else {
+                "waiting for the answer"
+            };
+            return self.timed_out(timeout, phase);
+        }
+        let text = chain(e);
+        if e.is_redirect() {
+            return Observation::new(Class::Other, "too many redirects")
+                .cause(text)
+                .fix("check the URL; the server redirects in a loop or more than 10 times");
+        }
+        if text.contains("connection closed before message completed")
+            || text.contains("connection reset")
+        {
+            return reset(&at, &text);
+        }
+        if text.contains("invalid HTTP version") || text.contains("invalid HTTP") {
+            return Observation::new(Class::Other, "not an HTTP answer")
+                .cause(format!("{at} did not answer with HTTP ({text})"))
+                .fix("check the port and the scheme (http:// or https://)");
+        }
+        Observation::new(Class::Other, "request failed").cause(text)
+    }
+
+    fn tls_observation(&self, e: &rustls::Error) -> Observation {
+        let host = self.target.url.host_str().unwrap_or_default();
+        let (state, cause, fix): (&str, String, String) = match e {
+            rustls::Error::InvalidCertificate(c) => match c {
+                CertificateError::UnknownIssuer if self.roots == Roots::None => (
+                    "TLS: no trusted CA certificates",
+                    "there is no system CA bundle in this image and no --ca-cert was given, so no server certificate can be trusted".into(),
+                    "pass the CA with --ca-cert, or mount a CA bundle and point SSL_CERT_FILE at it".into(),
+                ),
+                CertificateError::UnknownIssuer => (
+                    "TLS: certificate signed by an unknown authority",
+                    match self.roots {
+                        Roots::CaCert => "the server's certificate is not signed by a CA in --ca-cert".into(),
+                        _ => "the server's certificate is not signed by a CA in the system bundle".into(),
+                    },
+                    "pass the CA that signed it with --ca-cert (for cert-manager: the ca.crt of the Certificate's Secret)".into(),
+                ),
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => (
+                    "TLS: certificate name mismatch",
+                    format!("the server's certificate is not valid for {host} ({e})"),
+                    format!("use a host name the certificate was issued for, or add {host} to its subject alternative names"),
+                ),
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => (
+                    "TLS: certificate expired",
+                    format!("the server's certificate has expired ({e})"),
+                    "renew the certificate (cert-manager: cmctl renew NAME), or check this machine's clock".into(),
+                ),
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => (
+                    "TLS: certificate not yet valid",
+                    format!("the server's certificate is not valid yet ({e})"),
+                    "check the clocks of this machine and of the CA".into(),
+                ),
+                _ => (
+                    "TLS: invalid certificate",
+                    format!("the server's certificate was refused: {e}"),
+                    "check the server's certificate chain: openssl s_client -connect HOST:PORT -showcerts".into(),
+                ),
+            },
+            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => (
+                "TLS: handshake failed",
+                format!("the server did not answer with TLS ({e}); is it plain http?"),
+                "use http:// if the server does not speak TLS on this port".into(),
+            ),
+            rustls::Error::AlertReceived(a) => (
+                "TLS: handshake refused by the server",
+                format!("the server ended the TLS handshake with the alert {a:?}"),
+                "check the TLS settings the server requires (client certificate, TLS version, SNI)".into(),
+            ),
+            _ => (
+                "TLS: handshake failed",
+                format!("TLS with {host} failed: {e}"),
+                "check the server's TLS settings".into(),
+            ),
+        };
+        Observation::new(Class::Tls, state).cause(cause).fix(fix)
+    }
+
+    /// Replaces every header value in `text` with `***`.
+    fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
+    }
+}
+
+fn reset(at: &str, text: &str) -> Observation {
+    Observation::new(Class::Reset, "connection reset")
+        .cause(format!(
+            "{at} closed the connection before answering ({text})"
+        ))
+        .fix("the server may be starting, restarting or overloaded; check its logs")
+}
+
+impl Probe for HttpProbe {
+    fn describe(&self) -> String {
+        let mut expect = vec![format!("status {}", self.target.status)];
+        match &self.target.body {
+            Some(BodyMatch::Contains(s)) => expect.push(format!("body contains {:?}", short(s))),
+            Some(BodyMatch::Regex(r)) => {
+                expect.push(format!("body matches /{}/", short(r.as_str())))
+            }
+            None => {}
+        }
+        if let Some(j) = &self.target.json {
+            match &j.equals {
+                Some(v) => expect.push(format!("{} == {:?}", j.path, short(v))),
+                None => expect.push(format!("{} exists", j.path)),
+            }
+        }
+        format!(
+            "HTTP {} {} ({})",
+            self.target.method,
+            self.shown_url,
+            expect.join(", ")
+        )
+    }
+
+    fn check(&mut self, attempt_timeout: Duration) -> BoxFuture<'_, Check> {
+        Box::pin(async move { self.attempt(attempt_timeout).await })
+    }
+}
+
+/// Reads at most [`BODY_CAP`] bytes; `true` when the body was longer.
+async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = BODY_CAP - body.len();
+        if chunk.len() >= room {
+            // Full: the rest is never read (a body of exactly BODY_CAP bytes counts as cut).
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
+/// A body or expectation that did not match.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Mismatch {
+    /// Completes "answered 200, but ...".
+    pub state: String,
+    pub cause: String,
+    pub fix: Option<String>,
+}
+
+/// Judges an accepted answer's body: `Ok(text to append to the ready line)` or what is wrong.
+///
+/// `shown` is the body as it may be shown (header values scrubbed), for the snippets.
+pub(crate) fn judge(
+    target: &HttpTarget,
+    body: &[u8],
+    shown: &[u8],
+    truncated: bool,
+) -> Result<String, Mismatch> {
+    let only = if truncated {
+        " (judged on its first 64 KiB)"
+    } else {
+        ""
+    };
+    match &target.body {
+        Some(BodyMatch::Contains(s)) => {
+            if String::from_utf8_lossy(body).contains(s.as_str()) {
+                return Ok(String::new());
+            }
+            return Err(Mismatch {
+                state: format!("the body does not contain {:?}", short(s)),
+                cause: format!(
+                    "the body{only} does not contain {s:?}; body: {}",
+                    snippet(shown, truncated)
+                ),
+                fix: None,
+            });
+        }
+        Some(BodyMatch::Regex(r)) => {
+            if r.is_match(&String::from_utf8_lossy(body)) {
+                return Ok(String::new());
+            }
+            return Err(Mismatch {
+                state: format!("the body does not match /{}/", short(r.as_str())),
+                cause: format!(
+                    "the body{only} does not match /{}/; body: {}",
+                    r.as_str(),
+                    snippet(shown, truncated)
+                ),
+                fix: None,
+            });
+        }
+        None => {}
+    }
+    let Some(j) = &target.json else {
+        return Ok(String::new());
+    };
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(Mismatch {
+                state: "the body is not JSON".into(),
+                cause: format!("{e}{only}; body: {}", snippet(shown, truncated)),
+                fix: Some("check the URL: --json-path needs an endpoint that answers JSON".into()),
+            });
+        }
+    };
+    let nodes: Vec<&Value> = match jsonpath_rust::query::js_path_process(&j.query, &value) {
+        Ok(refs) => refs.into_iter().map(|r| r.val).collect(),
+        Err(e) => {
+            return Err(Mismatch {
+                state: format!("{} could not be evaluated", j.path),
+                cause: format!(
+                    "evaluating {} failed: {}",
+                    j.path,
+                    printable(&e.to_string(), SNIPPET)
+                ),
+                fix: None,
+            });
+        }
+    };
+    if nodes.is_empty() {
+        return Err(Mismatch {
+            state: format!("{} matched nothing", j.path),
+            cause: format!(
+                "{} selects nothing in the JSON body; body: {}",
+                j.path,
+                snippet(shown, truncated)
+            ),
+            fix: Some(
+                "check the path against the body above (RFC 9535 syntax, e.g. $.status)".into(),
+            ),
+        });
+    }
+    let found = if nodes.len() == 1 {
+        compact(nodes[0])
+    } else {
+        compact(&Value::Array(nodes.iter().map(|v| (*v).clone()).collect()))
+    };
+    match &j.equals {
+        None => Ok(format!(", {} is {}", j.path, short(&found))),
+        Some(want) if nodes.iter().all(|v| value_equals(v, want)) => {
+            Ok(format!(", {} == {:?}", j.path, short(want)))
+        }
+        Some(want) => Err(Mismatch {
+            state: format!("{} is {}", j.path, short(&found)),
+            cause: format!(
+                "expected {} to be {want:?}, found {}; body: {}",
+                j.path,
+                printable(&found, SNIPPET),
+                snippet(shown, truncated)
+            ),
+            fix: None,
+        }),
+    }
+}
+
+/// `--equals`: strings compare unquoted; other values compare as JSON (`true`, `3`, `null`).
+pub(crate) fn value_equals(v: &Value, want: &str) -> bool {
+    match v {
+        Value::String(s) => s == want,
+        Value::Number(n) => match serde_json::from_str::<Value>(want) {
+            Ok(Value::Number(w)) => {
+                n == &w || matches!((n.as_f64(), w.as_f64()), (Some(a), Some(b)) if a == b)
+            }
+            _ => false,
+        },
+        other => serde_json::from_str::<Value>(want).is_ok_and(|w| &w == other),
+    }
+}
+
+fn compact(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// The first [`SNIPPET`] bytes of a body as one printable line, quoted.
+pub(crate) fn snippet(body: &[u8], truncated: bool) -> String {
+    if body.is_empty() {
+        return "(empty)".into();
+    }
+    let cut = &body[..body.len().min(SNIPPET)];
+    let more = truncated || body.len() > SNIPPET;
+    let text = printable(&String::from_utf8_lossy(cut), SNIPPET);
+    format!(
+        "\"{}\"{}",
+        text.trim_end_matches('…'),
+        if more { "…" } else { "" }
+    )
+}
+
+/// One printable line: control characters become spaces, runs of spaces collapse, at most
+/// `max` characters (then `…`).
+pub(crate) fn printable(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    let mut space = false;
+    for c in s.chars() {
+        let c = if c.is_control() || c.is_whitespace() {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' {
+            if space {
+                continue;
+            }
+            space = true;
+        } else {
+            space = false;
+        }
+        if n == max {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        n += 1;
+    }
+    out
+}
+
+fn short(s: &str) -> String {
+    printable(s, SHORT)
+}
+
+/// `Retry-After: 120` (seconds; HTTP dates are not read, the waiter's backoff applies).
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s.min(3600)))
+}
+
+/// The URL with a password replaced by `***`.
+pub(crate) fn redact_url(url: &Url) -> String {
+    if url.password().is_some() {
+        let mut u = url.clone();
+        if u.set_password(Some("***")).is_ok() {
+            return u.as_str().replace("%2A%2A%2A", "***");
+        }
+    }
+    url.to_string()
+}
+
+/// An error and everything under it: its sources, and the errors inside `io::Error`s (whose
+/// `source()` skips the error they wrap).
+fn causes<'a>(e: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut out = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        out.push(err);
+        next = match err.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => err.source(),
+        };
+    }
+    out
+}
+
+/// An error and its sources as one line, without repeats.
+fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for err in causes(e) {
+        let s = err.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    printable(&parts.join(": "), 400)
+}
+
+fn ca_file_roots(path: &PathBuf) -> Result<RootCertStore, SetupError> {
+    let bad = |why: String| SetupError::CaCert {
+        path: path.clone(),
+        why,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let mut store = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| bad(format!("not a PEM file of certificates ({e})")))?;
+        store
+            .add(cert)
+            .map_err(|e| bad(format!("a certificate could not be used as a CA ({e})")))?;
+    }
+    if store.is_empty() {
+        return Err(bad(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) found".into(),
+        ));
+    }
+    Ok(store)
+}
+
+/// Name resolution for reqwest through [`resolve`], so that DNS failures keep their class.
+struct Resolver;
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            match resolve(&host, 0).await {
+                Ok(addrs) => Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs),
+                Err(e) => Err(Box::new(e) as Box<dyn StdError + Send + Sync>),
+            }
+        })
+    }
+}
+
+/// `--insecure-skip-tls-verify`: any certificate is accepted; handshake signatures are still
+/// checked, so the session is at least bound to the certificate presented.
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use crate::plan::{Plan, Target};
+    use clap::Parser;
+    use testkit::netserve::{HttpServer, Reply, TestCa};
+
+    fn target(args: &[&str]) -> HttpTarget {
+        let mut argv = vec!["kwait", "wait-http"];
+        argv.extend_from_slice(args);
+        match Plan::from_cli(Cli::try_parse_from(argv).unwrap())
+            .unwrap()
+            .target
+        {
+            Target::Http(t) => *t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn check(t: &HttpTarget) -> Check {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut p = HttpProbe::new(t).unwrap();
+        rt.block_on(p.check(Duration::from_secs(2)))
+    }
+
+    fn j(t: &HttpTarget, body: &[u8]) -> Result<String, Mismatch> {
+        judge(t, body, body, false)
+    }
+
+    fn pending(c: Check) -> Observation {
+        match c {
+            Check::Pending(o) => o,
+            other => panic!("expected pending, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn describe_names_the_expectations_and_hides_passwords() {
+        let t = target(&[
+            "http://u:pw@litellm:4000/health/readiness",
+            "--json-path",
+            "$.status",
+            "--equals",
+            "healthy",
+        ]);
+        let p = HttpProbe::new(&t).unwrap();
+        assert_eq!(
+            p.describe(),
+            r#"HTTP GET http://u:***@litellm:4000/health/readiness (status 200-299, $.status == "healthy")"#
+        );
+        let t = target(&["https://x/", "--status", "200,204", "--method", "head"]);
+        let p = HttpProbe::new(&t).unwrap();
+        assert_eq!(p.describe(), "HTTP HEAD https://x/ (status 200,204)");
+        let t = target(&["http://x/", "--body-regex", "^ok$"]);
+        let p = HttpProbe::new(&t).unwrap();
+        assert_eq!(
+            p.describe(),
+            "HTTP GET http://x/ (status 200-299, body matches /^ok$/)"
+        );
+    }
+
+    #[test]
+    fn json_judgement() {
+        let t = target(&[
+            "http://x/",
+            "--json-path",
+            "$.status",
+            "--equals",
+            "healthy",
+        ]);
+        assert!(j(&t, br#"{"status":"healthy","db":"Not connected"}"#).is_ok());
+        let m = j(&t, br#"{"status":"starting"}"#).unwrap_err();
+        assert_eq!(m.state, r#"$.status is "starting""#);
+        let m = j(&t, br#"{"other":1}"#).unwrap_err();
+        assert_eq!(m.state, "$.status matched nothing");
+        let m = j(&t, b"<html>oops</html>").unwrap_err();
+        assert_eq!(m.state, "the body is not JSON");
+        assert!(m.cause.contains("<html>oops</html>"), "{}", m.cause);
+
+        let t = target(&[
+            "http://x/",
+            "--json-path",
+            "$.checks[*].ok",
+            "--equals",
+            "true",
+        ]);
+        assert!(j(&t, br#"{"checks":[{"ok":true},{"ok":true}]}"#).is_ok());
+        let m = j(&t, br#"{"checks":[{"ok":true},{"ok":false}]}"#).unwrap_err();
+        assert_eq!(m.state, "$.checks[*].ok is [true,false]");
+
+        let t = target(&["http://x/", "--json-path", "$.items[?@.name == 'db']"]);
+        assert!(j(&t, br#"{"items":[{"name":"db"}]}"#).is_ok());
+        assert!(j(&t, br#"{"items":[{"name":"web"}]}"#).is_err());
+
+        assert!(value_equals(&serde_json::json!(3), "3.0"));
+        assert!(value_equals(&serde_json::json!(null), "null"));
+        assert!(value_equals(&serde_json::json!("3"), "3"));
+        assert!(!value_equals(&serde_json::json!(3), "\"3\""));
+    }
+
+    #[test]
+    fn body_judgement() {
+        let t = target(&["http://x/", "--body-contains", "READY"]);
+        assert!(j(&t, b"all READY").is_ok());
+        assert_eq!(
+            j(&t, b"starting").unwrap_err().state,
+            r#"the body does not contain "READY""#
+        );
+        let t = target(&["http://x/", "--body-regex", "^up [0-9]+$"]);
+        assert!(j(&t, b"up 3").is_ok());
+        assert_eq!(
+            j(&t, b"down").unwrap_err().state,
+            "the body does not match /^up [0-9]+$/"
+        );
+    }
+
+    #[test]
+    fn snippets_are_printable_and_short() {
+        assert_eq!(snippet(b"", false), "(empty)");
+        assert_eq!(snippet(b"a\nb\r\n\tc\x1b[31m", false), "\"a b c [31m\"");
+        let long = vec![b'x'; 1000];
+        let s = snippet(&long, false);
+        assert_eq!(s, format!("\"{}\"…", "x".repeat(200)));
+        assert_eq!(snippet(&[0xff, b'a'], false), "\"\u{fffd}a\"");
+        assert_eq!(printable("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn a_503_then_200_is_pending_then_ready_with_retry_after() {
+        let s = HttpServer::start(vec![
+            Reply::text(503, "warming up\n").header("retry-after", "3"),
+            Reply::status(200),
+        ]);
+        let t = target(&[&s.url("/ready")]);
+        let o = pending(check(&t));
+        assert_eq!(o.class, Class::NotReady);
+        assert_eq!(o.state, "answered 503 Service Unavailable");
+        assert!(
+            o.cause
+                .as_deref()
+                .unwrap()
+                .contains(r#"body: "warming up ""#),
+            "{:?}",
+            o.cause
+        );
+        assert_eq!(o.retry_after, Some(Duration::from_secs(3)));
+        assert_eq!(
+            check(&t),
+            Check::Ready(format!("HTTP GET {} answered 200", s.url("/ready")))
+        );
+    }
+
+    #[test]
+    fn headers_are_sent_and_scrubbed_from_echoes() {
+        let s = HttpServer::start(vec![Reply::text(401, "bad token: s3cr3t-token")]);
+        let t = target(&[
+            &s.url("/"),
+            "--header",
+            "Authorization: Bearer s3cr3t-token",
+        ]);
+        let o = pending(check(&t));
+        assert_eq!(
+            s.requests()[0].header("authorization"),
+            Some("Bearer s3cr3t-token")
+        );
+        assert!(!format!("{o:?}").contains("s3cr3t"), "{o:?}");
+        assert!(!format!("{:?}", HttpProbe::new(&t).unwrap()).contains("s3cr3t"));
+        assert!(!format!("{t:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn redirects_are_followed_or_judged() {
+        let s = HttpServer::start(vec![
+            Reply::status(302).header("location", "/there"),
+            Reply::status(200),
+        ]);
+        let t = target(&[&s.url("/here")]);
+        assert_eq!(
+            check(&t),
+            Check::Ready(format!("HTTP GET {} answered 200", s.url("/there")))
+        );
+        s.set_replies(vec![Reply::status(302).header("location", "/there")]);
+        let t = target(&[&s.url("/here"), "--no-follow-redirects"]);
+        let o = pending(check(&t));
+        assert_eq!(o.state, "answered 302 Found");
+        assert!(o.cause.unwrap().contains("redirects to /there"));
+    }
+
+    #[test]
+    fn refused_stalled_and_closed_connections_have_their_classes() {
+        let port = testkit::netserve::free_port();
+        let o = pending(check(&target(&[&format!("http://127.0.0.1:{port}/")])));
+        assert_eq!(
+            (o.class, o.state.as_str()),
+            (Class::Unreachable, "connection refused")
+        );
+
+        let s = HttpServer::start(vec![Reply::stall()]);
+        let o = pending(check(&target(&[&s.url("/")])));
+        assert_eq!(
+            (o.class, o.state.as_str()),
+            (Class::Timeout, "attempt timed out")
+        );
+        assert!(o.cause.unwrap().contains("within 2s"));
+
+        let s = HttpServer::start(vec![Reply::close()]);
+        let o = pending(check(&target(&[&s.url("/")])));
+        assert_eq!(
+            (o.class, o.state.as_str()),
+            (Class::Reset, "connection reset"),
+            "{o:?}"
+        );
+
+        let o = pending(check(&target(&["http://kwait-test.invalid/"])));
+        assert_eq!(
+            (o.class, o.state.as_str()),
+            (Class::Dns, "DNS: name not found")
+        );
+    }
+
+    #[test]
+    fn tls_with_and_without_the_ca() {
+        let ca = TestCa::new("kwait test CA");
+        let dir = std::env::temp_dir().join(format!("kwait-http-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let ca_arg = ca_file.to_str().unwrap();
+
+        let s = HttpServer::start_tls(vec![Reply::status(200)], &ca.issue(&["localhost"]));
+        assert!(matches!(
+            check(&target(&[&s.url("/"), "--ca-cert", ca_arg])),
+            Check::Ready(_)
+        ));
+        let o = pending(check(&target(&[&s.url("/")])));
+        assert_eq!(o.class, Class::Tls, "{o:?}");
+        assert!(o.state.starts_with("TLS: "), "{o:?}");
+        assert!(matches!(
+            check(&target(&[&s.url("/"), "--insecure-skip-tls-verify"])),
+            Check::Ready(_)
+        ));
+        let url_by_ip = format!("https://127.0.0.1:{}/", s.addr().port());
+        let o = pending(check(&target(&[&url_by_ip, "--ca-cert", ca_arg])));
+        assert_eq!(o.state, "TLS: certificate name mismatch", "{o:?}");
+
+        let s = HttpServer::start_tls(vec![Reply::status(200)], &ca.issue_expired(&["localhost"]));
+        let o = pending(check(&target(&[&s.url("/"), "--ca-cert", ca_arg])));
+        assert_eq!(o.state, "TLS: certificate expired", "{o:?}");
+
+        let plain = HttpServer::start(vec![Reply::status(200)]);
+        let o = pending(check(&target(&[
+            &format!("https://localhost:{}/", plain.addr().port()),
+            "--ca-cert",
+            ca_arg,
+        ])));
+        assert_eq!(o.class, Class::Tls, "{o:?}");
+
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate").unwrap();
+        let e = HttpProbe::new(&target(&[
+            "https://x/",
+            "--ca-cert",
+            garbage.to_str().unwrap(),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().starts_with("cannot use --ca-cert"), "{e}");
+        let e = HttpProbe::new(&target(&["https://x/", "--ca-cert", "/nonexistent/ca.pem"]))
+            .unwrap_err();
+        assert!(!e.to_string().contains('\n'), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn huge_bodies_are_capped() {
+        let s = HttpServer::start(vec![Reply::text(200, &"y".repeat(10 * BODY_CAP))]);
+        let t = target(&[&s.url("/"), "--body-contains", "READY"]);
+        let o = pending(check(&t));
+        assert!(o.cause.unwrap().contains("first 64 KiB"));
+    }
+}
