@@ -1,21 +1,42 @@
 //! `wait-job (NAME | -l SELECTOR)`: ready when the Job completed; failed at once when it failed.
+//!
+//! The judgement follows the Job controller of Kubernetes 1.31+ and older clusters alike:
+//! `Complete=True` is ready (1.31+ writes `SuccessCriteriaMet=True` first, while pods are still
+//! terminating: that is not ready yet); `Failed=True`, or `FailureTarget=True` (1.31+: the
+//! controller decided and is terminating pods), is a failure for good. The failed count alone
+//! means nothing: a Job whose pods failed before one succeeded is complete.
+//!
+//! A Job is not there for one of two reasons the API cannot tell apart: it was not created yet,
+//! or it ran and was deleted (`ttlSecondsAfterFinished`, a Helm hook-delete-policy). The probe
+//! remembers what it saw, so "deleted after it was seen" is told apart from "never found";
+//! `--if-missing wait|succeed|fail` says what a missing Job means. `wait` keeps waiting in
+//! both cases (a deleted Job may be re-created), and says so in the state.
 
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde_json::Value;
+
+use super::api::{self, Ctx};
 use super::{BoxFuture, Check, Class, Observation, Probe};
-use crate::kube::Kube;
+use crate::kube::{JOBS, Kube, PODS};
 use crate::plan::{IfMissing, JobSelect};
 use crate::rbac::Rule;
 
-/// Waits for a Job (stub: being written).
+/// The state of a Job that was seen and then deleted.
+pub const DELETED: &str = "deleted after it was seen (ttlSecondsAfterFinished?)";
+
+/// Longest condition or termination message kept in a state or report line.
+const MESSAGE_MAX: usize = 300;
+
+/// Waits for a Job, or for the newest (or every) Job matching a label selector.
 #[derive(Debug)]
 pub struct JobProbe {
     kube: Kube,
-    select: JobSelect,
-    all: bool,
-    if_missing: IfMissing,
     rules: Vec<Rule>,
     role: String,
+    tracker: Tracker,
 }
 
 impl JobProbe {
@@ -28,33 +49,1418 @@ impl JobProbe {
         rules: Vec<Rule>,
         role: String,
     ) -> Self {
+        let tracker = Tracker::new(&kube.namespace, select, all, if_missing);
         JobProbe {
             kube,
-            select,
-            all,
-            if_missing,
             rules,
             role,
+            tracker,
         }
     }
 }
 
 impl Probe for JobProbe {
     fn describe(&self) -> String {
-        format!(
-            "Job {}/{:?} {} {:?} {} {}",
-            self.kube.namespace,
-            self.select,
-            self.all,
-            self.if_missing,
-            self.rules.len(),
-            self.role
-        )
+        self.tracker.describe()
     }
 
     fn check(&mut self, _attempt_timeout: Duration) -> BoxFuture<'_, Check> {
-        Box::pin(async {
-            Check::Failed(Observation::new(Class::Other, "wait-job is not built yet"))
+        Box::pin(async move {
+            let got = match &self.tracker.select {
+                JobSelect::Name(name) => self
+                    .kube
+                    .get(&JOBS, name)
+                    .await
+                    .map(|job| job.into_iter().collect::<Vec<_>>()),
+                JobSelect::Selector(labels) => self.kube.list(&JOBS, labels).await.map(|l| l.items),
+            };
+            match got {
+                Ok(items) => self.tracker.observe(&items),
+                Err(e) => Check::Pending(api::observe(
+                    &e,
+                    &Ctx {
+                        kube: &self.kube,
+                        res: &JOBS,
+                        rules: &self.rules,
+                        role: &self.role,
+                    },
+                )),
+            }
         })
+    }
+
+    /// The last failed pod of the failed Job (or, after a timeout, of a Job whose pods failed):
+    /// its container, exit code, reason and termination message.
+    fn explain(&mut self) -> BoxFuture<'_, Vec<(String, String)>> {
+        Box::pin(async move {
+            let Some(job) = self.tracker.culprit.clone() else {
+                return Vec::new();
+            };
+            // Kubernetes 1.27+ labels a Job's pods batch.kubernetes.io/job-name; older ones job-name.
+            let mut pods = self
+                .kube
+                .list(&PODS, &format!("batch.kubernetes.io/job-name={job}"))
+                .await;
+            if matches!(&pods, Ok(l) if l.items.is_empty()) {
+                pods = self.kube.list(&PODS, &format!("job-name={job}")).await;
+            }
+            let text = match pods {
+                Ok(list) if list.items.is_empty() => {
+                    format!("no pods of Job {job} are left to read (they were deleted)")
+                }
+                Ok(list) => failed_pod(&list.items).unwrap_or_else(|| {
+                    format!(
+                        "none of the {} pods of Job {job} shows a failed container",
+                        list.items.len()
+                    )
+                }),
+                Err(e) if e.class == Class::Forbidden => {
+                    "pod details were not readable: listing pods is forbidden (optional: grant list on pods to see the exit code here)".to_string()
+                }
+                Err(e) => format!("pod details were not readable: {}", e.message),
+            };
+            vec![("failed pod".to_string(), text)]
+        })
+    }
+}
+
+/// The counts the Job controller writes in `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// `status.active`: pods running (or pending).
+    pub active: u64,
+    /// `status.succeeded`.
+    pub succeeded: u64,
+    /// `status.failed`.
+    pub failed: u64,
+}
+
+impl Counts {
+    /// The counts of a Job object (absent fields are 0).
+    pub fn of(job: &Value) -> Counts {
+        let n = |f: &str| {
+            job.pointer(&format!("/status/{f}"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        Counts {
+            active: n("active"),
+            succeeded: n("succeeded"),
+            failed: n("failed"),
+        }
+    }
+}
+
+/// What a Job object says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// `Complete=True`.
+    Complete(Counts),
+    /// `Failed=True`, or `FailureTarget=True` (`target_only`: `Failed` not written yet).
+    Failed {
+        /// The condition's reason (`BackoffLimitExceeded`, `DeadlineExceeded`, ...).
+        reason: String,
+        /// The condition's message, on one line.
+        message: String,
+        /// Only `FailureTarget` is set: the controller is still terminating pods.
+        target_only: bool,
+        /// The counts.
+        counts: Counts,
+    },
+    /// `SuccessCriteriaMet=True` without `Complete` yet: pods are still terminating.
+    Succeeding(Counts),
+    /// `spec.suspend` (or `Suspended=True`).
+    Suspended(Counts),
+    /// No status yet: the controller has not picked it up.
+    NotStarted,
+    /// Anything else: running, or waiting for pods.
+    Running(Counts),
+}
+
+/// The condition of `type` with status `True`, if any.
+fn condition<'a>(job: &'a Value, kind: &str) -> Option<&'a Value> {
+    job.pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| {
+            c.get("type").and_then(Value::as_str) == Some(kind)
+                && c.get("status").and_then(Value::as_str) == Some("True")
+        })
+}
+
+fn text<'a>(v: &'a Value, field: &str) -> &'a str {
+    v.get(field).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Judges a Job object.
+pub fn verdict(job: &Value) -> Verdict {
+    let counts = Counts::of(job);
+    if condition(job, "Complete").is_some() {
+        return Verdict::Complete(counts);
+    }
+    let failed = condition(job, "Failed").map(|c| (c, false));
+    if let Some((c, target_only)) =
+        failed.or_else(|| condition(job, "FailureTarget").map(|c| (c, true)))
+    {
+        let reason = text(c, "reason");
+        return Verdict::Failed {
+            reason: if reason.is_empty() { "Failed" } else { reason }.to_string(),
+            message: one_line(text(c, "message")),
+            target_only,
+            counts,
+        };
+    }
+    if condition(job, "SuccessCriteriaMet").is_some() {
+        return Verdict::Succeeding(counts);
+    }
+    if job.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true)
+        || condition(job, "Suspended").is_some()
+    {
+        return Verdict::Suspended(counts);
+    }
+    match job.get("status").and_then(Value::as_object) {
+        None => Verdict::NotStarted,
+        Some(s) if s.is_empty() => Verdict::NotStarted,
+        Some(_) => Verdict::Running(counts),
+    }
+}
+
+/// Judges the Job `ns/name`: ready when complete, failed for good when failed, pending
+/// otherwise; the state carries the counts, so the waiter prints a line when they change.
+pub fn judge(job: &Value, ns: &str, name: &str) -> Check {
+    let object = format!("Job {ns}/{name}");
+    let logs = format!("kubectl logs job/{name} -n {ns}");
+    let describe = format!("kubectl describe job {name} -n {ns}");
+    match verdict(job) {
+        Verdict::Complete(c) => Check::Ready(format!(
+            "{object} complete (succeeded {}, failed {})",
+            c.succeeded, c.failed
+        )),
+        Verdict::Failed {
+            reason,
+            message,
+            target_only,
+            counts: c,
+        } => {
+            let head = if message.is_empty() {
+                reason.clone()
+            } else {
+                format!("{reason}: {message}")
+            };
+            let state = format!(
+                "failed: {head} (failed {}, succeeded {})",
+                c.failed, c.succeeded
+            );
+            let why = match reason.as_str() {
+                "BackoffLimitExceeded" => format!(
+                    "its pods failed more often than spec.backoffLimit ({}) allows",
+                    job.pointer("/spec/backoffLimit")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(6)
+                ),
+                "DeadlineExceeded" => match job
+                    .pointer("/spec/activeDeadlineSeconds")
+                    .and_then(Value::as_u64)
+                {
+                    Some(s) => format!("it ran longer than spec.activeDeadlineSeconds ({s}s)"),
+                    None => "it ran longer than spec.activeDeadlineSeconds".to_string(),
+                },
+                "PodFailurePolicy" => {
+                    "a pod failure matched a FailJob rule of spec.podFailurePolicy".to_string()
+                }
+                "MaxFailedIndexesExceeded" => {
+                    "more indexes failed than spec.maxFailedIndexes allows".to_string()
+                }
+                "FailedIndexes" => {
+                    "some indexes failed for good (spec.backoffLimitPerIndex)".to_string()
+                }
+                _ => format!("the Job controller marked it Failed ({reason})"),
+            };
+            let target = if target_only {
+                " (FailureTarget: the controller has decided and is terminating its pods)"
+            } else {
+                ""
+            };
+            Check::Failed(
+                Observation::new(Class::NotReady, state)
+                    .cause(format!(
+                        "{object} failed{target}: {why}; {} pods failed, {} succeeded. A failed Job does not run again, so kwait stops now instead of waiting for the deadline",
+                        c.failed, c.succeeded
+                    ))
+                    .fix(format!("see why: {logs}"))
+                    .fix(describe)
+                    .fix("after fixing the cause, delete the Job and have it re-created (helm upgrade, flux reconcile, ...)"),
+            )
+        }
+        Verdict::Succeeding(c) => Check::Pending(
+            Observation::new(Class::NotReady, format!("succeeded, pods still terminating ({})", counts(c)))
+                .cause(format!(
+                    "{object} met its success criteria (SuccessCriteriaMet=True) but the controller has not marked it Complete yet: it is terminating its remaining pods"
+                ))
+                .fix(describe),
+        ),
+        Verdict::Suspended(c) => Check::Pending(
+            Observation::new(Class::NotReady, "suspended")
+                .cause(format!(
+                    "{object} is suspended (spec.suspend: true; {}): no pods run until it is resumed, by a queue such as Kueue admitting it or by hand",
+                    counts(c)
+                ))
+                .fix(format!(
+                    "resume it: kubectl patch job {name} -n {ns} --type=merge -p '{{\"spec\":{{\"suspend\":false}}}}'"
+                )),
+        ),
+        Verdict::NotStarted => Check::Pending(
+            Observation::new(Class::NotReady, "created, not started yet (no status)")
+                .cause(format!(
+                    "{object} has no status yet: the Job controller has not picked it up (is kube-controller-manager running?)"
+                ))
+                .fix(describe),
+        ),
+        Verdict::Running(c) => {
+            let retries = if c.failed > 0 {
+                format!(
+                    "; {} of its pods failed so far, and it retries up to spec.backoffLimit ({})",
+                    c.failed,
+                    job.pointer("/spec/backoffLimit")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(6)
+                )
+            } else {
+                String::new()
+            };
+            Check::Pending(
+                Observation::new(Class::NotReady, format!("running ({})", counts(c)))
+                    .cause(format!("{object} has not completed yet{retries}"))
+                    .fix(format!("follow it: {logs} -f"))
+                    .fix(describe),
+            )
+        }
+    }
+}
+
+fn counts(c: Counts) -> String {
+    format!(
+        "active {}, succeeded {}, failed {}",
+        c.active, c.succeeded, c.failed
+    )
+}
+
+/// A message on one line, cut to [`MESSAGE_MAX`] characters.
+fn one_line(s: &str) -> String {
+    let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    cut(&joined, MESSAGE_MAX)
+}
+
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Where a Job sorts among the matches: by creationTimestamp, then by name with numbers
+/// compared as numbers (`migrate-r10` after `migrate-r9`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    created: String,
+    name: String,
+}
+
+impl Key {
+    fn of(job: &Value) -> Key {
+        let meta = |f: &str| {
+            job.pointer(&format!("/metadata/{f}"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        Key {
+            created: meta("creationTimestamp"),
+            name: meta("name"),
+        }
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // RFC 3339 in UTC with whole seconds, as the API server writes it: text order is time order.
+        self.created
+            .cmp(&other.created)
+            .then_with(|| natural(&self.name, &other.name))
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Compares names with runs of digits compared as numbers.
+fn natural(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (da, db) = (digits(a), digits(b));
+                let trim = |s: &'_ [u8]| -> usize { s.iter().take_while(|c| **c == b'0').count() };
+                let (na, nb) = (&a[trim(&a[..da])..da], &b[trim(&b[..db])..db]);
+                let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+                if o != Ordering::Equal {
+                    return o;
+                }
+                (a, b) = (&a[da..], &b[db..]);
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                (a, b) = (&a[1..], &b[1..]);
+            }
+        }
+    }
+}
+
+/// What was last seen of one Job.
+#[derive(Debug, Clone)]
+struct Seen {
+    state: String,
+    done: bool,
+}
+
+/// The probe's judgement and memory, apart from the network so it can be tested on JSON:
+/// which Jobs were seen (to tell "deleted after it was seen" from "never found"), which one
+/// counted last, and which one's pods explain a failure.
+#[derive(Debug)]
+pub struct Tracker {
+    ns: String,
+    select: JobSelect,
+    all: bool,
+    if_missing: IfMissing,
+    seen: BTreeMap<String, Seen>,
+    counted: Option<Key>,
+    culprit: Option<String>,
+}
+
+impl Tracker {
+    /// A tracker that has seen nothing yet.
+    pub fn new(ns: &str, select: JobSelect, all: bool, if_missing: IfMissing) -> Self {
+        Tracker {
+            ns: ns.to_string(),
+            select,
+            all,
+            if_missing,
+            seen: BTreeMap::new(),
+            counted: None,
+            culprit: None,
+        }
+    }
+
+    /// What is being waited for.
+    pub fn describe(&self) -> String {
+        let policy = match self.if_missing {
+            IfMissing::Wait => "",
+            IfMissing::Succeed => " (--if-missing succeed)",
+            IfMissing::Fail => " (--if-missing fail)",
+        };
+        match &self.select {
+            JobSelect::Name(n) => format!("Job {}/{n}{policy}", self.ns),
+            JobSelect::Selector(s) => format!(
+                "{} Job in {} matching {s}{policy}",
+                if self.all { "every" } else { "the newest" },
+                self.ns
+            ),
+        }
+    }
+
+    /// Judges what one GET (zero or one Job) or LIST (the matching Jobs) returned.
+    pub fn observe(&mut self, items: &[Value]) -> Check {
+        let mut jobs: Vec<(Key, &Value)> = items.iter().map(|j| (Key::of(j), j)).collect();
+        jobs.sort_by(|a, b| b.0.cmp(&a.0)); // newest first
+        if self.all {
+            self.observe_all(&jobs)
+        } else {
+            self.observe_one(&jobs)
+        }
+    }
+
+    fn note(&mut self, name: &str, job: &Value, check: &Check) {
+        let (state, done) = match check {
+            Check::Ready(_) => ("complete".to_string(), true),
+            Check::Pending(o) | Check::Failed(o) => (o.state.clone(), false),
+        };
+        self.seen.insert(name.to_string(), Seen { state, done });
+        if matches!(check, Check::Failed(_)) || Counts::of(job).failed > 0 {
+            self.culprit = Some(name.to_string());
+        }
+    }
+
+    /// By name, or the newest match of a selector.
+    fn observe_one(&mut self, jobs: &[(Key, &Value)]) -> Check {
+        let newest = jobs.first();
+        // The Job that counted last time is gone, and nothing newer replaced it.
+        if let Some(prev) = self.counted.clone()
+            && !jobs.iter().any(|(k, _)| k.name == prev.name)
+            && newest.is_none_or(|(k, _)| *k < prev)
+        {
+            return self.missing(&[prev.name]);
+        }
+        let Some((key, job)) = newest else {
+            return self.missing(&[]);
+        };
+        let check = judge(job, &self.ns, &key.name);
+        self.note(&key.name, job, &check);
+        self.counted = Some(key.clone());
+        let JobSelect::Selector(sel) = &self.select else {
+            return check;
+        };
+        let n = jobs.len();
+        let which = if n == 1 {
+            format!("the only Job matching {sel}")
+        } else {
+            format!("the newest of {n} matching {sel}")
+        };
+        let prefix = if n == 1 {
+            key.name.clone()
+        } else {
+            format!("{} (newest of {n})", key.name)
+        };
+        match check {
+            Check::Ready(detail) => Check::Ready(format!("{detail}, {which}")),
+            Check::Pending(mut o) => {
+                o.state = format!("{prefix} {}", o.state);
+                Check::Pending(o)
+            }
+            Check::Failed(mut o) => {
+                o.state = format!("{prefix} {}", o.state);
+                Check::Failed(o)
+            }
+        }
+    }
+
+    /// `--all`: every matching Job must complete; any failed one fails the wait.
+    fn observe_all(&mut self, jobs: &[(Key, &Value)]) -> Check {
+        let sel = match &self.select {
+            JobSelect::Selector(s) => s.clone(),
+            JobSelect::Name(n) => format!("metadata.name={n}"),
+        };
+        let mut done = Vec::new();
+        let mut waiting = Vec::new();
+        let mut failed: Option<Observation> = None;
+        for (key, job) in jobs {
+            let check = judge(job, &self.ns, &key.name);
+            self.note(&key.name, job, &check);
+            match check {
+                Check::Ready(_) => done.push(key.name.clone()),
+                Check::Pending(o) => waiting.push(format!("{} {}", key.name, o.state)),
+                Check::Failed(mut o) => {
+                    if failed.is_none() {
+                        o.state = format!("{} {}", key.name, o.state);
+                        failed = Some(o);
+                        self.culprit = Some(key.name.clone());
+                    }
+                }
+            }
+        }
+        if let Some(o) = failed {
+            return Check::Failed(o);
+        }
+        let vanished: Vec<String> = self
+            .seen
+            .iter()
+            .filter(|(n, s)| !s.done && !jobs.iter().any(|(k, _)| &k.name == *n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if jobs.is_empty() && vanished.is_empty() {
+            return self.missing(&[]);
+        }
+        let mut class = Class::NotReady;
+        let mut note = String::new();
+        if !vanished.is_empty() {
+            match self.if_missing {
+                IfMissing::Wait => {
+                    class = Class::Gone;
+                    waiting.extend(vanished.iter().map(|n| format!("{n} {DELETED}")));
+                }
+                IfMissing::Succeed => {
+                    note = format!(
+                        "; {} {DELETED}, treated as done (--if-missing succeed)",
+                        vanished.join(", ")
+                    );
+                    done.extend(vanished.iter().cloned());
+                }
+                IfMissing::Fail => return self.missing(&vanished),
+            }
+        }
+        let total = done.len() + waiting.len();
+        if waiting.is_empty() {
+            return Check::Ready(format!(
+                "all {total} Jobs in {} matching {sel} complete: {}{note}",
+                self.ns,
+                done.join(", ")
+            ));
+        }
+        let shown = waiting.len().min(3);
+        let mut list = waiting[..shown].join(", ");
+        if waiting.len() > shown {
+            list.push_str(&format!(" and {} more", waiting.len() - shown));
+        }
+        let mut obs = Observation::new(
+            class,
+            format!("{} of {total} complete; waiting for {list}", done.len()),
+        )
+        .cause(format!(
+            "--all: every Job in {} matching {sel} must complete; not yet: {}",
+            self.ns,
+            waiting.join(", ")
+        ))
+        .fix(format!("kubectl get jobs -l '{sel}' -n {}", self.ns));
+        if class == Class::Gone {
+            obs = obs
+                .fix("a Job deleted after it was seen most likely finished and was removed by ttlSecondsAfterFinished or a Helm hook-delete-policy; if that means done, say so: --if-missing succeed");
+        }
+        Check::Pending(obs)
+    }
+
+    /// Nothing to judge: `gone` names the Jobs that were seen and are deleted now (empty:
+    /// none was ever found). `--if-missing` decides.
+    fn missing(&self, gone: &[String]) -> Check {
+        let ns = &self.ns;
+        let (what, get, events) = match &self.select {
+            JobSelect::Name(n) => (
+                format!("Job {ns}/{n}"),
+                format!("kubectl get job {n} -n {ns} -o yaml"),
+                format!(
+                    "kubectl get events -n {ns} --field-selector involvedObject.kind=Job,involvedObject.name={n}"
+                ),
+            ),
+            JobSelect::Selector(s) => (
+                format!("no Job in {ns} matches {s}"),
+                format!("kubectl get jobs -l '{s}' -n {ns} -o yaml"),
+                match gone {
+                    [one] => format!(
+                        "kubectl get events -n {ns} --field-selector involvedObject.kind=Job,involvedObject.name={one}"
+                    ),
+                    _ => format!(
+                        "kubectl get events -n {ns} --field-selector involvedObject.kind=Job"
+                    ),
+                },
+            ),
+        };
+        let by_name = matches!(self.select, JobSelect::Name(_));
+        let owners = format!(
+            "find what creates it: its CronJob (kubectl get cronjobs -n {ns}), Helm release (helm history RELEASE -n {ns}) or Flux HelmRelease (kubectl get helmreleases -A)"
+        );
+        let events =
+            format!("events outlive a deleted Job by about an hour (look for Completed): {events}");
+        if gone.is_empty() {
+            let subject = if by_name {
+                format!("{what} does not exist")
+            } else {
+                what.clone()
+            };
+            return match self.if_missing {
+                IfMissing::Succeed => Check::Ready(if by_name {
+                    format!("{what} not found; treated as done (--if-missing succeed)")
+                } else {
+                    format!("{what}; treated as done (--if-missing succeed)")
+                }),
+                IfMissing::Fail => Check::Failed(
+                    Observation::new(Class::NotFound, match &self.select {
+                        JobSelect::Name(_) => "not found (--if-missing fail)".to_string(),
+                        JobSelect::Selector(s) => format!("no Job matches {s} (--if-missing fail)"),
+                    })
+                    .cause(format!(
+                        "{subject}, and --if-missing fail makes a missing Job a failure"
+                    ))
+                    .fix(format!("check: {get}"))
+                    .fix(events)
+                    .fix(owners),
+                ),
+                IfMissing::Wait => Check::Pending(
+                    Observation::new(Class::NotFound, match &self.select {
+                        JobSelect::Name(_) => "not found".to_string(),
+                        JobSelect::Selector(s) => format!("no Job matches {s} yet"),
+                    })
+                    .cause(format!(
+                        "{} does not exist: either it was not created yet, or it already completed and was removed by ttlSecondsAfterFinished (or a Helm hook-delete-policy) before kwait first looked; the API cannot tell these apart",
+                        if by_name { what.clone() } else { format!("a Job matching {}", selector_of(&self.select)) }
+                    ))
+                    .fix(format!("check: {get}"))
+                    .fix(events)
+                    .fix(owners)
+                    .fix("if a missing Job means it already ran, say so: --if-missing succeed"),
+                ),
+            };
+        }
+        let names = gone.join(", ");
+        let last: Vec<String> = gone
+            .iter()
+            .filter_map(|n| self.seen.get(n).map(|s| format!("{n}: {}", s.state)))
+            .collect();
+        let seen_as = if last.is_empty() {
+            String::new()
+        } else {
+            format!(" (last seen {})", last.join("; "))
+        };
+        let prefix = if by_name {
+            String::new()
+        } else {
+            format!("{names} ")
+        };
+        let object = if by_name {
+            what.clone()
+        } else {
+            format!("Job {ns}/{names}")
+        };
+        match self.if_missing {
+            IfMissing::Succeed => Check::Ready(format!(
+                "{object} {DELETED}; treated as done (--if-missing succeed)"
+            )),
+            IfMissing::Fail => Check::Failed(
+                Observation::new(Class::Gone, format!("{prefix}{DELETED} (--if-missing fail)"))
+                    .cause(format!(
+                        "{object} existed{seen_as} and was deleted before kwait saw it complete, and --if-missing fail makes a missing Job a failure"
+                    ))
+                    .fix(events),
+            ),
+            IfMissing::Wait => Check::Pending(
+                Observation::new(
+                    Class::Gone,
+                    if by_name {
+                        format!("{DELETED}; waiting in case it is re-created")
+                    } else {
+                        format!("{prefix}{DELETED}; waiting for a newer matching Job")
+                    },
+                )
+                .cause(format!(
+                    "{object} existed{seen_as} and was deleted before kwait saw it complete: most likely it finished and ttlSecondsAfterFinished or a Helm hook-delete-policy removed it, or it was replaced or deleted by hand. kwait keeps waiting (--if-missing wait) in case it is re-created"
+                ))
+                .fix(format!("check: {get}"))
+                .fix(events)
+                .fix("if a deleted Job means it already ran, say so with --if-missing succeed, or keep it longer (a larger ttlSecondsAfterFinished)"),
+            ),
+        }
+    }
+}
+
+fn selector_of(select: &JobSelect) -> &str {
+    match select {
+        JobSelect::Name(n) | JobSelect::Selector(n) => n,
+    }
+}
+
+/// The latest failure among a Job's pods: `POD container C exited N (REASON): MESSAGE`, from
+/// the container's current or previous termination; a pod failed without a terminated
+/// container (evicted, deadline) as `POD failed (REASON): MESSAGE`.
+pub fn failed_pod(pods: &[Value]) -> Option<String> {
+    let mut best: Option<(String, String)> = None; // (finishedAt, text)
+    let mut offer = |at: &str, text: String| {
+        if best.as_ref().is_none_or(|(b, _)| at >= b.as_str()) {
+            best = Some((at.to_string(), text));
+        }
+    };
+    for pod in pods {
+        let name = pod
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let mut found = false;
+        for list in ["initContainerStatuses", "containerStatuses"] {
+            let statuses = pod
+                .pointer(&format!("/status/{list}"))
+                .and_then(Value::as_array);
+            for cs in statuses.into_iter().flatten() {
+                for which in ["/lastState/terminated", "/state/terminated"] {
+                    let Some(t) = cs.pointer(which) else { continue };
+                    let code = t.get("exitCode").and_then(Value::as_i64).unwrap_or(0);
+                    if code == 0 {
+                        continue;
+                    }
+                    found = true;
+                    let mut s = format!("{name} container {} exited {code}", text(cs, "name"));
+                    let reason = text(t, "reason");
+                    if !reason.is_empty() {
+                        s.push_str(&format!(" ({reason})"));
+                    }
+                    let msg = text(t, "message").trim();
+                    if !msg.is_empty() {
+                        s.push_str(&format!(": {}", cut(msg, MESSAGE_MAX)));
+                    }
+                    let at = text(t, "finishedAt");
+                    offer(at, s);
+                }
+            }
+        }
+        if !found && pod.pointer("/status/phase").and_then(Value::as_str) == Some("Failed") {
+            let status = pod.get("status").unwrap_or(&Value::Null);
+            let mut s = format!("{name} failed");
+            let reason = text(status, "reason");
+            if !reason.is_empty() {
+                s.push_str(&format!(" ({reason})"));
+            }
+            let msg = one_line(text(status, "message"));
+            if !msg.is_empty() {
+                s.push_str(&format!(": {msg}"));
+            }
+            let at = pod
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            offer(at, s);
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A Job as the API returns it, with `status`.
+    fn job(name: &str, created: &str, status: Value) -> Value {
+        json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": name,
+                "namespace": "crs",
+                "uid": "5b8c1f7e-1e63-4a52-a3a0-0c6f1d0c2a11",
+                "creationTimestamp": created,
+                "labels": {"app.kubernetes.io/component": "migrations"},
+            },
+            "spec": {
+                "backoffLimit": 2,
+                "completions": 1,
+                "parallelism": 1,
+                "suspend": false,
+                "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "app:1"}]}},
+            },
+            "status": status,
+        })
+    }
+
+    fn cond(kind: &str, reason: &str, message: &str) -> Value {
+        json!({
+            "type": kind, "status": "True", "reason": reason, "message": message,
+            "lastProbeTime": "2025-05-01T10:00:09Z", "lastTransitionTime": "2025-05-01T10:00:09Z",
+        })
+    }
+
+    /// Status of a Job that succeeded on Kubernetes 1.31+.
+    fn complete_131(failed: u64) -> Value {
+        json!({
+            "startTime": "2025-05-01T10:00:00Z", "completionTime": "2025-05-01T10:00:09Z",
+            "succeeded": 1, "failed": failed, "terminating": 0, "ready": 0,
+            "uncountedTerminatedPods": {},
+            "conditions": [
+                cond("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),
+                cond("Complete", "CompletionsReached", "Reached expected number of succeeded pods"),
+            ],
+        })
+    }
+
+    fn failed_131(reason: &str, message: &str) -> Value {
+        json!({
+            "startTime": "2025-05-01T10:00:00Z",
+            "failed": 3, "terminating": 0, "ready": 0, "uncountedTerminatedPods": {},
+            "conditions": [cond("FailureTarget", reason, message), cond("Failed", reason, message)],
+        })
+    }
+
+    fn pending_state(c: &Check) -> &str {
+        match c {
+            Check::Pending(o) => &o.state,
+            other => panic!("not pending: {other:?}"),
+        }
+    }
+
+    fn failed_obs(c: &Check) -> &Observation {
+        match c {
+            Check::Failed(o) => o,
+            other => panic!("not failed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn complete_is_ready() {
+        let j = job("migrate", "2025-05-01T10:00:00Z", complete_131(0));
+        assert_eq!(
+            judge(&j, "crs", "migrate"),
+            Check::Ready("Job crs/migrate complete (succeeded 1, failed 0)".into())
+        );
+    }
+
+    #[test]
+    fn failed_then_succeeded_is_ready() {
+        // Two pods failed, the third succeeded: the failed count alone means nothing.
+        let j = job("migrate", "2025-05-01T10:00:00Z", complete_131(2));
+        assert_eq!(
+            judge(&j, "crs", "migrate"),
+            Check::Ready("Job crs/migrate complete (succeeded 1, failed 2)".into())
+        );
+    }
+
+    #[test]
+    fn each_failure_reason_fails_at_once_with_reason_message_and_counts() {
+        let cases = [
+            (
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+                "more often than spec.backoffLimit (2)",
+            ),
+            (
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+                "spec.activeDeadlineSeconds",
+            ),
+            (
+                "PodFailurePolicy",
+                "Container migrate for pod crs/migrate-x7k2p failed with exit code 42 matching FailJob rule at index 0",
+                "FailJob rule of spec.podFailurePolicy",
+            ),
+            (
+                "MaxFailedIndexesExceeded",
+                "Job has exceeded the specified maximal number of failed indexes",
+                "spec.maxFailedIndexes",
+            ),
+            (
+                "FailedIndexes",
+                "Job has failed indexes",
+                "spec.backoffLimitPerIndex",
+            ),
+        ];
+        for (reason, message, why) in cases {
+            let j = job(
+                "migrate",
+                "2025-05-01T10:00:00Z",
+                failed_131(reason, message),
+            );
+            let c = judge(&j, "crs", "migrate");
+            let o = failed_obs(&c);
+            assert_eq!(o.class, Class::NotReady);
+            assert_eq!(
+                o.state,
+                format!("failed: {reason}: {message} (failed 3, succeeded 0)")
+            );
+            let cause = o.cause.as_deref().unwrap_or_default();
+            assert!(cause.contains(why), "{reason}: {cause}");
+            assert!(!cause.contains("FailureTarget"), "{cause}");
+            assert_eq!(o.fix[0], "see why: kubectl logs job/migrate -n crs");
+            assert_eq!(o.fix[1], "kubectl describe job migrate -n crs");
+        }
+    }
+
+    #[test]
+    fn failure_target_alone_fails_at_once() {
+        let status = json!({
+            "startTime": "2025-05-01T10:00:00Z", "active": 0, "failed": 1, "terminating": 1,
+            "conditions": [cond("FailureTarget", "PodFailurePolicy", "Container migrate for pod crs/migrate-abc failed with exit code 42 matching FailJob rule at index 0")],
+        });
+        let j = job("migrate", "2025-05-01T10:00:00Z", status);
+        let c = judge(&j, "crs", "migrate");
+        let o = failed_obs(&c);
+        assert!(
+            o.state
+                .starts_with("failed: PodFailurePolicy: Container migrate for pod crs/migrate-abc failed with exit code 42"),
+            "{}",
+            o.state
+        );
+        assert!(o.state.ends_with("(failed 1, succeeded 0)"), "{}", o.state);
+        assert!(
+            o.cause
+                .as_deref()
+                .unwrap_or_default()
+                .contains("FailureTarget")
+        );
+    }
+
+    #[test]
+    fn old_style_conditions_without_success_criteria_or_failure_target() {
+        let done = json!({
+            "startTime": "2021-05-01T10:00:00Z", "completionTime": "2021-05-01T10:00:09Z", "succeeded": 1,
+            "conditions": [cond("Complete", "", "")],
+        });
+        assert_eq!(
+            judge(&job("m", "2021-05-01T10:00:00Z", done), "crs", "m"),
+            Check::Ready("Job crs/m complete (succeeded 1, failed 0)".into())
+        );
+        let failed = json!({
+            "startTime": "2021-05-01T10:00:00Z", "failed": 7,
+            "conditions": [cond("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")],
+        });
+        let c = judge(&job("m", "2021-05-01T10:00:00Z", failed), "crs", "m");
+        assert_eq!(
+            failed_obs(&c).state,
+            "failed: BackoffLimitExceeded: Job has reached the specified backoff limit (failed 7, succeeded 0)"
+        );
+        // A Failed condition without reason or message still says something.
+        let bare = json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]});
+        let c = judge(&job("m", "", bare), "crs", "m");
+        assert_eq!(
+            failed_obs(&c).state,
+            "failed: Failed (failed 1, succeeded 0)"
+        );
+    }
+
+    #[test]
+    fn false_conditions_are_ignored() {
+        let status = json!({
+            "active": 1, "startTime": "2025-05-01T10:00:00Z",
+            "conditions": [{"type": "Failed", "status": "False"}, {"type": "Complete", "status": "False"}, {"type": "Suspended", "status": "False", "reason": "JobResumed"}],
+        });
+        assert_eq!(
+            pending_state(&judge(&job("m", "", status), "crs", "m")),
+            "running (active 1, succeeded 0, failed 0)"
+        );
+    }
+
+    #[test]
+    fn running_shows_the_counts() {
+        let status = json!({"startTime": "2025-05-01T10:00:00Z", "active": 1, "failed": 1, "ready": 1, "terminating": 0});
+        let c = judge(&job("m", "", status), "crs", "m");
+        assert_eq!(
+            pending_state(&c),
+            "running (active 1, succeeded 0, failed 1)"
+        );
+        let Check::Pending(o) = &c else { panic!() };
+        assert!(
+            o.cause
+                .as_deref()
+                .unwrap_or_default()
+                .contains("retries up to spec.backoffLimit (2)")
+        );
+    }
+
+    #[test]
+    fn success_criteria_met_without_complete_is_not_ready_yet() {
+        let status = json!({
+            "startTime": "2025-05-01T10:00:00Z", "active": 0, "succeeded": 1, "terminating": 1,
+            "conditions": [cond("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods")],
+        });
+        assert_eq!(
+            pending_state(&judge(&job("m", "", status), "crs", "m")),
+            "succeeded, pods still terminating (active 0, succeeded 1, failed 0)"
+        );
+    }
+
+    #[test]
+    fn suspended_is_pending() {
+        let mut j = job(
+            "m",
+            "",
+            json!({"conditions": [cond("Suspended", "JobSuspended", "Job suspended")]}),
+        );
+        assert_eq!(pending_state(&judge(&j, "crs", "m")), "suspended");
+        // Created suspended (Kueue): spec.suspend and no status yet.
+        j["spec"]["suspend"] = json!(true);
+        j["status"] = json!({});
+        assert_eq!(pending_state(&judge(&j, "crs", "m")), "suspended");
+    }
+
+    #[test]
+    fn no_status_yet_is_pending() {
+        let mut j = job("m", "2025-05-01T10:00:00Z", json!({}));
+        assert_eq!(
+            pending_state(&judge(&j, "crs", "m")),
+            "created, not started yet (no status)"
+        );
+        j.as_object_mut().map(|o| o.remove("status"));
+        assert_eq!(
+            pending_state(&judge(&j, "crs", "m")),
+            "created, not started yet (no status)"
+        );
+    }
+
+    #[test]
+    fn long_multi_line_messages_are_cut_to_one_line() {
+        let msg = format!("line one\nline two {}", "x".repeat(1000));
+        let j = job("m", "", failed_131("PodFailurePolicy", &msg));
+        let o = failed_obs(&judge(&j, "crs", "m")).clone();
+        assert!(!o.state.contains('\n'));
+        assert!(o.state.len() < 400, "{}", o.state.len());
+        assert!(
+            o.state
+                .starts_with("failed: PodFailurePolicy: line one line two xxx")
+        );
+    }
+
+    fn by_name(policy: IfMissing) -> Tracker {
+        Tracker::new("crs", JobSelect::Name("migrate".into()), false, policy)
+    }
+
+    fn running() -> Value {
+        json!({"startTime": "2025-05-01T10:00:00Z", "active": 1})
+    }
+
+    #[test]
+    fn never_found_is_not_found_with_the_ttl_hint() {
+        let mut t = by_name(IfMissing::Wait);
+        let c = t.observe(&[]);
+        let Check::Pending(o) = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!((o.class, o.state.as_str()), (Class::NotFound, "not found"));
+        let cause = o.cause.as_deref().unwrap_or_default();
+        assert!(cause.contains("ttlSecondsAfterFinished"), "{cause}");
+        assert_eq!(o.fix[0], "check: kubectl get job migrate -n crs -o yaml");
+        assert!(
+            o.fix
+                .iter()
+                .any(|f| f.contains("CronJob") && f.contains("HelmRelease"))
+        );
+        assert!(o.fix.iter().any(|f| f.contains("--if-missing succeed")));
+        assert_eq!(t.describe(), "Job crs/migrate");
+    }
+
+    #[test]
+    fn seen_then_deleted_says_ttl_and_keeps_waiting() {
+        let mut t = by_name(IfMissing::Wait);
+        let j = job("migrate", "2025-05-01T10:00:00Z", running());
+        assert_eq!(
+            pending_state(&t.observe(std::slice::from_ref(&j))),
+            "running (active 1, succeeded 0, failed 0)"
+        );
+        let c = t.observe(&[]);
+        let Check::Pending(o) = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(o.class, Class::Gone);
+        assert_eq!(
+            o.state,
+            "deleted after it was seen (ttlSecondsAfterFinished?); waiting in case it is re-created"
+        );
+        assert!(
+            o.cause
+                .as_deref()
+                .unwrap_or_default()
+                .contains("last seen migrate: running (active 1")
+        );
+        // Re-created and completed: ready.
+        let again = job("migrate", "2025-05-01T10:05:00Z", complete_131(0));
+        assert!(matches!(t.observe(&[again]), Check::Ready(_)));
+    }
+
+    #[test]
+    fn if_missing_succeed_treats_a_missing_job_as_done() {
+        let mut t = by_name(IfMissing::Succeed);
+        assert_eq!(
+            t.observe(&[]),
+            Check::Ready(
+                "Job crs/migrate not found; treated as done (--if-missing succeed)".into()
+            )
+        );
+        let mut t = by_name(IfMissing::Succeed);
+        t.observe(&[job("migrate", "2025-05-01T10:00:00Z", running())]);
+        assert_eq!(
+            t.observe(&[]),
+            Check::Ready(
+                "Job crs/migrate deleted after it was seen (ttlSecondsAfterFinished?); treated as done (--if-missing succeed)"
+                    .into()
+            )
+        );
+        assert_eq!(t.describe(), "Job crs/migrate (--if-missing succeed)");
+    }
+
+    #[test]
+    fn if_missing_fail_fails_a_missing_job() {
+        let mut t = by_name(IfMissing::Fail);
+        let c = t.observe(&[]);
+        let o = failed_obs(&c);
+        assert_eq!(
+            (o.class, o.state.as_str()),
+            (Class::NotFound, "not found (--if-missing fail)")
+        );
+        let mut t = by_name(IfMissing::Fail);
+        t.observe(&[job("migrate", "2025-05-01T10:00:00Z", running())]);
+        let c = t.observe(&[]);
+        let o = failed_obs(&c);
+        assert_eq!(o.class, Class::Gone);
+        assert_eq!(o.state, format!("{DELETED} (--if-missing fail)"));
+    }
+
+    fn by_selector(all: bool, policy: IfMissing) -> Tracker {
+        Tracker::new(
+            "crs",
+            JobSelect::Selector("app.kubernetes.io/component=migrations".into()),
+            all,
+            policy,
+        )
+    }
+
+    #[test]
+    fn selector_picks_the_newest_by_creation_time_and_says_which() {
+        let mut t = by_selector(false, IfMissing::Wait);
+        let jobs = [
+            job(
+                "migrate-r9",
+                "2025-05-01T10:00:00Z",
+                failed_131("BackoffLimitExceeded", "old"),
+            ),
+            job("migrate-r11", "2025-05-03T10:00:00Z", running()),
+            job("migrate-r10", "2025-05-02T10:00:00Z", complete_131(0)),
+        ];
+        assert_eq!(
+            pending_state(&t.observe(&jobs)),
+            "migrate-r11 (newest of 3) running (active 1, succeeded 0, failed 0)"
+        );
+        let mut jobs = jobs.to_vec();
+        jobs[1]["status"] = complete_131(1);
+        assert_eq!(
+            t.observe(&jobs),
+            Check::Ready(
+                "Job crs/migrate-r11 complete (succeeded 1, failed 1), the newest of 3 matching app.kubernetes.io/component=migrations"
+                    .into()
+            )
+        );
+        assert_eq!(
+            t.describe(),
+            "the newest Job in crs matching app.kubernetes.io/component=migrations"
+        );
+    }
+
+    #[test]
+    fn selector_ties_on_creation_time_are_broken_by_name_with_numbers_as_numbers() {
+        let mut t = by_selector(false, IfMissing::Wait);
+        let jobs = [
+            job("migrate-r9", "2025-05-01T10:00:00Z", running()),
+            job("migrate-r10", "2025-05-01T10:00:00Z", json!({})),
+        ];
+        assert!(pending_state(&t.observe(&jobs)).starts_with("migrate-r10 (newest of 2) created"));
+        assert_eq!(natural("a-010", "a-9"), Ordering::Greater);
+        assert_eq!(natural("a-1", "a-1"), Ordering::Equal);
+        assert_eq!(natural("a", "a-1"), Ordering::Less);
+    }
+
+    #[test]
+    fn selector_with_no_match_is_pending_not_an_error() {
+        let mut t = by_selector(false, IfMissing::Wait);
+        let c = t.observe(&[]);
+        let Check::Pending(o) = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(o.class, Class::NotFound);
+        assert_eq!(
+            o.state,
+            "no Job matches app.kubernetes.io/component=migrations yet"
+        );
+        assert!(o.fix[0].contains(
+            "kubectl get jobs -l 'app.kubernetes.io/component=migrations' -n crs -o yaml"
+        ));
+    }
+
+    #[test]
+    fn selector_failed_newest_names_the_job() {
+        let mut t = by_selector(false, IfMissing::Wait);
+        let jobs = [
+            job("migrate-r1", "2025-05-01T10:00:00Z", complete_131(0)),
+            job(
+                "migrate-r2",
+                "2025-05-02T10:00:00Z",
+                failed_131(
+                    "DeadlineExceeded",
+                    "Job was active longer than specified deadline",
+                ),
+            ),
+        ];
+        let c = t.observe(&jobs);
+        assert_eq!(
+            failed_obs(&c).state,
+            "migrate-r2 (newest of 2) failed: DeadlineExceeded: Job was active longer than specified deadline (failed 3, succeeded 0)"
+        );
+        assert_eq!(t.culprit.as_deref(), Some("migrate-r2"));
+    }
+
+    #[test]
+    fn selector_newest_deleted_with_only_older_ones_left_is_the_ttl_state() {
+        let mut t = by_selector(false, IfMissing::Wait);
+        let old = job("migrate-r1", "2025-05-01T10:00:00Z", complete_131(0));
+        let new = job("migrate-r2", "2025-05-02T10:00:00Z", running());
+        t.observe(&[old.clone(), new]);
+        // r2 gone: the older, complete r1 must not count instead.
+        let c = t.observe(std::slice::from_ref(&old));
+        let Check::Pending(o) = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(o.class, Class::Gone);
+        assert_eq!(
+            o.state,
+            "migrate-r2 deleted after it was seen (ttlSecondsAfterFinished?); waiting for a newer matching Job"
+        );
+        // Nothing left at all: the same.
+        assert_eq!(pending_state(&t.observe(&[])), o.state);
+        // A newer Job arrives: it counts.
+        let r3 = job("migrate-r3", "2025-05-03T10:00:00Z", complete_131(0));
+        assert!(
+            matches!(t.observe(&[old, r3]), Check::Ready(d) if d.starts_with("Job crs/migrate-r3 complete"))
+        );
+    }
+
+    #[test]
+    fn all_requires_every_job_and_fails_on_any() {
+        let mut t = by_selector(true, IfMissing::Wait);
+        let mut jobs = vec![
+            job("seed-a", "2025-05-01T10:00:00Z", complete_131(0)),
+            job("seed-b", "2025-05-01T10:00:01Z", running()),
+            job(
+                "seed-c",
+                "2025-05-01T10:00:02Z",
+                json!({"conditions": [cond("Suspended", "JobSuspended", "")]}),
+            ),
+        ];
+        assert_eq!(
+            pending_state(&t.observe(&jobs)),
+            "1 of 3 complete; waiting for seed-c suspended, seed-b running (active 1, succeeded 0, failed 0)"
+        );
+        jobs[1]["status"] = complete_131(0);
+        jobs[2]["status"] = complete_131(0);
+        assert!(
+            matches!(t.observe(&jobs), Check::Ready(d) if d.starts_with("all 3 Jobs in crs matching app.kubernetes.io/component=migrations complete: "))
+        );
+        jobs[1]["status"] = failed_131(
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+        );
+        let c = t.observe(&jobs);
+        assert!(
+            failed_obs(&c)
+                .state
+                .starts_with("seed-b failed: BackoffLimitExceeded")
+        );
+        assert_eq!(
+            t.describe(),
+            "every Job in crs matching app.kubernetes.io/component=migrations"
+        );
+    }
+
+    #[test]
+    fn all_with_a_job_deleted_before_it_completed() {
+        let jobs = [
+            job("seed-a", "2025-05-01T10:00:00Z", complete_131(0)),
+            job("seed-b", "2025-05-01T10:00:01Z", running()),
+        ];
+        let mut t = by_selector(true, IfMissing::Wait);
+        t.observe(&jobs);
+        let c = t.observe(&jobs[..1]);
+        let Check::Pending(o) = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(o.class, Class::Gone);
+        assert_eq!(
+            o.state,
+            format!("1 of 2 complete; waiting for seed-b {DELETED}")
+        );
+        // A Job seen complete and then deleted is fine.
+        let mut t = by_selector(true, IfMissing::Wait);
+        let mut both = jobs.to_vec();
+        t.observe(&both);
+        assert_eq!(
+            pending_state(&t.observe(&both[1..])),
+            "0 of 1 complete; waiting for seed-b running (active 1, succeeded 0, failed 0)"
+        );
+        both[1]["status"] = complete_131(0);
+        assert!(
+            matches!(t.observe(&both[1..]), Check::Ready(d) if d.ends_with("complete: seed-b"))
+        );
+        let mut t = by_selector(true, IfMissing::Succeed);
+        t.observe(&jobs);
+        assert!(
+            matches!(t.observe(&jobs[..1]), Check::Ready(d) if d.contains("seed-b deleted after it was seen"))
+        );
+    }
+
+    fn pod(name: &str, created: &str, status: Value) -> Value {
+        json!({"metadata": {"name": name, "creationTimestamp": created, "labels": {"batch.kubernetes.io/job-name": "migrate"}}, "status": status})
+    }
+
+    fn terminated(code: i64, reason: &str, message: &str, at: &str) -> Value {
+        json!({"exitCode": code, "reason": reason, "message": message, "startedAt": "2025-05-01T10:00:01Z", "finishedAt": at})
+    }
+
+    #[test]
+    fn the_last_failed_pod_is_described() {
+        let pods = [
+            pod(
+                "migrate-a1",
+                "2025-05-01T10:00:00Z",
+                json!({"phase": "Failed", "containerStatuses": [
+                    {"name": "migrate", "state": {"terminated": terminated(3, "Error", "relation \"users\" does not exist\n", "2025-05-01T10:00:05Z")}}
+                ]}),
+            ),
+            pod(
+                "migrate-x7k2p",
+                "2025-05-01T10:00:06Z",
+                json!({"phase": "Failed", "containerStatuses": [
+                    {"name": "migrate", "state": {"terminated": terminated(3, "Error", "relation \"users\" does not exist", "2025-05-01T10:00:12Z")}}
+                ]}),
+            ),
+            pod(
+                "migrate-ok",
+                "2025-05-01T10:00:13Z",
+                json!({"phase": "Succeeded", "containerStatuses": [
+                    {"name": "migrate", "state": {"terminated": terminated(0, "Completed", "", "2025-05-01T10:00:20Z")}}
+                ]}),
+            ),
+        ];
+        assert_eq!(
+            failed_pod(&pods).as_deref(),
+            Some(
+                "migrate-x7k2p container migrate exited 3 (Error): relation \"users\" does not exist"
+            )
+        );
+    }
+
+    #[test]
+    fn failed_pod_from_a_restarted_container_an_init_container_or_an_eviction() {
+        let restarted = pod(
+            "m-1",
+            "2025-05-01T10:00:00Z",
+            json!({"phase": "Running", "containerStatuses": [
+                {"name": "migrate", "state": {"running": {}}, "lastState": {"terminated": terminated(137, "OOMKilled", "", "2025-05-01T10:00:05Z")}}
+            ]}),
+        );
+        assert_eq!(
+            failed_pod(std::slice::from_ref(&restarted)).as_deref(),
+            Some("m-1 container migrate exited 137 (OOMKilled)")
+        );
+        let init = pod(
+            "m-2",
+            "2025-05-01T10:00:00Z",
+            json!({"phase": "Failed", "initContainerStatuses": [
+                {"name": "wait-db", "state": {"terminated": terminated(1, "Error", "db down", "2025-05-01T10:00:09Z")}}
+            ]}),
+        );
+        assert_eq!(
+            failed_pod(&[restarted.clone(), init]).as_deref(),
+            Some("m-2 container wait-db exited 1 (Error): db down")
+        );
+        let evicted = pod(
+            "m-3",
+            "2025-05-01T10:00:30Z",
+            json!({"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}),
+        );
+        assert_eq!(
+            failed_pod(&[evicted]).as_deref(),
+            Some("m-3 failed (Evicted): The node was low on resource: memory.")
+        );
+        assert_eq!(failed_pod(&[]), None);
+    }
+
+    #[test]
+    fn culprit_is_a_failed_job_or_one_whose_pods_failed() {
+        let mut t = by_name(IfMissing::Wait);
+        t.observe(&[job("migrate", "2025-05-01T10:00:00Z", running())]);
+        assert_eq!(t.culprit, None);
+        t.observe(&[job(
+            "migrate",
+            "2025-05-01T10:00:00Z",
+            json!({"active": 1, "failed": 1}),
+        )]);
+        assert_eq!(t.culprit.as_deref(), Some("migrate"));
     }
 }

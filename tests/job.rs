@@ -1,0 +1,537 @@
+//! `wait-job` end to end: the built binary against testkit's fake API server, with the Job's
+//! status patched the way the Job controller of Kubernetes 1.31+ writes it.
+//!
+//! Timing assertions are loose on purpose (a busy 2-core machine): "exit 1 at once" is checked
+//! as "within 5 s of the patch", where waiting for the next poll would take up to 30 s.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+const LIMIT: Duration = Duration::from_secs(40);
+
+/// A Job as a chart would create it, with `status` as the controller last wrote it.
+fn job(name: &str, labels: Value, status: Value) -> Value {
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "backoffLimit": 2,
+            "ttlSecondsAfterFinished": 300,
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "app:1", "command": ["./migrate"]}]}},
+        },
+        "status": status,
+    })
+}
+
+fn running(failed: u64) -> Value {
+    json!({"startTime": "2025-05-01T10:00:00Z", "active": 1, "ready": 0, "failed": failed, "terminating": 0, "uncountedTerminatedPods": {}})
+}
+
+fn cond(kind: &str, reason: &str, message: &str) -> Value {
+    json!({"type": kind, "status": "True", "reason": reason, "message": message,
+           "lastProbeTime": "2025-05-01T10:00:09Z", "lastTransitionTime": "2025-05-01T10:00:09Z"})
+}
+
+/// The two status writes of a successful Job on 1.31+: SuccessCriteriaMet while the pod
+/// terminates, then Complete.
+fn complete(api: &ApiServer, name: &str, failed: u64) {
+    let met = cond(
+        "SuccessCriteriaMet",
+        "CompletionsReached",
+        "Reached expected number of succeeded pods",
+    );
+    api.patch_status(
+        "jobs",
+        NS,
+        name,
+        json!({"status": {"active": 0, "succeeded": 1, "failed": failed, "terminating": 1, "conditions": [met]}}),
+    );
+    let done = cond(
+        "Complete",
+        "CompletionsReached",
+        "Reached expected number of succeeded pods",
+    );
+    api.patch_status(
+        "jobs",
+        NS,
+        name,
+        json!({"status": {"terminating": 0, "completionTime": "2025-05-01T10:00:12Z", "conditions": [met, done]}}),
+    );
+}
+
+/// The two status writes of a failed Job on 1.31+: FailureTarget, then Failed.
+fn fail(api: &ApiServer, name: &str, reason: &str, message: &str) {
+    let target = cond("FailureTarget", reason, message);
+    api.patch_status(
+        "jobs",
+        NS,
+        name,
+        json!({"status": {"active": 0, "failed": 3, "terminating": 0, "conditions": [target]}}),
+    );
+    let failed = cond("Failed", reason, message);
+    api.patch_status(
+        "jobs",
+        NS,
+        name,
+        json!({"status": {"conditions": [target, failed]}}),
+    );
+}
+
+fn failed_pod(name: &str, job: &str, label: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {label: job}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "app:1"}]},
+        "status": {"phase": "Failed", "containerStatuses": [{
+            "name": "migrate", "ready": false, "restartCount": 0, "image": "app:1", "imageID": "", "started": false,
+            "state": {"terminated": {"exitCode": 3, "reason": "Error", "message": "relation \"users\" does not exist",
+                                     "startedAt": "2025-05-01T10:00:01Z", "finishedAt": "2025-05-01T10:00:04Z"}}
+        }]},
+    })
+}
+
+fn report(r: &Run, head: &str) -> String {
+    r.stderr
+        .split(head)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {head:?} in:\n{}", r.stderr))
+        .to_string()
+}
+
+#[test]
+fn job_completing_after_two_seconds_is_ready_and_counts_show_in_progress() {
+    let c = Cluster::new("job-complete");
+    c.api
+        .create("jobs", NS, job("migrate", json!({}), running(0)));
+    let k = spawn(c.kwait(&["wait-job", "migrate", "--timeout", "10s"]));
+    sleep_ms(1000);
+    // One pod failed and the controller started another: a new progress line, not a failure.
+    c.api
+        .patch_status("jobs", NS, "migrate", json!({"status": {"failed": 1}}));
+    sleep_ms(1000);
+    let patched = Instant::now();
+    complete(&c.api, "migrate", 1);
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(
+        lines[0], "kwait: waiting for Job crs/migrate, timeout 10s",
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        lines[1], "kwait: Job crs/migrate: running (active 1, succeeded 0, failed 0)",
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        lines[2], "kwait: Job crs/migrate: running (active 1, succeeded 0, failed 1)",
+        "{}",
+        r.stderr
+    );
+    let last = lines.last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with("kwait: ready after ")
+            && last.ends_with(": Job crs/migrate complete (succeeded 1, failed 1)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.ended > patched);
+    assert!(
+        r.ended - patched < Duration::from_secs(5),
+        "{:?}",
+        r.ended - patched
+    );
+}
+
+#[test]
+fn job_failing_exits_1_at_once_with_reason_counts_and_the_failed_pod() {
+    let c = Cluster::new("job-failed");
+    c.api
+        .create("jobs", NS, job("migrate", json!({}), running(2)));
+    c.api.create(
+        "pods",
+        NS,
+        failed_pod("migrate-x7k2p", "migrate", "batch.kubernetes.io/job-name"),
+    );
+    let k = spawn(c.kwait(&["job", "migrate", "--timeout", "10s"]));
+    sleep_ms(2000);
+    let patched = Instant::now();
+    fail(
+        &c.api,
+        "migrate",
+        "BackoffLimitExceeded",
+        "Job has reached the specified backoff limit",
+    );
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    // At once: the watch wakes the waiter; polling alone would take up to 30 s here.
+    assert!(
+        r.ended - patched < Duration::from_secs(5),
+        "{:?}",
+        r.ended - patched
+    );
+    let rep = report(&r, "kwait: failed after ");
+    assert!(rep.contains(": Job crs/migrate\n"), "{rep}");
+    assert!(
+        rep.contains("  last seen : failed: BackoffLimitExceeded: Job has reached the specified backoff limit (failed 3, succeeded 0)"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("  cause     : Job crs/migrate failed"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("kubectl logs job/migrate -n crs")
+            && rep.contains("kubectl describe job migrate -n crs"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("  failed pod: migrate-x7k2p container migrate exited 3 (Error): relation \"users\" does not exist"),
+        "{rep}"
+    );
+}
+
+#[test]
+fn failure_target_alone_fails_and_old_clusters_pod_label_is_read() {
+    // Only FailureTarget so far (PodFailurePolicy); pods labelled the pre-1.27 way (job-name=).
+    let c = Cluster::new("job-target");
+    c.api.create("jobs", NS, job("seed", json!({}), running(0)));
+    c.api
+        .create("pods", NS, failed_pod("seed-abcde", "seed", "job-name"));
+    let k = spawn(c.kwait(&["wait-job", "seed", "--timeout", "10s"]));
+    sleep_ms(1000);
+    let msg = "Container migrate for pod crs/seed-abcde failed with exit code 3 matching FailJob rule at index 0";
+    c.api.patch_status(
+        "jobs",
+        NS,
+        "seed",
+        json!({"status": {"active": 0, "failed": 1, "terminating": 1, "conditions": [cond("FailureTarget", "PodFailurePolicy", msg)]}}),
+    );
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "last seen : failed: PodFailurePolicy: {msg} (failed 1, succeeded 0)"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("failed pod: seed-abcde container migrate exited 3 (Error)"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn job_deleted_after_it_was_seen_gives_the_ttl_hint() {
+    let c = Cluster::new("job-deleted");
+    c.api
+        .create("jobs", NS, job("migrate", json!({}), running(0)));
+    let k = spawn(c.kwait(&["wait-job", "migrate", "--timeout", "5s"]));
+    sleep_ms(1500);
+    assert!(c.api.delete("jobs", NS, "migrate"));
+    let r = k.finish(LIMIT);
+    // --if-missing wait (the default) keeps waiting in case it is re-created.
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "kwait: Job crs/migrate: deleted after it was seen (ttlSecondsAfterFinished?); waiting in case it is re-created\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains("  last seen : deleted after it was seen (ttlSecondsAfterFinished?)"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("existed (last seen migrate: running (active 1, succeeded 0, failed 0))"),
+        "{rep}"
+    );
+    assert!(rep.contains("--if-missing succeed"), "{rep}");
+}
+
+#[test]
+fn job_never_created_times_out_saying_how_to_check() {
+    let c = Cluster::new("job-never");
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("kwait: Job crs/migrate: not found\n"),
+        "{}",
+        r.stderr
+    );
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(rep.contains("  last seen : not found (since "), "{rep}");
+    assert!(
+        rep.contains("ttlSecondsAfterFinished") && rep.contains("the API cannot tell these apart"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("kubectl get job migrate -n crs -o yaml"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("CronJob") && rep.contains("HelmRelease"),
+        "{rep}"
+    );
+    // Nothing failed, so there is no pod to describe.
+    assert!(!rep.contains("failed pod"), "{rep}");
+}
+
+#[test]
+fn selector_waits_for_the_newest_of_three_jobs() {
+    let c = Cluster::new("job-newest");
+    let app = json!({"app.kubernetes.io/component": "migrations"});
+    // creationTimestamp has whole seconds: create them more than a second apart. The oldest
+    // failed (a previous revision): it must not count. Names sort opposite to age.
+    c.api.create(
+        "jobs",
+        NS,
+        job(
+            "migrate-c",
+            app.clone(),
+            json!({"failed": 3, "conditions": [cond("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")]}),
+        ),
+    );
+    sleep_ms(1100);
+    c.api
+        .create("jobs", NS, job("migrate-b", app.clone(), running(0)));
+    complete(&c.api, "migrate-b", 0);
+    sleep_ms(1100);
+    c.api.create("jobs", NS, job("migrate-a", app, running(0)));
+    c.api.create(
+        "jobs",
+        NS,
+        job("unrelated", json!({"app": "other"}), running(0)),
+    );
+    let k = spawn(c.kwait(&[
+        "wait-job",
+        "-l",
+        "app.kubernetes.io/component=migrations",
+        "--timeout",
+        "10s",
+    ]));
+    sleep_ms(1500);
+    complete(&c.api, "migrate-a", 0);
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "kwait: the newest Job in crs matching app.kubernetes.io/component=migrations: migrate-a (newest of 3) running (active 1, succeeded 0, failed 0)\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            ": Job crs/migrate-a complete (succeeded 1, failed 0), the newest of 3 matching app.kubernetes.io/component=migrations"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn selector_with_no_job_yet_is_pending_then_ready() {
+    let c = Cluster::new("job-later");
+    let k = spawn(c.kwait(&["job", "-l", "app=migrate", "--timeout", "10s"]));
+    sleep_ms(1500);
+    c.api.create(
+        "jobs",
+        NS,
+        job("migrate-r1", json!({"app": "migrate"}), running(0)),
+    );
+    sleep_ms(500);
+    complete(&c.api, "migrate-r1", 0);
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("matching app=migrate: no Job matches app=migrate yet\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            ": Job crs/migrate-r1 complete (succeeded 1, failed 0), the only Job matching app=migrate"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn if_missing_succeed_treats_a_missing_job_as_done() {
+    let c = Cluster::new("job-succeed");
+    let r = run(
+        c.kwait(&[
+            "wait-job",
+            "migrate",
+            "--if-missing",
+            "succeed",
+            "--timeout",
+            "10s",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(": Job crs/migrate not found; treated as done (--if-missing succeed)"),
+        "{}",
+        r.stderr
+    );
+    // An existing Job is still waited for.
+    c.api
+        .create("jobs", NS, job("migrate", json!({}), running(0)));
+    let r = run(
+        c.kwait(&[
+            "wait-job",
+            "migrate",
+            "--if-missing",
+            "succeed",
+            "--timeout",
+            "2s",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+}
+
+#[test]
+fn if_missing_fail_fails_a_missing_job_at_once() {
+    let c = Cluster::new("job-fail");
+    let r = run(
+        c.kwait(&[
+            "wait-job",
+            "migrate",
+            "--if-missing",
+            "fail",
+            "--timeout",
+            "10s",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.took < Duration::from_secs(8), "{:?}", r.took);
+    let rep = report(&r, "kwait: failed after ");
+    assert!(
+        rep.contains("  last seen : not found (--if-missing fail)"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("kubectl get job migrate -n crs -o yaml"),
+        "{rep}"
+    );
+}
+
+#[test]
+fn by_name_works_with_get_and_watch_on_that_job_only() {
+    // No list, no pods: the failed Job's report says the pod details were not readable.
+    let c = Cluster::with(
+        "job-rbac-name",
+        Allow::rules(vec![
+            Rule::new(&["get", "watch"], "jobs")
+                .group("batch")
+                .names(&["migrate"]),
+        ]),
+    );
+    c.api
+        .create("jobs", NS, job("migrate", json!({}), running(0)));
+    c.api.create(
+        "pods",
+        NS,
+        failed_pod("migrate-x7k2p", "migrate", "batch.kubernetes.io/job-name"),
+    );
+    let k = spawn(c.kwait(&["wait-job", "migrate", "--timeout", "10s"]));
+    sleep_ms(1500);
+    fail(
+        &c.api,
+        "migrate",
+        "DeadlineExceeded",
+        "Job was active longer than specified deadline",
+    );
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("failed: DeadlineExceeded: Job was active longer than specified deadline (failed 3, succeeded 0)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("  failed pod: pod details were not readable"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(c.api.count_for("list", "jobs"), 0);
+}
+
+#[test]
+fn forbidden_hint_names_the_verbs_of_the_mode_used() {
+    let c = Cluster::with("job-rbac-none", Allow::none());
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "2s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "kubectl create role kwait-migrate --verb=get,watch --resource=jobs.batch --resource-name=migrate -n crs"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        c.kwait(&["wait-job", "-l", "app=migrate", "--timeout", "2s"]),
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "kubectl create role kwait-jobs --verb=list,watch --resource=jobs.batch -n crs"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn all_fails_when_any_matching_job_failed() {
+    let c = Cluster::new("job-all");
+    let l = json!({"app": "seed"});
+    c.api
+        .create("jobs", NS, job("seed-a", l.clone(), running(0)));
+    c.api.create("jobs", NS, job("seed-b", l, running(0)));
+    let k = spawn(c.kwait(&["wait-job", "-l", "app=seed", "--all", "--timeout", "10s"]));
+    sleep_ms(1000);
+    complete(&c.api, "seed-a", 0);
+    sleep_ms(1000);
+    fail(
+        &c.api,
+        "seed-b",
+        "BackoffLimitExceeded",
+        "Job has reached the specified backoff limit",
+    );
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("1 of 2 complete; waiting for seed-b running"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("last seen : seed-b failed: BackoffLimitExceeded"),
+        "{}",
+        r.stderr
+    );
+}
