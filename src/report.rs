@@ -172,7 +172,7 @@ impl Reporter {
                 }
                 j.list("fix", last.fix.iter().map(String::as_str));
                 for (k, v) in &s.explain {
-                    j.str(k, v);
+                    j.str(&k.replace(' ', "_"), v);
                 }
             }
         });
