@@ -1,0 +1,94 @@
+//! `kwait wait-tcp`: the built binary against real loopback listeners.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use testkit::netserve::{TcpServer, free_port};
+
+/// Runs kwait with a short interval; returns (exit code, stdout + stderr).
+fn kwait(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kwait"))
+        .args(["--interval", "100ms", "--max-interval", "300ms"])
+        .args(args)
+        .env("KWAIT_TERMINATION_LOG", "/dev/null")
+        .output()
+        .expect("run kwait");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn a_listening_port_is_ready_at_once() {
+    let server = TcpServer::start();
+    let addr = format!("127.0.0.1:{}", server.port());
+    let (code, out) = kwait(&["tcp", &addr, "--timeout", "10s"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("TCP {addr} accepted a connection")),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_server_that_starts_listening_2s_late_is_awaited() {
+    let port = free_port();
+    let started = Instant::now();
+    let _server = TcpServer::start_after(port, Duration::from_secs(2));
+    let addr = format!("127.0.0.1:{port}");
+    let (code, out) = kwait(&["wait-tcp", &addr, "--timeout", "30s"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "{out}");
+    assert!(
+        out.contains(&format!("TCP {addr}: connection refused")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("TCP {addr} accepted a connection")),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_closed_port_times_out_with_the_refused_cause() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (code, out) = kwait(&["tcp", &addr, "--timeout", "1s"]);
+    assert_eq!(code, 124, "{out}");
+    assert!(out.contains("last seen : connection refused"), "{out}");
+    assert!(
+        out.contains(&format!("nothing accepts connections on {addr}")),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_invalid_host_is_a_dns_failure() {
+    let (code, out) = kwait(&["tcp", "postgres.invalid:5432", "--timeout", "1s"]);
+    assert_eq!(code, 124, "{out}");
+    assert!(out.contains("last seen : DNS: name not found"), "{out}");
+}
+
+#[test]
+fn bad_addresses_exit_2_naming_host_port() {
+    for bad in [
+        "postgres",
+        "postgres:",
+        ":5432",
+        "postgres:0",
+        "postgres:65536",
+        "::1:5432",
+        "[::1]",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kwait"))
+            .args(["tcp", bad])
+            .output()
+            .expect("run kwait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{bad}: {stderr}");
+        assert!(stderr.contains("HOST:PORT"), "{bad}: {stderr}");
+    }
+}
