@@ -7,9 +7,17 @@ use testkit::netserve::{HttpServer, Reply, TestCa, free_port};
 
 /// Runs kwait with a short interval; returns (exit code, stdout + stderr).
 fn kwait(args: &[&str]) -> (i32, String) {
+    kwait_env(args, &[])
+}
+
+/// [`kwait`] with extra environment variables.
+fn kwait_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_kwait"))
         .args(["--interval", "100ms", "--max-interval", "300ms"])
         .args(args)
+        .env_remove("SSL_CERT_DIR")
+        .env_remove("SSL_CERT_FILE")
+        .envs(env.iter().copied())
         .env_remove("KWAIT_TIMEOUT")
         .env("KWAIT_TERMINATION_LOG", "/dev/null")
         .output()
@@ -144,6 +152,30 @@ fn https_with_a_test_ca() {
         ),
         "{out}"
     );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn trust_roots_come_from_the_system_bundle_and_none_is_not_fatal() {
+    let ca = TestCa::new("kwait bundle CA");
+    let dir = scratch("bundle");
+    let bundle = dir.join("bundle.pem");
+    std::fs::write(&bundle, ca.pem()).unwrap();
+    let s = HttpServer::start_tls(vec![Reply::status(200)], &ca.issue(&["localhost"]));
+    // SSL_CERT_FILE stands for the image's CA bundle.
+    let (code, out) = kwait_env(
+        &["http", &s.url("/"), "--timeout", "10s"],
+        &[("SSL_CERT_FILE", bundle.to_str().unwrap())],
+    );
+    assert_eq!(code, 0, "{out}");
+    // No bundle at all (FROM scratch): https says why, http:// still works.
+    let none = [("SSL_CERT_FILE", "/nonexistent/ca-certificates.crt")];
+    let (code, out) = kwait_env(&["http", &s.url("/"), "--timeout", "1s"], &none);
+    assert_eq!(code, 124, "{out}");
+    assert!(out.contains("TLS: no trusted CA certificates"), "{out}");
+    let plain = HttpServer::start(vec![Reply::status(200)]);
+    let (code, out) = kwait_env(&["http", &plain.url("/"), "--timeout", "10s"], &none);
+    assert_eq!(code, 0, "{out}");
     std::fs::remove_dir_all(dir).ok();
 }
 
