@@ -34,6 +34,8 @@ pub struct Summary {
     pub history: Vec<(Duration, String)>,
     /// Extra report lines from the probe (`Probe::explain`).
     pub explain: Vec<(String, String)>,
+    /// Whether a watch was established at the end (so few checks were needed).
+    pub watching: bool,
 }
 
 /// How a wait ended.
@@ -217,7 +219,19 @@ impl Reporter {
         line(
             &mut out,
             "last seen",
-            &format!("{last_state} (since {}, {checks})", dur(s.since)),
+            &format!(
+                "{last_state} (since {}; {checks}{})",
+                if s.since < Duration::from_secs(1) {
+                    "the start".to_string()
+                } else {
+                    dur(s.since)
+                },
+                if s.watching {
+                    ", and a watch that saw no change since"
+                } else {
+                    ""
+                }
+            ),
         );
         if let Some(obs) = &s.last {
             if let Some(cause) = &obs.cause {
@@ -416,11 +430,12 @@ mod tests {
             since: Duration::ZERO,
             history: vec![(Duration::ZERO, "forbidden: ...".into())],
             explain: vec![],
+            watching: false,
         };
         assert_eq!(
             reporter().render(&s),
             "kwait: timed out after 5m0s waiting for Secret crs/litellm-api-user (keys: API_KEY)\n\
-             \x20 last seen : forbidden: User \"u\" cannot get secrets (since 0ms, 150 checks)\n\
+             \x20 last seen : forbidden: User \"u\" cannot get secrets (since the start; 150 checks)\n\
              \x20 cause     : the service account may not read it\n\
              \x20 fix       : kubectl create role a\n\
              \x20             kubectl create rolebinding b"
@@ -437,6 +452,7 @@ mod tests {
             since: Duration::ZERO,
             history: vec![],
             explain: vec![],
+            watching: false,
         };
         assert_eq!(
             reporter().render(&s),

@@ -122,106 +122,112 @@ pub async fn run(
         since,
         history,
         explain: Vec::new(),
+        watching: false,
     };
 
     reporter.start(settings.timeout);
-    loop {
-        // One check, bounded by the attempt timeout and the deadline.
-        let now = Instant::now();
-        let budget = match deadline {
-            Some(d) if d <= now => return summary(Ending::TimedOut, checks, last, since, history),
-            Some(d) => settings.attempt_timeout.min(d - now),
-            None => settings.attempt_timeout,
-        };
-        checks += 1;
-        let check = tokio::select! {
-            biased;
-            sig = &mut interrupt => return summary(Ending::Interrupted(sig), checks, last, since, history),
-            c = timeout(budget, probe.check(budget)) => c.unwrap_or_else(|_| {
-                Check::Pending(
-                    Observation::new(Class::Timeout, "no answer within the attempt timeout").cause(format!(
-                        "one check took longer than {} (--attempt-timeout); the server or the network is slow or stalled",
-                        crate::duration::format(budget)
-                    )),
-                )
-            }),
-        };
-        let elapsed = start.elapsed();
-        let obs = match check {
-            Check::Ready(detail) => {
-                reporter.check(checks, elapsed, "ready");
-                return summary(Ending::Ready(detail), checks, last, since, history);
-            }
-            Check::Failed(obs) => {
-                reporter.check(checks, elapsed, &obs.state);
-                if last.as_ref().is_none_or(|l| l.state != obs.state) {
-                    history.push((elapsed, obs.state.clone()));
-                    since = elapsed;
-                }
-                return summary(Ending::Failed, checks, Some(obs), since, history);
-            }
-            Check::Pending(obs) => obs,
-        };
-        reporter.check(checks, elapsed, &obs.state);
-        if last.as_ref().is_none_or(|l| l.state != obs.state) {
-            reporter.state(elapsed, &obs);
-            history.push((elapsed, obs.state.clone()));
-            since = elapsed;
-            backoff.reset();
-            next_heartbeat = Instant::now() + HEARTBEAT;
-        }
-        let retry_after = obs.retry_after.unwrap_or_default();
-        last = Some(obs);
-
-        // Sleep until the next check: a safety re-check while the watch is healthy, the
-        // backoff otherwise; earlier when the watch pokes us.
-        let checked_at = Instant::now();
-        let pick = |healthy: bool, backoff: &mut Backoff| {
-            let base = if healthy {
-                settings.max_interval.mul_f64(0.9 + 0.1 * random_unit())
-            } else {
-                backoff.next_delay()
-            };
-            checked_at + base.max(retry_after)
-        };
-        let mut next = pick(watch_ok(&healthy), &mut backoff);
+    let mut s = async {
         loop {
-            let mut until = next.min(next_heartbeat);
-            if let Some(d) = deadline {
-                until = until.min(d);
-            }
-            tokio::select! {
+            // One check, bounded by the attempt timeout and the deadline.
+            let now = Instant::now();
+            let budget = match deadline {
+                Some(d) if d <= now => return summary(Ending::TimedOut, checks, last, since, history),
+                Some(d) => settings.attempt_timeout.min(d - now),
+                None => settings.attempt_timeout,
+            };
+            checks += 1;
+            let check = tokio::select! {
                 biased;
                 sig = &mut interrupt => return summary(Ending::Interrupted(sig), checks, last, since, history),
-                _ = notified(notify.as_deref()), if Instant::now() >= checked_at + retry_after => break,
-                alive = health_changed(healthy.as_mut()) => {
-                    if !alive {
-                        healthy = None; // the watch is gone for good: polling alone from now on
-                    }
-                    // Established: the watch covers us, so only the safety re-check remains.
-                    // Lost: events may have been missed, so bring the next check forward.
-                    next = if watch_ok(&healthy) {
-                        pick(true, &mut backoff)
-                    } else {
-                        pick(false, &mut backoff).min(next)
-                    };
+                c = timeout(budget, probe.check(budget)) => c.unwrap_or_else(|_| {
+                    Check::Pending(
+                        Observation::new(Class::Timeout, "no answer within the attempt timeout").cause(format!(
+                            "one check took longer than {} (--attempt-timeout); the server or the network is slow or stalled",
+                            crate::duration::format(budget)
+                        )),
+                    )
+                }),
+            };
+            let elapsed = start.elapsed();
+            let obs = match check {
+                Check::Ready(detail) => {
+                    reporter.check(checks, elapsed, "ready");
+                    return summary(Ending::Ready(detail), checks, last, since, history);
                 }
-                _ = sleep_until(until) => {
-                    let now = Instant::now();
-                    if deadline.is_some_and(|d| now >= d) {
-                        return summary(Ending::TimedOut, checks, last, since, history);
+                Check::Failed(obs) => {
+                    reporter.check(checks, elapsed, &obs.state);
+                    if last.as_ref().is_none_or(|l| l.state != obs.state) {
+                        history.push((elapsed, obs.state.clone()));
+                        since = elapsed;
                     }
-                    if now >= next {
-                        break;
+                    return summary(Ending::Failed, checks, Some(obs), since, history);
+                }
+                Check::Pending(obs) => obs,
+            };
+            reporter.check(checks, elapsed, &obs.state);
+            if last.as_ref().is_none_or(|l| l.state != obs.state) {
+                reporter.state(elapsed, &obs);
+                history.push((elapsed, obs.state.clone()));
+                since = elapsed;
+                backoff.reset();
+                next_heartbeat = Instant::now() + HEARTBEAT;
+            }
+            let retry_after = obs.retry_after.unwrap_or_default();
+            last = Some(obs);
+
+            // Sleep until the next check: a safety re-check while the watch is healthy, the
+            // backoff otherwise; earlier when the watch pokes us.
+            let checked_at = Instant::now();
+            let pick = |healthy: bool, backoff: &mut Backoff| {
+                let base = if healthy {
+                    settings.max_interval.mul_f64(0.9 + 0.1 * random_unit())
+                } else {
+                    backoff.next_delay()
+                };
+                checked_at + base.max(retry_after)
+            };
+            let mut next = pick(watch_ok(&healthy), &mut backoff);
+            loop {
+                let mut until = next.min(next_heartbeat);
+                if let Some(d) = deadline {
+                    until = until.min(d);
+                }
+                tokio::select! {
+                    biased;
+                    sig = &mut interrupt => return summary(Ending::Interrupted(sig), checks, last, since, history),
+                    _ = notified(notify.as_deref()), if Instant::now() >= checked_at + retry_after => break,
+                    alive = health_changed(healthy.as_mut()) => {
+                        if !alive {
+                            healthy = None; // the watch is gone for good: polling alone from now on
+                        }
+                        // Established: the watch covers us, so only the safety re-check remains.
+                        // Lost: events may have been missed, so bring the next check forward.
+                        next = if watch_ok(&healthy) {
+                            pick(true, &mut backoff)
+                        } else {
+                            pick(false, &mut backoff).min(next)
+                        };
                     }
-                    if now >= next_heartbeat {
-                        reporter.heartbeat(start.elapsed(), last.as_ref());
-                        next_heartbeat = now + HEARTBEAT;
+                    _ = sleep_until(until) => {
+                        let now = Instant::now();
+                        if deadline.is_some_and(|d| now >= d) {
+                            return summary(Ending::TimedOut, checks, last, since, history);
+                        }
+                        if now >= next {
+                            break;
+                        }
+                        if now >= next_heartbeat {
+                            reporter.heartbeat(start.elapsed(), last.as_ref());
+                            next_heartbeat = now + HEARTBEAT;
+                        }
                     }
                 }
             }
         }
     }
+    .await;
+    s.watching = watch_ok(&healthy);
+    s
 }
 
 /// Resolves when the watch pokes; never without a watch.
@@ -463,13 +469,23 @@ mod tests {
         let notify = Arc::new(Notify::new());
         let (tx, rx) = watch::channel(false);
         let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
-        let wake = Wake { notify, healthy: rx };
+        let wake = Wake {
+            notify,
+            healthy: rx,
+        };
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let _ = tx.send(true);
             tokio::time::sleep(Duration::from_secs(600)).await;
         });
-        run(&mut p, Some(wake), &settings(300), &quiet(), std::future::pending()).await;
+        run(
+            &mut p,
+            Some(wake),
+            &settings(300),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
         let asked = asked.lock().unwrap().clone();
         assert!(asked[1] >= Duration::from_secs(27), "{asked:?}");
     }
