@@ -523,15 +523,7 @@ pub fn judge_secret(
                 )),
         );
     };
-    // None: absent; Some(false): empty; Some(true): non-empty. Values go no further.
-    let has = |key: &str| {
-        ["data", "stringData"].iter().find_map(|field| {
-            secret
-                .get(field)
-                .and_then(|d| d.get(key))
-                .map(|v| v.as_str().is_some_and(|s| !s.is_empty()))
-        })
-    };
+    let has = |key: &str| super::secret::key_state(secret, key);
     let keys = ["tls.crt", "tls.key"];
     let missing: Vec<&str> = keys.iter().copied().filter(|k| has(k).is_none()).collect();
     let empty: Vec<&str> = keys

@@ -82,16 +82,20 @@ impl Probe for SecretProbe {
     }
 }
 
+/// Whether a Secret object has `key`: `None` absent, `Some(false)` empty, `Some(true)` with a
+/// value. The value itself goes no further than this function.
+pub fn key_state(secret: &Value, key: &str) -> Option<bool> {
+    ["data", "stringData"].iter().find_map(|field| {
+        secret
+            .get(field)
+            .and_then(|d| d.get(key))
+            .map(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+    })
+}
+
 /// Judges a Secret object: every key present in `data` (or `stringData`) with a non-empty value.
 pub fn judge(secret: &Value, keys: &[String], object: &str) -> Check {
-    let has = |key: &str| {
-        ["data", "stringData"].iter().find_map(|field| {
-            secret
-                .get(field)
-                .and_then(|d| d.get(key))
-                .map(|v| v.as_str().is_some_and(|s| !s.is_empty()))
-        })
-    };
+    let has = |key: &str| key_state(secret, key);
     let mut missing = Vec::new();
     let mut empty = Vec::new();
     for key in keys {
