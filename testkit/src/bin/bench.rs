@@ -1,0 +1,554 @@
+//! The benchmark: `cargo run --release -p testkit --bin bench`.
+//!
+//! Builds kwait (release, like the demo), then measures it side by side with what people use
+//! today — `kubectl wait`, a k8s-wait-for style `kubectl get` loop, a curl loop — against the
+//! same in-process testkit API server and the same loopback HTTP server, and writes
+//! `bench/RESULTS.md` (the table, the machine, the versions and the command); the table is
+//! also printed.
+//!
+//! ```text
+//! bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] [--jitter SECS]
+//!       [--out PATH] [--kwait PATH] [--kubectl PATH]
+//! ```
+//! Full run (default): 30 trials, scale 200 then 1000 (when memory allows), 60 s window,
+//! out `bench/RESULTS.md`, about 10 minutes. `--quick`: 8 trials, scale 100, 15 s window,
+//! out `target/bench/RESULTS-quick.md`, under 2 minutes. Explicit flags override both.
+
+#[path = "../bench/contenders.rs"]
+mod contenders;
+#[path = "../bench/report.rs"]
+mod report;
+#[path = "../bench/run.rs"]
+mod run;
+#[path = "../bench/util.rs"]
+mod util;
+
+use contenders::{Contender, Tools};
+use report::{Report, Row, Size};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+use util::{Rng, first_line, fmt_elapsed, which};
+
+const USAGE: &str = "usage: bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] \
+[--jitter SECS] [--out PATH] [--kwait PATH] [--kubectl PATH]";
+
+#[derive(Debug)]
+struct Opts {
+    quick: bool,
+    trials: Option<usize>,
+    scale: Option<Vec<usize>>,
+    window: Option<f64>,
+    jitter: Option<f64>,
+    out: Option<PathBuf>,
+    kwait: Option<PathBuf>,
+    kubectl: Option<String>,
+    args: Vec<String>,
+}
+
+fn parse(args: Vec<String>) -> Result<Opts, String> {
+    let mut o = Opts {
+        quick: false,
+        trials: None,
+        scale: None,
+        window: None,
+        jitter: None,
+        out: None,
+        kwait: None,
+        kubectl: None,
+        args: args.clone(),
+    };
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        let num = |v: String| -> Result<f64, String> {
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| format!("{flag}: not a number: {v:?}"))
+        };
+        match flag.as_str() {
+            "--quick" => o.quick = true,
+            "--trials" => {
+                let n = num(value()?)? as usize;
+                if n == 0 {
+                    return Err("--trials must be at least 1".into());
+                }
+                o.trials = Some(n);
+            }
+            "--scale" => {
+                let v = value()?;
+                let list = v
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| s.trim().parse::<usize>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| format!("--scale: not a list of counts: {v:?}"))?;
+                o.scale = Some(list.into_iter().filter(|n| *n > 0).collect());
+            }
+            "--window" => o.window = Some(num(value()?)?.max(0.5)),
+            "--jitter" => o.jitter = Some(num(value()?)?),
+            "--out" => o.out = Some(PathBuf::from(value()?)),
+            "--kwait" => o.kwait = Some(PathBuf::from(value()?)),
+            "--kubectl" => o.kubectl = Some(value()?),
+            "-h" | "--help" => return Err(String::new()),
+            _ => return Err(format!("unknown argument {a:?}")),
+        }
+    }
+    Ok(o)
+}
+
+fn say(msg: &str) {
+    eprintln!("bench: {msg}");
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `<target>` from `<target>/<profile>/bench`.
+fn target_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().and_then(Path::parent).map(Path::to_path_buf))
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// `<target>/release/kwait`, built with `$CARGO build --release --locked -p kwait --bin kwait`.
+fn build_kwait() -> Result<PathBuf, String> {
+    let target = target_dir();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    say("building kwait (cargo build --release --locked -p kwait --bin kwait) ...");
+    let status = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "kwait",
+            "--bin",
+            "kwait",
+        ])
+        .arg("--manifest-path")
+        .arg(workspace().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", cargo.to_string_lossy()))?;
+    if !status.success() {
+        return Err(format!("building kwait failed ({status})"));
+    }
+    let kwait = target.join("release").join("kwait");
+    kwait
+        .is_file()
+        .then_some(kwait.clone())
+        .ok_or_else(|| format!("{} not found after the build", kwait.display()))
+}
+
+fn file_size(p: &Path) -> Option<u64> {
+    std::fs::metadata(p).ok().map(|m| m.len())
+}
+
+fn sizes(tools: &Tools) -> Vec<Size> {
+    let mut out = vec![Size {
+        what: "kwait (as measured)".to_string(),
+        path: Some(tools.kwait.clone()),
+        bytes: file_size(&tools.kwait),
+        note: "the binary every kwait row ran".to_string(),
+    }];
+    let musl = workspace().join("target/x86_64-unknown-linux-musl/release/kwait");
+    out.push(Size {
+        what: "kwait static musl".to_string(),
+        bytes: file_size(&musl),
+        note: if musl.is_file() {
+            "built by scripts/image.sh".to_string()
+        } else {
+            "not built in this checkout (scripts/image.sh builds it)".to_string()
+        },
+        path: Some(musl),
+    });
+    out.push(Size {
+        what: "kwait OCI image".to_string(),
+        path: None,
+        bytes: image_size(),
+        note: if image_size().is_some() {
+            "from target/image/size (scripts/image.sh)".to_string()
+        } else {
+            "see packaging (scripts/image.sh); not built here".to_string()
+        },
+    });
+    if let Some(k) = &tools.kubectl {
+        let real = std::fs::canonicalize(k).unwrap_or_else(|_| k.clone());
+        out.push(Size {
+            what: "kubectl".to_string(),
+            bytes: file_size(&real),
+            path: Some(real),
+            note: "the binary the kubectl rows ran".to_string(),
+        });
+    }
+    out
+}
+
+/// The image size in bytes, if scripts/image.sh left it in `target/image/size`.
+fn image_size() -> Option<u64> {
+    std::fs::read_to_string(workspace().join("target/image/size"))
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+}
+
+fn machine() -> Vec<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU".to_string(), |(_, v)| v.trim().to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = util::proc_kb("/proc/meminfo", "MemTotal").map_or("?".to_string(), |b| {
+        format!("{:.1} GiB", b as f64 / 1073741824.0)
+    });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let os = std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|s| s.trim_matches('"').to_string())
+        .unwrap_or_default();
+    vec![
+        format!("machine: {cpu}, {cores} cores available, {mem} RAM"),
+        format!("system: {os}, Linux {kernel}"),
+    ]
+}
+
+fn versions(tools: &Tools) -> Vec<String> {
+    let v = |p: &Path, args: &[&str]| first_line(p, args).unwrap_or_else(|| "?".to_string());
+    let mut out = vec![format!(
+        "kwait: {} (`{}`)",
+        v(&tools.kwait, &["--version"]),
+        tools.kwait.display()
+    )];
+    match &tools.kubectl {
+        Some(k) => out.push(format!(
+            "kubectl: {} (`{}`)",
+            v(k, &["version", "--client"]),
+            k.display()
+        )),
+        None => out.push("kubectl: not found (kubectl rows SKIPPED)".to_string()),
+    }
+    if let Some(b) = &tools.bash {
+        out.push(format!("bash: {}", v(b, &["--version"])));
+    }
+    if let Some(c) = &tools.curl {
+        out.push(format!("curl: {}", v(c, &["--version"])));
+    }
+    match &tools.time {
+        Some(t) => out.push(format!("GNU time: `{}`", t.display())),
+        None => out.push(
+            "GNU time: not found (peak RSS sampled from /proc VmHWM; `apt-get install time` for wait4 figures)"
+                .to_string(),
+        ),
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    if let Some(p) = which(&rustc) {
+        out.push(format!("rustc: {}", v(&p, &["-V"])));
+    }
+    out.push("API server: testkit (in-process, HTTPS, bearer token, 2 tokio workers)".to_string());
+    out
+}
+
+fn now_utc() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "date unknown".to_string())
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let opts = match parse(std::env::args().skip(1).collect()) {
+        Ok(o) => o,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("bench: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(if e.is_empty() { 0 } else { 2 });
+        }
+    };
+    let trials = opts.trials.unwrap_or(if opts.quick { 8 } else { 30 });
+    let scale = opts.scale.clone().unwrap_or(if opts.quick {
+        vec![100]
+    } else {
+        vec![200, 1000]
+    });
+    let window =
+        Duration::from_secs_f64(opts.window.unwrap_or(if opts.quick { 15.0 } else { 60.0 }));
+    let jitter = Duration::from_secs_f64(opts.jitter.unwrap_or(2.0));
+    let out_path = opts.out.clone().unwrap_or_else(|| {
+        if opts.quick {
+            target_dir().join("bench").join("RESULTS-quick.md")
+        } else {
+            workspace().join("bench").join("RESULTS.md")
+        }
+    });
+
+    // ----- tools ------------------------------------------------------------------------
+    let kwait = match &opts.kwait {
+        Some(p) => match std::fs::canonicalize(p) {
+            Ok(p) => p,
+            Err(e) => {
+                say(&format!("--kwait {}: {e}", p.display()));
+                return ExitCode::from(2);
+            }
+        },
+        None => match build_kwait() {
+            Ok(p) => p,
+            Err(e) => {
+                say(&e);
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let kubectl = which(opts.kubectl.as_deref().unwrap_or("kubectl")).filter(|k| {
+        Command::new(k)
+            .args(["version", "--client"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let time = which("time").filter(|t| {
+        Command::new(t)
+            .args(["-f", "%M", "true"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let tools = Tools {
+        kwait,
+        kubectl,
+        bash: which("bash"),
+        curl: which("curl"),
+        time,
+    };
+    let mut notes = Vec::new();
+    if tools.kubectl.is_none() {
+        say("SKIPPED: kubectl not found: the kubectl wait and k8s-wait-for rows are left out");
+        notes.push("kubectl not found: its rows are SKIPPED.".to_string());
+    }
+    if tools.time.is_none() {
+        say("GNU time not found (apt-get install time): peak RSS is sampled from /proc VmHWM");
+    }
+
+    let work = std::env::temp_dir().join(format!("kwait-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+
+    // ----- latency trials ---------------------------------------------------------------
+    let mut rows: Vec<Row> = Contender::ALL
+        .iter()
+        .map(|&c| Row {
+            c,
+            cmd: String::new(),
+            trials: Vec::new(),
+            failures: Vec::new(),
+            idle: None,
+            skipped: c.missing(&tools),
+        })
+        .collect();
+    let env = run::Env::new(&work.join("trials"));
+    let mut rng = Rng::new();
+    for r in &mut rows {
+        r.cmd =
+            r.c.cmdline(
+                &tools,
+                &contenders::Target {
+                    kubeconfig: &env.kubeconfig,
+                    url: &env.url,
+                },
+                "NAME",
+                60,
+                Path::new("$FRESH_HOME"),
+            )
+            .display();
+        if r.skipped.is_some() {
+            continue;
+        }
+        // warm-up (page cache, first TLS): not counted; a waiter that cannot do it is left out
+        let name = format!("warm-{}", r.c.short());
+        if let Err(e) = run::trial(&env, &tools, r.c, &name, Duration::ZERO, &mut rng) {
+            say(&format!(
+                "{}: left out, the warm-up run failed: {e}",
+                r.c.label()
+            ));
+            r.skipped = Some(format!("the warm-up run failed: {e}"));
+            notes.push(format!("{} left out: warm-up run failed: {e}", r.c.label()));
+        }
+    }
+    say(&format!(
+        "latency: {trials} trials per waiter, round-robin, random pause [0, {:.1} s) before readiness",
+        jitter.as_secs_f64()
+    ));
+    for i in 0..trials {
+        for r in rows.iter_mut().filter(|r| r.skipped.is_none()) {
+            let name = format!("{}-{i}", r.c.short());
+            match run::trial(&env, &tools, r.c, &name, jitter, &mut rng) {
+                Ok(t) => r.trials.push(t),
+                Err(e) => {
+                    say(&format!("{} trial {i}: {e}", r.c.label()));
+                    r.failures.push(e);
+                }
+            }
+        }
+        if (i + 1) % 5 == 0 || i + 1 == trials {
+            say(&format!("latency: {}/{trials} rounds", i + 1));
+        }
+    }
+    drop(env);
+    for r in &rows {
+        if let Some(e) = r.failures.first() {
+            notes.push(format!(
+                "{}: {} of {} trials failed (first: {e})",
+                r.c.label(),
+                r.failures.len(),
+                trials
+            ));
+        }
+    }
+
+    // ----- idle window (all waiters at once, each on its own servers) -------------------
+    say(&format!(
+        "idle: every waiter waits {:.0} s for something that is not there (in parallel)",
+        window.as_secs_f64()
+    ));
+    let idles: Vec<(usize, run::Idle)> = std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.skipped.is_none())
+            .map(|(i, r)| {
+                let dir = work.join(format!("idle-{}", r.c.short()));
+                let tools = &tools;
+                let c = r.c;
+                (i, s.spawn(move || run::idle(&dir, tools, c, window)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|(i, h)| h.join().ok().map(|x| (i, x)))
+            .collect()
+    });
+    for (i, idle) in idles {
+        if let Some(e) = &idle.error {
+            say(&format!("{} idle run: {e}", rows[i].c.label()));
+            notes.push(format!("{} idle run failed: {e}", rows[i].c.label()));
+        }
+        rows[i].idle = Some(idle);
+    }
+    if let Some(m) = rows
+        .iter()
+        .filter_map(|r| r.idle.as_ref())
+        .map(|i| i.rss_method)
+        .next()
+    {
+        notes.push(format!("peak RSS method: {m}."));
+    }
+
+    // ----- scale ------------------------------------------------------------------------
+    let mut scales = Vec::new();
+    let mut rss_each = None;
+    for (k, &n) in scale.iter().enumerate() {
+        if k > 0
+            && let Err(why) = run::fits(n, rss_each)
+        {
+            say(&format!("scale {n}: skipped ({why})"));
+            notes.push(format!("scale N={n} not run: {why}."));
+            continue;
+        }
+        say(&format!("scale: {n} kwait processes on one API server"));
+        let sc = run::scale(&work.join(format!("scale-{n}")), &tools, n, window);
+        if let Some(e) = &sc.error {
+            say(&format!("scale {n}: {e}"));
+        } else {
+            say(&format!(
+                "scale {n}: {}/{n} exit 0, last reaction {}",
+                sc.exit_ok,
+                util::fmt_ms(sc.last_ms)
+            ));
+        }
+        rss_each = sc.rss_each.or(rss_each);
+        scales.push(sc);
+    }
+    let scale_note = if scale.is_empty() {
+        "scale not run (--scale empty).".to_string()
+    } else {
+        format!(
+            "scale: N = {} requested; {} run.",
+            scale
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            scales
+                .iter()
+                .map(|s| s.n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    notes.push(scale_note);
+    let _ = std::fs::remove_dir_all(&work);
+
+    // ----- report -----------------------------------------------------------------------
+    let command = if opts.args.is_empty() {
+        "cargo run --release -p testkit --bin bench".to_string()
+    } else {
+        format!(
+            "cargo run --release -p testkit --bin bench -- {}",
+            opts.args.join(" ")
+        )
+    };
+    let report = Report {
+        command,
+        date: now_utc(),
+        elapsed: fmt_elapsed(started.elapsed()),
+        machine: machine(),
+        versions: versions(&tools),
+        trials,
+        window_s: window.as_secs_f64(),
+        jitter_s: jitter.as_secs_f64(),
+        sizes: sizes(&tools),
+        rows,
+        scale: scales,
+        notes,
+    };
+    let md = report.markdown();
+    if let Some(dir) = out_path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(&out_path, &md) {
+        say(&format!("cannot write {}: {e}", out_path.display()));
+        println!("{md}");
+        return ExitCode::from(1);
+    }
+    println!("{md}");
+    say(&format!(
+        "wrote {} in {}",
+        out_path.display(),
+        fmt_elapsed(started.elapsed())
+    ));
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,177 @@
+//! Keeps the benchmark harness from rotting: runs `bench` with tiny settings (2 trials,
+//! scale 3, a 3 s window) against the debug kwait and checks that the report has every row
+//! with sane numbers. Not timed: no figure is compared with a budget here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+/// `target/debug/kwait`, built with `cargo build -p kwait --bin kwait` when missing.
+fn debug_kwait() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let kwait = target.join("debug").join("kwait");
+    if !kwait.is_file() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "kwait", "--bin", "kwait", "--manifest-path"])
+            .arg(workspace().join("Cargo.toml"))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p kwait failed");
+    }
+    assert!(kwait.is_file(), "{} missing", kwait.display());
+    kwait
+}
+
+fn tool_found(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The leading number of a cell (`12.3 ms`, `2/2`, `5.61 MiB`, `1.2 s`).
+fn number(cell: &str) -> Option<f64> {
+    let t: String = cell
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    t.parse().ok()
+}
+
+fn cells(line: &str) -> Vec<String> {
+    line.trim()
+        .trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().to_string())
+        .collect()
+}
+
+fn row<'a>(md: &'a str, label: &str) -> Option<&'a str> {
+    md.lines().find(|l| l.starts_with(&format!("| {label} |")))
+}
+
+#[test]
+fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
+    let kwait = debug_kwait();
+    let dir = std::env::temp_dir().join(format!("kwait-bench-harness-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("RESULTS.md");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "--trials", "2", "--scale", "3", "--window", "3", "--jitter", "0.2",
+        ])
+        .arg("--kwait")
+        .arg(&kwait)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start bench");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(150) {
+            let _ = child.kill();
+            panic!("bench did not finish in 150 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let printed = {
+        use std::io::Read as _;
+        let mut s = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    assert!(status.success(), "bench failed: {status}\n{printed}");
+    let md = std::fs::read_to_string(&out).expect("bench wrote its report");
+    assert!(printed.contains("## 2–5."), "the table is printed too");
+
+    let kubectl = tool_found("kubectl", &["version", "--client"]);
+    let curl = tool_found("curl", &["--version"]) && tool_found("bash", &["--version"]);
+    if !kubectl {
+        println!("SKIPPED: kubectl not found: its rows must say SKIPPED");
+    }
+    let rows: [(&str, bool); 7] = [
+        ("kwait wait-secret", true),
+        ("kubectl wait --for=create", kubectl),
+        ("k8s-wait-for loop (kubectl get, sleep 2)", kubectl),
+        ("kwait wait-job", true),
+        ("kubectl wait --for=condition=complete", kubectl),
+        ("kwait wait-http", true),
+        ("curl loop (sleep 1)", curl),
+    ];
+    for (label, expected) in rows {
+        let line = row(&md, label).unwrap_or_else(|| panic!("no row {label:?} in\n{md}"));
+        let c = cells(line);
+        if !expected {
+            assert!(
+                c[2].starts_with("SKIPPED"),
+                "{label} should be SKIPPED: {line}"
+            );
+            continue;
+        }
+        assert_eq!(c.len(), 11, "{line}");
+        assert_eq!(c[2], "2/2", "both trials of {label} succeed: {line}");
+        // exec → first request p50/p99, reaction p50/p99, start-up requests, peak RSS: > 0
+        for i in [3, 4, 5, 6, 7, 10] {
+            let x =
+                number(&c[i]).unwrap_or_else(|| panic!("{label}: cell {i} not a number: {line}"));
+            assert!(x.is_finite() && x > 0.0, "{label}: cell {i} is {x}: {line}");
+        }
+        // requests per minute: finite, not negative (a watcher may make none in 3 s)
+        for i in [8, 9] {
+            if c[i] == "(same)" {
+                continue;
+            }
+            let x =
+                number(&c[i]).unwrap_or_else(|| panic!("{label}: cell {i} not a number: {line}"));
+            assert!(x.is_finite(), "{line}");
+        }
+    }
+
+    // sizes, budgets, ratios and scale are there
+    let size = row(&md, "kwait (as measured)").expect("size row");
+    assert!(number(&cells(size)[1]).is_some_and(|x| x > 0.0), "{size}");
+    for budget in ["binary size", "reaction p50 (Secret appears)", "peak RSS"] {
+        assert!(
+            row(&md, budget).is_some(),
+            "budget row {budget:?} missing:\n{md}"
+        );
+    }
+    assert!(md.contains("## Ratios kwait / contender"), "{md}");
+    if kubectl || curl {
+        let ratio = row(&md, "reaction p50").expect("ratio row");
+        for cell in &cells(ratio)[1..] {
+            assert!(number(cell).is_some_and(f64::is_finite), "{ratio}");
+        }
+    }
+    let scale = row(&md, "3").expect("scale row");
+    let c = cells(scale);
+    assert_eq!(c[1], "3/3", "all 3 kwait processes exit 0: {scale}");
+    assert!(number(&c[4]).is_some_and(|x| x > 0.0), "{scale}");
+    for what in [
+        "machine:",
+        "kwait: kwait ",
+        "cargo run --release -p testkit --bin bench",
+    ] {
+        assert!(md.contains(what), "{what:?} missing from the report");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
