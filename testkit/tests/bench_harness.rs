@@ -147,7 +147,7 @@ fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
     }
 
     // sizes, budgets, ratios and scale are there
-    let size = row(&md, "kwait (as measured)").expect("size row");
+    let size = row(&md, "kwait (measured binary)").expect("size row");
     assert!(number(&cells(size)[1]).is_some_and(|x| x > 0.0), "{size}");
     for budget in ["binary size", "reaction p50 (Secret appears)", "peak RSS"] {
         assert!(

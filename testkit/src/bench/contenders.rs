@@ -197,16 +197,17 @@ impl Contender {
         }
     }
 
-    /// The request verb that proves the waiter is waiting (it has asked about the object and
-    /// will notice the change): a watch for watchers, the first GET for pollers.
-    pub fn waiting_verb(self) -> &'static str {
+    /// The request verbs (on the awaited resource) that prove the waiter is waiting: it has
+    /// asked about the object and will notice the change. kwait GETs and watches;
+    /// `kubectl wait --for=create` polls (GET the object, and its namespace after each 404,
+    /// about twice a second); `--for=condition` lists and watches; the loop GETs.
+    pub fn waiting_verbs(self) -> &'static [&'static str] {
         match (self.who, self.scenario) {
-            // `kubectl wait --for=create` polls (GET the object and its namespace, about
-            // twice a second); `--for=condition` lists and watches
-            (Who::KubectlWait, Scenario::Secret) => "get",
-            (Who::Kwait | Who::KubectlWait, _) => "watch",
-            (Who::GetLoop, _) => "get",
-            (Who::CurlLoop, _) => "",
+            (_, Scenario::Http) => &[],
+            (Who::Kwait, _) => &["get", "watch"],
+            (Who::KubectlWait, Scenario::Secret) => &["get"],
+            (Who::KubectlWait, _) => &["watch"],
+            (Who::GetLoop | Who::CurlLoop, _) => &["get"],
         }
     }
 

@@ -90,8 +90,8 @@ fn until_waiting(
         if c.scenario.is_kube() {
             let recs = env.api.requests();
             let plural = c.scenario.plural();
-            let verb = c.waiting_verb();
-            if recs.iter().any(|r| r.verb == verb && r.resource == plural) {
+            let seen = |verb: &str| recs.iter().any(|r| r.verb == verb && r.resource == plural);
+            if c.waiting_verbs().iter().all(|v| seen(v)) {
                 let first = recs
                     .iter()
                     .map(|r| r.time.duration_since(sys0).unwrap_or_default())

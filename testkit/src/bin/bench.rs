@@ -11,7 +11,7 @@
 //!       [--out PATH] [--kwait PATH] [--kubectl PATH]
 //! ```
 //! Full run (default): 30 trials, scale 200 then 1000 (when memory allows), 60 s window,
-//! out `bench/RESULTS.md`, about 10 minutes. `--quick`: 8 trials, scale 100, 15 s window,
+//! out `bench/RESULTS.md`, about 10 minutes. `--quick`: 6 trials, scale 100, 12 s window,
 //! out `target/bench/RESULTS-quick.md`, under 2 minutes. Explicit flags override both.
 
 #[path = "../bench/contenders.rs"]
@@ -163,7 +163,7 @@ fn file_size(p: &Path) -> Option<u64> {
 
 fn sizes(tools: &Tools) -> Vec<Size> {
     let mut out = vec![Size {
-        what: "kwait (as measured)".to_string(),
+        what: "kwait (measured binary)".to_string(),
         path: Some(tools.kwait.clone()),
         bytes: file_size(&tools.kwait),
         note: "the binary every kwait row ran".to_string(),
@@ -292,14 +292,14 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.is_empty() { 0 } else { 2 });
         }
     };
-    let trials = opts.trials.unwrap_or(if opts.quick { 8 } else { 30 });
+    let trials = opts.trials.unwrap_or(if opts.quick { 6 } else { 30 });
     let scale = opts.scale.clone().unwrap_or(if opts.quick {
         vec![100]
     } else {
         vec![200, 1000]
     });
     let window =
-        Duration::from_secs_f64(opts.window.unwrap_or(if opts.quick { 15.0 } else { 60.0 }));
+        Duration::from_secs_f64(opts.window.unwrap_or(if opts.quick { 12.0 } else { 60.0 }));
     let jitter = Duration::from_secs_f64(opts.jitter.unwrap_or(2.0));
     let out_path = opts.out.clone().unwrap_or_else(|| {
         if opts.quick {
@@ -511,6 +511,29 @@ fn main() -> ExitCode {
     };
     notes.push(scale_note);
     let _ = std::fs::remove_dir_all(&work);
+    if let Some(k) = &tools.kubectl
+        && first_line(k, &["version", "--client"]).is_some_and(|v| v.contains("dispatcher"))
+    {
+        notes.push(
+            "this machine's kubectl is the Google Cloud SDK dispatcher build (`-dispatcher`): \
+             before its first API call it GETs `/version` to pick the kubectl version to run; \
+             that request is counted with the rest of kubectl's start-up (discovery)."
+                .to_string(),
+        );
+    }
+    notes.push(
+        "`kubectl get` (the k8s-wait-for loop) and `kubectl wait --for=create` GET the \
+         namespace after each 404 (for their error message): those requests are in \"all\", \
+         not in \"object\". `kubectl wait --for=create` polls; `--for=condition` lists, then \
+         watches."
+            .to_string(),
+    );
+    notes.push(
+        "HTTP has no watch: kwait wait-http polls with jittered backoff (1 s first, 2 s cap by \
+         default), the curl loop every 1 s plus curl's start-up; their reaction is about half \
+         a polling period by construction."
+            .to_string(),
+    );
 
     // ----- report -----------------------------------------------------------------------
     let command = if opts.args.is_empty() {
