@@ -168,7 +168,7 @@ fn sizes(tools: &Tools) -> Vec<Size> {
         bytes: file_size(&tools.kwait),
         note: "the binary every kwait row ran".to_string(),
     }];
-    let musl = workspace().join("target/x86_64-unknown-linux-musl/release/kwait");
+    let musl = target_dir().join("x86_64-unknown-linux-musl/release/kwait");
     out.push(Size {
         what: "kwait static musl".to_string(),
         bytes: file_size(&musl),
@@ -179,14 +179,16 @@ fn sizes(tools: &Tools) -> Vec<Size> {
         },
         path: Some(musl),
     });
+    let image = image_sizes();
     out.push(Size {
-        what: "kwait OCI image".to_string(),
+        what: "kwait OCI image layer, gzip".to_string(),
         path: None,
-        bytes: image_size(),
-        note: if image_size().is_some() {
-            "from target/image/size (scripts/image.sh)".to_string()
-        } else {
-            "see packaging (scripts/image.sh); not built here".to_string()
+        bytes: image.map(|(gz, _)| gz),
+        note: match image {
+            Some((_, raw)) => {
+                format!("from target/image/sizes (scripts/image.sh); uncompressed {raw} bytes")
+            }
+            None => "see packaging (scripts/image.sh); not built here".to_string(),
         },
     });
     if let Some(k) = &tools.kubectl {
@@ -201,11 +203,15 @@ fn sizes(tools: &Tools) -> Vec<Size> {
     out
 }
 
-/// The image size in bytes, if scripts/image.sh left it in `target/image/size`.
-fn image_size() -> Option<u64> {
-    std::fs::read_to_string(workspace().join("target/image/size"))
-        .ok()
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+/// The image layer sizes (gzip, uncompressed) that scripts/image.sh writes to
+/// `$KWAIT_IMAGE_DIR/sizes` (default `target/image/sizes`).
+fn image_sizes() -> Option<(u64, u64)> {
+    let dir = std::env::var_os("KWAIT_IMAGE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/image"));
+    let text = std::fs::read_to_string(dir.join("sizes")).ok()?;
+    let mut it = text.split_whitespace().map(|t| t.parse::<u64>().ok());
+    Some((it.next()??, it.next()??))
 }
 
 fn machine() -> Vec<String> {
