@@ -46,7 +46,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return usage(&format!("cannot start: {e}")),
     };
-    ExitCode::from(runtime.block_on(run(plan)))
+    let code = runtime.block_on(run(plan));
+    // A name lookup still running on a blocking thread (a hung DNS server) must not hold the
+    // exit: the signal promise is "within a second".
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    ExitCode::from(code)
 }
 
 /// Prints a usage error as one line and returns exit code 2.

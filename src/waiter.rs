@@ -20,6 +20,9 @@ use crate::report::{Ending, Reporter, Summary};
 /// How often "still waiting" is printed while nothing changes.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
+/// How much longer than `--attempt-timeout` a check may run before the waiter stops it.
+const CHECK_SLACK: Duration = Duration::from_millis(250);
+
 /// The loop's timing.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -130,16 +133,19 @@ pub async fn run(
         loop {
             // One check, bounded by the attempt timeout and the deadline.
             let now = Instant::now();
-            let budget = match deadline {
+            let slack = settings.attempt_timeout + CHECK_SLACK;
+            let (budget, limit) = match deadline {
                 Some(d) if d <= now => return summary(Ending::TimedOut, checks, last, since, history),
-                Some(d) => settings.attempt_timeout.min(d - now),
-                None => settings.attempt_timeout,
+                Some(d) => (settings.attempt_timeout.min(d - now), slack.min(d - now)),
+                None => (settings.attempt_timeout, slack),
             };
             checks += 1;
             let check = tokio::select! {
                 biased;
                 sig = &mut interrupt => return summary(Ending::Interrupted(sig), checks, last, since, history),
-                c = timeout(budget, probe.check(budget)) => c.unwrap_or_else(|_| {
+                // A little slack, so that a probe that times its own I/O out by `budget` reports
+                // its own, more precise cause first.
+                c = timeout(limit, probe.check(budget)) => c.unwrap_or_else(|_| {
                     Check::Pending(
                         Observation::new(Class::Timeout, "no answer within the attempt timeout").cause(format!(
                             "one check took longer than {} (--attempt-timeout); the server or the network is slow or stalled",
