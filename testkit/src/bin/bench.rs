@@ -214,6 +214,14 @@ fn image_sizes() -> Option<(u64, u64)> {
     Some((it.next()??, it.next()??))
 }
 
+/// The 1-minute load average.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string())
+}
+
 fn machine() -> Vec<String> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
@@ -288,6 +296,7 @@ fn now_utc() -> String {
 
 fn main() -> ExitCode {
     let started = Instant::now();
+    let load_start = loadavg();
     let opts = match parse(std::env::args().skip(1).collect()) {
         Ok(o) => o,
         Err(e) => {
@@ -522,8 +531,9 @@ fn main() -> ExitCode {
     {
         notes.push(
             "this machine's kubectl is the Google Cloud SDK dispatcher build (`-dispatcher`): \
-             before its first API call it GETs `/version` to pick the kubectl version to run; \
-             that request is counted with the rest of kubectl's start-up (discovery)."
+             the first request of every kubectl run is `GET /version?timeout=5s` (the \
+             dispatcher choosing which kubectl version to run); it is counted with kubectl's \
+             start-up requests (discovery)."
                 .to_string(),
         );
     }
@@ -554,7 +564,15 @@ fn main() -> ExitCode {
         command,
         date: now_utc(),
         elapsed: fmt_elapsed(started.elapsed()),
-        machine: machine(),
+        machine: {
+            let mut m = machine();
+            m.push(format!(
+                "load average (1 min) at the start / end of the run: {load_start} / {} \
+                 (the machine is shared; other jobs may have been running)",
+                loadavg()
+            ));
+            m
+        },
         versions: versions(&tools),
         trials,
         window_s: window.as_secs_f64(),
