@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# Release packaging checks that need no Docker engine (CI runs this; so can anyone, as root, on a
+# fresh Debian machine):
+#
+#   1. builds the static x86_64-unknown-linux-musl release binary;
+#   2. proves it static: `file` says "statically linked", `readelf -d` finds no dynamic section,
+#      no PT_INTERP; and no larger than KWAIT_MAX_BINARY_BYTES;
+#   3. runs it from an empty root (a directory holding only /kwait, via chroot, as uid 65532, with
+#      an empty environment): --version, --dry-run, and real wait-http / wait-tcp checks against a
+#      loopback server this script starts, plus a wait-tcp that must time out (exit 124);
+#   4. assembles an OCI image layout FROM scratch with umoci (the binary, /etc/passwd and
+#      /etc/group with uid/gid 65532 "nonroot", Debian's CA bundle), runs the binary again from the
+#      unpacked image rootfs, and checks the image with skopeo inspect: user 65532, entrypoint
+#      ["/kwait"], labels, one layer, layer size;
+#   5. prints the binary and image sizes.
+#
+# Idempotent: installs only what is missing, rebuilds the image from scratch every run.
+# Fails loudly (exit 1, "image.sh: FAIL: ...") on the first check that does not hold.
+#
+# Environment:
+#   KWAIT_IMAGE_DIR        where the image layout and the roots go (default target/image)
+#   CARGO_TARGET_DIR       cargo's target dir (default target/); point it at a kept directory
+#                          to make the release build warm across fresh clones
+#   KWAIT_BINARY           check this prebuilt x86_64 binary instead of building one
+#   KWAIT_MAX_BINARY_BYTES hard cap on the binary, a regression guard (default 6291456 = 6 MiB);
+#                          the 4 MiB target (KWAIT_TARGET_BINARY_BYTES) is reported, not enforced
+#   KWAIT_MAX_LAYER_BYTES  hard cap on the compressed layer (default 4194304 = 4 MiB)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TRIPLE=x86_64-unknown-linux-musl
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+BIN=$TARGET_DIR/$TRIPLE/release/kwait
+OUT=${KWAIT_IMAGE_DIR:-$ROOT/target/image}
+MAX_BINARY=${KWAIT_MAX_BINARY_BYTES:-6291456}
+TARGET_BINARY=${KWAIT_TARGET_BINARY_BYTES:-4194304}
+MAX_LAYER=${KWAIT_MAX_LAYER_BYTES:-4194304}
+NONROOT=65532
+TAG=kwait
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
+
+fail() {
+    echo "image.sh: FAIL: $*" >&2
+    exit 1
+}
+step() { printf '\n== %s\n' "$*"; }
+# Runs a command, printing it; its exit code must be $1.
+expect() {
+    local want=$1
+    shift
+    echo "+ $*"
+    local got=0
+    "$@" || got=$?
+    [ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want"
+}
+
+# ---------------------------------------------------------------------------------------------
+step "tools"
+[ "$(id -u)" -eq 0 ] || fail "run as root: the empty-root checks chroot (CI machines run as root)"
+missing=()
+command -v x86_64-linux-musl-gcc >/dev/null || missing+=(musl-tools)
+command -v umoci >/dev/null || missing+=(umoci)
+command -v skopeo >/dev/null || missing+=(skopeo)
+command -v file >/dev/null || missing+=(file)
+command -v readelf >/dev/null || missing+=(binutils)
+command -v chroot >/dev/null || missing+=(coreutils)
+command -v python3 >/dev/null || missing+=(python3)
+[ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || fail "apt-get update"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" || fail "apt-get install ${missing[*]}"
+fi
+if ! rustup target list --installed | grep -qx "$TRIPLE"; then
+    rustup target add "$TRIPLE" || fail "rustup target add $TRIPLE"
+fi
+umoci --version
+skopeo --version
+
+# ---------------------------------------------------------------------------------------------
+if [ -n "${KWAIT_BINARY:-}" ]; then
+    step "build: skipped, checking KWAIT_BINARY=$KWAIT_BINARY"
+    BIN=$KWAIT_BINARY
+else
+    step "build: cargo build --release --locked --target $TRIPLE --bin kwait"
+    start=$SECONDS
+    # .cargo/config.toml: CC for ring, +crt-static, relocation-model=static (no dynamic section).
+    # RUSTFLAGS in the environment would replace the config's flags and give a static-PIE.
+    if [ -n "${RUSTFLAGS:-}${CARGO_ENCODED_RUSTFLAGS:-}" ]; then
+        echo "note: ignoring RUSTFLAGS for the release build (.cargo/config.toml sets them)"
+    fi
+    env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS \
+        cargo build --release --locked --target "$TRIPLE" --bin kwait || fail "release build"
+    echo "built in $((SECONDS - start))s: $BIN"
+fi
+[ -x "$BIN" ] || fail "no binary at $BIN"
+
+# ---------------------------------------------------------------------------------------------
+step "static: file, readelf"
+desc=$(file -b "$BIN")
+echo "file: $desc"
+case "$desc" in
+    *"statically linked"*) ;;
+    *) fail "file does not say 'statically linked'" ;;
+esac
+case "$desc" in
+    *interpreter* | *"dynamically linked"*) fail "file says it needs an interpreter" ;;
+esac
+dyn=$(readelf -d "$BIN" 2>&1 | sed '/^$/d')
+echo "readelf -d: $dyn"
+[ "$dyn" = "There is no dynamic section in this file." ] || fail "the binary has a dynamic section"
+if readelf -lW "$BIN" | grep -q INTERP; then fail "the binary has a PT_INTERP program header"; fi
+bin_bytes=$(stat -c %s "$BIN")
+echo "binary: $bin_bytes bytes (hard cap $MAX_BINARY, target $TARGET_BINARY)"
+[ "$bin_bytes" -le "$MAX_BINARY" ] || fail "binary is $bin_bytes bytes, over the budget of $MAX_BINARY"
+
+# ---------------------------------------------------------------------------------------------
+# A loopback server for the real checks (bounded: killed on exit, and by its own alarm).
+rm -rf "$OUT"
+mkdir -p "$OUT/www"
+printf '{"status":"healthy"}\n' >"$OUT/www/health"
+cat >"$OUT/serve.py" <<'EOF'
+import http.server, os, signal, sys
+os.chdir(sys.argv[1])
+signal.alarm(600)
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+srv.serve_forever()
+EOF
+python3 "$OUT/serve.py" "$OUT/www" "$OUT/port" &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    [ -s "$OUT/port" ] && break
+    sleep 0.1
+done
+[ -s "$OUT/port" ] || fail "the loopback HTTP server did not start"
+port=$(cat "$OUT/port")
+echo "loopback HTTP server on 127.0.0.1:$port"
+
+# Runs kwait inside root directory $1 as uid/gid 65532 with an empty environment: no libc, NSS,
+# shell, CA bundle, HOME or KUBECONFIG beyond what is in that directory.
+CHROOT=$(type -P chroot)
+kw() {
+    local dir=$1
+    shift
+    env -i "$CHROOT" --userspec="$NONROOT:$NONROOT" "$dir" /kwait "$@"
+}
+run_checks() {
+    local dir=$1 v
+    expect 0 kw "$dir" --version
+    v=$(kw "$dir" --version)
+    echo "$v"
+    case "$v" in
+        "kwait $VERSION ("*")") ;;
+        *) fail "--version printed '$v', expected 'kwait $VERSION (COMMIT)'" ;;
+    esac
+    expect 0 kw "$dir" --dry-run wait-tcp 127.0.0.1:1
+    expect 0 kw "$dir" --dry-run=rbac wait-secret demo --key API_KEY
+    expect 0 kw "$dir" wait-tcp "127.0.0.1:$port" --timeout 20s
+    expect 0 kw "$dir" wait-http "http://127.0.0.1:$port/health" \
+        --json-path '$.status' --equals healthy --timeout 20s
+    expect 0 kw "$dir" wait-http "http://127.0.0.1:$port/health" \
+        --body-regex '"status":\s*"healthy"' --timeout 20s
+    # Nothing listens on port 1: must time out (124), not crash or pass.
+    expect 124 kw "$dir" wait-tcp 127.0.0.1:1 --timeout 2s --interval 200ms
+}
+
+step "empty root: a directory holding only /kwait"
+EMPTY=$OUT/emptyroot
+mkdir -p "$EMPTY"
+install -m 0755 "$BIN" "$EMPTY/kwait"
+listing=$(cd "$EMPTY" && find . -mindepth 1)
+[ "$listing" = "./kwait" ] || fail "the empty root holds more than /kwait: $listing"
+run_checks "$EMPTY"
+
+# ---------------------------------------------------------------------------------------------
+step "OCI image FROM scratch: umoci init/new/unpack/repack/config"
+LAYOUT=$OUT/oci
+BUNDLE=$OUT/bundle
+umoci init --layout "$LAYOUT"
+umoci new --image "$LAYOUT:$TAG"
+umoci unpack --image "$LAYOUT:$TAG" "$BUNDLE"
+RFS=$BUNDLE/rootfs
+install -m 0755 "$BIN" "$RFS/kwait"
+mkdir -p "$RFS/etc/ssl/certs" "$RFS/tmp"
+chmod 1777 "$RFS/tmp"
+# As in distroless/static: root, nobody and nonroot (65532); kwait itself looks none of them up.
+cat >"$RFS/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
+nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin
+EOF
+cat >"$RFS/etc/group" <<'EOF'
+root:x:0:
+nobody:x:65534:
+nonroot:x:65532:
+EOF
+chmod 0644 "$RFS/etc/passwd" "$RFS/etc/group"
+install -m 0644 /etc/ssl/certs/ca-certificates.crt "$RFS/etc/ssl/certs/ca-certificates.crt"
+umoci repack --image "$LAYOUT:$TAG" "$BUNDLE"
+commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+created=$(git -C "$ROOT" log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+umoci config --image "$LAYOUT:$TAG" \
+    --os linux --architecture amd64 \
+    --created "$created" \
+    --config.user "$NONROOT:$NONROOT" \
+    --clear config.entrypoint --config.entrypoint /kwait \
+    --clear config.cmd \
+    --config.workingdir / \
+    --config.label "org.opencontainers.image.title=kwait" \
+    --config.label "org.opencontainers.image.version=$VERSION" \
+    --config.label "org.opencontainers.image.revision=$commit" \
+    --config.label "org.opencontainers.image.licenses=Apache-2.0" \
+    --config.label "org.opencontainers.image.description=Wait until a Kubernetes dependency is really ready"
+umoci gc --layout "$LAYOUT"
+
+step "image rootfs: unpack the image again and run from it"
+umoci unpack --image "$LAYOUT:$TAG" "$OUT/unpacked"
+run_checks "$OUT/unpacked/rootfs"
+
+step "skopeo inspect"
+skopeo inspect "oci:$LAYOUT:$TAG" >"$OUT/inspect.json" || fail "skopeo inspect"
+skopeo inspect --config "oci:$LAYOUT:$TAG" >"$OUT/config.json" || fail "skopeo inspect --config"
+skopeo inspect --raw "oci:$LAYOUT:$TAG" >"$OUT/manifest.json" || fail "skopeo inspect --raw"
+python3 - "$OUT" "$LAYOUT" "$MAX_LAYER" "$NONROOT" <<'EOF' || fail "the image does not hold what it should"
+import json, os, sys, tarfile
+out, layout, max_layer, uid = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+inspect = json.load(open(os.path.join(out, "inspect.json")))
+config = json.load(open(os.path.join(out, "config.json")))
+manifest = json.load(open(os.path.join(out, "manifest.json")))
+errors = []
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        errors.append(what)
+c = config.get("config", {})
+check(c.get("User") == f"{uid}:{uid}", f"user is {uid}:{uid} (got {c.get('User')!r})")
+check(c.get("Entrypoint") == ["/kwait"], f"entrypoint is [\"/kwait\"] (got {c.get('Entrypoint')!r})")
+check(not c.get("Cmd"), f"no cmd (got {c.get('Cmd')!r})")
+check(config.get("os") == "linux" and config.get("architecture") == "amd64", "linux/amd64")
+labels = c.get("Labels") or {}
+for k in ("org.opencontainers.image.title", "org.opencontainers.image.version",
+          "org.opencontainers.image.revision", "org.opencontainers.image.licenses"):
+    check(bool(labels.get(k)), f"label {k}={labels.get(k)!r}")
+layers = manifest["layers"]
+check(len(layers) == 1, f"one layer (got {len(layers)})")
+check(inspect.get("Layers") == [l["digest"] for l in layers], "skopeo inspect lists the manifest's layers")
+size = layers[0]["size"]
+check(size <= max_layer, f"compressed layer {size} bytes <= {max_layer}")
+algo, digest = layers[0]["digest"].split(":")
+blob = os.path.join(layout, "blobs", algo, digest)
+check(os.path.getsize(blob) == size, "layer blob size matches the manifest")
+members = {}
+with tarfile.open(blob, "r:gz") as t:   # reads to the end: a truncated layer fails here
+    for m in t:
+        members[m.name.lstrip("./").rstrip("/")] = m
+names = sorted(n for n in members if n)
+print("layer holds:", " ".join(names))
+k = members.get("kwait")
+check(k is not None and k.isfile() and k.mode & 0o111 == 0o111 and k.uid == 0, "/kwait: a root-owned file, executable by all")
+check("etc/ssl/certs/ca-certificates.crt" in members, "/etc/ssl/certs/ca-certificates.crt")
+passwd = open(os.path.join(out, "unpacked/rootfs/etc/passwd")).read()
+check(f"nonroot:x:{uid}:{uid}:" in passwd, f"/etc/passwd has nonroot {uid}")
+extra = [n for n in names if n not in {"kwait", "etc", "etc/passwd", "etc/group", "etc/ssl", "etc/ssl/certs",
+                                       "etc/ssl/certs/ca-certificates.crt", "tmp"}]
+check(not extra, f"nothing else in the layer (extra: {extra})")
+uncompressed = sum(m.size for m in members.values())
+with open(os.path.join(out, "sizes"), "w") as f:
+    f.write(f"{size} {uncompressed}\n")
+sys.exit(1 if errors else 0)
+EOF
+
+# ---------------------------------------------------------------------------------------------
+step "sizes"
+read -r layer_bytes layer_raw <"$OUT/sizes"
+layout_bytes=$(du -sb "$LAYOUT" | cut -f1)
+printf '%-44s %10s bytes (%s MiB)\n' "binary ($TRIPLE, stripped):" "$bin_bytes" \
+    "$(python3 -c "print(round($bin_bytes/1048576, 2))")"
+printf '%-44s %10s bytes (%s MiB)\n' "image layer, gzip (what a node pulls):" "$layer_bytes" \
+    "$(python3 -c "print(round($layer_bytes/1048576, 2))")"
+printf '%-44s %10s bytes\n' "image layer, uncompressed:" "$layer_raw"
+printf '%-44s %10s bytes\n' "OCI layout on disk (layer+config+manifest):" "$layout_bytes"
+if [ "$bin_bytes" -le "$TARGET_BINARY" ]; then
+    echo "size target met: binary <= $TARGET_BINARY bytes"
+else
+    echo "WARNING: size target NOT met: binary is $((bin_bytes - TARGET_BINARY)) bytes over $TARGET_BINARY"
+fi
+echo "image.sh: all checks passed"
