@@ -306,6 +306,18 @@ mod tests {
         }
     }
 
+    /// Runs without a watch or a signal, with a `timeout_s` deadline.
+    async fn run_plain(p: &mut dyn Probe, timeout_s: u64) -> Summary {
+        run(
+            p,
+            None,
+            &settings(timeout_s),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await
+    }
+
     fn scripted(answers: Vec<Check>) -> (Scripted, Arc<Mutex<Vec<Duration>>>) {
         let asked = Arc::new(Mutex::new(Vec::new()));
         let p = Scripted {
@@ -350,14 +362,7 @@ mod tests {
             pending("not found"),
             Check::Ready("there".into()),
         ]);
-        let s = run(
-            &mut p,
-            None,
-            &settings(300),
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        let s = run_plain(&mut p, 300).await;
         assert_eq!(s.ending, Ending::Ready("there".into()));
         assert_eq!(s.checks, 4);
         let asked = asked.lock().unwrap().clone();
@@ -379,14 +384,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn times_out_at_the_deadline_with_the_last_state() {
         let (mut p, _) = scripted(vec![pending("not found")]);
-        let s = run(
-            &mut p,
-            None,
-            &settings(60),
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        let s = run_plain(&mut p, 60).await;
         assert_eq!(s.ending, Ending::TimedOut);
         assert_eq!(s.elapsed, Duration::from_secs(60));
         assert_eq!(s.last.unwrap().state, "not found");
@@ -399,14 +397,7 @@ mod tests {
         let mut throttled = Observation::new(Class::Throttled, "throttled");
         throttled.retry_after = Some(Duration::from_secs(7));
         let (mut p, asked) = scripted(vec![Check::Pending(throttled), Check::Ready("ok".into())]);
-        run(
-            &mut p,
-            None,
-            &settings(60),
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        run_plain(&mut p, 60).await;
         let asked = asked.lock().unwrap().clone();
         assert!(asked[1] - asked[0] >= Duration::from_secs(7), "{asked:?}");
     }
@@ -420,14 +411,7 @@ mod tests {
                 "failed: BackoffLimitExceeded",
             )),
         ]);
-        let s = run(
-            &mut p,
-            None,
-            &settings(300),
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        let s = run_plain(&mut p, 300).await;
         assert_eq!(s.ending, Ending::Failed);
         assert_eq!(s.last.unwrap().state, "failed: BackoffLimitExceeded");
         assert_eq!(s.history.len(), 2);
@@ -470,18 +454,18 @@ mod tests {
         assert_eq!(asked[2], Duration::from_secs(40), "{asked:?}");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_watch_established_after_the_first_check_postpones_the_next_poll() {
-        let notify = Arc::new(Notify::new());
-        let (tx, rx) = watch::channel(false);
+    /// Runs a pending-then-ready probe whose watch health starts `initially` and flips after
+    /// `flip_after`; returns when the probe was asked.
+    async fn asked_with_health_flip(initially: bool, flip_after: Duration) -> Vec<Duration> {
+        let (tx, rx) = watch::channel(initially);
         let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
         let wake = Wake {
-            notify,
+            notify: Arc::new(Notify::new()),
             healthy: rx,
         };
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let _ = tx.send(true);
+            tokio::time::sleep(flip_after).await;
+            let _ = tx.send(!initially);
             tokio::time::sleep(Duration::from_secs(600)).await;
         });
         run(
@@ -492,33 +476,18 @@ mod tests {
             std::future::pending(),
         )
         .await;
-        let asked = asked.lock().unwrap().clone();
+        asked.lock().unwrap().clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_established_after_the_first_check_postpones_the_next_poll() {
+        let asked = asked_with_health_flip(false, Duration::from_millis(100)).await;
         assert!(asked[1] >= Duration::from_secs(27), "{asked:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_broken_watch_falls_back_to_backoff() {
-        let notify = Arc::new(Notify::new());
-        let (tx, rx) = watch::channel(true);
-        let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
-        let wake = Wake {
-            notify,
-            healthy: rx,
-        };
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let _ = tx.send(false);
-            tokio::time::sleep(Duration::from_secs(600)).await;
-        });
-        run(
-            &mut p,
-            Some(wake),
-            &settings(300),
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
-        let asked = asked.lock().unwrap().clone();
+        let asked = asked_with_health_flip(true, Duration::from_secs(5)).await;
         // The break at 5 s brings the next check forward from ~30 s to within the backoff.
         assert!(asked[1] <= Duration::from_secs(6), "{asked:?}");
     }

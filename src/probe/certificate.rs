@@ -282,6 +282,16 @@ fn conditions(obj: &Value) -> Vec<Cond> {
 }
 
 impl Cond {
+    /// [`Cond::text`] for a report, with when the condition last changed.
+    fn text_since(&self) -> String {
+        let since = self
+            .since
+            .as_deref()
+            .map(|t| format!(" (since {t})"))
+            .unwrap_or_default();
+        format!("{}{since}", self.text(CAUSE_MESSAGE_MAX))
+    }
+
     /// `Ready=False DoesNotExist: Issuing certificate as Secret does not exist`.
     fn text(&self, max: usize) -> String {
         let mut t = format!(
@@ -339,24 +349,10 @@ pub fn judge(cert: &Value, n: &Names<'_>) -> Judged {
     }
     let mut facts: Vec<String> = Vec::new();
     if let Some(r) = ready {
-        facts.push(format!(
-            "cert-manager reports {}{}",
-            r.text(CAUSE_MESSAGE_MAX),
-            r.since
-                .as_deref()
-                .map(|t| format!(" (since {t})"))
-                .unwrap_or_default()
-        ));
+        facts.push(format!("cert-manager reports {}", r.text_since()));
     }
     if let Some(i) = issuing {
-        facts.push(format!(
-            "{}{}",
-            i.text(CAUSE_MESSAGE_MAX),
-            i.since
-                .as_deref()
-                .map(|t| format!(" (since {t})"))
-                .unwrap_or_default()
-        ));
+        facts.push(i.text_since());
     }
     if let Some(a) = attempts {
         facts.push(format!(
