@@ -331,6 +331,7 @@ impl Kube {
                 set: set.clone(),
                 slot,
                 backoff: Backoff::new(interval, max),
+                refused_delay: max,
             };
             tokio::spawn(task.run());
         }
@@ -395,6 +396,7 @@ struct WatchTask {
     set: Arc<WatchSet>,
     slot: usize,
     backoff: Backoff,
+    refused_delay: Duration,
 }
 
 impl WatchTask {
@@ -418,12 +420,21 @@ impl WatchTask {
             match stream {
                 Err(e) => {
                     self.set.set_health(self.slot, false);
-                    if let kube::Error::Api(s) = &e
-                        && s.code == 410
-                    {
+                    let code = match &e {
+                        kube::Error::Api(s) => s.code,
+                        _ => 0,
+                    };
+                    if code == 410 {
                         rv = "0".into();
                     }
-                    tokio::time::sleep(self.backoff.next_delay()).await;
+                    // Refused (RBAC without `watch`): the GETs alone carry the wait and notice
+                    // when a Role lands, so retry the watch only once per longest delay.
+                    let delay = if matches!(code, 401 | 403) {
+                        self.refused_delay
+                    } else {
+                        self.backoff.next_delay()
+                    };
+                    tokio::time::sleep(delay).await;
                     continue;
                 }
                 Ok(events) => {
