@@ -2,9 +2,11 @@
 //! serving cert-manager's types.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::Running;
 use serde_json::{Value, json};
 use testkit::{Allow, ApiServer, KubeconfigOpts, Rule};
 
@@ -14,15 +16,12 @@ const SECRET: &str = "ai-ops-agent-tls";
 
 /// A fresh temporary directory for one test.
 fn tempdir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kwait-cert-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    common::scratch(&format!("cert-{test}"))
 }
 
-/// Starts kwait with a kubeconfig for `api` (as `token`, when given) and `args`, in a clean
-/// environment: no KUBECONFIG, no in-cluster variables, no KWAIT_* settings, HOME = `dir`.
-fn spawn(api: &ApiServer, dir: &std::path::Path, token: Option<&str>, args: &[&str]) -> Child {
+/// Starts kwait with a kubeconfig for `api` (as `token`, when given) and `args`, in the clean
+/// environment of [`common::kwait`] (termination log in `dir`).
+fn spawn(api: &ApiServer, dir: &std::path::Path, token: Option<&str>, args: &[&str]) -> Running {
     let kc = api.write_kubeconfig(
         dir,
         KubeconfigOpts {
@@ -31,31 +30,14 @@ fn spawn(api: &ApiServer, dir: &std::path::Path, token: Option<&str>, args: &[&s
             ..Default::default()
         },
     );
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kwait"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("KWAIT_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env_remove("KUBECONFIG")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("KUBERNETES_SERVICE_PORT")
-        .env("HOME", dir)
-        .arg("--kubeconfig")
-        .arg(&kc)
-        .args(["-n", NS, "--termination-log"])
-        .arg(dir.join("termination-log"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.spawn().expect("spawn kwait")
+    let mut cmd = common::kwait(dir);
+    cmd.arg("--kubeconfig").arg(&kc).args(["-n", NS]).args(args);
+    common::spawn(cmd)
 }
 
-fn finish(child: Child) -> (i32, String) {
-    let Output { status, stderr, .. } = child.wait_with_output().expect("kwait output");
-    let stderr = String::from_utf8_lossy(&stderr).into_owned();
-    (status.code().unwrap_or(-1), stderr)
+fn finish(child: Running) -> (i32, String) {
+    let r = child.finish(Duration::from_secs(60));
+    (r.code.unwrap_or(-1), r.stderr)
 }
 
 /// Waits (up to 8 s) until `cond` holds; panics with `what` otherwise.
@@ -183,10 +165,7 @@ fn ready_certificate_waits_for_its_secret() {
     });
     std::thread::sleep(Duration::from_secs(2));
     let mut child = child;
-    assert!(
-        child.try_wait().expect("try_wait").is_none(),
-        "kwait ended before the Secret existed"
-    );
+    assert!(child.is_running(), "kwait ended before the Secret existed");
     tls_secret(&api);
     let (code, err) = finish(child);
     assert_eq!(code, 0, "{err}");

@@ -3,17 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
-
-const LIMIT: Duration = Duration::from_secs(20);
-
-fn kwait_in(dir: &std::path::Path, args: &[&str]) -> Run {
-    let mut c = kwait(dir);
-    c.args(args);
-    run(c, LIMIT)
-}
 
 #[test]
 fn bad_invocations_exit_2_with_one_line_naming_the_problem() {
@@ -114,7 +104,7 @@ fn bad_invocations_exit_2_with_one_line_naming_the_problem() {
     ];
     assert!(cases.len() >= 20);
     for (args, names) in cases {
-        let r = kwait_in(&dir, &args);
+        let r = run_in(&dir, &args);
         assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
         let lines: Vec<&str> = r.stderr.lines().collect();
         assert_eq!(
@@ -137,7 +127,7 @@ fn bad_invocations_exit_2_with_one_line_naming_the_problem() {
 #[test]
 fn no_configuration_at_all_is_a_usage_error() {
     let dir = scratch("noconfig");
-    let r = kwait_in(&dir, &["wait-secret", "s"]);
+    let r = run_in(&dir, &["wait-secret", "s"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert_eq!(
         r.stderr,
@@ -148,7 +138,7 @@ fn no_configuration_at_all_is_a_usage_error() {
 #[test]
 fn help_shows_examples_and_exit_codes() {
     let dir = scratch("help");
-    let r = kwait_in(&dir, &["--help"]);
+    let r = run_in(&dir, &["--help"]);
     assert_eq!(r.code, Some(0));
     assert!(
         r.stdout
@@ -158,7 +148,7 @@ fn help_shows_examples_and_exit_codes() {
     );
     assert!(r.stdout.contains("124 timed out"), "{}", r.stdout);
     assert!(r.stdout.contains("[env: KWAIT_TIMEOUT=]"), "{}", r.stdout);
-    let r = kwait_in(&dir, &["wait-secret", "--help"]);
+    let r = run_in(&dir, &["wait-secret", "--help"]);
     assert_eq!(r.code, Some(0));
     assert!(r.stdout.contains("--key <KEY>"), "{}", r.stdout);
 }
@@ -166,7 +156,7 @@ fn help_shows_examples_and_exit_codes() {
 #[test]
 fn version_names_the_commit() {
     let dir = scratch("version");
-    let r = kwait_in(&dir, &["--version"]);
+    let r = run_in(&dir, &["--version"]);
     assert_eq!(r.code, Some(0));
     let v = r.stdout.trim();
     assert!(
@@ -180,7 +170,7 @@ fn version_names_the_commit() {
 fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
     let dir = scratch("dry");
     // A kubeconfig pointing at a closed port: dry-run must not care.
-    let r = kwait_in(
+    let r = run_in(
         &dir,
         &[
             "--kubeconfig",
@@ -200,7 +190,7 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
         "kwait: would wait for Secret crs/litellm-api-user (keys: API_KEY), timeout 5m0s\n\
          kwait: RBAC needed: get, watch on secrets named litellm-api-user in namespace crs\n"
     );
-    let r = kwait_in(
+    let r = run_in(
         &dir,
         &[
             "-n",
@@ -217,7 +207,7 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
          # read the Secret; watch it to react at once\n\
          - apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  resourceNames: [\"litellm-api-user\"]\n  verbs: [\"get\", \"watch\"]\n"
     );
-    let r = kwait_in(
+    let r = run_in(
         &dir,
         &[
             "--dry-run=rbac",
@@ -233,10 +223,10 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
         "{}",
         r.stdout
     );
-    let r = kwait_in(&dir, &["--dry-run=rbac", "wait-tcp", "postgres:5432"]);
+    let r = run_in(&dir, &["--dry-run=rbac", "wait-tcp", "postgres:5432"]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stdout.ends_with("rules: []\n"), "{}", r.stdout);
     // Bad input is still refused in dry-run.
-    let r = kwait_in(&dir, &["--dry-run", "wait-secret", "Bad"]);
+    let r = run_in(&dir, &["--dry-run", "wait-secret", "Bad"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
 }

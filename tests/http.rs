@@ -1,40 +1,24 @@
 //! `kwait wait-http`: the built binary against real loopback HTTP and HTTPS servers.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+
+mod common;
 
 use testkit::netserve::{HttpServer, Reply, TestCa, free_port};
 
 /// Runs kwait with a short interval; returns (exit code, stdout + stderr).
 fn kwait(args: &[&str]) -> (i32, String) {
-    kwait_env(args, &[])
+    common::net_kwait(args, &[])
 }
 
 /// [`kwait`] with extra environment variables.
 fn kwait_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_kwait"))
-        .args(["--interval", "100ms", "--max-interval", "300ms"])
-        .args(args)
-        .env_remove("SSL_CERT_DIR")
-        .env_remove("SSL_CERT_FILE")
-        .envs(env.iter().copied())
-        .env_remove("KWAIT_TIMEOUT")
-        .env("KWAIT_TERMINATION_LOG", "/dev/null")
-        .output()
-        .expect("run kwait");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::net_kwait(args, env)
 }
 
 /// A scratch directory for this test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kwait-http-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch(&format!("http-{name}"))
 }
 
 #[test]
@@ -349,12 +333,9 @@ fn bad_invocations_exit_2_with_one_line_naming_the_argument() {
         (vec!["tcp", "postgres"], "HOST:PORT"),
     ];
     for (args, arg) in cases {
-        let out = Command::new(env!("CARGO_BIN_EXE_kwait"))
-            .args(&args)
-            .output()
-            .expect("run kwait");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let out = common::run_in(&common::scratch("bad-args"), &args);
+        let stderr = &out.stderr;
+        assert_eq!(out.code, Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(arg), "{args:?} should name {arg}: {stderr}");
         assert!(!stderr.contains("tok-sekrit"), "{args:?}: {stderr}");

@@ -1,24 +1,14 @@
 //! `kwait wait-tcp`: the built binary against real loopback listeners.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod common;
 
 use testkit::netserve::{TcpServer, free_port};
 
 /// Runs kwait with a short interval; returns (exit code, stdout + stderr).
 fn kwait(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kwait"))
-        .args(["--interval", "100ms", "--max-interval", "300ms"])
-        .args(args)
-        .env("KWAIT_TERMINATION_LOG", "/dev/null")
-        .output()
-        .expect("run kwait");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::net_kwait(args, &[])
 }
 
 #[test]
@@ -82,12 +72,9 @@ fn bad_addresses_exit_2_naming_host_port() {
         "::1:5432",
         "[::1]",
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_kwait"))
-            .args(["tcp", bad])
-            .output()
-            .expect("run kwait");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        let out = common::run_in(&common::scratch("bad-args"), &["tcp", bad]);
+        let stderr = &out.stderr;
+        assert_eq!(out.code, Some(2), "{bad}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{bad}: {stderr}");
         assert!(stderr.contains("HOST:PORT"), "{bad}: {stderr}");
     }

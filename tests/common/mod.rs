@@ -139,6 +139,11 @@ impl Running {
         self.child.id()
     }
 
+    /// Whether it has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
     /// Waits at most `limit` (then kills it and fails the test).
     pub fn finish(mut self, limit: Duration) -> Run {
         let code = loop {
@@ -203,4 +208,26 @@ pub fn base64(bytes: &[u8]) -> String {
 /// Sleeps on the test thread.
 pub fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// A network wait (`wait-http`, `wait-tcp`): kwait with a short interval in the clean environment,
+/// plus `env`; returns (exit code, stdout + stderr).
+pub fn net_kwait(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let home = scratch("net-home");
+    let mut cmd = kwait(&home);
+    cmd.args(["--interval", "100ms", "--max-interval", "300ms"])
+        .args(args)
+        .env_remove("SSL_CERT_DIR")
+        .env_remove("SSL_CERT_FILE")
+        .envs(env.iter().copied())
+        .env("KWAIT_TERMINATION_LOG", "/dev/null");
+    let r = run(cmd, Duration::from_secs(60));
+    (r.code.unwrap_or(-1), format!("{}{}", r.stdout, r.stderr))
+}
+
+/// kwait with `args` only, in the clean environment with `$HOME` in `home`, run to the end.
+pub fn run_in(home: &Path, args: &[&str]) -> Run {
+    let mut cmd = kwait(home);
+    cmd.args(args);
+    run(cmd, Duration::from_secs(60))
 }
