@@ -131,6 +131,17 @@ fn tls_secret(api: &ApiServer) {
 }
 
 /// The Role `kwait --dry-run=rbac wait-certificate NAME --secret-name S` asks for.
+/// A server with authentication on and a token "sa" holding exactly [`least_privilege`].
+fn least_privilege_server(secret: bool) -> ApiServer {
+    let api = ApiServer::builder().auth(true).start();
+    api.add_token(
+        "sa",
+        "system:serviceaccount:crs:default",
+        least_privilege(secret),
+    );
+    api
+}
+
 fn least_privilege(secret: bool) -> Allow {
     let mut rules = vec![
         Rule::new(&["get", "watch"], "certificates")
@@ -192,12 +203,7 @@ fn ready_certificate_waits_for_its_secret() {
 #[test]
 fn ready_certificate_with_its_secret_is_ready_under_least_privilege() {
     let dir = tempdir("least-privilege");
-    let api = ApiServer::builder().auth(true).start();
-    api.add_token(
-        "sa",
-        "system:serviceaccount:crs:default",
-        least_privilege(true),
-    );
+    let api = least_privilege_server(true);
     certificate(&api);
     ready(&api, 1);
     tls_secret(&api);
@@ -311,13 +317,8 @@ fn failing_certificate_request_reason_is_in_the_timeout_report() {
 #[test]
 fn unreadable_requests_and_secret_are_explained_with_the_exact_rules() {
     let dir = tempdir("forbidden");
-    let api = ApiServer::builder().auth(true).start();
     // Only the Certificate may be read: no Secret rule (no --secret-name), no list on requests.
-    api.add_token(
-        "sa",
-        "system:serviceaccount:crs:default",
-        least_privilege(false),
-    );
+    let api = least_privilege_server(false);
     certificate(&api);
     ready(&api, 1);
     tls_secret(&api);
@@ -338,12 +339,7 @@ fn unreadable_requests_and_secret_are_explained_with_the_exact_rules() {
 #[test]
 fn no_secret_check_is_ready_without_reading_the_secret() {
     let dir = tempdir("no-secret-check");
-    let api = ApiServer::builder().auth(true).start();
-    api.add_token(
-        "sa",
-        "system:serviceaccount:crs:default",
-        least_privilege(false),
-    );
+    let api = least_privilege_server(false);
     certificate(&api);
     ready(&api, 1);
     let child = spawn(

@@ -82,6 +82,15 @@ fn fail(api: &ApiServer, name: &str, reason: &str, message: &str) {
     );
 }
 
+/// The failed pod `migrate-x7k2p` of Job `migrate`, labelled the 1.27+ way.
+fn create_failed_pod(api: &ApiServer) {
+    api.create(
+        "pods",
+        NS,
+        failed_pod("migrate-x7k2p", "migrate", "batch.kubernetes.io/job-name"),
+    );
+}
+
 fn failed_pod(name: &str, job: &str, label: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -154,11 +163,7 @@ fn job_failing_exits_1_at_once_with_reason_counts_and_the_failed_pod() {
     let c = Cluster::new("job-failed");
     c.api
         .create("jobs", NS, job("migrate", json!({}), running(2)));
-    c.api.create(
-        "pods",
-        NS,
-        failed_pod("migrate-x7k2p", "migrate", "batch.kubernetes.io/job-name"),
-    );
+    create_failed_pod(&c.api);
     let k = spawn(c.kwait(&["job", "migrate", "--timeout", "10s"]));
     sleep_ms(2000);
     let patched = Instant::now();
@@ -448,11 +453,7 @@ fn by_name_works_with_get_and_watch_on_that_job_only() {
     );
     c.api
         .create("jobs", NS, job("migrate", json!({}), running(0)));
-    c.api.create(
-        "pods",
-        NS,
-        failed_pod("migrate-x7k2p", "migrate", "batch.kubernetes.io/job-name"),
-    );
+    create_failed_pod(&c.api);
     let k = spawn(c.kwait(&["wait-job", "migrate", "--timeout", "10s"]));
     sleep_ms(1500);
     fail(
