@@ -27,6 +27,14 @@ use crate::waiter::{Backoff, Wake};
 /// Where a pod's own namespace is written by the service-account mount.
 const SA_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
+/// The pod's own namespace, from the service-account mount; `None` outside a pod.
+pub fn pod_namespace() -> Option<String> {
+    std::fs::read_to_string(SA_NAMESPACE)
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+}
+
 /// A configuration problem: bad usage, exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -218,11 +226,7 @@ impl Kube {
         };
         let namespace = match &s.namespace {
             Some(ns) => ns.clone(),
-            None => std::fs::read_to_string(SA_NAMESPACE)
-                .ok()
-                .map(|n| n.trim().to_string())
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| config.default_namespace.clone()),
+            None => pod_namespace().unwrap_or_else(|| config.default_namespace.clone()),
         };
         // The waiter owns retries and timeouts; kube's own retry layer would hide failures
         // (and requests) from it.

@@ -196,12 +196,7 @@ async fn signal() -> i32 {
 fn dry_run(plan: &Plan, mode: DryRun) {
     let rules = rbac::rules(&plan.target);
     let role = rbac::role_name(&plan.target);
-    let namespace = plan.kube.namespace.clone().or_else(|| {
-        std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-    });
+    let namespace = plan.kube.namespace.clone().or_else(kube::pod_namespace);
     let no_secret_name = matches!(
         &plan.target,
         Target::Certificate {
