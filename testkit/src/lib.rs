@@ -122,6 +122,7 @@ impl Builder {
             shared,
             runtime: Some(runtime),
             ca_pem: tls.ca_pem,
+            ca: tls.ca,
             tls: self.tls,
             running: Mutex::new(None),
         };
@@ -144,6 +145,7 @@ struct Inner {
     shared: Arc<Shared>,
     runtime: Option<tokio::runtime::Runtime>,
     ca_pem: String,
+    ca: tls::Ca,
     tls: bool,
     /// Acknowledgement channel of the running accept loop (None when stopped).
     running: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
@@ -287,6 +289,20 @@ impl ApiServer {
         );
     }
 
+    /// Issues a client certificate (CN `subject`, signed by the server's CA) that authenticates
+    /// as `subject` with `allow`, as kind and kubeadm users do. Returns (certificate PEM, key PEM).
+    pub fn add_client_certificate(&self, subject: &str, allow: Allow) -> (String, String) {
+        let (cert_pem, key_pem, der) = self.inner.ca.client_certificate(subject);
+        self.state().client_certs.insert(
+            der,
+            Token {
+                subject: subject.to_string(),
+                allow,
+            },
+        );
+        (cert_pem, key_pem)
+    }
+
     /// Changes what a registered token may do; takes effect for the next request.
     /// Panics if the token is unknown.
     pub fn set_allow(&self, token: &str, allow: Allow) {
@@ -330,9 +346,15 @@ impl ApiServer {
             y += &format!("    certificate-authority-data: {ca}\n");
         }
         y += "users:\n";
-        match opts.token {
-            Some(t) => y += &format!("- name: {name}\n  user:\n    token: {}\n", q(t)),
-            None => y += &format!("- name: {name}\n  user: {{}}\n"),
+        match (opts.user, opts.token) {
+            (Some(user), _) => {
+                y += &format!("- name: {name}\n  user:\n");
+                for line in user.lines() {
+                    y += &format!("    {line}\n");
+                }
+            }
+            (None, Some(t)) => y += &format!("- name: {name}\n  user:\n    token: {}\n", q(t)),
+            (None, None) => y += &format!("- name: {name}\n  user: {{}}\n"),
         }
         y += &format!(
             "contexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n"

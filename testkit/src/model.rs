@@ -287,6 +287,9 @@ impl Fault {
 pub struct RequestRecord {
     /// RBAC verb for resource requests (`get`, `list`, `watch`, `create`, `update`, `patch`,
     /// `delete`, `deletecollection`); the lower-case HTTP method for other paths (discovery...).
+    /// Who was authenticated (token or client certificate subject); `None` when
+    /// authentication is off or failed.
+    pub subject: Option<String>,
     pub verb: String,
     /// Resource plural (`""` for non-resource paths such as `/api` or `/version`).
     pub resource: String,
@@ -325,6 +328,9 @@ pub struct KubeconfigOpts<'a> {
     pub insecure: bool,
     /// Override the server URL (e.g. to point at a closed port).
     pub server: Option<&'a str>,
+    /// The user entry as YAML (`tokenFile: /x`, an `exec:` block, client certificate data...),
+    /// written under `user:` instead of `token`.
+    pub user: Option<&'a str>,
 }
 
 impl Default for KubeconfigOpts<'_> {
@@ -335,6 +341,7 @@ impl Default for KubeconfigOpts<'_> {
             context: "testkit",
             insecure: false,
             server: None,
+            user: None,
         }
     }
 }

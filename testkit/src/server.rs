@@ -130,8 +130,6 @@ async fn connection(
 ) {
     let _ = tcp.set_nodelay(true);
     let tls = shared.tls.clone();
-    let svc_shared = shared.clone();
-    let svc = service_fn(move |req| handle(svc_shared.clone(), req));
     let builder = hyper::server::conn::http1::Builder::new();
     match tls {
         Some(cfg) => {
@@ -143,6 +141,14 @@ async fn connection(
                 },
                 _ = stop_rx.changed() => return,
             };
+            let peer: Option<Arc<Vec<u8>>> = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| Arc::new(c.to_vec()));
+            let svc_shared = shared.clone();
+            let svc = service_fn(move |req| handle(svc_shared.clone(), req, peer.clone()));
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}
@@ -150,6 +156,8 @@ async fn connection(
             }
         }
         None => {
+            let svc_shared = shared.clone();
+            let svc = service_fn(move |req| handle(svc_shared.clone(), req, None));
             let conn = builder.serve_connection(TokioIo::new(tcp), svc);
             tokio::select! {
                 _ = conn => {}
@@ -324,19 +332,27 @@ impl Info {
             path: self.path_q.clone(),
             status,
             time,
+            subject: None,
         }
     }
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, io::Error> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    peer: Option<Arc<Vec<u8>>>,
+) -> Result<Resp, io::Error> {
     let time = SystemTime::now();
     let info = Info::parse(&req);
-    let result = handle_inner(&shared, &info, req).await;
+    let mut subject = None;
+    let result = handle_inner(&shared, &info, req, peer.as_deref(), &mut subject).await;
     let status = match &result {
         Ok(r) => r.status().as_u16(),
         Err(_) => 0,
     };
-    shared.lock().records.push(info.record(status, time));
+    let mut record = info.record(status, time);
+    record.subject = subject;
+    shared.lock().records.push(record);
     result
 }
 
@@ -356,6 +372,8 @@ async fn handle_inner(
     shared: &Arc<Shared>,
     info: &Info,
     req: Request<Incoming>,
+    peer: Option<&Vec<u8>>,
+    subject: &mut Option<String>,
 ) -> Result<Resp, io::Error> {
     // 1. injected delay
     let delay = {
@@ -403,8 +421,16 @@ async fn handle_inner(
         }
         // 3. authentication
         if st.auth {
-            match bearer(&req).and_then(|t| st.tokens.get(&t)) {
-                Some(t) => Some((t.subject.clone(), t.allow.clone())),
+            // A bearer token when one is sent, else the client certificate.
+            let known = match bearer(&req) {
+                Some(t) => st.tokens.get(&t),
+                None => peer.and_then(|der| st.client_certs.get(der)),
+            };
+            match known {
+                Some(t) => {
+                    *subject = Some(t.subject.clone());
+                    Some((t.subject.clone(), t.allow.clone()))
+                }
                 None => return Ok(error_response(&ApiError::new(401, "Unauthorized"))),
             }
         } else {

@@ -147,6 +147,8 @@ pub(crate) struct State {
     pub compacted: u64,
     pub events: broadcast::Sender<Arc<Event>>,
     pub tokens: HashMap<String, Token>,
+    /// Client certificates (DER of the leaf) issued by `add_client_certificate`.
+    pub client_certs: HashMap<Vec<u8>, Token>,
     pub auth: bool,
     pub faults: Vec<Fault>,
     pub delay: Option<DelayRule>,
@@ -184,6 +186,7 @@ impl State {
             compacted: 0,
             events: broadcast::channel(4096).0,
             tokens: HashMap::new(),
+            client_certs: HashMap::new(),
             auth: false,
             faults: Vec::new(),
             delay: None,

@@ -9,6 +9,22 @@ use std::sync::Arc;
 pub(crate) struct Tls {
     pub ca_pem: String,
     pub config: Arc<rustls::ServerConfig>,
+    pub ca: Ca,
+}
+
+/// The CA, kept to issue client certificates.
+pub(crate) struct Ca(CertifiedIssuer<'static, KeyPair>);
+
+impl Ca {
+    /// A client certificate for `cn`: (certificate PEM, key PEM, certificate DER).
+    pub(crate) fn client_certificate(&self, cn: &str) -> (String, String, Vec<u8>) {
+        let key = KeyPair::generate().expect("client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.0).expect("client certificate");
+        (cert.pem(), key.serialize_pem(), cert.der().to_vec())
+    }
 }
 
 pub(crate) fn generate() -> Tls {
@@ -40,10 +56,22 @@ pub(crate) fn generate() -> Tls {
         .expect("server certificate");
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Client certificates are asked for but optional: bearer tokens work without one.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(ca.der().to_vec()))
+        .expect("CA as a root");
+    let client_verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .expect("client verifier");
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("TLS versions")
-        .with_no_client_auth()
+        .with_client_cert_verifier(client_verifier)
         .with_single_cert(
             vec![
                 CertificateDer::from(leaf.der().to_vec()),
@@ -56,5 +84,6 @@ pub(crate) fn generate() -> Tls {
     Tls {
         ca_pem: ca.pem(),
         config: Arc::new(config),
+        ca: Ca(ca),
     }
 }
