@@ -179,13 +179,16 @@ pub async fn run(
                 next_heartbeat = Instant::now() + HEARTBEAT;
             }
             let retry_after = obs.retry_after.unwrap_or_default();
+            // The watch only says when the object changes; a check that could not see the
+            // object (401, 5xx, a reset...) is retried on the backoff even while it is healthy.
+            let seen = matches!(obs.class, Class::NotReady | Class::NotFound | Class::Gone);
             last = Some(obs);
 
-            // Sleep until the next check: a safety re-check while the watch is healthy, the
-            // backoff otherwise; earlier when the watch pokes us.
+            // Sleep until the next check: a safety re-check while the watch is healthy and the
+            // object was seen, the backoff otherwise; earlier when the watch pokes us.
             let checked_at = Instant::now();
             let pick = |healthy: bool, backoff: &mut Backoff| {
-                let base = if healthy {
+                let base = if healthy && seen {
                     settings.max_interval.mul_f64(0.9 + 0.1 * random_unit())
                 } else {
                     backoff.next_delay()
@@ -452,6 +455,33 @@ mod tests {
             "{asked:?}"
         );
         assert_eq!(asked[2], Duration::from_secs(40), "{asked:?}");
+    }
+
+    /// Regression: a 401 after a token expired, while the watch opened with the old token was
+    /// still healthy, waited for the 30 s safety re-check instead of retrying.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_check_is_retried_on_the_backoff_even_with_a_healthy_watch() {
+        let (tx, rx) = watch::channel(true);
+        let (mut p, asked) = scripted(vec![
+            Check::Pending(Observation::new(Class::Unauthorized, "unauthorized (401)")),
+            Check::Ready("ok".into()),
+        ]);
+        let wake = Wake {
+            notify: Arc::new(Notify::new()),
+            healthy: rx,
+        };
+        let s = run(
+            &mut p,
+            Some(wake),
+            &settings(300),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
+        drop(tx);
+        assert_eq!(s.ending, Ending::Ready("ok".into()));
+        let asked = asked.lock().unwrap().clone();
+        assert!(asked[1] <= Duration::from_secs(1), "{asked:?}");
     }
 
     /// Runs a pending-then-ready probe whose watch health starts `initially` and flips after
