@@ -1,6 +1,6 @@
 //! Go-style durations (`250ms`, `90s`, `5m`, `1h30m`, bare seconds) in and out.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Parses `250ms`, `1.5s`, `90s`, `5m`, `1h30m`, `2h`, or bare (possibly fractional) seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -77,9 +77,104 @@ pub fn format(d: Duration) -> String {
     }
 }
 
+/// A UTC civil time as a `SystemTime` (days-from-civil, Howard Hinnant); `None` before 1970
+/// or out of range.
+pub fn civil_time(y: i64, m: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<SystemTime> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// An RFC 3339 time as Kubernetes writes it (`2026-11-22T05:00:00Z`, fractional seconds and
+/// numeric offsets allowed).
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        rest = &frac[n..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (oh, om) = rest[1..].split_once(':')?;
+            if oh.len() != 2 || om.len() != 2 {
+                return None;
+            }
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
+        }
+    };
+    let t = civil_time(y, m, d, h, mi, sec)?;
+    if offset >= 0 {
+        t.checked_sub(Duration::from_secs(offset as u64))
+    } else {
+        t.checked_add(Duration::from_secs(offset.unsigned_abs()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_times_parse_with_fractions_and_offsets() {
+        let at = |secs| Some(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), at(0));
+        assert_eq!(parse_rfc3339("2026-11-22T05:00:00Z"), at(1_795_323_600));
+        assert_eq!(
+            parse_rfc3339("2026-11-22T05:00:00.123456Z"),
+            at(1_795_323_600)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-22T07:00:00+02:00"),
+            at(1_795_323_600)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-22T04:30:00-00:30"),
+            at(1_795_323_600)
+        );
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-11-22T05:00:00",
+            "2026-13-01T00:00:00Z",
+            "2026-11-22T05:00:00.Z",
+            "2026-11-22T05:00:00+2",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn go_style_durations_parse() {

@@ -2,20 +2,25 @@
 //! plain GET/LIST with every failure classified, and single-object watches used only as
 //! wake-up signals.
 //!
-//! Requests go through `kube::Client::send` rather than the typed `Api`, so that every status
-//! code, `Status` body and `Retry-After` header reaches the classification here, and so that
-//! kube's own retry layer stays off: the waiter owns retries.
+//! kube's `config` feature reads the kubeconfig (merging, contexts, relative paths, CA data);
+//! requests go over reqwest with rustls (ring), the same HTTP stack as `wait-http`, so kwait
+//! links one HTTP client, not two. Every status code, `Status` body and `Retry-After` header
+//! reaches the classification here, and there is no retry layer below it: the waiter owns
+//! retries.
+
+mod auth;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use http_body_util::BodyExt;
-use kube::client::Body;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::params::{GetParams, ListParams, WatchParams};
 use kube::core::{Request, WatchEvent};
+use rustls::RootCertStore;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
@@ -168,7 +173,7 @@ pub enum Selector {
 /// A connected client and the namespace to use.
 #[derive(Clone)]
 pub struct Kube {
-    client: kube::Client,
+    conn: Arc<Conn>,
     /// The namespace every request uses.
     pub namespace: String,
     /// Where the configuration came from, for messages (`in-cluster` or the kubeconfig path).
@@ -176,6 +181,14 @@ pub struct Kube {
     /// The API server's URL, for messages.
     pub server: String,
     watches: Arc<WatchSet>,
+}
+
+/// The HTTP client, the server's base URL and the credentials.
+struct Conn {
+    http: reqwest::Client,
+    /// The cluster URL without a trailing `/` (it may carry a path prefix, as behind Rancher).
+    base: String,
+    auth: auth::Auth,
 }
 
 impl std::fmt::Debug for Kube {
@@ -187,15 +200,26 @@ impl std::fmt::Debug for Kube {
     }
 }
 
+/// What a kubeconfig or the in-cluster mount says about the server and the user.
+struct Endpoint {
+    config: kube::Config,
+    auth: auth::Auth,
+    identity: Option<auth::Identity>,
+}
+
 impl Kube {
     /// Builds the client: `--kubeconfig`/`$KUBECONFIG` when given, else the in-cluster service
     /// account when in a pod, else `~/.kube/config`. The namespace is `-n`, else the pod's own
     /// (service-account mount), else the context's, else `default`.
     pub async fn connect(s: &KubeSettings, attempt_timeout: Duration) -> Result<Kube, ConfigError> {
-        let explicit = s.kubeconfig.clone().or_else(|| {
+        let explicit = s.kubeconfig.clone().map(|p| vec![p]).or_else(|| {
             std::env::var_os("KUBECONFIG")
                 .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
+                .map(|v| {
+                    std::env::split_paths(&v)
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .collect()
+                })
         });
         let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
         let home_config =
@@ -205,40 +229,60 @@ impl Kube {
             cluster: None,
             user: None,
         };
-        let (mut config, source) = if let Some(path) = explicit {
-            (
-                load_kubeconfig(&path, &options).await?,
-                path.display().to_string(),
-            )
+        let (endpoint, source) = if let Some(paths) = explicit.filter(|p| !p.is_empty()) {
+            let source = paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":");
+            (load_kubeconfig(&paths, &options).await?, source)
         } else if in_cluster {
             if let Some(ctx) = &s.context {
                 return Err(ConfigError::ContextInCluster(ctx.clone()));
             }
-            let c = kube::Config::incluster().map_err(|e| ConfigError::InCluster(chain(&e)))?;
-            (c, "in-cluster service account".to_string())
+            let config =
+                kube::Config::incluster().map_err(|e| ConfigError::InCluster(chain(&e)))?;
+            let token = config
+                .auth_info
+                .token_file
+                .clone()
+                .ok_or_else(|| ConfigError::InCluster("no service-account token".into()))?;
+            let endpoint = Endpoint {
+                config,
+                auth: auth::Auth::token_file(PathBuf::from(token)),
+                identity: None,
+            };
+            (endpoint, "in-cluster service account".to_string())
         } else if let Some(path) = home_config.filter(|p| p.exists()) {
-            (
-                load_kubeconfig(&path, &options).await?,
-                path.display().to_string(),
-            )
+            let source = path.display().to_string();
+            (load_kubeconfig(&[path], &options).await?, source)
         } else {
             return Err(ConfigError::Missing);
         };
+        let Endpoint {
+            config,
+            auth,
+            identity,
+        } = endpoint;
         let namespace = match &s.namespace {
             Some(ns) => ns.clone(),
             None => pod_namespace().unwrap_or_else(|| config.default_namespace.clone()),
         };
-        // The waiter owns retries and timeouts; kube's own retry layer would hide failures
-        // (and requests) from it.
-        config.default_retry = false;
-        config.connect_timeout = Some(attempt_timeout);
-        let server = config.cluster_url.to_string();
-        let client = kube::Client::try_from(config).map_err(|e| ConfigError::Client(chain(&e)))?;
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+        let http = http_client(&config, identity, attempt_timeout)?;
         Ok(Kube {
-            client,
+            conn: Arc::new(Conn {
+                http,
+                base: server.clone(),
+                auth,
+            }),
             namespace,
             source,
-            server: server.trim_end_matches('/').to_string(),
+            server,
             watches: Arc::new(WatchSet::default()),
         })
     }
@@ -249,7 +293,7 @@ impl Kube {
         let req = Request::new(res.path(&self.namespace))
             .get(name, &GetParams::default())
             .map_err(|e| other(e.to_string()))?;
-        match self.send(req).await {
+        match self.conn.send(&req).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.class == Class::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -261,52 +305,12 @@ impl Kube {
         let req = Request::new(res.path(&self.namespace))
             .list(&ListParams::default().labels(labels))
             .map_err(|e| other(e.to_string()))?;
-        let v = self.send(req).await?;
+        let v = self.conn.send(&req).await?;
         let items = match v.get("items") {
             Some(Value::Array(items)) => items.clone(),
             _ => Vec::new(),
         };
         Ok(List { items })
-    }
-
-    async fn send(&self, req: http::Request<Vec<u8>>) -> Result<Value, ApiError> {
-        let res = self
-            .client
-            .send(req.map(Body::from))
-            .await
-            .map_err(|e| transport(&e))?;
-        let status = res.status();
-        let retry_after = res
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = res
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ApiError {
-                class: Class::Reset,
-                code: Some(status.as_u16()),
-                message: format!("the answer was cut off: {}", chain(&e)),
-                retry_after: None,
-            })?
-            .to_bytes();
-        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
-        if status.is_success() {
-            return body.ok_or_else(|| {
-                other(format!(
-                    "the API server answered {status} with a body that is not JSON"
-                ))
-            });
-        }
-        Err(classify_status(
-            status.as_u16(),
-            body.as_ref(),
-            &bytes,
-            retry_after,
-        ))
     }
 
     /// Starts (once per resource and selector) a watch that pokes the returned [`Wake`] on
@@ -329,7 +333,7 @@ impl Kube {
             };
             set.healthy.send_replace(false);
             let task = WatchTask {
-                client: self.client.clone(),
+                conn: self.conn.clone(),
                 path: res.path(&self.namespace),
                 selector,
                 set: set.clone(),
@@ -343,6 +347,167 @@ impl Kube {
             notify: set.notify.clone(),
             healthy: set.healthy.subscribe(),
         }
+    }
+}
+
+impl Conn {
+    /// Sends a GET built by kube-core's request builder; the answer's headers are in.
+    async fn start(&self, req: &http::Request<Vec<u8>>) -> Result<reqwest::Response, ApiError> {
+        let url = format!("{}{}", self.base, req.uri());
+        let rb = self.auth.apply(self.http.get(url)).await?;
+        let res = rb.send().await.map_err(|e| transport(&e))?;
+        if res.status() == reqwest::StatusCode::UNAUTHORIZED {
+            self.auth.rejected();
+        }
+        Ok(res)
+    }
+
+    /// A whole GET: the JSON body, or the failure classified.
+    async fn send(&self, req: &http::Request<Vec<u8>>) -> Result<Value, ApiError> {
+        let res = self.start(req).await?;
+        let status = res.status();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = res.bytes().await.map_err(|e| ApiError {
+            class: Class::Reset,
+            code: Some(status.as_u16()),
+            message: format!("the answer was cut off: {}", chain(&e)),
+            retry_after: None,
+        })?;
+        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
+        if status.is_success() {
+            return body.ok_or_else(|| {
+                other(format!(
+                    "the API server answered {status} with a body that is not JSON"
+                ))
+            });
+        }
+        Err(classify_status(
+            status.as_u16(),
+            body.as_ref(),
+            &bytes,
+            retry_after,
+        ))
+    }
+}
+
+/// The HTTP client for the API server: its CA (or the system's), a client certificate when
+/// the user has one, `insecure-skip-tls-verify` and `tls-server-name` as kubectl reads them,
+/// `proxy-url`, HTTP/1.1 (one connection per watch, as kube-rs and the tests use).
+fn http_client(
+    config: &kube::Config,
+    identity: Option<auth::Identity>,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client, ConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::Client(e.to_string()))?;
+    let verifier: Arc<dyn ServerCertVerifier> = if config.accept_invalid_certs {
+        Arc::new(crate::probe::http::NoVerify(provider.clone()))
+    } else {
+        let mut roots = RootCertStore::empty();
+        match &config.root_cert {
+            Some(ders) => {
+                for der in ders {
+                    roots.add(CertificateDer::from(der.clone())).map_err(|e| {
+                        ConfigError::Unusable(format!("certificate-authority: {e}"))
+                    })?;
+                }
+            }
+            None => {
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            }
+        }
+        if roots.is_empty() {
+            return Err(ConfigError::Unusable(
+                "the cluster has no certificate-authority and the system has no CA bundle".into(),
+            ));
+        }
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| ConfigError::Unusable(format!("certificate-authority: {e}")))?;
+        match &config.tls_server_name {
+            Some(name) => Arc::new(NamedVerifier {
+                inner: webpki,
+                name: ServerName::try_from(name.clone()).map_err(|_| {
+                    ConfigError::Unusable(format!("tls-server-name {name:?} is not a host name"))
+                })?,
+            }),
+            None => webpki,
+        }
+    };
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut tls = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.certs, id.key)
+            .map_err(|e| ConfigError::Unusable(format!("client certificate: {e}")))?,
+        None => builder.with_no_client_auth(),
+    };
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut b = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .http1_only()
+        .connect_timeout(connect_timeout)
+        .tcp_keepalive(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(crate::probe::http::Resolver))
+        .user_agent(concat!("kwait/", env!("CARGO_PKG_VERSION")));
+    if let Some(proxy) = &config.proxy_url {
+        let proxy = reqwest::Proxy::all(proxy.to_string())
+            .map_err(|e| ConfigError::Unusable(format!("proxy-url: {}", chain(&e))))?;
+        b = b.proxy(proxy);
+    }
+    b.build().map_err(|e| ConfigError::Client(chain(&e)))
+}
+
+/// `tls-server-name`: the server's certificate is checked against this name instead of the
+/// URL's host (SNI still carries the URL's host).
+#[derive(Debug)]
+struct NamedVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for NamedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 
@@ -394,7 +559,7 @@ struct MetaFields {
 }
 
 struct WatchTask {
-    client: kube::Client,
+    conn: Arc<Conn>,
     path: String,
     selector: Selector,
     set: Arc<WatchSet>,
@@ -416,18 +581,15 @@ impl WatchTask {
                 Selector::Name(n) => wp.fields(&format!("metadata.name={n}")),
                 Selector::Labels(l) => wp.labels(l),
             };
-            let stream = match Request::new(&self.path).watch(&wp, &rv) {
-                Ok(req) => self.client.request_events::<Meta>(req).await,
-                Err(_) => return,
+            let Ok(req) = Request::new(&self.path).watch(&wp, &rv) else {
+                return;
             };
             let opened = tokio::time::Instant::now();
-            match stream {
-                Err(e) => {
+            let res = match self.conn.start(&req).await {
+                Ok(res) if res.status().is_success() => res,
+                refused => {
                     self.set.set_health(self.slot, false);
-                    let code = match &e {
-                        kube::Error::Api(s) => s.code,
-                        _ => 0,
-                    };
+                    let code = refused.map_or(0, |r| r.status().as_u16());
                     if code == 410 {
                         rv = "0".into();
                     }
@@ -441,32 +603,10 @@ impl WatchTask {
                     tokio::time::sleep(delay).await;
                     continue;
                 }
-                Ok(events) => {
-                    self.set.set_health(self.slot, true);
-                    let mut events = std::pin::pin!(events);
-                    while let Some(ev) = events.next().await {
-                        match ev {
-                            Ok(
-                                WatchEvent::Added(o)
-                                | WatchEvent::Modified(o)
-                                | WatchEvent::Deleted(o),
-                            ) => {
-                                if let Some(v) = o.metadata.resource_version {
-                                    rv = v;
-                                }
-                                self.set.notify.notify_one();
-                            }
-                            Ok(WatchEvent::Bookmark(b)) => rv = b.metadata.resource_version,
-                            Ok(WatchEvent::Error(s)) => {
-                                if s.code == 410 {
-                                    rv = "0".into();
-                                }
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
+            };
+            self.set.set_health(self.slot, true);
+            if self.follow(res, &mut rv).await == Some(410) {
+                rv = "0".into();
             }
             // The stream ended: the server's timeout, a closed connection, a 410. Something
             // may have been missed, so poke the waiter; reconnect at once unless the stream
@@ -480,27 +620,78 @@ impl WatchTask {
             }
         }
     }
+
+    /// Reads watch events (one JSON object per line) until the stream ends; pokes the waiter on
+    /// every change and keeps the last resourceVersion. Returns the code of an `ERROR` event.
+    async fn follow(&self, mut res: reqwest::Response, rv: &mut String) -> Option<u16> {
+        let mut buf: Vec<u8> = Vec::new();
+        while let Ok(Some(chunk)) = res.chunk().await {
+            buf.extend_from_slice(&chunk);
+            while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=end).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match serde_json::from_slice::<WatchEvent<Meta>>(&line) {
+                    Ok(WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o)) => {
+                        if let Some(v) = o.metadata.resource_version {
+                            *rv = v;
+                        }
+                        self.set.notify.notify_one();
+                    }
+                    Ok(WatchEvent::Bookmark(b)) => *rv = b.metadata.resource_version,
+                    Ok(WatchEvent::Error(s)) => return Some(s.code),
+                    Err(_) => return None,
+                }
+            }
+        }
+        None
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Reads and merges the kubeconfig files (first wins, as kubectl merges `$KUBECONFIG`), picks
+/// the context, and builds the user's credentials.
 async fn load_kubeconfig(
-    path: &Path,
+    paths: &[PathBuf],
     options: &KubeConfigOptions,
-) -> Result<kube::Config, ConfigError> {
-    let kc = Kubeconfig::read_from(path).map_err(|e| ConfigError::Kubeconfig {
-        path: path.to_path_buf(),
-        why: chain(&e),
+) -> Result<Endpoint, ConfigError> {
+    let mut merged: Option<Kubeconfig> = None;
+    for path in paths {
+        // In a list, files that do not exist are skipped, as kubectl does; a single one must.
+        if paths.len() > 1 && !path.exists() {
+            continue;
+        }
+        let kc = Kubeconfig::read_from(path).map_err(|e| ConfigError::Kubeconfig {
+            path: path.to_path_buf(),
+            why: chain(&e),
+        })?;
+        merged = Some(match merged {
+            Some(m) => m.merge(kc).map_err(|e| ConfigError::Kubeconfig {
+                path: path.to_path_buf(),
+                why: chain(&e),
+            })?,
+            None => kc,
+        });
+    }
+    let shown = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    let kc = merged.ok_or_else(|| ConfigError::Kubeconfig {
+        path: PathBuf::from(&shown),
+        why: "none of these files exists".into(),
     })?;
     if let Some(ctx) = &options.context
         && !kc.contexts.iter().any(|c| &c.name == ctx)
     {
         let known: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
         return Err(ConfigError::Unusable(format!(
-            "context {ctx:?} not found in {} (it has: {})",
-            path.display(),
+            "context {ctx:?} not found in {shown} (it has: {})",
             if known.is_empty() {
                 "none".to_string()
             } else {
@@ -508,9 +699,34 @@ async fn load_kubeconfig(
             }
         )));
     }
-    kube::Config::from_custom_kubeconfig(kc, options)
+    // The cluster's own `proxy-url`. kube's loader falls back to $HTTPS_PROXY without looking
+    // at $NO_PROXY; reqwest applies both itself, as client-go does.
+    let proxy_url = options
+        .context
+        .as_ref()
+        .or(kc.current_context.as_ref())
+        .and_then(|name| kc.contexts.iter().find(|c| &c.name == name))
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| kc.clusters.iter().find(|x| x.name == c.cluster))
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.proxy_url.clone())
+        .filter(|p| !p.is_empty());
+    let mut config = kube::Config::from_custom_kubeconfig(kc, options)
         .await
-        .map_err(|e| ConfigError::Unusable(chain(&e)))
+        .map_err(|e| ConfigError::Unusable(chain(&e)))?;
+    config.proxy_url = match proxy_url {
+        Some(p) => Some(
+            p.parse()
+                .map_err(|_| ConfigError::Unusable(format!("proxy-url {p:?} is not a URL")))?,
+        ),
+        None => None,
+    };
+    let (auth, identity) = auth::Auth::new(&config.auth_info)?;
+    Ok(Endpoint {
+        config,
+        auth,
+        identity,
+    })
 }
 
 /// An error and its sources on one line, joined by ": ", without repeats (only the first line
@@ -540,8 +756,14 @@ fn other(message: String) -> ApiError {
 }
 
 /// Classifies a transport failure (no HTTP answer) by its error chain.
-fn transport(e: &kube::Error) -> ApiError {
-    let message = chain(e);
+fn transport(e: &reqwest::Error) -> ApiError {
+    // reqwest's own first line repeats the URL ("error sending request for url (...)"); the
+    // report names the server already.
+    let full = chain(e);
+    let message = match full.split_once(": ") {
+        Some((first, rest)) if first.starts_with("error sending request") => rest.to_string(),
+        _ => full,
+    };
     let mut class = Class::Unreachable;
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
@@ -558,7 +780,7 @@ fn transport(e: &kube::Error) -> ApiError {
                 _ => {}
             }
         }
-        if err.downcast_ref::<rustls_error::Error>().is_some() {
+        if err.downcast_ref::<rustls::Error>().is_some() {
             class = Class::Tls;
         }
         cur = err.source();
@@ -587,11 +809,6 @@ fn transport(e: &kube::Error) -> ApiError {
         message,
         retry_after: None,
     }
-}
-
-/// rustls' error type, to recognise TLS failures in an error chain.
-mod rustls_error {
-    pub use rustls::Error;
 }
 
 /// Classifies an HTTP error answer by its status and `Status` body.

@@ -7,8 +7,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use http::{HeaderName, HeaderValue, Method};
-use jsonpath_rust::parser::model::JpQuery;
 use reqwest::Url;
+use serde_json_path::JsonPath;
 
 use super::PlanError;
 use crate::cli::{HttpArgs, TcpArgs};
@@ -43,7 +43,7 @@ pub enum BodyMatch {
     /// `--body-contains`.
     Contains(String),
     /// `--body-regex`.
-    Regex(regex::Regex),
+    Regex(regex_lite::Regex),
 }
 
 /// `--json-path P [--equals V]`.
@@ -52,7 +52,7 @@ pub struct JsonExpect {
     /// The path as given, for messages.
     pub path: String,
     /// The parsed RFC 9535 query.
-    pub query: JpQuery,
+    pub query: JsonPath,
     /// Every value the path selects must equal this (strings compare unquoted); without it
     /// the path must select something.
     pub equals: Option<String>,
@@ -171,7 +171,7 @@ pub(super) fn http_target(args: HttpArgs) -> Result<HttpTarget, PlanError> {
             Some(BodyMatch::Contains(s))
         }
         (None, Some(r)) => {
-            let re = regex::RegexBuilder::new(&r)
+            let re = regex_lite::RegexBuilder::new(&r)
                 .size_limit(1 << 20)
                 .build()
                 .map_err(|e| PlanError::invalid("--body-regex", &r, one_line(&e.to_string())))?;
@@ -268,24 +268,18 @@ fn redact_url_str(s: &str) -> String {
     }
 }
 
-fn parse_json_path(path: &str) -> Result<JpQuery, PlanError> {
-    jsonpath_rust::parser::parse_json_path(path).map_err(|e| {
-        let text = e.to_string();
-        // pest errors span several lines: keep the position and the "= expected ..." line.
-        let pos = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("--> "))
-            .map(|p| format!("at {p}: "))
-            .unwrap_or_default();
-        let what = text
-            .lines()
-            .rev()
-            .find_map(|l| l.trim().strip_prefix("= "))
-            .map_or_else(|| one_line(&text), str::to_string);
+fn parse_json_path(path: &str) -> Result<JsonPath, PlanError> {
+    JsonPath::parse(path).map_err(|e| {
+        let why = one_line(&e.to_string());
+        let why = if why.contains("match") || why.contains("search") {
+            format!("{why}; kwait does not support the match() and search() functions")
+        } else {
+            why
+        };
         PlanError::invalid(
             "--json-path",
             path,
-            format!("not an RFC 9535 JSONPath ({pos}{what})"),
+            format!("not an RFC 9535 JSONPath ({why})"),
         )
     })
 }

@@ -522,20 +522,7 @@ pub(crate) fn judge(
             });
         }
     };
-    let nodes: Vec<&Value> = match jsonpath_rust::query::js_path_process(&j.query, &value) {
-        Ok(refs) => refs.into_iter().map(|r| r.val).collect(),
-        Err(e) => {
-            return Err(Mismatch {
-                state: format!("{} could not be evaluated", j.path),
-                cause: format!(
-                    "evaluating {} failed: {}",
-                    j.path,
-                    printable(&e.to_string(), SNIPPET)
-                ),
-                fix: None,
-            });
-        }
-    };
+    let nodes: Vec<&Value> = j.query.query(&value).all();
     if nodes.is_empty() {
         return Err(Mismatch {
             state: format!("{} matched nothing", j.path),
@@ -669,18 +656,7 @@ fn http_date(s: &str) -> Option<std::time::SystemTime> {
     let [h, mi, se] = hms[..] else {
         return None;
     };
-    if !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se).ok()?;
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    crate::duration::civil_time(y, m, d, h, mi, se)
 }
 
 /// The URL with a password replaced by `***`.
@@ -743,7 +719,7 @@ fn ca_file_roots(path: &PathBuf) -> Result<RootCertStore, SetupError> {
 }
 
 /// Name resolution for reqwest through [`resolve`], so that DNS failures keep their class.
-struct Resolver;
+pub(crate) struct Resolver;
 
 impl reqwest::dns::Resolve for Resolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
@@ -760,7 +736,7 @@ impl reqwest::dns::Resolve for Resolver {
 /// `--insecure-skip-tls-verify`: any certificate is accepted; handshake signatures are still
 /// checked, so the session is at least bound to the certificate presented.
 #[derive(Debug)]
-struct NoVerify(Arc<CryptoProvider>);
+pub(crate) struct NoVerify(pub(crate) Arc<CryptoProvider>);
 
 impl ServerCertVerifier for NoVerify {
     fn verify_server_cert(

@@ -1,0 +1,362 @@
+//! How kwait authenticates and finds its kubeconfig, end to end against testkit: token files
+//! (rotation), exec credential plugins, client certificates (kind, kubeadm), `$KUBECONFIG` lists.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(40);
+
+/// A cluster whose kubeconfig user is `user` (YAML under `user:`); no token is registered.
+fn cluster_with_user(name: &str, user: impl FnOnce(&ApiServer, &Path) -> String) -> Cluster {
+    let api = ApiServer::builder().tls(true).auth(true).start();
+    let dir = scratch(name);
+    let user = user(&api, &dir);
+    let kubeconfig = api.write_kubeconfig(
+        &dir,
+        KubeconfigOpts {
+            namespace: Some(NS),
+            user: Some(&user),
+            ..Default::default()
+        },
+    );
+    Cluster {
+        api,
+        dir,
+        kubeconfig,
+    }
+}
+
+/// Subjects of the GETs testkit saw, in order.
+fn get_subjects(api: &ApiServer) -> Vec<Option<String>> {
+    api.requests()
+        .into_iter()
+        .filter(|r| r.verb == "get")
+        .map(|r| r.subject)
+        .collect()
+}
+
+fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_rotated_token_file_is_read_again_so_the_wait_goes_on() {
+    let token_file = std::cell::RefCell::new(PathBuf::new());
+    let c = cluster_with_user("token-file", |api, dir| {
+        api.add_token("token-one", "system:serviceaccount:crs:one", Allow::All);
+        let f = dir.join("token");
+        std::fs::write(&f, "token-one\n").unwrap();
+        *token_file.borrow_mut() = f.clone();
+        format!("tokenFile: {}", f.display())
+    });
+    let k = spawn(c.kwait(&["wait-secret", "rotated", "--timeout", "30s"]));
+    sleep_ms(1500);
+    // The kubelet writes a new token; the old one stops working.
+    c.api
+        .add_token("token-two", "system:serviceaccount:crs:two", Allow::All);
+    std::fs::write(&*token_file.borrow(), "token-two\n").unwrap();
+    c.api.remove_token("token-one");
+    sleep_ms(500);
+    c.api
+        .create("secrets", NS, secret("rotated", &[("k", "v")]));
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!r.stderr.contains("nauthorized"), "{}", r.stderr);
+    let subjects = get_subjects(&c.api);
+    assert_eq!(
+        subjects.first().cloned().flatten().as_deref(),
+        Some("system:serviceaccount:crs:one"),
+        "{subjects:?}"
+    );
+    assert_eq!(
+        subjects.last().cloned().flatten().as_deref(),
+        Some("system:serviceaccount:crs:two"),
+        "{subjects:?}"
+    );
+    assert!(
+        !r.stderr.contains("token-"),
+        "a token was printed: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_exec_plugin_token_is_used_and_fetched_again_after_a_401() {
+    let c = cluster_with_user("exec", |api, dir| {
+        api.add_token("exec-token-1", "exec-user-1", Allow::All);
+        api.add_token("exec-token-2", "exec-user-2", Allow::All);
+        let plugin = dir.join("plugin.sh");
+        // Each run hands out the next token and records what kwait told the plugin.
+        write_script(
+            &plugin,
+            &format!(
+                r#"d={dir}
+n=$(( $(cat "$d/runs" 2>/dev/null || echo 0) + 1 ))
+echo $n > "$d/runs"
+printf '%s' "$KUBERNETES_EXEC_INFO" > "$d/exec-info"
+printf '%s' "$PLUGIN_GREETING" > "$d/env"
+echo '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{{"token":"exec-token-'$n'"}}}}'
+"#,
+                dir = dir.display()
+            ),
+        );
+        format!(
+            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n  args: [\"get-token\"]\n  env:\n  - name: PLUGIN_GREETING\n    value: hello\n  interactiveMode: IfAvailable\n",
+            plugin.display()
+        )
+    });
+    let k = spawn(c.kwait(&["wait-secret", "from-exec", "--timeout", "30s"]));
+    sleep_ms(1500);
+    c.api.remove_token("exec-token-1");
+    sleep_ms(2500);
+    c.api
+        .create("secrets", NS, secret("from-exec", &[("k", "v")]));
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let runs = std::fs::read_to_string(c.dir.join("runs")).unwrap();
+    assert_eq!(
+        runs.trim(),
+        "2",
+        "the plugin runs once, then once after the 401"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(c.dir.join("exec-info")).unwrap()).unwrap();
+    assert_eq!(
+        info,
+        serde_json::json!({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}})
+    );
+    assert_eq!(std::fs::read_to_string(c.dir.join("env")).unwrap(), "hello");
+    let subjects = get_subjects(&c.api);
+    assert_eq!(
+        subjects.last().cloned().flatten().as_deref(),
+        Some("exec-user-2"),
+        "{subjects:?}"
+    );
+    assert!(!r.stderr.contains("exec-token"), "{}", r.stderr);
+}
+
+#[test]
+fn a_failing_exec_plugin_is_a_usage_error_quoting_its_last_stderr_line() {
+    let c = cluster_with_user("exec-fails", |_, dir| {
+        let plugin = dir.join("login.sh");
+        write_script(
+            &plugin,
+            "echo 'starting' >&2\necho 'error: you must log in first' >&2\nexit 3\n",
+        );
+        format!(
+            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
+            plugin.display()
+        )
+    });
+    let r = run(c.kwait(&["wait-secret", "s", "--timeout", "5s"]), LIMIT);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    let plugin = c.dir.join("login.sh");
+    assert_eq!(
+        r.stderr,
+        format!(
+            "kwait: kubeconfig: the exec credential plugin {:?} failed (exit status: 3): error: you must log in first\n",
+            plugin.display().to_string()
+        )
+    );
+    assert_eq!(c.api.count("get"), 0);
+}
+
+#[test]
+fn a_missing_exec_plugin_names_it_and_its_install_hint() {
+    let c = cluster_with_user("exec-missing", |_, _| {
+        "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: kwait-no-such-plugin\n  installHint: |\n    install it with: brew install no-such-plugin\n    and log in\n".to_string()
+    });
+    let r = run(c.kwait(&["wait-secret", "s"]), LIMIT);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with(
+            "kwait: kubeconfig: cannot run the exec credential plugin \"kwait-no-such-plugin\": "
+        ) && r
+            .stderr
+            .ends_with(" (install it with: brew install no-such-plugin)\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_client_certificate_authenticates_like_a_kind_kubeconfig() {
+    let c = cluster_with_user("client-cert", |api, _| {
+        let (cert, key) = api.add_client_certificate("kubernetes-admin", Allow::All);
+        format!(
+            "client-certificate-data: {}\nclient-key-data: {}",
+            base64(cert.as_bytes()),
+            base64(key.as_bytes())
+        )
+    });
+    c.api
+        .create("secrets", NS, secret("tls-ready", &[("k", "v")]));
+    let r = run(
+        c.kwait(&["wait-secret", "tls-ready", "--timeout", "20s"]),
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        get_subjects(&c.api),
+        vec![Some("kubernetes-admin".to_string())]
+    );
+}
+
+#[test]
+fn client_certificate_files_are_read_relative_to_the_kubeconfig() {
+    let c = cluster_with_user("client-cert-files", |api, dir| {
+        let (cert, key) = api.add_client_certificate("kubeadm-admin", Allow::All);
+        std::fs::create_dir_all(dir.join("pki")).unwrap();
+        std::fs::write(dir.join("pki/admin.crt"), cert).unwrap();
+        std::fs::write(dir.join("pki/admin.key"), key).unwrap();
+        "client-certificate: pki/admin.crt\nclient-key: pki/admin.key".to_string()
+    });
+    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
+    let r = run(c.kwait(&["wait-secret", "s", "--timeout", "20s"]), LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        get_subjects(&c.api),
+        vec![Some("kubeadm-admin".to_string())]
+    );
+}
+
+#[test]
+fn a_kubeconfig_list_is_merged_and_missing_files_are_skipped() {
+    let c = Cluster::new("kubeconfig-list");
+    // The first file only names the current context; the second has everything.
+    let first = c.dir.join("first.yaml");
+    std::fs::write(
+        &first,
+        "apiVersion: v1\nkind: Config\ncurrent-context: testkit\nclusters: []\nusers: []\ncontexts: []\n",
+    )
+    .unwrap();
+    c.api.create("secrets", NS, secret("merged", &[("k", "v")]));
+    let list =
+        std::env::join_paths([c.dir.join("does-not-exist"), first, c.kubeconfig.clone()]).unwrap();
+    let mut cmd = kwait(&c.dir);
+    cmd.env("KUBECONFIG", &list)
+        .args(["wait-secret", "merged", "--timeout", "20s"]);
+    let r = run(cmd, LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+
+    let (a, b) = (c.dir.join("a.yaml"), c.dir.join("b.yaml"));
+    let mut cmd = kwait(&c.dir);
+    cmd.env("KUBECONFIG", std::env::join_paths([&a, &b]).unwrap())
+        .args(["wait-secret", "merged"]);
+    let r = run(cmd, LIMIT);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "kwait: cannot use kubeconfig \"{}:{}\": none of these files exists\n",
+            a.display(),
+            b.display()
+        )
+    );
+}
+
+#[test]
+fn tls_server_name_is_the_name_the_certificate_is_checked_against() {
+    let c = Cluster::new("tls-server-name");
+    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
+    let text = std::fs::read_to_string(&c.kubeconfig).unwrap();
+    let with_name = |name: &str| {
+        let path = c.dir.join(format!("{name}.kubeconfig"));
+        let text = text.replacen(
+            "    certificate-authority-data:",
+            &format!("    tls-server-name: {name}\n    certificate-authority-data:"),
+            1,
+        );
+        assert!(text.contains("tls-server-name"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // The server certificate names localhost and 127.0.0.1, never this one.
+    let wrong = with_name("apiserver.other.example");
+    let mut cmd = kwait(&c.dir);
+    cmd.arg("--kubeconfig")
+        .arg(&wrong)
+        .args(["wait-secret", "s", "--timeout", "3s"]);
+    let r = run(cmd, LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("apiserver.other.example"),
+        "the report names the certificate problem: {}",
+        r.stderr
+    );
+
+    let right = with_name("localhost");
+    let mut cmd = kwait(&c.dir);
+    cmd.arg("--kubeconfig")
+        .arg(&right)
+        .args(["wait-secret", "s", "--timeout", "10s"]);
+    let r = run(cmd, LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}
+
+/// A one-purpose HTTP CONNECT proxy on loopback; counts the tunnels it opened.
+fn connect_proxy() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tunnels = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = tunnels.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut first = String::new();
+                reader.read_line(&mut first).unwrap();
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok() && line != "\r\n" {
+                    line.clear();
+                }
+                let target = first.split_whitespace().nth(1).unwrap_or("").to_string();
+                let Ok(upstream) = TcpStream::connect(&target) else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut c = client;
+                c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .unwrap();
+                let (mut c2, mut u2) = (c.try_clone().unwrap(), upstream.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut u2, &mut c2);
+                });
+                let mut upstream = upstream;
+                let _ = std::io::copy(&mut reader, &mut upstream);
+            });
+        }
+    });
+    (port, tunnels)
+}
+
+#[test]
+fn the_clusters_proxy_url_carries_the_requests() {
+    let c = Cluster::new("proxy-url");
+    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
+    let (port, tunnels) = connect_proxy();
+    let text = std::fs::read_to_string(&c.kubeconfig).unwrap().replacen(
+        "    certificate-authority-data:",
+        &format!("    proxy-url: http://127.0.0.1:{port}\n    certificate-authority-data:"),
+        1,
+    );
+    let kc = c.dir.join("proxied.kubeconfig");
+    std::fs::write(&kc, text).unwrap();
+    let mut cmd = kwait(&c.dir);
+    cmd.arg("--kubeconfig")
+        .arg(&kc)
+        .args(["wait-secret", "s", "--timeout", "10s"]);
+    let r = run(cmd, LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
