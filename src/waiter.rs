@@ -321,6 +321,18 @@ mod tests {
         .await
     }
 
+    /// Runs with a watch's wake-ups, a 300 s deadline and no signal.
+    async fn run_watched(p: &mut dyn Probe, wake: Wake) -> Summary {
+        run(
+            p,
+            Some(wake),
+            &settings(300),
+            &quiet(),
+            std::future::pending(),
+        )
+        .await
+    }
+
     fn scripted(answers: Vec<Check>) -> (Scripted, Arc<Mutex<Vec<Duration>>>) {
         let asked = Arc::new(Mutex::new(Vec::new()));
         let p = Scripted {
@@ -438,14 +450,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(40)).await;
             poke.notify_one();
         });
-        let s = run(
-            &mut p,
-            Some(wake),
-            &settings(300),
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        let s = run_watched(&mut p, wake).await;
         drop(tx);
         assert_eq!(s.ending, Ending::Ready("ok".into()));
         let asked = asked.lock().unwrap().clone();
@@ -470,14 +475,7 @@ mod tests {
             notify: Arc::new(Notify::new()),
             healthy: rx,
         };
-        let s = run(
-            &mut p,
-            Some(wake),
-            &settings(300),
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        let s = run_watched(&mut p, wake).await;
         drop(tx);
         assert_eq!(s.ending, Ending::Ready("ok".into()));
         let asked = asked.lock().unwrap().clone();
@@ -498,14 +496,7 @@ mod tests {
             let _ = tx.send(!initially);
             tokio::time::sleep(Duration::from_secs(600)).await;
         });
-        run(
-            &mut p,
-            Some(wake),
-            &settings(300),
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        run_watched(&mut p, wake).await;
         asked.lock().unwrap().clone()
     }
 

@@ -39,6 +39,34 @@ fn get_subjects(api: &ApiServer) -> Vec<Option<String>> {
         .collect()
 }
 
+/// Waits for an existing Secret and checks that every GET was made as `subject`.
+fn ready_as(c: &Cluster, subject: &str) {
+    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
+    let r = run(c.kwait(&["wait-secret", "s", "--timeout", "20s"]), LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(get_subjects(&c.api), vec![Some(subject.to_string())]);
+}
+
+/// A copy of the cluster's kubeconfig with `line` added to its cluster entry.
+fn with_cluster_line(c: &Cluster, file: &str, line: &str) -> PathBuf {
+    let text = std::fs::read_to_string(&c.kubeconfig).unwrap().replacen(
+        "    certificate-authority-data:",
+        &format!("    {line}\n    certificate-authority-data:"),
+        1,
+    );
+    assert!(text.contains(line));
+    let path = c.dir.join(file);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `kwait --kubeconfig KC ARGS...` in the cluster's clean environment.
+fn kwait_with(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> Run {
+    let mut cmd = kwait(&c.dir);
+    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
+    run(cmd, LIMIT)
+}
+
 fn write_script(path: &Path, body: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
@@ -195,17 +223,7 @@ fn a_client_certificate_authenticates_like_a_kind_kubeconfig() {
             base64(key.as_bytes())
         )
     });
-    c.api
-        .create("secrets", NS, secret("tls-ready", &[("k", "v")]));
-    let r = run(
-        c.kwait(&["wait-secret", "tls-ready", "--timeout", "20s"]),
-        LIMIT,
-    );
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert_eq!(
-        get_subjects(&c.api),
-        vec![Some("kubernetes-admin".to_string())]
-    );
+    ready_as(&c, "kubernetes-admin");
 }
 
 #[test]
@@ -217,13 +235,7 @@ fn client_certificate_files_are_read_relative_to_the_kubeconfig() {
         std::fs::write(dir.join("pki/admin.key"), key).unwrap();
         "client-certificate: pki/admin.crt\nclient-key: pki/admin.key".to_string()
     });
-    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
-    let r = run(c.kwait(&["wait-secret", "s", "--timeout", "20s"]), LIMIT);
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert_eq!(
-        get_subjects(&c.api),
-        vec![Some("kubeadm-admin".to_string())]
-    );
+    ready_as(&c, "kubeadm-admin");
 }
 
 #[test]
@@ -265,38 +277,22 @@ fn a_kubeconfig_list_is_merged_and_missing_files_are_skipped() {
 fn tls_server_name_is_the_name_the_certificate_is_checked_against() {
     let c = Cluster::new("tls-server-name");
     c.api.create("secrets", NS, secret("s", &[("k", "v")]));
-    let text = std::fs::read_to_string(&c.kubeconfig).unwrap();
-    let with_name = |name: &str| {
-        let path = c.dir.join(format!("{name}.kubeconfig"));
-        let text = text.replacen(
-            "    certificate-authority-data:",
-            &format!("    tls-server-name: {name}\n    certificate-authority-data:"),
-            1,
-        );
-        assert!(text.contains("tls-server-name"));
-        std::fs::write(&path, text).unwrap();
-        path
-    };
     // The server certificate names localhost and 127.0.0.1, never this one.
-    let wrong = with_name("apiserver.other.example");
-    let mut cmd = kwait(&c.dir);
-    cmd.arg("--kubeconfig")
-        .arg(&wrong)
-        .args(["wait-secret", "s", "--timeout", "3s"]);
-    let r = run(cmd, LIMIT);
+    let wrong = with_cluster_line(
+        &c,
+        "wrong.kubeconfig",
+        "tls-server-name: apiserver.other.example",
+    );
+    let r = kwait_with(&c, &wrong, &["wait-secret", "s", "--timeout", "3s"]);
     assert_eq!(r.code, Some(124), "{}", r.stderr);
     assert!(
-        r.stderr.contains("apiserver.other.example"),
+        r.stderr
+            .contains("certificate not valid for name \"apiserver.other.example\""),
         "the report names the certificate problem: {}",
         r.stderr
     );
-
-    let right = with_name("localhost");
-    let mut cmd = kwait(&c.dir);
-    cmd.arg("--kubeconfig")
-        .arg(&right)
-        .args(["wait-secret", "s", "--timeout", "10s"]);
-    let r = run(cmd, LIMIT);
+    let right = with_cluster_line(&c, "right.kubeconfig", "tls-server-name: localhost");
+    let r = kwait_with(&c, &right, &["wait-secret", "s", "--timeout", "10s"]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
 }
 
@@ -345,18 +341,12 @@ fn the_clusters_proxy_url_carries_the_requests() {
     let c = Cluster::new("proxy-url");
     c.api.create("secrets", NS, secret("s", &[("k", "v")]));
     let (port, tunnels) = connect_proxy();
-    let text = std::fs::read_to_string(&c.kubeconfig).unwrap().replacen(
-        "    certificate-authority-data:",
-        &format!("    proxy-url: http://127.0.0.1:{port}\n    certificate-authority-data:"),
-        1,
+    let kc = with_cluster_line(
+        &c,
+        "proxied.kubeconfig",
+        &format!("proxy-url: http://127.0.0.1:{port}"),
     );
-    let kc = c.dir.join("proxied.kubeconfig");
-    std::fs::write(&kc, text).unwrap();
-    let mut cmd = kwait(&c.dir);
-    cmd.arg("--kubeconfig")
-        .arg(&kc)
-        .args(["wait-secret", "s", "--timeout", "10s"]);
-    let r = run(cmd, LIMIT);
+    let r = kwait_with(&c, &kc, &["wait-secret", "s", "--timeout", "10s"]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 }
