@@ -299,6 +299,16 @@ fn bad_invocations_exit_2_with_one_line_naming_the_argument() {
             vec!["http", "http://x/", "--json-path", "status"],
             "--json-path",
         ),
+        // Built without a regex engine for JSONPath: refused at once, not at the first answer.
+        (
+            vec!["http", "http://x/", "--json-path", "$[?match(@.status, 'ok')]"],
+            "match() and search()",
+        ),
+        // regex-lite: no Unicode classes; said at once.
+        (
+            vec!["http", "http://x/", "--body-regex", "\\p{L}+"],
+            "Unicode character classes",
+        ),
         (
             vec!["http", "http://x/", "--equals", "healthy"],
             "--json-path",
