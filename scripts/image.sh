@@ -8,6 +8,9 @@
 #   3. runs it from an empty root (a directory holding only /kwait, via chroot, as uid 65532, with
 #      an empty environment): --version, --dry-run, and real wait-http / wait-tcp checks against a
 #      loopback server this script starts, plus a wait-tcp that must time out (exit 124);
+#      then as an init container runs: a root holding only /kwait and the service-account mount
+#      (token, ca.crt, namespace), KUBERNETES_SERVICE_HOST/PORT pointing at testkit's fake API
+#      server over HTTPS: a wait-secret that becomes ready, and one that times out (124);
 #   4. assembles an OCI image layout FROM scratch with umoci (the binary, /etc/passwd and
 #      /etc/group with uid/gid 65532 "nonroot", Debian's CA bundle), runs the binary again from the
 #      unpacked image rootfs, and checks the image with skopeo inspect: user 65532, entrypoint
@@ -181,6 +184,61 @@ install -m 0755 "$BIN" "$EMPTY/kwait"
 listing=$(cd "$EMPTY" && find . -mindepth 1)
 [ "$listing" = "./kwait" ] || fail "the empty root holds more than /kwait: $listing"
 run_checks "$EMPTY"
+
+# ---------------------------------------------------------------------------------------------
+# What an init container sees: KUBERNETES_SERVICE_HOST/PORT and the service-account mount
+# (token, ca.crt, namespace), nothing else. testkit's fake API server (HTTPS, tokens) stands in
+# for the cluster; kwait must find it, trust its CA, use the token and the pod's namespace.
+step "in-cluster: a root holding only /kwait and the service-account mount"
+cargo build --locked -q -p testkit --bin fake-apiserver
+FAKE=$TARGET_DIR/debug/fake-apiserver
+SA_TOKEN=image-check-sa-token
+"$FAKE" --tls --token "$SA_TOKEN" --kubeconfig "$OUT/fake.kubeconfig" >"$OUT/fake.out" &
+fake=$!
+trap 'kill "$server" "$fake" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    [ -s "$OUT/fake.kubeconfig" ] && break
+    sleep 0.1
+done
+[ -s "$OUT/fake.kubeconfig" ] || fail "the fake API server did not start"
+api_url=$(head -1 "$OUT/fake.out")
+api_port=${api_url##*:}
+echo "fake API server at $api_url"
+POD=$OUT/podroot
+SA=$POD/var/run/secrets/kubernetes.io/serviceaccount
+mkdir -p "$SA"
+install -m 0755 "$BIN" "$POD/kwait"
+python3 - "$OUT/fake.kubeconfig" "$SA/ca.crt" <<'EOF'
+import base64, re, sys
+data = re.search(r"certificate-authority-data: (\S+)", open(sys.argv[1]).read()).group(1)
+open(sys.argv[2], "wb").write(base64.b64decode(data))
+EOF
+printf '%s' "$SA_TOKEN" >"$SA/token"
+printf 'crs' >"$SA/namespace"
+chmod 0644 "$SA"/*
+kwpod() {
+    env -i KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$api_port" \
+        "$CHROOT" --userspec="$NONROOT:$NONROOT" "$POD" /kwait "$@"
+}
+# The Secret appears a second after kwait starts waiting for it (in the pod's namespace, crs).
+create_secret() {
+    sleep 1
+    python3 - "$api_url" "$SA/ca.crt" "$SA_TOKEN" <<'EOF'
+import json, ssl, sys, urllib.request
+url, ca, token = sys.argv[1:]
+body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-credentials"},
+        "data": {"password": "aW1hZ2UtY2hlY2s="}}
+req = urllib.request.Request(url + "/api/v1/namespaces/crs/secrets", json.dumps(body).encode(),
+                             {"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca)).read()
+EOF
+}
+create_secret &
+creator=$!
+expect 0 kwpod wait-secret db-credentials --key password --timeout 30s
+wait "$creator" || fail "could not create the Secret in the fake API server"
+expect 124 kwpod wait-secret never-created --timeout 2s
+kill "$fake" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------------------------
 step "OCI image FROM scratch: umoci init/new/unpack/repack/config"
