@@ -10,6 +10,7 @@
 
 mod auth;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -293,8 +294,13 @@ impl Kube {
         let req = Request::new(res.path(&self.namespace))
             .get(name, &GetParams::default())
             .map_err(|e| other(e.to_string()))?;
-        match self.conn.send(&req).await {
-            Ok(v) => Ok(Some(v)),
+        let answer = self.conn.send(&req).await;
+        self.watches.first_read_done(res, &self.namespace);
+        match answer {
+            Ok(v) => {
+                self.watches.read(res, &self.namespace, &v);
+                Ok(Some(v))
+            }
             Err(e) if e.class == Class::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -305,11 +311,16 @@ impl Kube {
         let req = Request::new(res.path(&self.namespace))
             .list(&ListParams::default().labels(labels))
             .map_err(|e| other(e.to_string()))?;
-        let v = self.conn.send(&req).await?;
+        let answer = self.conn.send(&req).await;
+        self.watches.first_read_done(res, &self.namespace);
+        let v = answer?;
         let items = match v.get("items") {
             Some(Value::Array(items)) => items.clone(),
             _ => Vec::new(),
         };
+        for item in &items {
+            self.watches.read(res, &self.namespace, item);
+        }
         Ok(List { items })
     }
 
@@ -518,6 +529,13 @@ struct WatchSet {
     healthy: watch::Sender<bool>,
     health: Mutex<Vec<bool>>,
     started: Mutex<Vec<(Resource, Selector)>>,
+    /// The resourceVersion of each object as the last GET or LIST read it, by path and name:
+    /// a watch event for a version already read (the watch's initial ADDED) pokes nobody.
+    read: Mutex<HashMap<String, String>>,
+    /// The resource paths read at least once. A watch opens only after its resource's first
+    /// read (GET then watch, as informers list then watch), so that its initial ADDED event
+    /// cannot overtake the GET's answer and cost a second, identical GET.
+    first_reads: watch::Sender<HashSet<String>>,
 }
 
 impl Default for WatchSet {
@@ -527,11 +545,39 @@ impl Default for WatchSet {
             healthy: watch::Sender::new(false),
             health: Mutex::new(Vec::new()),
             started: Mutex::new(Vec::new()),
+            read: Mutex::new(HashMap::new()),
+            first_reads: watch::Sender::new(HashSet::new()),
         }
     }
 }
 
 impl WatchSet {
+    /// Lets the watch on this resource open (its first read is done, whatever the outcome).
+    fn first_read_done(&self, res: &Resource, namespace: &str) {
+        let path = res.path(namespace);
+        self.first_reads
+            .send_if_modified(|paths| paths.insert(path));
+    }
+
+    /// Notes the version of an object a GET or LIST returned.
+    fn read(&self, res: &Resource, namespace: &str, obj: &Value) {
+        let meta = |f: &str| {
+            obj.pointer(&format!("/metadata/{f}"))
+                .and_then(Value::as_str)
+        };
+        if let (Some(name), Some(rv)) = (meta("name"), meta("resourceVersion")) {
+            lock(&self.read).insert(format!("{}/{name}", res.path(namespace)), rv.to_string());
+        }
+    }
+
+    /// Whether a watch event brings a version nobody has read yet.
+    fn is_news(&self, path: &str, meta: &MetaFields) -> bool {
+        match (&meta.name, &meta.resource_version) {
+            (Some(name), Some(rv)) => lock(&self.read).get(&format!("{path}/{name}")) != Some(rv),
+            _ => true,
+        }
+    }
+
     fn set_health(&self, slot: usize, ok: bool) {
         let all = {
             let mut h = lock(&self.health);
@@ -554,6 +600,8 @@ struct Meta {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 struct MetaFields {
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default, rename = "resourceVersion")]
     resource_version: Option<String>,
 }
@@ -573,6 +621,14 @@ impl WatchTask {
     /// resumes from the last resourceVersion, starts over from "0" after 410 Gone, and backs off
     /// while the watch is refused (e.g. forbidden: polling alone carries the wait then).
     async fn run(mut self) {
+        let mut first_reads = self.set.first_reads.subscribe();
+        if first_reads
+            .wait_for(|p| p.contains(&self.path))
+            .await
+            .is_err()
+        {
+            return;
+        }
         let mut rv = "0".to_string();
         loop {
             let mut wp = WatchParams::default().timeout(290);
@@ -634,10 +690,12 @@ impl WatchTask {
                 }
                 match serde_json::from_slice::<WatchEvent<Meta>>(&line) {
                     Ok(WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o)) => {
+                        if self.set.is_news(&self.path, &o.metadata) {
+                            self.set.notify.notify_one();
+                        }
                         if let Some(v) = o.metadata.resource_version {
                             *rv = v;
                         }
-                        self.set.notify.notify_one();
                     }
                     Ok(WatchEvent::Bookmark(b)) => *rv = b.metadata.resource_version,
                     Ok(WatchEvent::Error(s)) => return Some(s.code),

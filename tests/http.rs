@@ -301,7 +301,12 @@ fn bad_invocations_exit_2_with_one_line_naming_the_argument() {
         ),
         // Built without a regex engine for JSONPath: refused at once, not at the first answer.
         (
-            vec!["http", "http://x/", "--json-path", "$[?match(@.status, 'ok')]"],
+            vec![
+                "http",
+                "http://x/",
+                "--json-path",
+                "$[?match(@.status, 'ok')]",
+            ],
             "match() and search()",
         ),
         // regex-lite: no Unicode classes; said at once.

@@ -73,3 +73,25 @@ fn a_minute_waiting_with_the_watch_forbidden_backs_off_to_the_max_interval() {
     // A refused watch is retried once per --max-interval (30 s): the GETs carry the wait.
     assert!(watches <= 3, "{watches}");
 }
+
+/// Regression: the watch's initial ADDED event for a Job that exists (and that the first GET
+/// had just read) poked the waiter into a second, identical GET at start-up.
+#[test]
+fn a_running_job_is_read_once_then_once_per_max_interval() {
+    let c = Cluster::new("cost-job");
+    c.api.create(
+        "jobs",
+        NS,
+        serde_json::json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+            "spec": {"template": {"spec": {"containers": []}}}, "status": {"active": 1}}),
+    );
+    let r = run(
+        c.kwait(&["wait-job", "migrate", "--timeout", "35s"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let (gets, watches) = (c.api.count("get"), c.api.count("watch"));
+    println!("35 s on a running Job: {gets} GET, {watches} WATCH");
+    // The first GET, the watch, one safety GET after 27-30 s.
+    assert_eq!((gets, watches), (2, 1), "{:#?}", c.api.requests());
+}
