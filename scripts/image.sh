@@ -141,11 +141,15 @@ EOF
 python3 "$OUT/serve.py" "$OUT/www" "$OUT/port" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    [ -s "$OUT/port" ] && break
-    sleep 0.1
-done
-[ -s "$OUT/port" ] || fail "the loopback HTTP server did not start"
+# Waits up to 10 s for file $1 to be written (a server announcing itself); fails with $2.
+await_file() {
+    for _ in $(seq 100); do
+        [ -s "$1" ] && return 0
+        sleep 0.1
+    done
+    fail "$2"
+}
+await_file "$OUT/port" "the loopback HTTP server did not start"
 port=$(cat "$OUT/port")
 echo "loopback HTTP server on 127.0.0.1:$port"
 
@@ -196,11 +200,7 @@ SA_TOKEN=image-check-sa-token
 "$FAKE" --tls --token "$SA_TOKEN" --kubeconfig "$OUT/fake.kubeconfig" >"$OUT/fake.out" &
 fake=$!
 trap 'kill "$server" "$fake" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    [ -s "$OUT/fake.kubeconfig" ] && break
-    sleep 0.1
-done
-[ -s "$OUT/fake.kubeconfig" ] || fail "the fake API server did not start"
+await_file "$OUT/fake.kubeconfig" "the fake API server did not start"
 api_url=$(head -1 "$OUT/fake.out")
 api_port=${api_url##*:}
 echo "fake API server at $api_url"
