@@ -88,6 +88,21 @@ impl Backoff {
 
 /// A uniform number in [0, 1) from std's randomly keyed hasher: good enough for jitter, and no
 /// extra dependency.
+/// The waiter's own word for a check that did not come back within its budget (with some
+/// slack): `cut` when the deadline, not `--attempt-timeout`, set that budget.
+fn attempt_timed_out(budget: Duration, cut: bool) -> Observation {
+    let budget = crate::duration::format(budget);
+    if cut {
+        Observation::new(Class::Timeout, "no answer before the deadline").cause(format!(
+            "the check got no answer in the {budget} left before --timeout ran out; the server or the network is slow or stalled"
+        ))
+    } else {
+        Observation::new(Class::Timeout, "no answer within the attempt timeout").cause(format!(
+            "one check took longer than {budget} (--attempt-timeout); the server or the network is slow or stalled"
+        ))
+    }
+}
+
 fn random_unit() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(0x006b_7761_6974);
@@ -139,6 +154,8 @@ pub async fn run(
                 Some(d) => (settings.attempt_timeout.min(d - now), slack.min(d - now)),
                 None => (settings.attempt_timeout, slack),
             };
+            // The deadline, not --attempt-timeout, bounds this check.
+            let cut = budget < settings.attempt_timeout;
             checks += 1;
             let check = tokio::select! {
                 biased;
@@ -146,14 +163,19 @@ pub async fn run(
                 // A little slack, so that a probe that times its own I/O out by `budget` reports
                 // its own, more precise cause first.
                 c = timeout(limit, probe.check(budget)) => c.unwrap_or_else(|_| {
-                    Check::Pending(
-                        Observation::new(Class::Timeout, "no answer within the attempt timeout").cause(format!(
-                            "one check took longer than {} (--attempt-timeout); the server or the network is slow or stalled",
-                            crate::duration::format(budget)
-                        )),
-                    )
+                    Check::Pending(attempt_timed_out(budget, cut))
                 }),
             };
+            // A check that the deadline cut short and that got no answer tells nothing new: the
+            // report keeps what the last whole check saw (and never blames --attempt-timeout
+            // for the few milliseconds that were left).
+            if cut
+                && last.is_some()
+                && matches!(&check, Check::Pending(o) if o.class == Class::Timeout)
+            {
+                reporter.check(checks, start.elapsed(), "cut short by the deadline");
+                return summary(Ending::TimedOut, checks, last, since, history);
+            }
             let elapsed = start.elapsed();
             let obs = match check {
                 Check::Ready(detail) => {
@@ -547,5 +569,67 @@ mod tests {
         assert_eq!(s.ending, Ending::TimedOut);
         assert_eq!(s.last.unwrap().class, Class::Timeout);
         assert_eq!(s.elapsed, Duration::from_secs(25));
+    }
+
+    /// Answers from a script, then stalls for ever.
+    struct ThenStall(VecDeque<Check>);
+
+    impl Probe for ThenStall {
+        fn describe(&self) -> String {
+            "then stall".into()
+        }
+        fn check(&mut self, _t: Duration) -> BoxFuture<'_, Check> {
+            match self.0.pop_front() {
+                Some(a) => Box::pin(async move { a }),
+                None => Box::pin(std::future::pending()),
+            }
+        }
+    }
+
+    async fn run_attempt(p: &mut dyn Probe, timeout: Duration, attempt: Duration) -> Summary {
+        let settings = Settings {
+            timeout: Some(timeout),
+            attempt_timeout: attempt,
+            ..settings(0)
+        };
+        run(p, None, &settings, &quiet(), std::future::pending()).await
+    }
+
+    // Regression (CI, tests/http.rs a_stalled_server_is_an_attempt_timeout): the last check, cut
+    // to the 88 ms left before the deadline, replaced "attempt timed out" with a cause that
+    // blamed "--attempt-timeout 88ms", a value the user never gave.
+    #[tokio::test(start_paused = true)]
+    async fn a_check_cut_short_by_the_deadline_keeps_the_last_whole_observation() {
+        let ms = Duration::from_millis;
+        let s = run_attempt(&mut ThenStall(VecDeque::new()), ms(2000), ms(300)).await;
+        assert_eq!(s.ending, Ending::TimedOut);
+        assert_eq!(s.elapsed, ms(2000));
+        let last = s.last.unwrap();
+        assert_eq!(last.state, "no answer within the attempt timeout");
+        assert!(last.cause.unwrap().contains("longer than 300ms"));
+
+        // What a whole check saw stays the last word, whatever the cut check did.
+        let answers = VecDeque::from([Check::Pending(Observation::new(
+            Class::ServerError,
+            "answered 503",
+        ))]);
+        let s = run_attempt(&mut ThenStall(answers), ms(2000), ms(10_000)).await;
+        assert_eq!(s.ending, Ending::TimedOut);
+        assert_eq!(s.last.unwrap().state, "answered 503");
+        assert_eq!(s.checks, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_single_check_cut_short_by_the_deadline_blames_the_deadline() {
+        let ms = Duration::from_millis;
+        let s = run_attempt(&mut ThenStall(VecDeque::new()), ms(1000), ms(10_000)).await;
+        assert_eq!(s.ending, Ending::TimedOut);
+        let last = s.last.unwrap();
+        assert_eq!(last.state, "no answer before the deadline");
+        assert!(
+            last.cause
+                .unwrap()
+                .contains("1s left before --timeout ran out")
+        );
     }
 }
