@@ -71,12 +71,15 @@ command -v readelf >/dev/null || missing+=(binutils)
 command -v chroot >/dev/null || missing+=(coreutils)
 command -v python3 >/dev/null || missing+=(python3)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q || fail "apt-get update"
-    apt-get install -y -q --no-install-recommends "${missing[@]}" || fail "apt-get install ${missing[*]}"
-fi
+# Installs the Debian packages named, if any.
+apt_install() {
+    [ $# -gt 0 ] || return 0
+    echo "installing: $*"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q || fail "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" ||
+        fail "apt-get install $*"
+}
+apt_install ${missing[@]+"${missing[@]}"}
 if ! rustup target list --installed | grep -qx "$TRIPLE"; then
     rustup target add "$TRIPLE" || fail "rustup target add $TRIPLE"
 fi
@@ -103,19 +106,25 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 step "static: file, readelf"
-desc=$(file -b "$BIN")
-echo "file: $desc"
-case "$desc" in
-    *"statically linked"*) ;;
-    *) fail "file does not say 'statically linked'" ;;
-esac
-case "$desc" in
-    *interpreter* | *"dynamically linked"*) fail "file says it needs an interpreter" ;;
-esac
-dyn=$(readelf -d "$BIN" 2>&1 | sed '/^$/d')
-echo "readelf -d: $dyn"
-[ "$dyn" = "There is no dynamic section in this file." ] || fail "the binary has a dynamic section"
-if readelf -lW "$BIN" | grep -q INTERP; then fail "the binary has a PT_INTERP program header"; fi
+# Proves that $1 is a static ELF executable for machine $2 (as `file` names it: x86-64,
+# aarch64): `file` says "statically linked", `readelf` finds no dynamic section and no PT_INTERP.
+check_static() {
+    local bin=$1 machine=$2 desc dyn
+    desc=$(file -b "$bin")
+    echo "file: $desc"
+    case "$desc" in
+        *" $machine, "*"statically linked"*) ;;
+        *) fail "file does not say '$machine ... statically linked' of $bin" ;;
+    esac
+    case "$desc" in
+        *interpreter* | *"dynamically linked"*) fail "file says $bin needs an interpreter" ;;
+    esac
+    dyn=$(readelf -d "$bin" 2>&1 | sed '/^$/d')
+    echo "readelf -d: $dyn"
+    [ "$dyn" = "There is no dynamic section in this file." ] || fail "$bin has a dynamic section"
+    if readelf -lW "$bin" | grep -q INTERP; then fail "$bin has a PT_INTERP program header"; fi
+}
+check_static "$BIN" x86-64
 bin_bytes=$(stat -c %s "$BIN")
 echo "binary: $bin_bytes bytes (hard cap $MAX_BINARY)"
 [ "$bin_bytes" -le "$MAX_BINARY" ] || fail "binary is $bin_bytes bytes, over the budget of $MAX_BINARY"
@@ -154,12 +163,14 @@ port=$(cat "$OUT/port")
 echo "loopback HTTP server on 127.0.0.1:$port"
 
 # Runs kwait inside root directory $1 as uid/gid 65532 with an empty environment: no libc, NSS,
-# shell, CA bundle, HOME or KUBECONFIG beyond what is in that directory.
+# shell, CA bundle, HOME or KUBECONFIG beyond what is in that directory. $EMU, when set, is the
+# path inside that root of a static qemu-user that runs a foreign binary.
 CHROOT=$(type -P chroot)
+EMU=
 kw() {
     local dir=$1
     shift
-    env -i "$CHROOT" --userspec="$NONROOT:$NONROOT" "$dir" /kwait "$@"
+    env -i "$CHROOT" --userspec="$NONROOT:$NONROOT" "$dir" $EMU /kwait "$@"
 }
 run_checks() {
     local dir=$1 v
@@ -348,26 +359,19 @@ if [ "${KWAIT_IMAGE_ARM64:-0}" = 1 ]; then
     arm_missing=()
     command -v aarch64-linux-gnu-gcc >/dev/null || arm_missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
     command -v qemu-aarch64-static >/dev/null || arm_missing+=(qemu-user-static)
-    if [ ${#arm_missing[@]} -gt 0 ]; then
-        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-            "${arm_missing[@]}" || fail "apt-get install ${arm_missing[*]}"
-    fi
+    apt_install ${arm_missing[@]+"${arm_missing[@]}"}
     rustup target list --installed | grep -qx "$ARM" || rustup target add "$ARM" || fail "rustup target add $ARM"
     env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS \
         cargo build --release --locked --target "$ARM" --bin kwait || fail "aarch64 release build"
     ABIN=$TARGET_DIR/$ARM/release/kwait
-    adesc=$(file -b "$ABIN")
-    echo "file: $adesc"
-    case "$adesc" in *aarch64*"statically linked"*) ;; *) fail "aarch64 binary is not a static aarch64 ELF" ;; esac
-    [ "$(readelf -d "$ABIN" 2>&1 | sed '/^$/d')" = "There is no dynamic section in this file." ] ||
-        fail "aarch64 binary has a dynamic section"
+    check_static "$ABIN" aarch64
     AROOT=$OUT/armroot
     mkdir -p "$AROOT"
     install -m 0755 "$ABIN" "$AROOT/kwait"
     install -m 0755 "$(command -v qemu-aarch64-static)" "$AROOT/qemu"
-    expect 0 env -i "$CHROOT" --userspec="$NONROOT:$NONROOT" "$AROOT" /qemu /kwait --version
-    expect 0 env -i "$CHROOT" --userspec="$NONROOT:$NONROOT" "$AROOT" /qemu /kwait wait-http \
-        "http://127.0.0.1:$port/health" --json-path '$.status' --equals healthy --timeout 20s
+    EMU=/qemu
+    run_checks "$AROOT"
+    EMU=
     arm_bytes=$(stat -c %s "$ABIN")
 fi
 
