@@ -13,7 +13,8 @@
 # (x86_64-linux-gnu-gcc / aarch64-linux-gnu-gcc; ring's C needs only the compiler's freestanding
 # headers), which also drives the link. The result is a static, non-PIE ELF with no dynamic
 # section for either architecture (.cargo/config.toml sets crt-static and relocation-model).
-# `scripts/image.sh` checks the same binary without a Docker engine.
+# `scripts/image.sh` checks the same binary without a Docker engine, and (KWAIT_IMAGE_DOCKERFILE=1,
+# as CI runs it) builds this file with buildah for both platforms on stand-in base images.
 
 ARG RUST_VERSION=1
 
