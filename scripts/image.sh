@@ -8,6 +8,8 @@
 #   3. runs it from an empty root (a directory holding only /kwait, via chroot, as uid 65532, with
 #      an empty environment): --version, --dry-run, and real wait-http / wait-tcp checks against a
 #      loopback server this script starts, plus a wait-tcp that must time out (exit 124);
+#      then names as a pod resolves them: /etc/hosts, and a resolv.conf search list answered by
+#      a DNS server on loopback (and a name that does not resolve: 124, "DNS: name not found");
 #      then as an init container runs: a root holding only /kwait and the service-account mount
 #      (token, ca.crt, namespace), KUBERNETES_SERVICE_HOST/PORT pointing at testkit's fake API
 #      server over HTTPS: a wait-secret that becomes ready, and one that times out (124);
@@ -206,6 +208,65 @@ listing=$(cd "$EMPTY" && find . -mindepth 1)
 run_checks "$EMPTY"
 
 # ---------------------------------------------------------------------------------------------
+# Names as a pod resolves them: the static binary has no NSS, so musl's own resolver must read
+# /etc/hosts and /etc/resolv.conf (search domains, ndots:5) and ask the nameserver itself. A DNS
+# server on 127.0.0.153:53 (UDP; this script's, logging each question) stands in for kube-dns and
+# knows only postgres.crs.svc.cluster.local.
+step "names: /etc/hosts, and DNS with a pod's resolv.conf search list"
+NAMES=$OUT/namesroot
+mkdir -p "$NAMES/etc"
+install -m 0755 "$BIN" "$NAMES/kwait"
+printf '127.0.0.1 localhost\n127.0.0.1 db-from-hosts\n' >"$NAMES/etc/hosts"
+printf 'search crs.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.153\noptions ndots:5\n' \
+    >"$NAMES/etc/resolv.conf"
+cat >"$OUT/dns.py" <<'PY'
+import signal, socket, struct, sys
+signal.alarm(600)
+ready, log = sys.argv[1:]
+known = {"postgres.crs.svc.cluster.local": "127.0.0.1"}
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("127.0.0.153", 53))
+open(ready, "w").write("ready\n")
+with open(log, "w", buffering=1) as out:
+    while True:
+        query, peer = sock.recvfrom(512)
+        (qid,) = struct.unpack(">H", query[:2])
+        i, labels = 12, []
+        while query[i]:
+            labels.append(query[i + 1:i + 1 + query[i]].decode().lower())
+            i += 1 + query[i]
+        (qtype,) = struct.unpack(">H", query[i + 1:i + 3])
+        question, name = query[12:i + 5], ".".join(labels)
+        out.write(f"{qtype} {name}\n")
+        addr = known.get(name)
+        answer = b""
+        if addr and qtype == 1:  # A; other types of a known name: no data
+            answer = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 30, 4) + socket.inet_aton(addr)
+        rcode = 0 if addr else 3  # NXDOMAIN
+        head = struct.pack(">HHHHHH", qid, 0x8180 | rcode, 1, 1 if answer else 0, 0, 0)
+        sock.sendto(head + question + answer, peer)
+PY
+python3 "$OUT/dns.py" "$OUT/dns.ready" "$OUT/dns.log" &
+dns=$!
+trap 'kill "$server" "$dns" 2>/dev/null || true' EXIT
+await_file "$OUT/dns.ready" "the DNS server did not start"
+expect 0 kw "$NAMES" wait-tcp "db-from-hosts:$port" --timeout 10s
+expect 0 kw "$NAMES" wait-tcp "postgres:$port" --timeout 10s
+expect 0 kw "$NAMES" wait-http "http://postgres.crs:$port/health" --json-path '$.status' --equals healthy --timeout 10s
+echo "+ kw $NAMES wait-tcp nosuch:$port --timeout 2s"
+got=0
+said=$(kw "$NAMES" wait-tcp "nosuch:$port" --timeout 2s 2>&1) || got=$?
+echo "$said" | sed -n 2p
+[ "$got" -eq 124 ] || fail "a name that does not resolve exited $got, expected 124"
+case "$said" in *"DNS: name not found"*) ;; *) fail "a name that does not resolve was not reported as 'DNS: name not found'" ;; esac
+grep -qx "1 postgres.crs.svc.cluster.local" "$OUT/dns.log" ||
+    fail "kwait did not ask the DNS server for postgres.crs.svc.cluster.local: $(tr '\n' ';' <"$OUT/dns.log")"
+grep -qx "1 nosuch.cluster.local" "$OUT/dns.log" ||
+    fail "kwait did not walk the search list for nosuch: $(tr '\n' ';' <"$OUT/dns.log")"
+echo "DNS questions asked: $(sort -u "$OUT/dns.log" | tr '\n' ';')"
+kill "$dns" 2>/dev/null || true
+
+# ---------------------------------------------------------------------------------------------
 # What an init container sees: KUBERNETES_SERVICE_HOST/PORT and the service-account mount
 # (token, ca.crt, namespace), nothing else. testkit's fake API server (HTTPS, tokens) stands in
 # for the cluster; kwait must find it, trust its CA, use the token and the pod's namespace.
@@ -215,7 +276,7 @@ FAKE=$TARGET_DIR/debug/fake-apiserver
 SA_TOKEN=image-check-sa-token
 "$FAKE" --tls --token "$SA_TOKEN" --kubeconfig "$OUT/fake.kubeconfig" >"$OUT/fake.out" &
 fake=$!
-trap 'kill "$server" "$fake" 2>/dev/null || true' EXIT
+trap 'kill "$server" "$dns" "$fake" 2>/dev/null || true' EXIT
 await_file "$OUT/fake.kubeconfig" "the fake API server did not start"
 api_url=$(head -1 "$OUT/fake.out")
 api_port=${api_url##*:}
