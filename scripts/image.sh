@@ -455,7 +455,7 @@ fi
 #     ca-certificates: the part of buildpack-deps the build uses) with this machine's Rust
 #     toolchain at /usr/local/rustup and /usr/local/cargo as in the official image, without musl
 #     targets (the Dockerfile adds its own), and the machine's extra CAs from
-#     /usr/local/share/ca-certificates (for networks that inspect TLS);
+#     /usr/local/share/ca-certificates and its CA bundle (for networks that inspect TLS);
 #   gcr.io/distroless/static-debian12:nonroot: the OCI image's /etc and /tmp above plus
 #     /home/nonroot, user 65532; one per platform (a name holds one image at a time).
 # buildah 1.28 (Debian 12's) differs from buildx in two ways, both bridged here without changing
@@ -515,6 +515,10 @@ elif [ "${KWAIT_IMAGE_DOCKERFILE:-0}" = 1 ]; then
         done
         rustup component remove rust-docs >/dev/null 2>&1 || true
         cargo --version' || fail "preparing the rust:1-bookworm stand-in"
+    # And this machine's whole CA bundle, in case its network's CA was only appended to it.
+    mnt=$("${BH[@]}" mount "$c")
+    install -m 0644 /etc/ssl/certs/ca-certificates.crt "$mnt/etc/ssl/certs/ca-certificates.crt"
+    "${BH[@]}" umount "$c" >/dev/null
     "${BH[@]}" commit -q --rm "$c" docker.io/library/rust:1-bookworm >/dev/null
     final_from='FROM gcr.io/distroless/static-debian12:nonroot'
     [ "$(grep -cx "$final_from" "$ROOT/Dockerfile")" = 1 ] || fail "the Dockerfile has no line '$final_from'"
