@@ -78,9 +78,18 @@ pub fn format(d: Duration) -> String {
 }
 
 /// A UTC civil time as a `SystemTime` (days-from-civil, Howard Hinnant); `None` before 1970
-/// or out of range.
+/// or out of range. Years are the four-digit ones RFC 3339 and HTTP dates can carry: a wider
+/// year, which a server's header can hold, would overflow the arithmetic below.
 pub fn civil_time(y: i64, m: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<SystemTime> {
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    let fields = [
+        (y, 0, 9999),
+        (m, 1, 12),
+        (d, 1, 31),
+        (h, 0, 23),
+        (mi, 0, 59),
+        (s, 0, 60),
+    ];
+    if fields.iter().any(|&(v, lo, hi)| !(lo..=hi).contains(&v)) {
         return None;
     }
     let y = if m <= 2 { y - 1 } else { y };

@@ -20,6 +20,11 @@ use crate::report::{Ending, Reporter, Summary};
 /// How often "still waiting" is printed while nothing changes.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
+/// The longest a server's `Retry-After` may hold the next check back, whoever sent it (the API
+/// server or a wait-http endpoint). Longer says more about the server than about when to ask
+/// again, and an unbounded one (`Retry-After: 18446744073709551615`) would overflow the clock.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// How much longer than `--attempt-timeout` a check may run before the waiter stops it.
 const CHECK_SLACK: Duration = Duration::from_millis(250);
 
@@ -200,7 +205,7 @@ pub async fn run(
                 backoff.reset();
                 next_heartbeat = Instant::now() + HEARTBEAT;
             }
-            let retry_after = obs.retry_after.unwrap_or_default();
+            let retry_after = obs.retry_after.unwrap_or_default().min(MAX_RETRY_AFTER);
             // The watch only says when the object changes; a check that could not see the
             // object (401, 5xx, a reset...) is retried on the backoff even while it is healthy.
             let seen = matches!(obs.class, Class::NotReady | Class::NotFound | Class::Gone);
@@ -437,6 +442,17 @@ mod tests {
         run_plain(&mut p, 60).await;
         let asked = asked.lock().unwrap().clone();
         assert!(asked[1] - asked[0] >= Duration::from_secs(7), "{asked:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_endless_retry_after_is_capped_at_an_hour_not_a_clock_overflow() {
+        let mut throttled = Observation::new(Class::Throttled, "throttled");
+        throttled.retry_after = Some(Duration::MAX);
+        let (mut p, asked) = scripted(vec![Check::Pending(throttled), Check::Ready("ok".into())]);
+        let s = run_plain(&mut p, 3 * 3600).await;
+        assert_eq!(s.ending, Ending::Ready("ok".into()));
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(asked[1] - asked[0], Duration::from_secs(3600), "{asked:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -195,6 +195,27 @@ fn five_server_errors_are_retried() {
     );
 }
 
+/// A 429 whose `Retry-After` is u64::MAX seconds used to overflow the waiter's clock
+/// arithmetic (a panic, exit 101). It is capped at an hour, so the deadline ends the wait.
+#[test]
+fn an_endless_retry_after_from_the_api_server_times_out_not_a_panic() {
+    let c = Cluster::new("429-endless");
+    c.api.fail_next(
+        Fault::status(429)
+            .times(1)
+            .retry_after(u64::MAX)
+            .verb("get"),
+    );
+    let r = spawn(c.kwait(&["wait-secret", "s", "--timeout", "3s"])).finish(LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("throttled by the API server (429)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
 #[test]
 fn throttling_with_retry_after_is_retried() {
     let c = Cluster::new("429");

@@ -626,7 +626,8 @@ fn short(s: &str) -> String {
     printable(s, SHORT)
 }
 
-/// `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` (capped at an hour).
+/// `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` (capped at
+/// [`MAX_RETRY_AFTER`](crate::waiter::MAX_RETRY_AFTER)).
 fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
     let d = match v.parse::<u64>() {
@@ -635,7 +636,7 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default(),
     };
-    Some(d.min(Duration::from_secs(3600)))
+    Some(d.min(crate::waiter::MAX_RETRY_AFTER))
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form RFC 9110 says senders use.
@@ -916,6 +917,19 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn a_retry_after_date_in_an_absurd_year_is_ignored_not_an_overflow() {
+        for year in ["99999999999999999", "-5", "10000"] {
+            let v = format!("Sun, 06 Nov {year} 08:49:37 GMT");
+            assert_eq!(http_date(&v), None, "{v}");
+            assert_eq!(parse_retry_after(&v), None, "{v}");
+        }
+        assert_eq!(
+            http_date("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(253_402_300_799))
+        );
     }
 
     #[test]
