@@ -65,6 +65,17 @@ expect() {
     "$@" || got=$?
     [ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want"
 }
+# Like expect, and all the command printed (stdout and stderr) must match the glob $2.
+expect_said() {
+    local want=$1 pattern=$2 got=0 said
+    shift 2
+    echo "+ $*"
+    said=$("$@" 2>&1) || got=$?
+    printf '%s\n' "$said"
+    [ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want"
+    # shellcheck disable=SC2053 # $pattern is a glob on purpose
+    [[ $said == $pattern ]] || fail "'$*' did not print what matches '$pattern'"
+}
 
 # ---------------------------------------------------------------------------------------------
 step "tools"
@@ -180,14 +191,8 @@ kw() {
     env -i "$CHROOT" --userspec="$NONROOT:$NONROOT" "$dir" $EMU /kwait "$@"
 }
 run_checks() {
-    local dir=$1 v
-    expect 0 kw "$dir" --version
-    v=$(kw "$dir" --version)
-    echo "$v"
-    case "$v" in
-        "kwait $VERSION ("*")") ;;
-        *) fail "--version printed '$v', expected 'kwait $VERSION (COMMIT)'" ;;
-    esac
+    local dir=$1
+    expect_said 0 "kwait $VERSION (*)" kw "$dir" --version
     expect 0 kw "$dir" --dry-run wait-tcp 127.0.0.1:1
     expect 0 kw "$dir" --dry-run=rbac wait-secret demo --key API_KEY
     expect 0 kw "$dir" wait-tcp "127.0.0.1:$port" --timeout 20s
@@ -253,12 +258,7 @@ await_file "$OUT/dns.ready" "the DNS server did not start"
 expect 0 kw "$NAMES" wait-tcp "db-from-hosts:$port" --timeout 10s
 expect 0 kw "$NAMES" wait-tcp "postgres:$port" --timeout 10s
 expect 0 kw "$NAMES" wait-http "http://postgres.crs:$port/health" --json-path '$.status' --equals healthy --timeout 10s
-echo "+ kw $NAMES wait-tcp nosuch:$port --timeout 2s"
-got=0
-said=$(kw "$NAMES" wait-tcp "nosuch:$port" --timeout 2s 2>&1) || got=$?
-echo "$said" | sed -n 2p
-[ "$got" -eq 124 ] || fail "a name that does not resolve exited $got, expected 124"
-case "$said" in *"DNS: name not found"*) ;; *) fail "a name that does not resolve was not reported as 'DNS: name not found'" ;; esac
+expect_said 124 "*DNS: name not found*" kw "$NAMES" wait-tcp "nosuch:$port" --timeout 2s
 grep -qx "1 postgres.crs.svc.cluster.local" "$OUT/dns.log" ||
     fail "kwait did not ask the DNS server for postgres.crs.svc.cluster.local: $(tr '\n' ';' <"$OUT/dns.log")"
 grep -qx "1 nosuch.cluster.local" "$OUT/dns.log" ||
@@ -454,8 +454,8 @@ fi
 #   rust:1-bookworm: Debian bookworm from debootstrap (gcc, libc6-dev, make, git, curl,
 #     ca-certificates: the part of buildpack-deps the build uses) with this machine's Rust
 #     toolchain at /usr/local/rustup and /usr/local/cargo as in the official image, without musl
-#     targets (the Dockerfile adds its own), and the machine's extra CAs from
-#     /usr/local/share/ca-certificates and its CA bundle (for networks that inspect TLS);
+#     targets (the Dockerfile adds its own), and the machine's CA bundle and extra CAs (for
+#     networks that inspect TLS);
 #   gcr.io/distroless/static-debian12:nonroot: the OCI image's /etc and /tmp above plus
 #     /home/nonroot, user 65532; one per platform (a name holds one image at a time).
 # buildah 1.28 (Debian 12's) differs from buildx in two ways, both bridged here without changing
@@ -463,87 +463,72 @@ fi
 # `FROM --platform=$BUILDPLATFORM` stage it looks the next stage's base up for the build
 # platform, so the check builds a copy whose final FROM says `--platform=$TARGETPLATFORM`, which
 # is buildx's default (buildx would warn that it is redundant: RedundantTargetPlatform).
-df_sizes=()
-if [ "${KWAIT_IMAGE_DOCKERFILE:-0}" = 1 ]; then
-    step "Dockerfile: buildah bud for linux/amd64 and linux/arm64 on stand-in base images"
-    DF=${KWAIT_DOCKERFILE_DIR:-$TARGET_DIR/dockerfile}
-    mkdir -p "$DF"
-    avail_mib=$(($(df --output=avail -k "$DF" | tail -1) / 1024))
-fi
-if [ "${KWAIT_IMAGE_DOCKERFILE:-0}" = 1 ] && [ "$avail_mib" -lt 10240 ]; then
-    echo "SKIPPED: $avail_mib MiB free under $DF; building the Dockerfile here needs 10 GiB"
-elif [ "${KWAIT_IMAGE_DOCKERFILE:-0}" = 1 ]; then
-    df_missing=()
-    command -v buildah >/dev/null || df_missing+=(buildah)
-    command -v debootstrap >/dev/null || df_missing+=(debootstrap)
-    command -v qemu-aarch64-static >/dev/null || df_missing+=(qemu-user-static)
-    apt_install ${df_missing[@]+"${df_missing[@]}"}
-    buildah --version
-    STORE=$DF/storage
-    BH=(buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver vfs)
-    rm -rf "$STORE"
-    host_arch=$(dpkg --print-architecture)
-    ROOTFS=$DF/bookworm
-    if [ ! -e "$ROOTFS/.complete" ]; then
-        rm -rf "$ROOTFS"
+# The rust:1-bookworm stand-in, in the buildah store "${BH[@]}" names.
+rust_standin() {
+    local rootfs=$DF/bookworm sysroot c mnt
+    if [ ! -e "$rootfs/.complete" ]; then
+        rm -rf "$rootfs"
         echo "+ debootstrap --variant=minbase bookworm (log: $DF/debootstrap.log)"
         debootstrap --variant=minbase --include=ca-certificates,curl,gcc,libc6-dev,make,git,xz-utils \
-            bookworm "$ROOTFS" http://deb.debian.org/debian >"$DF/debootstrap.log" 2>&1 ||
+            bookworm "$rootfs" http://deb.debian.org/debian >"$DF/debootstrap.log" 2>&1 ||
             { tail -20 "$DF/debootstrap.log"; fail "debootstrap bookworm"; }
-        touch "$ROOTFS/.complete"
+        touch "$rootfs/.complete"
     fi
     sysroot=$(rustc --print sysroot)
-    toolchain=$(basename "$sysroot")
     c=$("${BH[@]}" from scratch)
     mnt=$("${BH[@]}" mount "$c")
-    cp -a "$ROOTFS/." "$mnt/"
+    cp -a "$rootfs/." "$mnt/"
     rm -f "$mnt/.complete"
     mkdir -p "$mnt/usr/local/rustup/toolchains" "$mnt/usr/local/cargo/bin"
     cp -a "$sysroot" "$mnt/usr/local/rustup/toolchains/"
-    printf 'version = "12"\ndefault_toolchain = "%s"\nprofile = "minimal"\n' "$toolchain" \
+    printf 'version = "12"\ndefault_toolchain = "%s"\nprofile = "minimal"\n' "$(basename "$sysroot")" \
         >"$mnt/usr/local/rustup/settings.toml"
     install -m 0755 "$(command -v rustup)" "$mnt/usr/local/cargo/bin/rustup"
     for proxy in cargo rustc rustdoc; do ln -f "$mnt/usr/local/cargo/bin/rustup" "$mnt/usr/local/cargo/bin/$proxy"; done
+    # This machine's CA bundle (its network's CA may be only appended to it), and its extra CAs
+    # as files too, so that a package install regenerating the bundle keeps them.
     cp /usr/local/share/ca-certificates/*.crt "$mnt/usr/local/share/ca-certificates/" 2>/dev/null || true
+    install -m 0644 /etc/ssl/certs/ca-certificates.crt "$mnt/etc/ssl/certs/ca-certificates.crt"
     "${BH[@]}" umount "$c" >/dev/null
     "${BH[@]}" config --env RUSTUP_HOME=/usr/local/rustup --env CARGO_HOME=/usr/local/cargo \
         --env PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$c"
     "${BH[@]}" run --isolation chroot "$c" -- sh -ec '
-        update-ca-certificates >/dev/null 2>&1
         for t in $(rustup target list --installed); do
             case "$t" in *-musl*) rustup target remove "$t" ;; esac
         done
         rustup component remove rust-docs >/dev/null 2>&1 || true
         cargo --version' || fail "preparing the rust:1-bookworm stand-in"
-    # And this machine's whole CA bundle, in case its network's CA was only appended to it.
-    mnt=$("${BH[@]}" mount "$c")
-    install -m 0644 /etc/ssl/certs/ca-certificates.crt "$mnt/etc/ssl/certs/ca-certificates.crt"
-    "${BH[@]}" umount "$c" >/dev/null
     "${BH[@]}" commit -q --rm "$c" docker.io/library/rust:1-bookworm >/dev/null
-    final_from='FROM gcr.io/distroless/static-debian12:nonroot'
-    [ "$(grep -cx "$final_from" "$ROOT/Dockerfile")" = 1 ] || fail "the Dockerfile has no line '$final_from'"
-    sed "s|^$final_from\$|FROM --platform=\$TARGETPLATFORM ${final_from#FROM }|" "$ROOT/Dockerfile" >"$DF/Dockerfile"
-    diff "$ROOT/Dockerfile" "$DF/Dockerfile" || true
-    for arch in amd64 arm64; do
-        case "$arch" in amd64) machine=x86-64 variant= ;; arm64) machine=aarch64 variant=v8 ;; esac
-        c=$("${BH[@]}" from scratch)
-        mnt=$("${BH[@]}" mount "$c")
-        cp -a "$RFS/etc" "$RFS/tmp" "$mnt/"
-        install -d -o "$NONROOT" -g "$NONROOT" "$mnt/home/nonroot"
-        "${BH[@]}" umount "$c" >/dev/null
-        "${BH[@]}" config --os linux --arch "$arch" ${variant:+--variant "$variant"} \
-            --user "$NONROOT" --workingdir /home/nonroot \
-            --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$c"
-        "${BH[@]}" commit -q --rm "$c" gcr.io/distroless/static-debian12:nonroot >/dev/null
-        echo "+ buildah bud --platform linux/$arch (log: $DF/bud-$arch.log)"
-        start=$SECONDS
-        "${BH[@]}" bud --isolation chroot --pull=never --platform "linux/$arch" \
-            --build-arg "BUILDPLATFORM=linux/$host_arch" --build-arg "KWAIT_COMMIT=$commit" \
-            -f "$DF/Dockerfile" -t "localhost/kwait:$arch" "$ROOT" >"$DF/bud-$arch.log" 2>&1 ||
-            { tail -30 "$DF/bud-$arch.log"; fail "buildah bud --platform linux/$arch"; }
-        echo "built in $((SECONDS - start))s"
-        "${BH[@]}" inspect --type image "localhost/kwait:$arch" >"$DF/inspect-$arch.json"
-        python3 - "$DF/inspect-$arch.json" "$arch" "$NONROOT" "$VERSION" "$commit" <<'PY' ||
+}
+
+# The distroless nonroot stand-in for platform linux/$1 (variant $2, may be empty).
+distroless_standin() {
+    local arch=$1 variant=$2 c mnt
+    c=$("${BH[@]}" from scratch)
+    mnt=$("${BH[@]}" mount "$c")
+    cp -a "$RFS/etc" "$RFS/tmp" "$mnt/"
+    install -d -o "$NONROOT" -g "$NONROOT" "$mnt/home/nonroot"
+    "${BH[@]}" umount "$c" >/dev/null
+    "${BH[@]}" config --os linux --arch "$arch" ${variant:+--variant "$variant"} \
+        --user "$NONROOT" --workingdir /home/nonroot \
+        --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$c"
+    "${BH[@]}" commit -q --rm "$c" gcr.io/distroless/static-debian12:nonroot >/dev/null
+}
+
+# Builds the Dockerfile copy $DF/Dockerfile for linux/$1, checks the image's config, proves its
+# /kwait static for machine $2 (as `file` names it) and runs run_checks from the image's rootfs,
+# under emulator $3 when it is not empty.
+dockerfile_image() {
+    local arch=$1 machine=$2 qemu=$3 start c mnt
+    echo "+ buildah bud --platform linux/$arch (log: $DF/bud-$arch.log)"
+    start=$SECONDS
+    "${BH[@]}" bud --isolation chroot --pull=never --platform "linux/$arch" \
+        --build-arg "BUILDPLATFORM=linux/$host_arch" --build-arg "KWAIT_COMMIT=$commit" \
+        -f "$DF/Dockerfile" -t "localhost/kwait:$arch" "$ROOT" >"$DF/bud-$arch.log" 2>&1 ||
+        { tail -30 "$DF/bud-$arch.log"; fail "buildah bud --platform linux/$arch"; }
+    echo "built in $((SECONDS - start))s"
+    "${BH[@]}" inspect --type image "localhost/kwait:$arch" >"$DF/inspect-$arch.json"
+    python3 - "$DF/inspect-$arch.json" "$arch" "$NONROOT" "$VERSION" "$commit" <<'PY' ||
 import json, sys
 path, arch, uid, version, commit = sys.argv[1:]
 image = json.load(open(path))["OCIv1"]
@@ -564,24 +549,59 @@ for key, want in [("title", "kwait"), ("version", version), ("revision", commit)
     check(got == want, f"label org.opencontainers.image.{key}={want!r} (got {got!r})")
 sys.exit(1 if errors else 0)
 PY
-            fail "the $arch image built from the Dockerfile is not configured as it should be"
-        c=$("${BH[@]}" from --pull=never --platform "linux/$arch" "localhost/kwait:$arch")
-        mnt=$("${BH[@]}" mount "$c")
-        [ "$(stat -c '%u %a' "$mnt/kwait")" = "0 755" ] || fail "/kwait in the $arch image is not root-owned 0755"
-        check_static "$mnt/kwait" "$machine"
-        df_sizes+=("$arch:$(stat -c %s "$mnt/kwait")")
-        if [ "$arch" != "$host_arch" ]; then
-            install -m 0755 "$(command -v "qemu-$([ "$arch" = arm64 ] && echo aarch64 || echo x86_64)-static")" "$mnt/qemu"
-            EMU=/qemu
-        fi
-        run_checks "$mnt"
-        EMU=
-        rm -f "$mnt/qemu"
-        "${BH[@]}" umount "$c" >/dev/null
-        "${BH[@]}" rm "$c" >/dev/null
-    done
-    "${BH[@]}" rmi -a -f >/dev/null 2>&1 || true
-    rm -rf "$STORE"
+        fail "the $arch image built from the Dockerfile is not configured as it should be"
+    c=$("${BH[@]}" from --pull=never --platform "linux/$arch" "localhost/kwait:$arch")
+    mnt=$("${BH[@]}" mount "$c")
+    [ "$(stat -c '%u %a' "$mnt/kwait")" = "0 755" ] || fail "/kwait in the $arch image is not root-owned 0755"
+    check_static "$mnt/kwait" "$machine"
+    df_sizes+=("$arch:$(stat -c %s "$mnt/kwait")")
+    if [ -n "$qemu" ]; then
+        install -m 0755 "$(command -v "$qemu")" "$mnt/qemu"
+        EMU=/qemu
+    fi
+    run_checks "$mnt"
+    EMU=
+    rm -f "$mnt/qemu"
+    "${BH[@]}" umount "$c" >/dev/null
+    "${BH[@]}" rm "$c" >/dev/null
+}
+
+df_sizes=()
+if [ "${KWAIT_IMAGE_DOCKERFILE:-0}" = 1 ]; then
+    step "Dockerfile: buildah bud for linux/amd64 and linux/arm64 on stand-in base images"
+    DF=${KWAIT_DOCKERFILE_DIR:-$TARGET_DIR/dockerfile}
+    mkdir -p "$DF"
+    avail_mib=$(($(df --output=avail -k "$DF" | tail -1) / 1024))
+    if [ "$avail_mib" -lt 10240 ]; then
+        echo "SKIPPED: $avail_mib MiB free under $DF; building the Dockerfile here needs 10 GiB"
+    else
+        df_missing=()
+        command -v buildah >/dev/null || df_missing+=(buildah)
+        command -v debootstrap >/dev/null || df_missing+=(debootstrap)
+        command -v qemu-aarch64-static >/dev/null || df_missing+=(qemu-user-static)
+        apt_install ${df_missing[@]+"${df_missing[@]}"}
+        buildah --version
+        STORE=$DF/storage
+        BH=(buildah --root "$STORE/root" --runroot "$STORE/run" --storage-driver vfs)
+        rm -rf "$STORE"
+        host_arch=$(dpkg --print-architecture)
+        rust_standin
+        final_from='FROM gcr.io/distroless/static-debian12:nonroot'
+        [ "$(grep -cx "$final_from" "$ROOT/Dockerfile")" = 1 ] || fail "the Dockerfile has no line '$final_from'"
+        sed "s|^$final_from\$|FROM --platform=\$TARGETPLATFORM ${final_from#FROM }|" "$ROOT/Dockerfile" >"$DF/Dockerfile"
+        diff "$ROOT/Dockerfile" "$DF/Dockerfile" || true
+        for arch in amd64 arm64; do
+            case "$arch" in
+                amd64) machine=x86-64 variant='' qemu=qemu-x86_64-static ;;
+                arm64) machine=aarch64 variant=v8 qemu=qemu-aarch64-static ;;
+            esac
+            [ "$arch" != "$host_arch" ] || qemu=
+            distroless_standin "$arch" "$variant"
+            dockerfile_image "$arch" "$machine" "$qemu"
+        done
+        "${BH[@]}" rmi -a -f >/dev/null 2>&1 || true
+        rm -rf "$STORE"
+    fi
 fi
 
 # ---------------------------------------------------------------------------------------------
