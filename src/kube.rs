@@ -26,6 +26,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
+pub use crate::net::text::chain;
+use crate::net::text::lock;
 use crate::plan::KubeSettings;
 use crate::probe::Class;
 use crate::waiter::{Backoff, Wake};
@@ -707,10 +709,6 @@ impl WatchTask {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Reads and merges the kubeconfig files (first wins, as kubectl merges `$KUBECONFIG`), picks
 /// the context, and builds the user's credentials.
 async fn load_kubeconfig(
@@ -785,23 +783,6 @@ async fn load_kubeconfig(
         auth,
         identity,
     })
-}
-
-/// An error and its sources on one line, joined by ": ", without repeats (only the first line
-/// of each: YAML errors append a source snippet that would leak file content and break lines).
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        let full = err.to_string();
-        let first = full.lines().next().unwrap_or("").trim();
-        let s = first.strip_prefix("error: ").unwrap_or(first).to_string();
-        if !parts.last().is_some_and(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
 }
 
 fn other(message: String) -> ApiError {

@@ -2,10 +2,13 @@
 //!
 //! parse → plan → run → exit code. Errors are printed once, here, as one line.
 
+mod backoff;
+mod check;
 mod cli;
 mod duration;
 mod exit;
 mod kube;
+mod net;
 mod plan;
 mod probe;
 mod rbac;

@@ -179,7 +179,7 @@ impl Reporter {
             }
         });
         if let Some(path) = &self.termination_log {
-            write_termination_log(path, &text);
+            write_termination_log(path, &crate::net::text::scrub(&text));
         }
     }
 
@@ -284,7 +284,9 @@ impl Reporter {
                 j.finish()
             }
         };
-        // A closed stderr must not end the wait: ignore write errors.
+        // No credential kwait holds is ever printed, whoever put it in the text (a server that
+        // echoes the token back, ...). A closed stderr must not end the wait: ignore write errors.
+        let line = crate::net::text::scrub(&line);
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 }

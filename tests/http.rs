@@ -224,7 +224,7 @@ fn a_status_failure_shows_the_status_and_the_body() {
     let (code, out) = kwait(&["http", &s.url("/"), "--timeout", "1s"]);
     assert_eq!(code, 124, "{out}");
     assert!(out.contains("answered 500 Internal Server Error"), "{out}");
-    assert!(out.contains(r#"body: "db down [31m""#), "{out}");
+    assert!(out.contains(r#"body: "db down \u{1b}[31m""#), "{out}");
     assert!(!out.contains('\u{1b}'), "{out}");
 }
 

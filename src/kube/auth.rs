@@ -21,6 +21,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ConfigError, other};
+use crate::net::text::lock;
 use crate::probe::Class;
 
 /// A client certificate chain and its key, for mutual TLS.
@@ -66,6 +67,7 @@ impl Auth {
                 }
             }
         } else if let (Some(user), Some(password)) = (&info.username, &info.password) {
+            crate::net::text::add_secret(password.expose_secret());
             let raw = format!("{user}:{}", password.expose_secret());
             let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
             Credentials::Fixed(sensitive(&format!("Basic {encoded}"))?)
@@ -187,11 +189,13 @@ impl Auth {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
+/// A credential header value: marked sensitive, and registered so that nothing kwait prints can
+/// contain it (nor the token or base64 after its scheme).
 fn sensitive(value: &str) -> Result<HeaderValue, ConfigError> {
+    crate::net::text::add_secret(value);
+    if let Some((_, credential)) = value.split_once(' ') {
+        crate::net::text::add_secret(credential);
+    }
     let mut h = HeaderValue::from_str(value).map_err(|_| {
         ConfigError::Unusable("the user's credentials are not a valid header value".into())
     })?;
@@ -359,7 +363,7 @@ fn run_exec(exec: &ExecConfig) -> Result<ExecStatus, String> {
         return Err(format!(
             "the exec credential plugin {command:?} failed ({}){}",
             out.status,
-            last.map(|l| format!(": {}", crate::probe::http::printable(l.trim(), 200)))
+            last.map(|l| format!(": {}", crate::net::text::printable(l.trim(), 200)))
                 .unwrap_or_default()
         ));
     }

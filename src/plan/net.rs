@@ -174,7 +174,13 @@ pub(super) fn http_target(args: HttpArgs) -> Result<HttpTarget, PlanError> {
             let re = regex_lite::RegexBuilder::new(&r)
                 .size_limit(1 << 20)
                 .build()
-                .map_err(|e| PlanError::invalid("--body-regex", &r, one_line(&e.to_string())))?;
+                .map_err(|e| {
+                    PlanError::invalid(
+                        "--body-regex",
+                        &r,
+                        crate::net::text::one_line(&e.to_string()),
+                    )
+                })?;
             Some(BodyMatch::Regex(re))
         }
         (None, None) => None,
@@ -232,7 +238,8 @@ pub(super) fn http_target(args: HttpArgs) -> Result<HttpTarget, PlanError> {
 }
 
 fn parse_url(s: &str) -> Result<Url, PlanError> {
-    let bad = |why: &str| PlanError::invalid("URL", redact_url_str(s), why.to_string());
+    let bad =
+        |why: &str| PlanError::invalid("URL", crate::net::text::redact_url(s), why.to_string());
     let url = Url::parse(s.trim()).map_err(|e| bad(&format!("not a URL ({e})")))?;
     match url.scheme() {
         "http" | "https" => {}
@@ -252,25 +259,9 @@ fn parse_url(s: &str) -> Result<Url, PlanError> {
     Ok(url)
 }
 
-/// Hides the password in a URL that did not parse (best effort): `user:pass@` → `user:***@`.
-fn redact_url_str(s: &str) -> String {
-    let Some((scheme, rest)) = s.split_once("://") else {
-        return s.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => s.to_string(),
-        },
-        None => s.to_string(),
-    }
-}
-
 fn parse_json_path(path: &str) -> Result<JsonPath, PlanError> {
     JsonPath::parse(path).map_err(|e| {
-        let why = one_line(&e.to_string());
+        let why = crate::net::text::one_line(&e.to_string());
         let why = if why.contains("match") || why.contains("search") {
             format!("{why}; kwait does not support the match() and search() functions")
         } else {
@@ -282,11 +273,6 @@ fn parse_json_path(path: &str) -> Result<JsonPath, PlanError> {
             format!("not an RFC 9535 JSONPath ({why})"),
         )
     })
-}
-
-/// Collapses a multi-line message into one line.
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Parses `Name: value`. The error never contains the value.
@@ -438,7 +424,10 @@ mod tests {
 
     #[test]
     fn url_passwords_are_hidden_in_errors() {
-        assert_eq!(redact_url_str("ftp://u:pw@h/x"), "ftp://u:***@h/x");
+        assert_eq!(
+            crate::net::text::redact_url("ftp://u:pw@h/x"),
+            "ftp://u:***@h/x"
+        );
         let e = parse_url("ftp://u:pw@h/x").unwrap_err().to_string();
         assert!(!e.contains("pw"), "{e}");
         assert!(e.contains("URL"), "{e}");

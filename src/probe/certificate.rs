@@ -176,7 +176,7 @@ impl CertificateProbe {
                 label,
                 format!(
                     "could not be read: {}",
-                    one_line(&e.message, CAUSE_MESSAGE_MAX)
+                    crate::net::text::printable(&e.message, CAUSE_MESSAGE_MAX)
                 ),
             )],
         }
@@ -309,7 +309,7 @@ impl Cond {
         }
         if !self.message.is_empty() {
             t.push_str(": ");
-            t.push_str(&one_line(&self.message, max));
+            t.push_str(&crate::net::text::printable(&self.message, max));
         }
         t
     }
@@ -632,23 +632,6 @@ pub fn latest_request(items: &[Value], name: &str) -> String {
         line.push_str(&format!(" [newest of {}]", mine.len()));
     }
     line
-}
-
-/// One line: control characters (newlines) become spaces, runs of spaces collapse, and the
-/// text is cut to `max` characters.
-fn one_line(s: &str, max: usize) -> String {
-    let flat = s
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if flat.chars().count() <= max {
-        flat
-    } else {
-        let mut cut: String = flat.chars().take(max).collect();
-        cut.push('…');
-        cut
-    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ use serde_json::Value;
 
 use super::tcp::{DnsError, connect_observation, resolve};
 use super::{BoxFuture, Check, Class, Observation, Probe};
+use crate::net::text::{causes, printable};
 use crate::plan::{BodyMatch, HttpTarget};
 
 /// The most of a body that is read; the rest is never downloaded.
@@ -153,6 +154,7 @@ impl HttpProbe {
             {
                 if part.len() >= 3 && !secrets.iter().any(|s: &String| s == part) {
                     secrets.push(part.to_string());
+                    crate::net::text::add_secret(part);
                 }
             }
             headers.append(name.clone(), value);
@@ -592,36 +594,6 @@ pub(crate) fn snippet(body: &[u8], truncated: bool) -> String {
     )
 }
 
-/// One printable line: control characters become spaces, runs of spaces collapse, at most
-/// `max` characters (then `…`).
-pub(crate) fn printable(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    let mut n = 0;
-    let mut space = false;
-    for c in s.chars() {
-        let c = if c.is_control() || c.is_whitespace() {
-            ' '
-        } else {
-            c
-        };
-        if c == ' ' {
-            if space {
-                continue;
-            }
-            space = true;
-        } else {
-            space = false;
-        }
-        if n == max {
-            out.push('…');
-            return out;
-        }
-        out.push(c);
-        n += 1;
-    }
-    out
-}
-
 fn short(s: &str) -> String {
     printable(s, SHORT)
 }
@@ -671,31 +643,8 @@ pub(crate) fn redact_url(url: &Url) -> String {
     url.to_string()
 }
 
-/// An error and everything under it: its sources, and the errors inside `io::Error`s (whose
-/// `source()` skips the error they wrap).
-fn causes<'a>(e: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
-    let mut out = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        out.push(err);
-        next = match err.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
-            Some(inner) => Some(inner as &(dyn StdError + 'static)),
-            None => err.source(),
-        };
-    }
-    out
-}
-
-/// An error and its sources as one line, without repeats.
 fn chain(e: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for err in causes(e) {
-        let s = err.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-    }
-    printable(&parts.join(": "), 400)
+    printable(&crate::net::text::chain(e), 400)
 }
 
 fn ca_file_roots(path: &PathBuf) -> Result<RootCertStore, SetupError> {
@@ -935,7 +884,10 @@ mod tests {
     #[test]
     fn snippets_are_printable_and_short() {
         assert_eq!(snippet(b"", false), "(empty)");
-        assert_eq!(snippet(b"a\nb\r\n\tc\x1b[31m", false), "\"a b c [31m\"");
+        assert_eq!(
+            snippet(b"a\nb\r\n\tc\x1b[31m", false),
+            "\"a b c\\u{1b}[31m\""
+        );
         let long = vec![b'x'; 1000];
         let s = snippet(&long, false);
         assert_eq!(s, format!("\"{}\"…", "x".repeat(200)));
@@ -957,7 +909,7 @@ mod tests {
             o.cause
                 .as_deref()
                 .unwrap()
-                .contains(r#"body: "warming up ""#),
+                .contains(r#"body: "warming up""#),
             "{:?}",
             o.cause
         );

@@ -345,17 +345,8 @@ fn counts(c: Counts) -> String {
     )
 }
 
-/// A message on one line, cut to [`MESSAGE_MAX`] characters.
 fn one_line(s: &str) -> String {
-    let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    cut(&joined, MESSAGE_MAX)
-}
-
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
+    crate::net::text::printable(s, MESSAGE_MAX)
 }
 
 /// Where a Job sorts among the matches: by creationTimestamp, then by name with numbers
@@ -789,7 +780,7 @@ pub fn failed_pod(pods: &[Value]) -> Option<String> {
                     }
                     let msg = text(t, "message").trim();
                     if !msg.is_empty() {
-                        s.push_str(&format!(": {}", cut(msg, MESSAGE_MAX)));
+                        s.push_str(&format!(": {}", crate::net::text::cut(msg, MESSAGE_MAX)));
                     }
                     let at = text(t, "finishedAt");
                     offer(at, s);

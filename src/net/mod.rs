@@ -1,0 +1,5 @@
+//! What the API client and the network probes share: text made safe to print and credentials
+//! kept out of it ([`text`]). TLS roots and verifiers and the resolver move here from
+//! probe/http.rs and probe/tcp.rs as the layout in DESIGN.md ("How it works") is reached.
+
+pub mod text;
