@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn chain_is_one_line_without_repeats() {
         let inner = std::io::Error::other("refused\nsecond line");
-        let outer = std::io::Error::new(std::io::ErrorKind::Other, inner);
+        let outer = std::io::Error::other(inner);
         assert_eq!(chain(&outer), "refused");
     }
 }
