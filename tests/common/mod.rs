@@ -231,3 +231,44 @@ pub fn run_in(home: &Path, args: &[&str]) -> Run {
     cmd.args(args);
     run(cmd, Duration::from_secs(60))
 }
+
+/// Address-space limit for the hostile-input tests: a regression that reads without bound is
+/// killed by the kernel (allocation failure, exit 134) instead of taking the machine down.
+pub const HOSTILE_AS_LIMIT_MIB: u64 = 1024;
+
+/// `cmd` run under `ulimit -v` of `mib` MiB (through `sh`, which `exec`s it: the pid is kwait's).
+pub fn memory_limited(cmd: Command, mib: u64) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", mib * 1024))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        c.current_dir(dir);
+    }
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, for at most `limit`; panics naming `what`
+/// otherwise. For conditions that a loaded machine makes slow but that must come true.
+pub fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > limit {
+            panic!("not within {limit:?}: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
