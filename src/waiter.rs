@@ -7,7 +7,6 @@
 //! alone.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -16,6 +15,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 pub use crate::backoff::Backoff;
 use crate::backoff::random_unit;
 use crate::check::{Check, Class, Observation};
+pub use crate::kube::Wake;
 use crate::probe::Probe;
 use crate::report::{Ending, Reporter, Summary};
 
@@ -41,16 +41,6 @@ pub struct Settings {
     pub max_interval: Duration,
     /// Longest time one check may take.
     pub attempt_timeout: Duration,
-}
-
-/// Wake-up signals from a watch: `notify` fires when the watched object changed; `healthy`
-/// says whether the watch is currently established.
-#[derive(Debug, Clone)]
-pub struct Wake {
-    /// Poked on every watch event (coalesced: many events before the next check make one check).
-    pub notify: Arc<Notify>,
-    /// `true` while every watch is established.
-    pub healthy: watch::Receiver<bool>,
 }
 
 /// The waiter's own word for a check that did not come back within its budget (with some
@@ -243,7 +233,9 @@ mod tests {
     use crate::plan::{Format, Output};
     use crate::probe::BoxFuture;
     use std::collections::VecDeque;
+    use std::sync::Arc;
     use std::sync::Mutex;
+    use tokio::sync::{Notify, watch};
 
     /// A probe that answers from a script and records when it was asked.
     struct Scripted {
