@@ -32,8 +32,10 @@ mod server;
 mod state;
 mod tls;
 mod util;
+mod watchfault;
 
 pub use model::{Allow, Fault, KubeconfigOpts, RequestRecord, ResourceDef, Rule};
+pub use watchfault::WatchFault;
 
 use model::DelayRule;
 use serde_json::Value;
@@ -543,6 +545,12 @@ impl ApiServer {
         st.delay = None;
         st.drop_next = 0;
         st.gone_next = 0;
+    }
+
+    /// Makes every watch opened from now on misbehave as `fault` says (`None`: behave again).
+    /// Streams already open are left alone.
+    pub fn set_watch_fault(&self, fault: Option<WatchFault>) {
+        self.state().watch_fault = fault;
     }
 
     /// Changes the BOOKMARK period for watches opened from now on.

@@ -4,6 +4,7 @@ use crate::model::{AuthzRequest, RequestRecord, ResourceDef};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::state::{ApiError, Event, Part, State, default_message, details};
 use crate::util::parse_query;
+use crate::watchfault::{self, WatchFault};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -765,10 +766,20 @@ fn stream_response(rx: mpsc::Receiver<Bytes>) -> Resp {
 }
 
 fn start_watch(shared: &Arc<Shared>, info: &Info, def: &ResourceDef, ns: Option<&str>) -> Resp {
-    let (labels, fields) = match selectors(info) {
+    let (labels, mut fields) = match selectors(info) {
         Ok(s) => s,
         Err(e) => return error_response(&e),
     };
+    let hostile = shared.lock().watch_fault;
+    match hostile {
+        Some(f @ (WatchFault::NoNewline | WatchFault::Silent)) => {
+            let (tx, rx) = mpsc::channel::<Bytes>(4);
+            watchfault::feed(shared, f, tx);
+            return stream_response(rx);
+        }
+        Some(WatchFault::IgnoreFieldSelector) => fields = FieldSelector::default(),
+        None => {}
+    }
     let filter = WatchFilter {
         group: def.group.clone(),
         plural: def.plural.clone(),

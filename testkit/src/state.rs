@@ -1,6 +1,7 @@
 //! The object store, its event history, tokens, faults and counters.
 
 use crate::model::{Allow, DelayRule, Fault, RequestRecord, ResourceDef, qualified};
+use crate::watchfault::WatchFault;
 use crate::util::{merge_patch, name_suffix, rfc3339, uid};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -157,6 +158,8 @@ pub(crate) struct State {
     pub records: Vec<RequestRecord>,
     pub bookmark_interval: Duration,
     pub open_watches: usize,
+    /// How every watch opened from now on misbehaves (hostile-input tests).
+    pub watch_fault: Option<WatchFault>,
 }
 
 fn meta(obj: &Value, field: &str) -> Option<String> {
@@ -195,6 +198,7 @@ impl State {
             records: Vec::new(),
             bookmark_interval,
             open_watches: 0,
+            watch_fault: None,
         }
     }
 
