@@ -3,6 +3,12 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
+/// The longest a server's `Retry-After` may hold the next request back, whoever sent it (the API
+/// server, to a check or to a watch, or a wait-http endpoint). Longer says more about the server
+/// than about when to ask again, and an unbounded one (`Retry-After: 18446744073709551615`)
+/// would overflow the clock.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// Exponential backoff from `interval` to `max`, ×2 per step, with full jitter above a floor:
 /// each delay is uniform in `[interval, min(max, interval·2ⁿ)]`. The floor is deliberate: plain
 /// full jitter can draw 0 s and hammer a dead endpoint, while `--interval` promises a floor; the

@@ -314,6 +314,7 @@ impl Kube {
         let answer = self.conn.send(&req).await;
         self.watches.first_read_done(res, &self.namespace);
         let v = answer?;
+        self.watches.listed(res, &self.namespace, &v);
         let items = match v.get("items") {
             Some(Value::Array(items)) => items.clone(),
             _ => Vec::new(),

@@ -2,9 +2,12 @@
 //! `Retry-After`, wake-ups from a watch, the heartbeat, and the history for the report.
 //!
 //! Correctness comes from the probe's check (a GET); speed comes from [`Wake`]: a watch that
-//! pokes the loop the moment the object changes. While the watch is healthy the loop only
-//! re-checks once per `max_interval` as a safety net; when it is not, the backoff carries on
-//! alone.
+//! pokes the loop the moment the object changes. While the watch is healthy (proven alive by
+//! events or bookmarks within its idle timeout) the loop does not poll at all: the watch pokes
+//! it on every change and once more at each renewal (every few minutes). When the watch is not
+//! healthy, the backoff carries on alone. Wake-ups are coalesced: at most one check per
+//! [`KUBE_CHECK_GAP`], however fast the watch pokes, and never a delay for the first poke after
+//! a quiet spell.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,8 +15,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 
-pub use crate::backoff::Backoff;
-use crate::backoff::random_unit;
+pub use crate::backoff::{Backoff, MAX_RETRY_AFTER};
 use crate::check::{Check, Class, Observation};
 pub use crate::kube::Wake;
 use crate::probe::Probe;
@@ -22,10 +24,15 @@ use crate::report::{Ending, Reporter, Summary};
 /// How often "still waiting" is printed while nothing changes.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
-/// The longest a server's `Retry-After` may hold the next check back, whoever sent it (the API
-/// server or a wait-http endpoint). Longer says more about the server than about when to ask
-/// again, and an unbounded one (`Retry-After: 18446744073709551615`) would overflow the clock.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// The shortest time between two checks of a watched (Kubernetes) target: at most 2 requests a
+/// second, whatever the watch's event rate or `--interval`. The first poke after a quiet
+/// spell (no check for this long) is reacted to at once.
+pub const KUBE_CHECK_GAP: Duration = Duration::from_millis(500);
+
+/// How long the loop sleeps, while the watch is healthy and the object was seen, before
+/// looking again on its own: never in practice (the watch's renewal pokes first), but a
+/// bounded instant keeps the clock arithmetic finite.
+const WATCHED_SLEEP: Duration = Duration::from_secs(24 * 3600);
 
 /// How much longer than `--attempt-timeout` a check may run before the waiter stops it.
 const CHECK_SLACK: Duration = Duration::from_millis(250);
@@ -81,6 +88,12 @@ pub async fn run(
         None => (None, None),
     };
     let watch_ok = |h: &Option<watch::Receiver<bool>>| h.as_ref().is_some_and(|h| *h.borrow());
+    // A watched target is a Kubernetes object: its checks keep to the request budget.
+    let gap = if notify.is_some() {
+        KUBE_CHECK_GAP
+    } else {
+        Duration::ZERO
+    };
     let summary = |ending, checks, last: Option<Observation>, since, history| Summary {
         ending,
         elapsed: start.elapsed(),
@@ -155,18 +168,22 @@ pub async fn run(
             let seen = matches!(obs.class, Class::NotReady | Class::NotFound | Class::Gone);
             last = Some(obs);
 
-            // Sleep until the next check: a safety re-check while the watch is healthy and the
-            // object was seen, the backoff otherwise; earlier when the watch pokes us.
+            // Sleep until the next check: none of our own while the watch is healthy and the
+            // object was seen, the backoff otherwise; earlier when the watch pokes us, but
+            // never sooner than `gap` after the last check.
             let checked_at = Instant::now();
+            let earliest = checked_at + gap.max(retry_after);
             let pick = |healthy: bool, backoff: &mut Backoff| {
                 let base = if healthy && seen {
-                    settings.max_interval.mul_f64(0.9 + 0.1 * random_unit())
+                    WATCHED_SLEEP
                 } else {
                     backoff.next_delay()
                 };
-                checked_at + base.max(retry_after)
+                checked_at + base.max(retry_after).max(gap)
             };
             let mut next = pick(watch_ok(&healthy), &mut backoff);
+            // A poke came in before `earliest`: the check is due at `earliest`.
+            let mut poked = false;
             loop {
                 let mut until = next.min(next_heartbeat);
                 if let Some(d) = deadline {
@@ -175,18 +192,28 @@ pub async fn run(
                 tokio::select! {
                     biased;
                     sig = &mut interrupt => return summary(Ending::Interrupted(sig), checks, last, since, history),
-                    _ = notified(notify.as_deref()), if Instant::now() >= checked_at + retry_after => break,
+                    _ = notified(notify.as_deref()), if !poked => {
+                        if Instant::now() >= earliest {
+                            break;
+                        }
+                        // Coalesced: every poke until `earliest` makes this one check.
+                        poked = true;
+                        next = next.min(earliest);
+                    }
                     alive = health_changed(healthy.as_mut()) => {
                         if !alive {
                             healthy = None; // the watch is gone for good: polling alone from now on
                         }
-                        // Established: the watch covers us, so only the safety re-check remains.
+                        // Established: the watch covers us, so no check of our own remains.
                         // Lost: events may have been missed, so bring the next check forward.
                         next = if watch_ok(&healthy) {
                             pick(true, &mut backoff)
                         } else {
                             pick(false, &mut backoff).min(next)
                         };
+                        if poked {
+                            next = next.min(earliest);
+                        }
                     }
                     _ = sleep_until(until) => {
                         let now = Instant::now();
@@ -390,15 +417,13 @@ mod tests {
         assert_eq!(s.history.len(), 2);
     }
 
+    /// Regression (issue 13, item 12): with the watch proven alive, a safety GET every
+    /// --max-interval was waste; the watch's pokes (each change, each renewal) are enough.
     #[tokio::test(start_paused = true)]
-    async fn a_healthy_watch_slows_polling_and_its_poke_checks_at_once() {
+    async fn a_healthy_watch_stops_polling_and_its_poke_checks_at_once() {
         let notify = Arc::new(Notify::new());
         let (tx, rx) = watch::channel(true);
-        let (mut p, asked) = scripted(vec![
-            pending("not found"),
-            pending("not found"),
-            Check::Ready("ok".into()),
-        ]);
+        let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
         let wake = Wake {
             notify: notify.clone(),
             healthy: rx,
@@ -412,12 +437,9 @@ mod tests {
         drop(tx);
         assert_eq!(s.ending, Ending::Ready("ok".into()));
         let asked = asked.lock().unwrap().clone();
-        // First check at 0, the safety re-check after ~27-30 s (not 1 s), then the poke at 40 s.
-        assert!(
-            asked[1] >= Duration::from_secs(27) && asked[1] <= Duration::from_secs(30),
-            "{asked:?}"
-        );
-        assert_eq!(asked[2], Duration::from_secs(40), "{asked:?}");
+        // First check at 0, nothing of its own (no 1 s backoff, no 30 s safety re-check), then
+        // the poke at 40 s.
+        assert_eq!(asked[1], Duration::from_secs(40), "{asked:?}");
     }
 
     /// Regression: a 401 after a token expired, while the watch opened with the old token was
@@ -459,9 +481,95 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_watch_established_after_the_first_check_postpones_the_next_poll() {
+    async fn a_watch_established_after_the_first_check_cancels_the_next_poll() {
         let asked = asked_with_health_flip(false, Duration::from_millis(100)).await;
-        assert!(asked[1] >= Duration::from_secs(27), "{asked:?}");
+        assert_eq!(asked.len(), 1, "{asked:?}");
+    }
+
+    /// Pokes `wake` every `every` until `until`, then stops.
+    fn poke_every(notify: Arc<Notify>, every: Duration, until: Duration) {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            while start.elapsed() < until {
+                notify.notify_one();
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+
+    /// Regression (issue 13, item 10): a watch churning the object 1000×/s caused 7,514 GETs in
+    /// 10 s. Pokes are coalesced to at most one check per 500 ms, whatever their rate.
+    #[tokio::test(start_paused = true)]
+    async fn a_thousand_pokes_a_second_cost_at_most_two_checks_a_second() {
+        let notify = Arc::new(Notify::new());
+        let (_tx, rx) = watch::channel(true);
+        let (mut p, asked) = scripted(vec![]);
+        let wake = Wake {
+            notify: notify.clone(),
+            healthy: rx,
+        };
+        poke_every(notify, Duration::from_millis(1), Duration::from_secs(10));
+        let settings = Settings {
+            interval: Duration::from_millis(100),
+            ..settings(10)
+        };
+        let s = run(
+            &mut p,
+            Some(wake),
+            &settings,
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(s.ending, Ending::TimedOut);
+        let asked = asked.lock().unwrap().clone();
+        // The first check, then one per 500 ms for 10 s.
+        assert!(asked.len() <= 21, "{} checks: {asked:?}", asked.len());
+        assert!(asked.len() >= 15, "{} checks: {asked:?}", asked.len());
+        for w in asked.windows(2) {
+            assert!(w[1] - w[0] >= KUBE_CHECK_GAP, "{asked:?}");
+        }
+    }
+
+    /// The budget must not delay the reaction: one change after a quiet spell is checked at
+    /// once (the ~2 ms reaction is what users feel).
+    #[tokio::test(start_paused = true)]
+    async fn a_single_poke_after_quiet_is_checked_at_once() {
+        let notify = Arc::new(Notify::new());
+        let (_tx, rx) = watch::channel(true);
+        let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
+        let wake = Wake {
+            notify: notify.clone(),
+            healthy: rx,
+        };
+        let poke = notify.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5003)).await;
+            poke.notify_one();
+        });
+        run_watched(&mut p, wake).await;
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(asked, vec![Duration::ZERO, Duration::from_millis(5003)]);
+    }
+
+    /// A poke right after a check is not lost: it is checked when the gap is over.
+    #[tokio::test(start_paused = true)]
+    async fn a_poke_right_after_a_check_is_checked_when_the_gap_is_over() {
+        let notify = Arc::new(Notify::new());
+        let (_tx, rx) = watch::channel(true);
+        let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
+        let wake = Wake {
+            notify: notify.clone(),
+            healthy: rx,
+        };
+        let poke = notify.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            poke.notify_one();
+        });
+        run_watched(&mut p, wake).await;
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(asked, vec![Duration::ZERO, KUBE_CHECK_GAP]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -21,7 +21,8 @@ use crate::net::text::lock;
 pub struct Wake {
     /// Poked on every watch event (coalesced: many events before the next check make one check).
     pub notify: Arc<Notify>,
-    /// `true` while every watch is established.
+    /// `true` while every watch of this target is established and alive (an event or a
+    /// bookmark within the idle timeout).
     pub healthy: watch::Receiver<bool>,
 }
 
@@ -53,6 +54,7 @@ impl Kube {
                 slot,
                 backoff: Backoff::new(interval, max),
                 refused_delay: max,
+                idle: idle_timeout(),
             };
             tokio::spawn(task.run());
         }
@@ -63,7 +65,39 @@ impl Kube {
     }
 }
 
-/// Every watch of one client: one notifier, one health flag (all watches established).
+/// The longest watch line accepted. A watch event carries one object, and the API server stores
+/// at most ~1.5 MiB per object (etcd's request limit) and refuses requests over 3 MiB; 3 MiB
+/// plus what JSON escaping may add is far more than any real event. A longer line means the
+/// stream is not a watch (a proxy's page, garbage, a hostile server): it is dropped and the
+/// watch re-opened with backoff, so a stream without newlines costs bounded memory and time.
+pub const MAX_LINE: usize = 3 * 1024 * 1024 + 64 * 1024;
+
+/// How long a watch may stay silent (no event, no bookmark) before it counts as broken. The
+/// watch asks for bookmarks, which real API servers send about once a minute; twice that plus
+/// a margin notices a half-open connection (a load-balancer failover) within 2.5 minutes,
+/// instead of the ~12 minutes TCP keep-alive would take.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// Test hook only: overrides [`IDLE_TIMEOUT`] (a duration such as `2s`), so that the tests of
+/// a half-open watch do not wait minutes. Not documented for users.
+const IDLE_TIMEOUT_ENV: &str = "KWAIT_TEST_WATCH_IDLE";
+
+/// The lifetime a watch asks the server for (`timeoutSeconds`); the server ends the stream then
+/// and the watch is renewed from where it stopped. Under the API server's own
+/// `--min-request-timeout` default (1800 s), and short enough that a renewal refreshes a wait
+/// every five minutes.
+const LIFETIME_SECONDS: u64 = 290;
+
+/// How much longer than [`LIFETIME_SECONDS`] a stream may last before kwait ends it itself (a
+/// server or proxy that ignores `timeoutSeconds`).
+const LIFETIME_SLACK: Duration = Duration::from_secs(30);
+
+/// A stream that ends sooner than this did not prove the watch works: reconnect with backoff.
+const SHORT_LIVED: Duration = Duration::from_secs(5);
+
+/// Every watch of one client (one target): one notifier; each watch's health, and whether all
+/// are healthy. The health is per watch: a refused or broken one is marked broken alone, and
+/// the waiter sees the watches of its own target only.
 #[derive(Debug)]
 pub(super) struct WatchSet {
     notify: Arc<Notify>,
@@ -71,8 +105,11 @@ pub(super) struct WatchSet {
     health: Mutex<Vec<bool>>,
     started: Mutex<Vec<(Resource, Selector)>>,
     /// The resourceVersion of each object as the last GET or LIST read it, by path and name:
-    /// a watch event for a version already read (the watch's initial ADDED) pokes nobody.
+    /// a watch event for a version already read (the watch's initial ADDED) pokes nobody, and a
+    /// watch on that name starts from that version.
     read: Mutex<HashMap<String, String>>,
+    /// The resourceVersion of the last LIST of each path: a label-selector watch starts there.
+    listed: Mutex<HashMap<String, String>>,
     /// The resource paths read at least once. A watch opens only after its resource's first
     /// read (GET then watch, as informers list then watch), so that its initial ADDED event
     /// cannot overtake the GET's answer and cost a second, identical GET.
@@ -87,6 +124,7 @@ impl Default for WatchSet {
             health: Mutex::new(Vec::new()),
             started: Mutex::new(Vec::new()),
             read: Mutex::new(HashMap::new()),
+            listed: Mutex::new(HashMap::new()),
             first_reads: watch::Sender::new(HashSet::new()),
         }
     }
@@ -109,6 +147,29 @@ impl WatchSet {
         if let (Some(name), Some(rv)) = (meta("name"), meta("resourceVersion")) {
             lock(&self.read).insert(format!("{}/{name}", res.path(namespace)), rv.to_string());
         }
+    }
+
+    /// Notes the version of a LIST answer (its `metadata.resourceVersion`).
+    pub(super) fn listed(&self, res: &Resource, namespace: &str, list: &Value) {
+        if let Some(rv) = list
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+        {
+            lock(&self.listed).insert(res.path(namespace), rv.to_string());
+        }
+    }
+
+    /// Where a watch starts: the version its first read saw, so that a change between the read
+    /// and the watch (a delete above all) is delivered. A name whose GET found nothing (a 404
+    /// carries no version) or failed, and a LIST that failed, start from "" — the API server's
+    /// most recent state, read from etcd (not its cache, as "0" would be), with a synthetic
+    /// ADDED for an object that exists by then: what was created after the GET is still seen.
+    fn start_version(&self, path: &str, selector: &Selector) -> String {
+        let found = match selector {
+            Selector::Name(n) => lock(&self.read).get(&format!("{path}/{n}")).cloned(),
+            Selector::Labels(_) => lock(&self.listed).get(path).cloned(),
+        };
+        found.unwrap_or_default()
     }
 
     /// Whether a watch event brings a version nobody has read yet.
@@ -147,6 +208,49 @@ struct MetaFields {
     resource_version: Option<String>,
 }
 
+/// Why a watch stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The server ended it (its `timeoutSeconds`, a closed connection), or it outlived the
+    /// lifetime asked for: renew it from the last version.
+    Closed,
+    /// An `ERROR` event with 410 Gone: the version is too old; start over from the most recent.
+    Gone,
+    /// Nothing arrived within the idle timeout: half-open, or a server that sends nothing.
+    Idle,
+    /// A line longer than [`MAX_LINE`], a line that is not a watch event, or another `ERROR`.
+    Broken,
+}
+
+/// The unfinished line of a watch stream. Each byte is scanned for a newline once (not the
+/// whole buffer again on every chunk), and the unfinished line is capped at [`MAX_LINE`].
+#[derive(Debug, Default)]
+struct LineBuf {
+    buf: Vec<u8>,
+    /// How many bytes at the start of `buf` are known to hold no newline.
+    scanned: usize,
+}
+
+impl LineBuf {
+    /// Appends `chunk` and hands each whole line to `line`, stopping at the first `Some` it
+    /// returns; `Some(End::Broken)` when the unfinished line grows over [`MAX_LINE`].
+    fn push(&mut self, chunk: &[u8], mut line: impl FnMut(&[u8]) -> Option<End>) -> Option<End> {
+        self.buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(i) = self.buf[self.scanned..].iter().position(|b| *b == b'\n') {
+            let end = self.scanned + i;
+            if let Some(why) = line(&self.buf[start..end]) {
+                return Some(why);
+            }
+            start = end + 1;
+            self.scanned = start;
+        }
+        self.buf.drain(..start);
+        self.scanned = self.buf.len();
+        (self.buf.len() > MAX_LINE).then_some(End::Broken)
+    }
+}
+
 struct WatchTask {
     conn: Arc<Conn>,
     path: String,
@@ -155,12 +259,32 @@ struct WatchTask {
     slot: usize,
     backoff: Backoff,
     refused_delay: Duration,
+    idle: Duration,
+}
+
+/// [`IDLE_TIMEOUT`], or the test override.
+fn idle_timeout() -> Duration {
+    std::env::var(IDLE_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| crate::duration::parse_duration(&v).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(IDLE_TIMEOUT)
+}
+
+/// `Retry-After` in seconds, as the API server sends it with a 429.
+fn retry_after(res: &reqwest::Response) -> Option<Duration> {
+    res.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 impl WatchTask {
-    /// Watches for ever (the process ends with the wait): reconnects after the server's timeout,
-    /// resumes from the last resourceVersion, starts over from "0" after 410 Gone, and backs off
-    /// while the watch is refused (e.g. forbidden: polling alone carries the wait then).
+    /// Watches for ever (the process ends with the wait): starts from the version the first
+    /// read saw, renews after the server's timeout from the last version, starts over from the
+    /// most recent state after 410 Gone, and backs off while the watch is refused (e.g.
+    /// forbidden: polling alone carries the wait then) or broken.
     async fn run(mut self) {
         let mut first_reads = self.set.first_reads.subscribe();
         if first_reads
@@ -170,9 +294,9 @@ impl WatchTask {
         {
             return;
         }
-        let mut rv = "0".to_string();
+        let mut rv = self.set.start_version(&self.path, &self.selector);
         loop {
-            let mut wp = WatchParams::default().timeout(290);
+            let mut wp = WatchParams::default().timeout(LIFETIME_SECONDS as u32);
             wp.bookmarks = true;
             let wp = match &self.selector {
                 Selector::Name(n) => wp.fields(&format!("metadata.name={n}")),
@@ -186,9 +310,11 @@ impl WatchTask {
                 Ok(res) if res.status().is_success() => res,
                 refused => {
                     self.set.set_health(self.slot, false);
-                    let code = refused.map_or(0, |r| r.status().as_u16());
+                    let code = refused.as_ref().map_or(0, |r| r.status().as_u16());
+                    let asked = refused.as_ref().ok().and_then(retry_after);
                     if code == 410 {
-                        rv = "0".into();
+                        rv = String::new();
+                        self.set.notify.notify_one();
                     }
                     // Refused (RBAC without `watch`): the GETs alone carry the wait and notice
                     // when a Role lands, so retry the watch only once per longest delay.
@@ -197,53 +323,169 @@ impl WatchTask {
                     } else {
                         self.backoff.next_delay()
                     };
+                    // A 429's Retry-After is the server's word (capped, as the waiter caps it).
+                    let delay = delay.max(
+                        asked
+                            .unwrap_or_default()
+                            .min(crate::backoff::MAX_RETRY_AFTER),
+                    );
                     tokio::time::sleep(delay).await;
                     continue;
                 }
             };
             self.set.set_health(self.slot, true);
-            if self.follow(res, &mut rv).await == Some(410) {
-                rv = "0".into();
-            }
-            // The stream ended: the server's timeout, a closed connection, a 410. Something
-            // may have been missed, so poke the waiter; reconnect at once unless the stream
-            // was short-lived, which would otherwise turn into a hot loop.
+            let end = self.follow(res, &mut rv, opened).await;
+            // Whatever ended the stream, the renewed watch resumes from `rv`; a renewal is also
+            // when the waiter re-reads the object (one GET per renewal, ~0.4 requests a minute
+            // in all), which refreshes what the watch does not carry (a Job's pods).
             self.set.notify.notify_one();
-            if opened.elapsed() < Duration::from_secs(5) {
-                self.set.set_health(self.slot, false);
-                tokio::time::sleep(self.backoff.next_delay()).await;
-            } else {
-                self.backoff.reset();
+            if end == End::Gone {
+                rv = String::new();
+            }
+            match end {
+                End::Closed | End::Gone if opened.elapsed() >= SHORT_LIVED => self.backoff.reset(),
+                // Short-lived, silent or garbage: not a working watch. Say so (the waiter polls
+                // meanwhile) and reconnect on the backoff, never in a hot loop.
+                End::Closed | End::Gone | End::Idle | End::Broken => {
+                    self.set.set_health(self.slot, false);
+                    tokio::time::sleep(self.backoff.next_delay()).await;
+                }
             }
         }
     }
 
-    /// Reads watch events (one JSON object per line) until the stream ends; pokes the waiter on
-    /// every change and keeps the last resourceVersion. Returns the code of an `ERROR` event.
-    async fn follow(&self, mut res: reqwest::Response, rv: &mut String) -> Option<u16> {
-        let mut buf: Vec<u8> = Vec::new();
-        while let Ok(Some(chunk)) = res.chunk().await {
-            buf.extend_from_slice(&chunk);
-            while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=end).collect();
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                match serde_json::from_slice::<WatchEvent<Meta>>(&line) {
-                    Ok(WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o)) => {
-                        if self.set.is_news(&self.path, &o.metadata) {
-                            self.set.notify.notify_one();
-                        }
-                        if let Some(v) = o.metadata.resource_version {
-                            *rv = v;
-                        }
-                    }
-                    Ok(WatchEvent::Bookmark(b)) => *rv = b.metadata.resource_version,
-                    Ok(WatchEvent::Error(s)) => return Some(s.code),
-                    Err(_) => return None,
-                }
+    /// Reads watch events (one JSON object per line) until the stream ends, goes silent for the
+    /// idle timeout, outlives its lifetime or sends a line over [`MAX_LINE`]; pokes the waiter
+    /// on every change to the watched object(s) and keeps the last resourceVersion.
+    async fn follow(
+        &self,
+        mut res: reqwest::Response,
+        rv: &mut String,
+        opened: tokio::time::Instant,
+    ) -> End {
+        let lifetime_end = opened + Duration::from_secs(LIFETIME_SECONDS) + LIFETIME_SLACK;
+        let mut lines = LineBuf::default();
+        loop {
+            let idle_end = tokio::time::Instant::now() + self.idle;
+            let chunk = match tokio::time::timeout_at(idle_end.min(lifetime_end), res.chunk()).await
+            {
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None) | Err(_)) => return End::Closed,
+                Err(_) if tokio::time::Instant::now() >= lifetime_end => return End::Closed,
+                Err(_) => return End::Idle,
+            };
+            if let Some(end) = lines.push(&chunk, |line| self.event(line, rv)) {
+                return end;
             }
         }
-        None
     }
+
+    /// Handles one line of the stream; `Some` ends the stream.
+    fn event(&self, line: &[u8], rv: &mut String) -> Option<End> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        match serde_json::from_slice::<WatchEvent<Meta>>(line) {
+            Ok(WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o)) => {
+                // A server or proxy that ignores the field selector sends events for other
+                // names: they say nothing about this object.
+                let other = match (&self.selector, &o.metadata.name) {
+                    (Selector::Name(want), Some(name)) => want != name,
+                    _ => false,
+                };
+                if !other && self.set.is_news(&self.path, &o.metadata) {
+                    self.set.notify.notify_one();
+                }
+                if let Some(v) = o.metadata.resource_version {
+                    *rv = v;
+                }
+                None
+            }
+            Ok(WatchEvent::Bookmark(b)) => {
+                *rv = b.metadata.resource_version;
+                None
+            }
+            Ok(WatchEvent::Error(s)) if s.code == 410 => Some(End::Gone),
+            Ok(WatchEvent::Error(_)) | Err(_) => Some(End::Broken),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(lb: &mut LineBuf, chunk: &[u8], out: &mut Vec<String>) -> Option<End> {
+        lb.push(chunk, |l| {
+            out.push(String::from_utf8_lossy(l).into_owned());
+            None
+        })
+    }
+
+    #[test]
+    fn lines_split_across_chunks_are_joined_and_several_in_one_chunk_are_split() {
+        let mut lb = LineBuf::default();
+        let mut out = Vec::new();
+        assert_eq!(collect(&mut lb, b"{\"a\"", &mut out), None);
+        assert_eq!(collect(&mut lb, b":1}\n{\"b\":2}\n{\"c", &mut out), None);
+        assert_eq!(collect(&mut lb, b"\":3}\n", &mut out), None);
+        assert_eq!(out, ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"]);
+        assert!(lb.buf.is_empty());
+    }
+
+    /// Regression (issue 13, item 8): a stream without newlines was buffered without limit and
+    /// rescanned from its start on every chunk.
+    #[test]
+    fn a_line_over_the_cap_ends_the_stream_and_the_buffer_stays_bounded() {
+        let mut lb = LineBuf::default();
+        let mut out = Vec::new();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut ended = None;
+        for _ in 0..1000 {
+            ended = collect(&mut lb, &chunk, &mut out);
+            assert!(lb.buf.len() <= MAX_LINE + chunk.len());
+            if ended.is_some() {
+                break;
+            }
+        }
+        assert_eq!(ended, Some(End::Broken));
+        assert!(out.is_empty());
+        // Only the new bytes are scanned: the unfinished line is marked scanned to its end.
+        assert_eq!(lb.scanned, lb.buf.len());
+    }
+
+    #[test]
+    fn a_line_just_under_the_cap_is_accepted() {
+        let mut lb = LineBuf::default();
+        let mut out = Vec::new();
+        let mut big = vec![b'x'; MAX_LINE];
+        big.push(b'\n');
+        assert_eq!(collect(&mut lb, &big, &mut out), None);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn a_watch_on_a_missing_name_starts_from_the_most_recent_state_and_a_read_one_from_its_version()
+    {
+        let set = WatchSet::default();
+        let path = SECRETS_PATH;
+        let name = Selector::Name("s".into());
+        assert_eq!(set.start_version(path, &name), "");
+        set.read(
+            &crate::kube::SECRETS,
+            "ns",
+            &serde_json::json!({"metadata": {"name": "s", "resourceVersion": "42"}}),
+        );
+        assert_eq!(set.start_version(path, &name), "42");
+        let labels = Selector::Labels("app=x".into());
+        assert_eq!(set.start_version(path, &labels), "");
+        set.listed(
+            &crate::kube::SECRETS,
+            "ns",
+            &serde_json::json!({"metadata": {"resourceVersion": "77"}, "items": []}),
+        );
+        assert_eq!(set.start_version(path, &labels), "77");
+    }
+
+    const SECRETS_PATH: &str = "/api/v1/namespaces/ns/secrets";
 }

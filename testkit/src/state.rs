@@ -1,8 +1,8 @@
 //! The object store, its event history, tokens, faults and counters.
 
 use crate::model::{Allow, DelayRule, Fault, RequestRecord, ResourceDef, qualified};
-use crate::watchfault::WatchFault;
 use crate::util::{merge_patch, name_suffix, rfc3339, uid};
+use crate::watchfault::WatchFault;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};

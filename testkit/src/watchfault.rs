@@ -33,7 +33,8 @@ pub(crate) fn feed(shared: &Arc<Shared>, fault: WatchFault, tx: mpsc::Sender<Byt
     tokio::spawn(async move {
         let junk = Bytes::from(vec![b'x'; 64 * 1024]);
         // `{"type":"ADDED","object":` and then an object that never ends.
-        let opening = Bytes::from_static(b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"");
+        let opening =
+            Bytes::from_static(b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"");
         let mut first = true;
         loop {
             let send = async {
