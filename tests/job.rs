@@ -164,7 +164,17 @@ fn job_failing_exits_1_at_once_with_reason_counts_and_the_failed_pod() {
     c.api
         .create("jobs", NS, job("migrate", json!({}), running(2)));
     create_failed_pod(&c.api);
-    let k = spawn(c.kwait(&["job", "migrate", "--timeout", "10s"]));
+    // Polling alone would not look again before 20 s: only the watch can wake the waiter.
+    let k = spawn(c.kwait(&[
+        "job",
+        "migrate",
+        "--timeout",
+        "10s",
+        "--interval",
+        "20s",
+        "--max-interval",
+        "30s",
+    ]));
     sleep_ms(2000);
     let patched = Instant::now();
     fail(
@@ -175,7 +185,7 @@ fn job_failing_exits_1_at_once_with_reason_counts_and_the_failed_pod() {
     );
     let r = k.finish(LIMIT);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
-    // At once: the watch wakes the waiter; polling alone would take up to 30 s here.
+    // At once: the watch wakes the waiter; polling alone would take 20 s here.
     assert!(
         r.ended - patched < Duration::from_secs(5),
         "{:?}",

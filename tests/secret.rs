@@ -12,7 +12,17 @@ const LIMIT: Duration = Duration::from_secs(40);
 #[test]
 fn secret_created_after_two_seconds_is_ready() {
     let c = Cluster::new("created-later");
-    let k = spawn(c.kwait(&["wait-secret", "litellm-api-user", "--timeout", "30s"]));
+    // Polling alone would not see it before 20 s: only the watch can wake the waiter in time.
+    let k = spawn(c.kwait(&[
+        "wait-secret",
+        "litellm-api-user",
+        "--timeout",
+        "30s",
+        "--interval",
+        "20s",
+        "--max-interval",
+        "30s",
+    ]));
     sleep_ms(2000);
     c.api.create(
         "secrets",
@@ -55,6 +65,10 @@ fn secret_without_the_key_is_ready_only_after_the_key_is_added() {
         "API_KEY",
         "--timeout",
         "30s",
+        "--interval",
+        "20s",
+        "--max-interval",
+        "30s",
     ]));
     sleep_ms(2000);
     let patched = Instant::now();
@@ -67,6 +81,12 @@ fn secret_without_the_key_is_ready_only_after_the_key_is_added() {
     let r = k.finish(LIMIT);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.ended > patched);
+    // The watch woke the waiter (polling alone: 20 s).
+    assert!(
+        r.ended - patched < Duration::from_secs(10),
+        "{:?}",
+        r.ended - patched
+    );
     assert!(
         r.stderr.contains(
             "kwait: Secret crs/litellm-api-user (keys: API_KEY): found, but key API_KEY missing\n"
@@ -188,11 +208,7 @@ fn survives(name: &str, inject: impl FnOnce(&ApiServer)) -> Run {
 #[test]
 fn five_server_errors_are_retried() {
     let r = survives("500x5", |api| api.fail_next(Fault::status(500).times(5)));
-    assert!(
-        r.stderr.contains("API server error 500") || r.stderr.contains("ready after"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("API server error 500"), "{}", r.stderr);
 }
 
 /// A 429 whose `Retry-After` is u64::MAX seconds used to overflow the waiter's clock
@@ -265,9 +281,14 @@ fn a_dropped_connection_is_retried() {
 fn a_closed_watch_is_reopened() {
     let c = Cluster::new("closed-watch");
     let k = spawn(c.kwait(&["wait-secret", "s", "--timeout", "30s"]));
-    sleep_ms(1000);
+    eventually("the watch is open", LIMIT, || {
+        (c.api.open_watches() > 0).then_some(())
+    });
     c.api.close_watches();
-    sleep_ms(1000);
+    // Created once the watch is back, not in a race with its reopening.
+    eventually("the watch is reopened", LIMIT, || {
+        (c.api.count("watch") >= 2 && c.api.open_watches() > 0).then_some(())
+    });
     c.api.create("secrets", NS, secret("s", &[("k", "v")]));
     let r = k.finish(LIMIT);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
@@ -283,7 +304,9 @@ fn a_410_on_the_watch_restarts_it() {
     let c = Cluster::new("gone-watch");
     c.api.gone_next_watches(1);
     let k = spawn(c.kwait(&["wait-secret", "s", "--timeout", "30s"]));
-    sleep_ms(2500);
+    eventually("the watch is restarted after its 410", LIMIT, || {
+        (c.api.count("watch") >= 2 && c.api.open_watches() > 0).then_some(())
+    });
     c.api.create("secrets", NS, secret("s", &[("k", "v")]));
     let r = k.finish(LIMIT);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
@@ -315,7 +338,10 @@ fn a_server_restart_mid_wait_is_survived() {
 fn sigterm_ends_the_wait_with_143_in_under_a_second() {
     let c = Cluster::new("sigterm");
     let k = spawn(c.kwait(&["wait-secret", "s", "--timeout", "60s"]));
-    sleep_ms(1500);
+    // Once the first check is done (its state is in the report), however slow the start was.
+    eventually("the first check and the watch", LIMIT, || {
+        (c.api.open_watches() > 0).then_some(())
+    });
     let sent = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &k.pid().to_string()])
@@ -330,7 +356,7 @@ fn sigterm_ends_the_wait_with_143_in_under_a_second() {
         r.ended - sent
     );
     assert!(
-        r.stderr.contains("kwait: interrupted by SIGTERM after 1.")
+        r.stderr.contains("kwait: interrupted by SIGTERM after ")
             && r.stderr
                 .contains("while waiting for Secret crs/s; last seen: not found"),
         "{}",
