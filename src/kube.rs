@@ -291,6 +291,7 @@ impl Kube {
     /// GET one object. `Ok(None)` when it does not exist; a 404 for the resource *type* (CRD
     /// not installed) is an error of class [`Class::NotServed`].
     pub async fn get(&self, res: &Resource, name: &str) -> Result<Option<Value>, ApiError> {
+        self.watches.reading(res, &self.namespace, name);
         let req = Request::new(res.path(&self.namespace))
             .get(name, &GetParams::default())
             .map_err(|e| other(e.to_string()))?;

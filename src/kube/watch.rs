@@ -40,6 +40,9 @@ impl Kube {
         let mut started = lock(&set.started);
         if !started.iter().any(|(r, s)| r == res && *s == selector) {
             started.push((*res, selector.clone()));
+            if let Selector::Name(n) = &selector {
+                lock(&set.uncovered).remove(&format!("{}/{n}", res.path(&self.namespace)));
+            }
             let slot = {
                 let mut health = lock(&set.health);
                 health.push(false);
@@ -104,6 +107,10 @@ pub(super) struct WatchSet {
     healthy: watch::Sender<bool>,
     health: Mutex<Vec<bool>>,
     started: Mutex<Vec<(Resource, Selector)>>,
+    /// Objects a check GETs (path/name) that no watch of this set covers. While there is one,
+    /// the target is not covered ([`Wake::healthy`] is false) and the waiter polls: a change
+    /// of that object would poke nobody.
+    uncovered: Mutex<HashSet<String>>,
     /// The resourceVersion of each object as the last GET or LIST read it, by path and name:
     /// a watch event for a version already read (the watch's initial ADDED) pokes nobody, and a
     /// watch on that name starts from that version.
@@ -123,6 +130,7 @@ impl Default for WatchSet {
             healthy: watch::Sender::new(false),
             health: Mutex::new(Vec::new()),
             started: Mutex::new(Vec::new()),
+            uncovered: Mutex::new(HashSet::new()),
             read: Mutex::new(HashMap::new()),
             listed: Mutex::new(HashMap::new()),
             first_reads: watch::Sender::new(HashSet::new()),
@@ -146,6 +154,17 @@ impl WatchSet {
         };
         if let (Some(name), Some(rv)) = (meta("name"), meta("resourceVersion")) {
             lock(&self.read).insert(format!("{}/{name}", res.path(namespace)), rv.to_string());
+        }
+    }
+
+    /// Notes that a check GETs `name`: unless a watch on that name was started, the target is
+    /// not covered by its watches until one is.
+    pub(super) fn reading(&self, res: &Resource, namespace: &str, name: &str) {
+        let covered = lock(&self.started)
+            .iter()
+            .any(|(r, s)| r == res && matches!(s, Selector::Name(n) if n == name));
+        if !covered && lock(&self.uncovered).insert(format!("{}/{name}", res.path(namespace))) {
+            self.update_health();
         }
     }
 
@@ -181,13 +200,16 @@ impl WatchSet {
     }
 
     fn set_health(&self, slot: usize, ok: bool) {
-        let all = {
-            let mut h = lock(&self.health);
-            if let Some(s) = h.get_mut(slot) {
-                *s = ok;
-            }
-            h.iter().all(|s| *s)
-        };
+        if let Some(s) = lock(&self.health).get_mut(slot) {
+            *s = ok;
+        }
+        self.update_health();
+    }
+
+    /// Healthy: every watch of this target established and alive, and every object its checks
+    /// read covered by one of them.
+    fn update_health(&self) {
+        let all = lock(&self.health).iter().all(|s| *s) && lock(&self.uncovered).is_empty();
         self.healthy
             .send_if_modified(|v| std::mem::replace(v, all) != all);
     }
@@ -488,4 +510,20 @@ mod tests {
     }
 
     const SECRETS_PATH: &str = "/api/v1/namespaces/ns/secrets";
+
+    /// A Certificate target whose check also GETs a Secret that no watch covers must poll:
+    /// its watches being healthy says nothing about that Secret.
+    #[test]
+    fn a_get_of_an_object_no_watch_covers_makes_the_target_unhealthy() {
+        let set = WatchSet::default();
+        let secrets = crate::kube::SECRETS;
+        lock(&set.started).push((secrets, Selector::Name("a".into())));
+        lock(&set.health).push(true);
+        set.update_health();
+        assert!(*set.healthy.borrow());
+        set.reading(&secrets, "ns", "a");
+        assert!(*set.healthy.borrow(), "a is watched");
+        set.reading(&crate::kube::CERTIFICATES, "ns", "a");
+        assert!(!*set.healthy.borrow(), "certificates/a is not watched");
+    }
 }
