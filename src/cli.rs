@@ -59,7 +59,8 @@ pub struct Global {
     )]
     pub timeout: String,
 
-    /// First retry delay; later ones double up to --max-interval, with jitter
+    /// First retry delay; later ones double up to --max-interval, with jitter (at least 100ms
+    /// for Kubernetes objects, 10ms for HTTP/TCP)
     #[arg(
         long,
         global = true,
@@ -101,9 +102,12 @@ pub struct Global {
     )]
     pub namespace: Option<String>,
 
-    /// Path to a kubeconfig file [default: $KUBECONFIG, in-cluster, ~/.kube/config]
-    #[arg(long, global = true, env = "KWAIT_KUBECONFIG", value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
+    /// Path to a kubeconfig file; empty = unset [default: $KUBECONFIG, in-cluster, ~/.kube/config]
+    // An OsString, not a PathBuf: clap refuses an empty path, and an empty KWAIT_KUBECONFIG
+    // means "unset", as kubectl treats an empty KUBECONFIG.
+    #[arg(long, global = true, env = "KWAIT_KUBECONFIG", value_name = "PATH",
+          value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub kubeconfig: Option<std::ffi::OsString>,
 
     /// The kubeconfig context to use
     #[arg(long, global = true, env = "KWAIT_CONTEXT", value_name = "NAME")]

@@ -51,8 +51,37 @@ pub enum Ending {
     Interrupted(i32),
 }
 
+/// Where [`write_out`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// `--dry-run`'s output, help and version.
+    Stdout,
+    /// Progress lines, the report and errors.
+    Stderr,
+}
+
+/// Writes `text` (and a newline when it lacks one) to `to` in one piece, flushed. Every line kwait
+/// prints goes through here, never through `print!`/`eprintln!`, which panic on a closed pipe or a
+/// full disk: the caller decides whether the error matters (only `--dry-run`'s output does; a
+/// closed stderr has nowhere left to be reported, so a wait carries on and exits as it would).
+pub fn write_out(to: Stream, text: &str) -> std::io::Result<()> {
+    let newline = if text.ends_with('\n') { "" } else { "\n" };
+    match to {
+        Stream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            write!(out, "{text}{newline}")?;
+            out.flush()
+        }
+        Stream::Stderr => {
+            let mut err = std::io::stderr().lock();
+            write!(err, "{text}{newline}")?;
+            err.flush()
+        }
+    }
+}
+
 /// Writes progress lines and the final report.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Reporter {
     format: Format,
     verbosity: i8,
@@ -287,7 +316,7 @@ impl Reporter {
         // No credential kwait holds is ever printed, whoever put it in the text (a server that
         // echoes the token back, ...). A closed stderr must not end the wait: ignore write errors.
         let line = crate::net::text::scrub(&line);
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        let _ = write_out(Stream::Stderr, &line);
     }
 }
 
@@ -301,10 +330,12 @@ fn default_termination_log() -> Option<PathBuf> {
 fn write_termination_log(path: &Path, text: &str) {
     let text = truncate_bytes(text, TERMINATION_LOG_LIMIT);
     if let Err(e) = std::fs::write(path, text) {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "kwait: warning: cannot write the termination log {}: {e}",
-            path.display()
+        let _ = write_out(
+            Stream::Stderr,
+            &format!(
+                "kwait: warning: cannot write the termination log {}: {e}",
+                path.display()
+            ),
         );
     }
 }

@@ -40,7 +40,10 @@ const CHECK_SLACK: Duration = Duration::from_millis(250);
 /// The loop's timing.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Overall limit; `None` = wait for ever.
+    /// When the run began (the process start): `timeout` and every elapsed time count from here,
+    /// so that time spent connecting (an exec credential plugin...) counts against the deadline.
+    pub started: Instant,
+    /// Overall limit from `started`; `None` = wait for ever.
     pub timeout: Option<Duration>,
     /// First delay, and the floor of every delay.
     pub interval: Duration,
@@ -74,7 +77,7 @@ pub async fn run(
     reporter: &Reporter,
     interrupt: impl Future<Output = i32>,
 ) -> Summary {
-    let start = Instant::now();
+    let start = settings.started;
     let deadline = settings.timeout.map(|t| start + t);
     tokio::pin!(interrupt);
     let mut backoff = Backoff::new(settings.interval, settings.max_interval);
@@ -302,6 +305,7 @@ mod tests {
 
     fn settings(timeout: u64) -> Settings {
         Settings {
+            started: Instant::now(),
             timeout: Some(Duration::from_secs(timeout)),
             interval: Duration::from_secs(1),
             max_interval: Duration::from_secs(30),

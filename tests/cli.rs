@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 #[test]
@@ -229,4 +231,108 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
     // Bad input is still refused in dry-run.
     let r = run_in(&dir, &["--dry-run", "wait-secret", "Bad"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
+}
+
+#[test]
+fn an_interval_below_100ms_is_refused_for_kubernetes_targets_instead_of_a_get_storm() {
+    let c = Cluster::new("interval-floor");
+    let mut cmd = c.kwait(&["--timeout", "3s", "wait-secret", "missing"]);
+    cmd.env("KWAIT_INTERVAL", "1ns")
+        .env("KWAIT_MAX_INTERVAL", "1ns");
+    let r = run(cmd, Duration::from_secs(30));
+    let gets = c.api.count("get");
+    eprintln!("KWAIT_INTERVAL=1ns KWAIT_MAX_INTERVAL=1ns, 3 s: {gets} GETs");
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--interval") && r.stderr.contains("at least 100ms"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(gets, 0);
+    // At the floor, the same wait is a handful of requests a second at most.
+    let mut cmd = c.kwait(&["--timeout", "3s", "wait-secret", "missing"]);
+    cmd.env("KWAIT_INTERVAL", "100ms")
+        .env("KWAIT_MAX_INTERVAL", "100ms");
+    let r = run(cmd, Duration::from_secs(30));
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let gets = c.api.count("get");
+    eprintln!("KWAIT_INTERVAL=100ms KWAIT_MAX_INTERVAL=100ms, 3 s: {gets} GETs");
+    assert!(gets <= 40, "{gets} GETs in 3 s");
+}
+
+#[test]
+fn an_interval_below_10ms_is_refused_for_network_targets() {
+    let dir = scratch("net-interval-floor");
+    for args in [
+        vec!["--interval", "1ns", "wait-tcp", "127.0.0.1:1"],
+        vec!["--interval", "9ms", "wait-http", "http://127.0.0.1:1/"],
+    ] {
+        let r = run_in(&dir, &args);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("--interval") && r.stderr.contains("at least 10ms"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn an_empty_kwait_kubeconfig_means_unset_as_kubectl_treats_kubeconfig() {
+    let c = Cluster::new("empty-kubeconfig");
+    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
+    let mut cmd = kwait(&c.dir);
+    cmd.env("KWAIT_KUBECONFIG", "")
+        .env("KUBECONFIG", &c.kubeconfig)
+        .args(["--timeout", "20s", "wait-secret", "s"]);
+    let r = run(cmd, Duration::from_secs(30));
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}
+
+/// The "waiting for ..." text of a run's first line and the "would wait for ..." of --dry-run.
+fn waiting_for(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("kwait: waiting for "))
+        .unwrap_or_else(|| panic!("no start line in {stderr}"))
+}
+
+#[test]
+fn dry_run_describes_each_target_as_the_run_does_and_never_prints_a_url_password() {
+    let c = Cluster::new("describe");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["wait-secret", "s", "--key", "A", "--key", "B"],
+        vec!["wait-certificate", "c", "--secret-name", "tls"],
+        vec!["wait-certificate", "c", "--no-secret-check"],
+        vec!["wait-job", "j", "--if-missing", "succeed"],
+        vec!["wait-job", "-l", "app=x", "--all"],
+        vec![
+            "wait-http",
+            "http://user:pw-sekrit@127.0.0.1:1/health?x=1",
+            "--json-path",
+            "$.status",
+            "--equals",
+            "ok",
+        ],
+        vec!["wait-tcp", "127.0.0.1:1"],
+    ];
+    for args in cases {
+        let mut all = vec!["-n", NS, "--timeout", "1s"];
+        all.extend(&args);
+        let run = run(c.kwait(&all), Duration::from_secs(30));
+        let mut dry = vec!["--dry-run"];
+        dry.extend(&all);
+        let dry = run_in(&c.dir, &dry);
+        assert_eq!(dry.code, Some(0), "{args:?}: {}", dry.stderr);
+        let would = dry
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("kwait: would wait for "))
+            .unwrap_or_else(|| panic!("{args:?}: {}", dry.stdout));
+        assert_eq!(would, waiting_for(&run.stderr), "{args:?}");
+        for out in [&dry.stdout, &dry.stderr, &run.stdout, &run.stderr] {
+            assert!(!out.contains("pw-sekrit"), "{args:?}: {out}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::api::{self, Ctx};
 use super::{BoxFuture, Check, Class, Observation, Probe};
-use crate::kube::{CERTIFICATE_REQUESTS, CERTIFICATES, Kube, Resource, SECRETS, Selector};
+use crate::kube::{CERTIFICATE_REQUESTS, CERTIFICATES, Kube, Resource, SECRETS};
 use crate::rbac::Rule;
 
 /// The annotation (and, on some setups, label) cert-manager puts on a CertificateRequest to name
@@ -39,15 +39,13 @@ pub struct CertificateProbe {
     check_secret: bool,
     rules: Vec<Rule>,
     role: String,
-    backoff: (Duration, Duration),
     /// Whether the last check read the Certificate (the report then reads its requests).
     seen: bool,
 }
 
 impl CertificateProbe {
     /// A probe for Certificate `name` in the client's namespace; `secret_name` is the Secret
-    /// the user expects (`--secret-name`); `check_secret` is false with `--no-secret-check`;
-    /// `backoff` = (interval, max_interval) for the watch it starts on the Secret.
+    /// the user expects (`--secret-name`); `check_secret` is false with `--no-secret-check`.
     pub fn new(
         kube: Kube,
         name: String,
@@ -55,7 +53,6 @@ impl CertificateProbe {
         check_secret: bool,
         rules: Vec<Rule>,
         role: String,
-        backoff: (Duration, Duration),
     ) -> Self {
         CertificateProbe {
             kube,
@@ -64,7 +61,6 @@ impl CertificateProbe {
             check_secret,
             rules,
             role,
-            backoff,
             seen: false,
         }
     }
@@ -141,15 +137,10 @@ impl CertificateProbe {
                 Check::Pending(obs)
             }
         };
-        if matches!(check, Check::Pending(_)) {
-            // The Certificate is Ready and only the Secret is missing: wake up when it lands.
-            // Started here rather than as soon as spec.secretName is known, so that a Role with
-            // only `get` on the Secret does not see a refused watch while the Secret is moot.
-            let (interval, max) = self.backoff;
-            let _ = self
-                .kube
-                .watch(&SECRETS, Selector::Name(secret), interval, max);
-        }
+        // No watch on the Secret: the Role kwait prints grants only `get` on it (least
+        // privilege), and none is needed, since cert-manager writes the Secret before it sets
+        // Ready=True (and sets Ready=False when the Secret goes), so the Certificate's own watch
+        // wakes the waiter; the safety re-check covers a Secret restored by hand.
         check
     }
 
