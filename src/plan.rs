@@ -11,6 +11,7 @@ use crate::duration::{self, parse_duration};
 
 mod net;
 pub use net::{BodyMatch, HttpTarget, TcpTarget};
+pub(crate) use net::{FILE_CAP, read_capped};
 
 /// A bad argument or environment value, always naming it.
 #[derive(Debug, thiserror::Error)]
