@@ -11,6 +11,7 @@ use crate::duration::{self, parse_duration};
 
 mod net;
 pub use net::{BodyMatch, HttpTarget, TcpTarget};
+pub(crate) use net::{FILE_CAP, read_capped};
 
 /// The shortest `--interval` for Kubernetes objects: retries share the cluster's API server
 /// with every other client, and the watch wakes kwait the moment the object changes, so a shorter

@@ -12,6 +12,7 @@ use serde_json_path::JsonPath;
 
 use super::PlanError;
 use crate::cli::{HttpArgs, TcpArgs};
+use crate::net::text::{cut, redact_url};
 
 /// `wait-http`, validated.
 #[derive(Debug, Clone)]
@@ -145,6 +146,50 @@ impl fmt::Display for TcpTarget {
 /// The value shown in place of a header value (or a header line that may be one).
 const HIDDEN: &str = "(hidden)";
 
+/// The most of a file named by `--header-file` or `--ca-cert` that is read: a CA bundle of
+/// a few hundred certificates or a header file is far smaller; `/dev/zero` or a log file named
+/// by mistake ends at once with exit 2 instead of filling memory.
+pub(crate) const FILE_CAP: u64 = 1024 * 1024;
+
+/// The longest URL the HTTP client can send (`http::Uri` stores offsets in 16 bits).
+pub(crate) const URL_CAP: usize = u16::MAX as usize - 1;
+
+/// Reads at most `limit` bytes of `path`; a longer file (or an endless one) is refused with an
+/// error that names the limit. `arg` names the option that named the file.
+///
+/// The lead may replace this with the shared capped read of `net::file`.
+pub(crate) fn read_capped(
+    arg: &'static str,
+    path: &Path,
+    limit: u64,
+) -> Result<Vec<u8>, PlanError> {
+    use std::io::Read;
+    let read = |source| PlanError::Read {
+        arg,
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(read)?;
+    if bytes.len() as u64 > limit {
+        return Err(read(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {}, the most kwait reads of {arg}", size(limit)),
+        )));
+    }
+    Ok(bytes)
+}
+
+/// `1 MiB`, `64 KiB`, `100 bytes`.
+fn size(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
 pub(super) fn http_target(args: HttpArgs) -> Result<HttpTarget, PlanError> {
     let url = parse_url(&args.url)?;
     let status = StatusSet::parse(&args.status)
@@ -238,8 +283,7 @@ pub(super) fn http_target(args: HttpArgs) -> Result<HttpTarget, PlanError> {
 }
 
 fn parse_url(s: &str) -> Result<Url, PlanError> {
-    let bad =
-        |why: &str| PlanError::invalid("URL", crate::net::text::redact_url(s), why.to_string());
+    let bad = |why: &str| PlanError::invalid("URL", cut(&redact_url(s), 120), why.to_string());
     let url = Url::parse(s.trim()).map_err(|e| bad(&format!("not a URL ({e})")))?;
     match url.scheme() {
         "http" | "https" => {}
@@ -255,6 +299,17 @@ fn parse_url(s: &str) -> Result<Url, PlanError> {
     }
     if url.port() == Some(0) {
         return Err(bad("port 0 is not a port to connect to"));
+    }
+    let len = url.as_str().len();
+    if len > URL_CAP {
+        return Err(bad(&format!(
+            "the URL is {len} bytes long; the HTTP client sends at most {URL_CAP}"
+        )));
+    }
+    // What the HTTP client does with the URL before it sends anything: a URL it refuses is a
+    // usage error (exit 2), not a "builder error" retried until the deadline.
+    if let Err(e) = url.as_str().parse::<http::Uri>() {
+        return Err(bad(&format!("the HTTP client cannot send it ({e})")));
     }
     Ok(url)
 }
@@ -295,10 +350,13 @@ pub(crate) fn parse_header(line: &str) -> Result<(HeaderName, HeaderValue), Stri
 /// Reads a header file: one `Name: value` a line; blank lines and lines starting with `#` are
 /// skipped.
 fn read_header_file(path: &Path) -> Result<Vec<(HeaderName, HeaderValue)>, PlanError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
-        arg: "--header-file",
-        path: path.to_path_buf(),
-        source,
+    let bytes = read_capped("--header-file", path, FILE_CAP)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        PlanError::invalid(
+            "--header-file",
+            path.display().to_string(),
+            "not UTF-8 text",
+        )
     })?;
     parse_header_lines(&text)
         .map_err(|why| PlanError::invalid("--header-file", path.display().to_string(), why))
@@ -424,13 +482,40 @@ mod tests {
 
     #[test]
     fn url_passwords_are_hidden_in_errors() {
-        assert_eq!(
-            crate::net::text::redact_url("ftp://u:pw@h/x"),
-            "ftp://u:***@h/x"
-        );
+        assert_eq!(redact_url("ftp://u:pw@h/x"), "ftp://u:***@h/x");
         let e = parse_url("ftp://u:pw@h/x").unwrap_err().to_string();
         assert!(!e.contains("pw"), "{e}");
         assert!(e.contains("URL"), "{e}");
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_at_the_cap_naming_the_option_and_the_limit() {
+        let e = read_capped("--header-file", Path::new("/dev/zero"), FILE_CAP)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            r#"cannot read --header-file "/dev/zero": larger than 1 MiB, the most kwait reads of --header-file"#
+        );
+        let dir = std::env::temp_dir().join(format!("kwait-capped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("h");
+        std::fs::write(&f, "X: 1234").unwrap();
+        assert_eq!(read_capped("--header-file", &f, 7).unwrap(), b"X: 1234");
+        assert!(read_capped("--header-file", &f, 6).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(size(64 * 1024), "64 KiB");
+        assert_eq!(size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn a_url_the_http_client_cannot_send_is_refused_with_its_length() {
+        let long = format!("http://u:pw@h/{}", "a".repeat(URL_CAP));
+        let e = parse_url(&long).unwrap_err().to_string();
+        assert!(e.contains("65534"), "{e}");
+        assert!(e.len() < 400, "{e}");
+        assert!(!e.contains(":pw@"), "{e}");
+        assert!(parse_url(&format!("http://h/{}", "a".repeat(60_000))).is_ok());
     }
 
     #[test]

@@ -10,29 +10,41 @@
 //! rustls-native-certs; distroless/static ships one). With neither, `http://` works and an
 //! `https://` check fails with a TLS cause that says so. No roots are compiled in.
 //!
-//! Header values never appear in any output; text taken from the answer (body snippets, found
-//! values, `Location`) has every header value replaced by `***` in case the server echoes them.
+//! Credentials: the values of `--header`/`--header-file` and the URL's password (sent as
+//! `Authorization: Basic`) are registered with [`add_secret`] and also replaced by `***` in
+//! text taken from the answer (body snippets, found values, `Location`) before it is cut, in case
+//! the server echoes them. Redirects are followed here, not by reqwest, so that these headers are
+//! sent only while the redirects stay on the URL's origin (scheme, host and port): reqwest keeps
+//! custom headers across hosts and sends a `Referer` with the original query. A redirect from
+//! `https://` to `http://` is refused.
+//!
+//! Everything a server sent (body, found values, `Location`, error texts) passes through
+//! [`printable`] before it becomes part of an observation.
+
+mod budget;
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::{HeaderMap, StatusCode};
+use base64::Engine as _;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use reqwest::Url;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, NamedGroup, RootCertStore, SignatureScheme};
 use serde_json::Value;
 
 use super::tcp::{DnsError, connect_observation, resolve};
 use super::{BoxFuture, Check, Class, Observation, Probe};
-use crate::net::text::{causes, printable};
-use crate::plan::{BodyMatch, HttpTarget};
+use crate::net::text::{add_secret, causes, printable};
+use crate::plan::{BodyMatch, FILE_CAP, HttpTarget, PlanError, read_capped};
 
 /// The most of a body that is read; the rest is never downloaded.
 pub const BODY_CAP: usize = 64 * 1024;
@@ -40,33 +52,27 @@ pub const BODY_CAP: usize = 64 * 1024;
 const SNIPPET: usize = 200;
 /// How much of a found value or an expected text a state line shows.
 const SHORT: usize = 60;
+/// The most redirects followed in one check (as reqwest's default policy, and curl's 50 / 10).
+const MAX_REDIRECTS: usize = 10;
 
 /// The probe could not be set up (bad `--ca-cert`, ...): exit code 2.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// `--ca-cert` could not be read or holds no certificate.
+    /// `--ca-cert` holds no usable certificate.
+    #[error("cannot use --ca-cert {}: {why}", path.display())]
     CaCert {
         /// The file.
         path: PathBuf,
         /// Why.
         why: String,
     },
+    /// `--ca-cert` could not be read, or is over [`FILE_CAP`].
+    #[error(transparent)]
+    Read(#[from] PlanError),
     /// The TLS or HTTP client could not be built.
+    #[error("cannot set up the HTTP client: {0}")]
     Client(String),
 }
-
-impl fmt::Display for SetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SetupError::CaCert { path, why } => {
-                write!(f, "cannot use --ca-cert {}: {why}", path.display())
-            }
-            SetupError::Client(why) => write!(f, "cannot set up the HTTP client: {why}"),
-        }
-    }
-}
-
-impl StdError for SetupError {}
 
 /// Where the trust roots came from, for TLS causes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,20 +88,32 @@ enum Roots {
 pub struct HttpProbe {
     target: HttpTarget,
     client: reqwest::Client,
+    /// The URL without its user and password (they travel as `Authorization`).
+    request_url: Url,
+    /// The headers sent while the request stays on the URL's origin.
     headers: HeaderMap,
     /// Header values to scrub from text taken from answers.
     secrets: Vec<String>,
     roots: Roots,
     /// The URL with any password replaced by `***`.
     shown_url: String,
+    /// How far TLS handshakes got, to tell a stalled handshake from a stalled answer.
+    progress: Arc<Progress>,
 }
 
-impl fmt::Debug for HttpProbe {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Debug for HttpProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpProbe")
             .field("url", &self.shown_url)
             .finish_non_exhaustive()
     }
+}
+
+/// Where one request ended up: what the check judges.
+struct Answer {
+    response: reqwest::Response,
+    /// The URL that gave it (after redirects).
+    url: Url,
 }
 
 impl HttpProbe {
@@ -127,15 +145,18 @@ impl HttpProbe {
         };
         let mut tls = builder.with_no_client_auth();
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let progress = Arc::new(Progress::default());
+        tls.resumption = Resumption::store(Arc::new(HelloWatch {
+            progress: progress.clone(),
+            inner: ClientSessionMemoryCache::new(32),
+        }));
+        tls.key_log = progress.clone();
 
-        let redirect = if target.follow_redirects {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        };
+        // Redirects are followed by `attempt` (headers only on the same origin, no Referer).
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
-            .redirect(redirect)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .dns_resolver(Arc::new(Resolver))
             .pool_max_idle_per_host(0)
             .user_agent(concat!("kwait/", env!("CARGO_PKG_VERSION")))
@@ -144,52 +165,73 @@ impl HttpProbe {
 
         let mut headers = HeaderMap::new();
         let mut secrets = Vec::new();
-        for (name, value) in &target.headers {
-            let mut value = value.clone();
-            value.set_sensitive(true);
+        let mut remember = |text: &str| {
             // The whole value, and each word of it (the token after "Bearer"), longest first.
-            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            for part in std::iter::once(text.as_str())
-                .chain(text.split_whitespace().filter(|w| w.len() >= 6))
+            for part in
+                std::iter::once(text).chain(text.split_whitespace().filter(|w| w.len() >= 6))
             {
                 if part.len() >= 3 && !secrets.iter().any(|s: &String| s == part) {
                     secrets.push(part.to_string());
-                    crate::net::text::add_secret(part);
+                    add_secret(part);
                 }
             }
+        };
+        for (name, value) in &target.headers {
+            let mut value = value.clone();
+            value.set_sensitive(true);
+            remember(&String::from_utf8_lossy(value.as_bytes()));
             headers.append(name.clone(), value);
+        }
+        // `http://user:pw@host/`: sent as `Authorization: Basic`, as reqwest would, but under
+        // the same origin rule as the other headers; the password, its decoded form and the
+        // header value are credentials (a server that echoes request headers shows them).
+        let mut request_url = target.url.clone();
+        let user = percent_decode(request_url.username());
+        let password = request_url.password().map(percent_decode);
+        if !user.is_empty() || password.is_some() {
+            let _ = request_url.set_username("");
+            let _ = request_url.set_password(None);
+            if let Some(raw) = target.url.password() {
+                remember(raw);
+            }
+            let pass = password.unwrap_or_default();
+            remember(&pass);
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+            remember(&encoded);
+            if !headers.contains_key(http::header::AUTHORIZATION)
+                && let Ok(mut v) = HeaderValue::from_str(&format!("Basic {encoded}"))
+            {
+                v.set_sensitive(true);
+                headers.insert(http::header::AUTHORIZATION, v);
+            }
         }
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Ok(HttpProbe {
             shown_url: redact_url(&target.url),
             target: target.clone(),
             client,
+            request_url,
             headers,
             secrets,
             roots,
+            progress,
         })
     }
 
     async fn attempt(&self, timeout: Duration) -> Check {
         let deadline = tokio::time::Instant::now() + timeout;
-        let request = self
-            .client
-            .request(self.target.method.clone(), self.target.url.clone())
-            .headers(self.headers.clone())
-            .timeout(timeout);
-        let response = match tokio::time::timeout_at(deadline, request.send()).await {
-            Err(_) => return Check::Pending(self.timed_out(timeout, "waiting for the answer")),
-            Ok(Err(e)) => return Check::Pending(self.classify(&e, timeout)),
-            Ok(Ok(r)) => r,
+        let answer = match self.fetch(deadline, timeout).await {
+            Ok(a) => a,
+            Err(obs) => return Check::Pending(*obs),
         };
+        let Answer { response, url } = answer;
         let status = response.status();
-        let final_url = redact_url(response.url());
-        let location = response.headers().get(http::header::LOCATION).map(|l| {
-            self.scrub(&printable(
-                &String::from_utf8_lossy(l.as_bytes()),
-                SHORT * 2,
-            ))
-        });
+        let final_url = redact_url(&url);
+        let location = response
+            .headers()
+            .get(http::header::LOCATION)
+            .map(|l| self.shown_location(&String::from_utf8_lossy(l.as_bytes())));
         let retry_after = match status {
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => response
                 .headers()
@@ -207,12 +249,13 @@ impl HttpProbe {
                 status.as_u16()
             ));
         }
-        let (body, truncated) = match tokio::time::timeout_at(deadline, read_capped(response)).await
-        {
+        let (body, truncated) = match tokio::time::timeout_at(deadline, read_body(response)).await {
             Ok(Ok(b)) => b,
             Ok(Err(_)) | Err(_) if !accepted => (Vec::new(), false),
-            Err(_) => return Check::Pending(self.timed_out(timeout, "reading the body")),
-            Ok(Err(e)) => return Check::Pending(self.classify(&e, timeout)),
+            Err(_) => {
+                return Check::Pending(self.timed_out(timeout, &url, "reading the body"));
+            }
+            Ok(Err(e)) => return Check::Pending(self.classify(&e, timeout, &url, None)),
         };
         // What may be shown of the body: with every header value scrubbed before it is cut.
         let shown = if self.secrets.is_empty() {
@@ -227,8 +270,9 @@ impl HttpProbe {
         }
         match judge(&self.target, &body, &shown, truncated) {
             Ok(extra) => Check::Ready(format!(
-                "HTTP {method} {final_url} answered {}{extra}",
-                status.as_u16()
+                "HTTP {method} {final_url} answered {}{}",
+                status.as_u16(),
+                self.scrub(&extra)
             )),
             Err(m) => {
                 let state = format!("answered {}, but {}", status.as_u16(), self.scrub(&m.state));
@@ -241,6 +285,124 @@ impl HttpProbe {
         }
     }
 
+    /// Sends the request and follows redirects (unless `--no-follow-redirects`): the user's
+    /// headers go only to the URL's own origin; https → http is refused.
+    async fn fetch(
+        &self,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<Answer, Box<Observation>> {
+        let origin = Origin::of(&self.request_url);
+        let mut url = self.request_url.clone();
+        let mut method = self.target.method.clone();
+        let mut same_origin = true;
+        let mut hops = 0usize;
+        loop {
+            let before = self.progress.snapshot();
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .timeout(left);
+            if same_origin {
+                request = request.headers(self.headers.clone());
+            }
+            let response = match tokio::time::timeout_at(deadline, request.send()).await {
+                Err(_) => {
+                    let phase = self.stalled_phase(&url, before);
+                    return Err(Box::new(self.timed_out(timeout, &url, phase)));
+                }
+                Ok(Err(e)) => return Err(Box::new(self.classify(&e, timeout, &url, Some(before)))),
+                Ok(Ok(r)) => r,
+            };
+            let status = response.status();
+            let followed = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
+            if !self.target.follow_redirects || !followed {
+                return Ok(Answer { response, url });
+            }
+            // A Location that is missing or not a URL: the 3xx itself is judged.
+            let Some(next) = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+            else {
+                return Ok(Answer { response, url });
+            };
+            hops += 1;
+            let shown = self.shown_location(next.as_str());
+            if hops > MAX_REDIRECTS {
+                return Err(Box::new(
+                    Observation::new(Class::Other, "too many redirects")
+                        .cause(format!(
+                            "{} redirected more than {MAX_REDIRECTS} times; the last to {shown}",
+                            self.shown_url
+                        ))
+                        .fix("check the URL; the server redirects in a loop or more than 10 times"),
+                ));
+            }
+            match (url.scheme(), next.scheme()) {
+                ("https", "http") => {
+                    return Err(Box::new(
+                        Observation::new(Class::Other, "redirect from https to http refused")
+                            .cause(format!(
+                                "{} answered {} with a redirect to {shown}; kwait does not follow https:// to http:// (the request and its headers would travel unencrypted)",
+                                redact_url(&url),
+                                status.as_u16()
+                            ))
+                            .fix("use the http:// URL directly if it is meant, or fix the server's redirect"),
+                    ));
+                }
+                (_, "http" | "https") => {}
+                (_, other) => {
+                    return Err(Box::new(
+                        Observation::new(Class::Other, "redirect to a non-HTTP URL")
+                            .cause(format!(
+                                "{} redirects to {shown} ({} is not http or https)",
+                                redact_url(&url),
+                                printable(other, SHORT)
+                            ))
+                            .fix("check the URL; kwait follows redirects to http:// and https:// only"),
+                    ));
+                }
+            }
+            if Origin::of(&next) != origin {
+                // Once elsewhere, the credentials stay behind, even if a later hop comes back.
+                same_origin = false;
+            }
+            // As browsers and reqwest: 301/302/303 turn a request other than GET/HEAD into GET.
+            if matches!(status.as_u16(), 301..=303)
+                && method != Method::GET
+                && method != Method::HEAD
+            {
+                method = Method::GET;
+            }
+            url = next;
+        }
+    }
+
+    /// A `Location` (or any URL a server sent) as it may be shown: password hidden, escaped,
+    /// credentials scrubbed.
+    fn shown_location(&self, location: &str) -> String {
+        self.scrub(&printable(
+            &crate::net::text::redact_url(location),
+            SHORT * 2,
+        ))
+    }
+
+    /// Where a request that timed out stood: for https, whether TLS got under way.
+    fn stalled_phase(&self, url: &Url, before: (usize, usize)) -> &'static str {
+        let (hellos, keys) = self.progress.snapshot();
+        if url.scheme() != "https" {
+            "waiting for the answer"
+        } else if hellos == before.0 {
+            "connecting"
+        } else if keys == before.1 {
+            "TLS handshake did not finish"
+        } else {
+            "waiting for the answer"
+        }
+    }
     fn status_observation(
         &self,
         status: StatusCode,
@@ -274,20 +436,34 @@ impl HttpProbe {
         }
     }
 
-    fn timed_out(&self, timeout: Duration, phase: &str) -> Observation {
+    fn timed_out(&self, timeout: Duration, url: &Url, phase: &str) -> Observation {
+        let within = crate::duration::format(timeout);
+        let url = redact_url(url);
+        if phase == "TLS handshake did not finish" {
+            return Observation::new(Class::Timeout, "attempt timed out: TLS handshake did not finish")
+                .cause(format!(
+                    "{url} accepted the connection, but the TLS handshake did not finish within {within}"
+                ))
+                .fix("check that the port speaks TLS (https://) and that the server is not overloaded; a plain-HTTP port that waits for a request never answers a TLS hello");
+        }
         Observation::new(Class::Timeout, "attempt timed out")
             .cause(format!(
-                "no complete answer from {} within {} ({phase})",
-                self.shown_url,
-                crate::duration::format(timeout)
+                "no complete answer from {url} within {within} ({phase})"
             ))
             .fix("the server is slow or stalled: check its logs, or raise --attempt-timeout")
     }
 
-    /// Sorts a request error into a class with its cause.
-    fn classify(&self, e: &reqwest::Error, timeout: Duration) -> Observation {
-        let host = self.target.url.host_str().unwrap_or_default();
-        let port = self.target.url.port_or_known_default().unwrap_or(80);
+    /// Sorts a request error into a class with its cause. `before` is the TLS progress when
+    /// the request started, for a timeout.
+    fn classify(
+        &self,
+        e: &reqwest::Error,
+        timeout: Duration,
+        url: &Url,
+        before: Option<(usize, usize)>,
+    ) -> Observation {
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or(80);
         let at = format!("{host}:{port}");
         let errors = causes(e);
         for err in &errors {
@@ -295,7 +471,7 @@ impl HttpProbe {
                 return d.observation();
             }
             if let Some(t) = err.downcast_ref::<rustls::Error>() {
-                return self.tls_observation(t);
+                return self.tls_observation(t, host);
             }
         }
         for err in &errors {
@@ -311,18 +487,21 @@ impl HttpProbe {
             }
         }
         if e.is_timeout() {
-            let phase = if e.is_connect() {
-                "connecting"
-            } else {
-                "waiting for the answer"
+            let phase = match before {
+                Some(before) => self.stalled_phase(url, before),
+                None if e.is_connect() => "connecting",
+                None => "reading the body",
             };
-            return self.timed_out(timeout, phase);
+            return self.timed_out(timeout, url, phase);
         }
         let text = chain(e);
-        if e.is_redirect() {
-            return Observation::new(Class::Other, "too many redirects")
-                .cause(text)
-                .fix("check the URL; the server redirects in a loop or more than 10 times");
+        if e.is_builder() {
+            return Observation::new(Class::Other, "request not sent")
+                .cause(format!(
+                    "the HTTP client cannot send a request to {} ({text})",
+                    redact_url(url)
+                ))
+                .fix("check the URL (a redirect's Location may be one the client cannot send)");
         }
         if text.contains("connection closed before message completed")
             || text.contains("connection reset")
@@ -337,8 +516,7 @@ impl HttpProbe {
         Observation::new(Class::Other, "request failed").cause(text)
     }
 
-    fn tls_observation(&self, e: &rustls::Error) -> Observation {
-        let host = self.target.url.host_str().unwrap_or_default();
+    fn tls_observation(&self, e: &rustls::Error, host: &str) -> Observation {
         let (state, cause, fix): (&str, String, String) = match e {
             rustls::Error::InvalidCertificate(c) => match c {
                 CertificateError::UnknownIssuer if self.roots == Roots::None => (
@@ -369,6 +547,26 @@ impl HttpProbe {
                     format!("the server's certificate is not valid yet ({e})"),
                     "check the clocks of this machine and of the CA".into(),
                 ),
+                CertificateError::Other(o)
+                    if matches!(
+                        o.0.downcast_ref::<webpki::Error>(),
+                        Some(webpki::Error::CaUsedAsEndEntity)
+                    ) =>
+                {
+                    if self.roots == Roots::CaCert {
+                        (
+                            "TLS: self-signed CA certificate",
+                            "the server presents a CA certificate (basicConstraints CA:TRUE) as its own; it is refused as a server certificate even when it is in --ca-cert".into(),
+                            "issue the server a certificate signed by that CA (cert-manager: a CA Issuer), and pass the CA with --ca-cert".into(),
+                        )
+                    } else {
+                        (
+                            "TLS: self-signed certificate",
+                            format!("the server's certificate for {host} is self-signed (a CA certificate used as the server's own)"),
+                            "self-signed certificate; pass its CA with --ca-cert (cert-manager: the ca.crt of the Certificate's Secret)".into(),
+                        )
+                    }
+                }
                 _ => (
                     "TLS: invalid certificate",
                     format!("the server's certificate was refused: {e}"),
@@ -444,7 +642,7 @@ impl Probe for HttpProbe {
 }
 
 /// Reads at most [`BODY_CAP`] bytes; `true` when the body was longer.
-async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), reqwest::Error> {
+async fn read_body(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), reqwest::Error> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         let room = BODY_CAP - body.len();
@@ -524,6 +722,26 @@ pub(crate) fn judge(
             });
         }
     };
+    // The server chose the body: bound what the query may cost on it before running it.
+    let shape = budget::Shape::of(&value);
+    let cost = budget::cost(&j.path, &shape);
+    if cost > budget::BUDGET {
+        return Err(Mismatch {
+            state: format!("JSONPath result too large: {} on this body", short(&j.path)),
+            cause: format!(
+                "evaluating {} on this body ({} values, nested {} deep) could visit or select up to {:.0} values, over kwait's limit of {:.0}, so it was not run; body: {}",
+                j.path,
+                shape.nodes,
+                shape.depth,
+                cost.min(1e18),
+                budget::BUDGET,
+                snippet(shown, truncated)
+            ),
+            fix: Some(
+                "use a path without nested descendant segments (..) or wildcards over the whole body, e.g. $.status or $.checks[*].ok".into(),
+            ),
+        });
+    }
     let nodes: Vec<&Value> = j.query.query(&value).all();
     if nodes.is_empty() {
         return Err(Mismatch {
@@ -538,16 +756,10 @@ pub(crate) fn judge(
             ),
         });
     }
-    let found = if nodes.len() == 1 {
-        compact(nodes[0])
-    } else {
-        compact(&Value::Array(nodes.iter().map(|v| (*v).clone()).collect()))
-    };
+    let found = found_text(&nodes);
     match &j.equals {
         None => Ok(format!(", {} is {}", j.path, short(&found))),
-        Some(want) if nodes.iter().all(|v| value_equals(v, want)) => {
-            Ok(format!(", {} == {:?}", j.path, short(want)))
-        }
+        Some(want) if all_equal(&nodes, want) => Ok(format!(", {} == {:?}", j.path, short(want))),
         Some(want) => Err(Mismatch {
             state: format!("{} is {}", j.path, short(&found)),
             cause: format!(
@@ -561,22 +773,74 @@ pub(crate) fn judge(
     }
 }
 
+/// The found value (one node) or values (a JSON array of them), compact, cut after a few
+/// hundred bytes: nodes are serialized in place (never cloned), and serializing stops there.
+fn found_text(nodes: &[&Value]) -> String {
+    /// Keeps the first `max` bytes written, then refuses more.
+    struct Capped(Vec<u8>);
+    const MAX: usize = 4 * SNIPPET;
+    impl io::Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let room = MAX.saturating_sub(self.0.len());
+            if room == 0 {
+                return Err(io::Error::other("enough"));
+            }
+            let n = buf.len().min(room);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped(Vec::new());
+    let complete = (|| -> io::Result<()> {
+        use io::Write as _;
+        if let [one] = nodes {
+            return serde_json::to_writer(&mut out, one).map_err(io::Error::other);
+        }
+        out.write_all(b"[")?;
+        for (i, v) in nodes.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut out, v).map_err(io::Error::other)?;
+        }
+        out.write_all(b"]")
+    })()
+    .is_ok();
+    let mut text = String::from_utf8_lossy(&out.0).into_owned();
+    if !complete {
+        text.push('…');
+    }
+    text
+}
+
+/// `--equals` against every found value (the expected text is parsed once).
+fn all_equal(nodes: &[&Value], want: &str) -> bool {
+    let parsed = serde_json::from_str::<Value>(want).ok();
+    nodes
+        .iter()
+        .all(|v| equals_parsed(v, want, parsed.as_ref()))
+}
+
 /// `--equals`: strings compare unquoted; other values compare as JSON (`true`, `3`, `null`).
+#[cfg(test)]
 pub(crate) fn value_equals(v: &Value, want: &str) -> bool {
+    equals_parsed(v, want, serde_json::from_str::<Value>(want).ok().as_ref())
+}
+
+fn equals_parsed(v: &Value, want: &str, parsed: Option<&Value>) -> bool {
     match v {
         Value::String(s) => s == want,
-        Value::Number(n) => match serde_json::from_str::<Value>(want) {
-            Ok(Value::Number(w)) => {
-                n == &w || matches!((n.as_f64(), w.as_f64()), (Some(a), Some(b)) if a == b)
+        Value::Number(n) => match parsed {
+            Some(Value::Number(w)) => {
+                n == w || matches!((n.as_f64(), w.as_f64()), (Some(a), Some(b)) if a == b)
             }
             _ => false,
         },
-        other => serde_json::from_str::<Value>(want).is_ok_and(|w| &w == other),
+        other => parsed.is_some_and(|w| w == other),
     }
-}
-
-fn compact(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
 }
 
 /// The first [`SNIPPET`] bytes of a body as one printable line, quoted.
@@ -647,12 +911,12 @@ fn chain(e: &(dyn StdError + 'static)) -> String {
     printable(&crate::net::text::chain(e), 400)
 }
 
-fn ca_file_roots(path: &PathBuf) -> Result<RootCertStore, SetupError> {
+fn ca_file_roots(path: &std::path::Path) -> Result<RootCertStore, SetupError> {
     let bad = |why: String| SetupError::CaCert {
-        path: path.clone(),
+        path: path.to_path_buf(),
         why,
     };
-    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let pem = read_capped("--ca-cert", path, FILE_CAP)?;
     let mut store = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| bad(format!("not a PEM file of certificates ({e})")))?;
@@ -666,6 +930,131 @@ fn ca_file_roots(path: &PathBuf) -> Result<RootCertStore, SetupError> {
         ));
     }
     Ok(store)
+}
+
+/// How far the TLS handshakes of this probe got: counts of ClientHellos built (the TCP
+/// connection is up) and of handshakes that reached their keys (the server answered in TLS).
+/// reqwest reports a timeout without its phase; comparing these before and after a request tells
+/// "the server accepted the connection but never spoke TLS" from "no answer to the request".
+#[derive(Debug, Default)]
+struct Progress {
+    hellos: AtomicUsize,
+    keys: AtomicUsize,
+}
+
+impl Progress {
+    fn snapshot(&self) -> (usize, usize) {
+        (
+            self.hellos.load(Ordering::Relaxed),
+            self.keys.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// rustls calls a key log with each secret of a handshake, if asked to. This one asks only for
+/// the labels that mark the end of the key exchange (TLS 1.3: the application traffic secret;
+/// TLS 1.2: the master secret), counts them, and never looks at or keeps the secret.
+impl rustls::KeyLog for Progress {
+    fn will_log(&self, label: &str) -> bool {
+        matches!(label, "CLIENT_TRAFFIC_SECRET_0" | "CLIENT_RANDOM")
+    }
+
+    fn log(&self, _label: &str, _client_random: &[u8], _secret: &[u8]) {
+        self.keys.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The session cache, with a count of ClientHellos: rustls asks the cache for a key-exchange
+/// hint when it builds each hello, which is after the TCP connection is made.
+#[derive(Debug)]
+struct HelloWatch {
+    progress: Arc<Progress>,
+    inner: ClientSessionMemoryCache,
+}
+
+impl ClientSessionStore for HelloWatch {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
+        self.inner.set_kx_hint(server_name, group);
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.progress.hellos.fetch_add(1, Ordering::Relaxed);
+        self.inner.kx_hint(server_name)
+    }
+
+    fn set_tls12_session(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.inner.set_tls12_session(server_name, value);
+    }
+
+    fn tls12_session(
+        &self,
+        server_name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.inner.tls12_session(server_name)
+    }
+
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.inner.remove_tls12_session(server_name);
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.inner.insert_tls13_ticket(server_name, value);
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        self.inner.take_tls13_ticket(server_name)
+    }
+}
+
+/// A URL's origin (scheme, host, port): credentials go only where the user sent them.
+#[derive(Debug, PartialEq, Eq)]
+struct Origin(String, Option<String>, Option<u16>);
+
+impl Origin {
+    fn of(url: &Url) -> Origin {
+        Origin(
+            url.scheme().to_ascii_lowercase(),
+            url.host_str().map(str::to_ascii_lowercase),
+            url.port_or_known_default(),
+        )
+    }
+}
+
+/// `%XX` escapes of a URL's user or password decoded (as reqwest does before it sends them);
+/// a result that is not UTF-8 is taken lossily.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Name resolution for reqwest through [`resolve`], so that DNS failures keep their class.
@@ -1038,6 +1427,50 @@ mod tests {
             .unwrap_err();
         assert!(!e.to_string().contains('\n'), "{e}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn url_userinfo_is_decoded_and_origins_compare_scheme_host_and_port() {
+        assert_eq!(percent_decode("p%40ss%3Aw%zz%4"), "p@ss:w%zz%4");
+        let o = |u: &str| Origin::of(&Url::parse(u).unwrap());
+        assert_eq!(o("http://A.example/x"), o("http://a.example:80/y?q"));
+        assert_ne!(o("http://a.example/"), o("https://a.example/"));
+        assert_ne!(o("http://a.example/"), o("http://a.example:8080/"));
+        assert_ne!(o("http://a.example/"), o("http://b.example/"));
+    }
+
+    #[test]
+    fn url_credentials_become_a_basic_header_and_secrets() {
+        let t = target(&["http://us%65r:p%40ss-w0rd-1@x/"]);
+        let p = HttpProbe::new(&t).unwrap();
+        assert_eq!(p.request_url.as_str(), "http://x/");
+        let want = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("user:p@ss-w0rd-1")
+        );
+        assert_eq!(p.headers[http::header::AUTHORIZATION], want.as_str());
+        assert_eq!(
+            p.scrub(&format!("{want} p@ss-w0rd-1 p%40ss-w0rd-1")),
+            "Basic *** *** ***"
+        );
+    }
+
+    #[test]
+    fn found_values_are_serialized_in_place_and_cut() {
+        let big = Value::Array((0..100_000).map(Value::from).collect());
+        let many: Vec<&Value> = std::iter::repeat_n(&big, 1000).collect();
+        let text = found_text(&many);
+        assert!(text.len() <= 4 * SNIPPET + 4, "{}", text.len());
+        assert!(
+            text.starts_with("[[0,1,2,") && text.ends_with('…'),
+            "{text}"
+        );
+        assert_eq!(
+            found_text(&[&serde_json::json!({"a": "b"})]),
+            r#"{"a":"b"}"#
+        );
+        let (one, two) = (serde_json::json!(1), serde_json::json!("x"));
+        assert_eq!(found_text(&[&one, &two]), r#"[1,"x"]"#);
     }
 
     #[test]

@@ -18,8 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -44,6 +43,11 @@ enum Act {
     Stall,
     /// Close the connection without an answer.
     Close,
+    /// Answer with a body that never ends (the reply's body repeated).
+    Endless,
+    /// Answer with the request's headers as the body (`name: value` lines), like httpbin's
+    /// `/headers`: a server that shows the client what it sent.
+    Echo,
 }
 
 impl Reply {
@@ -86,6 +90,27 @@ impl Reply {
             act: Act::Close,
             ..Reply::status(200)
         }
+    }
+
+    /// A `200 OK` whose body never ends (`chunk` repeated), for caps on reading.
+    pub fn endless(chunk: &str) -> Reply {
+        Reply {
+            act: Act::Endless,
+            ..Reply::text(200, chunk)
+        }
+    }
+
+    /// An answer with this status whose body lists the request's headers.
+    pub fn echo(code: u16) -> Reply {
+        Reply {
+            act: Act::Echo,
+            ..Reply::status(code).header("content-type", "text/plain")
+        }
+    }
+
+    /// A redirect (`code` 301, 302, 303, 307 or 308) to `location`.
+    pub fn redirect(code: u16, location: &str) -> Reply {
+        Reply::status(code).header("location", location)
     }
 
     /// Adds a response header.
@@ -157,6 +182,37 @@ pub struct Identity {
     pub cert_pem: String,
     /// Its private key (PKCS#8).
     pub key_pem: String,
+}
+
+impl Identity {
+    /// A self-signed certificate for these names that is its own CA (basicConstraints CA:TRUE,
+    /// as `openssl req -x509` makes by default): what a server set up by hand often presents.
+    pub fn self_signed(names: &[&str]) -> Identity {
+        let sans: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(sans).expect("valid names");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            names.first().copied().unwrap_or("server"),
+        );
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("self-signed certificate");
+        Identity {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}
+
+/// A JSON text `depth` objects deep (`{"a":{"a":...}}`) around an array of `leaves` zeros: a
+/// small body on which nested descendant queries (`$..*..*`) select millions of nodes.
+pub fn nested_json(depth: usize, leaves: usize) -> String {
+    let mut s = "{\"a\":".repeat(depth);
+    s.push('[');
+    s.push_str(&vec!["0"; leaves].join(","));
+    s.push(']');
+    s.push_str(&"}".repeat(depth));
+    s
 }
 
 /// A throwaway CA for HTTPS tests.
@@ -238,7 +294,13 @@ pub struct HttpServer {
 impl HttpServer {
     /// An HTTP server on 127.0.0.1 (a free port).
     pub fn start(replies: Vec<Reply>) -> HttpServer {
-        HttpServer::spawn(replies, None)
+        HttpServer::spawn("127.0.0.1", replies, None)
+    }
+
+    /// An HTTP server on another loopback address (`127.0.0.2`, ...): another host, for
+    /// cross-origin redirects.
+    pub fn start_at(ip: &str, replies: Vec<Reply>) -> HttpServer {
+        HttpServer::spawn(ip, replies, None)
     }
 
     /// An HTTPS server on 127.0.0.1 with this certificate (HTTP/1.1 over TLS).
@@ -259,13 +321,14 @@ impl HttpServer {
         .expect("server certificate");
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         HttpServer::spawn(
+            "127.0.0.1",
             replies,
             Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
         )
     }
 
-    fn spawn(replies: Vec<Reply>, tls: Option<tokio_rustls::TlsAcceptor>) -> HttpServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    fn spawn(ip: &str, replies: Vec<Reply>, tls: Option<tokio_rustls::TlsAcceptor>) -> HttpServer {
+        let listener = std::net::TcpListener::bind((ip, 0)).expect("bind a loopback address");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Mutex::new(Shared {
@@ -366,6 +429,16 @@ where
     let service = service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
         async move {
+            let headers: Vec<(String, String)> = req
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
             let reply = {
                 let mut s = shared.lock().expect("lock");
                 s.requests.push(Recorded {
@@ -375,40 +448,73 @@ where
                         .path_and_query()
                         .map(|p| p.to_string())
                         .unwrap_or_default(),
-                    headers: req
-                        .headers()
-                        .iter()
-                        .map(|(n, v)| {
-                            (
-                                n.as_str().to_string(),
-                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                            )
-                        })
-                        .collect(),
+                    headers: headers.clone(),
                 });
                 s.next()
             };
             if !reply.delay.is_zero() {
                 tokio::time::sleep(reply.delay).await;
             }
-            match reply.act {
-                Act::Stall => std::future::pending::<()>().await,
+            let body = match reply.act {
+                Act::Stall => std::future::pending::<ReplyBody>().await,
                 Act::Close => return Err(CloseConnection),
-                Act::Answer => {}
-            }
+                Act::Answer => ReplyBody::Full(Some(Bytes::from(reply.body))),
+                Act::Endless => ReplyBody::Endless(Bytes::from(reply.body)),
+                Act::Echo => ReplyBody::Full(Some(Bytes::from(
+                    headers
+                        .iter()
+                        .map(|(n, v)| format!("{n}: {v}\n"))
+                        .collect::<String>(),
+                ))),
+            };
             let mut resp = Response::builder().status(reply.status);
             for (n, v) in &reply.headers {
                 resp = resp.header(n, v);
             }
-            Ok::<_, CloseConnection>(
-                resp.body(Full::new(Bytes::from(reply.body)))
-                    .expect("response"),
-            )
+            Ok::<_, CloseConnection>(resp.body(body).expect("response"))
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(io, service)
         .await;
+}
+
+/// A reply's body: all at once, or a chunk repeated for ever.
+enum ReplyBody {
+    Full(Option<Bytes>),
+    Endless(Bytes),
+}
+
+impl hyper::body::Body for ReplyBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(match self.get_mut() {
+            ReplyBody::Full(b) => b
+                .take()
+                .filter(|b| !b.is_empty())
+                .map(|b| Ok(Frame::data(b))),
+            ReplyBody::Endless(chunk) if chunk.is_empty() => None,
+            ReplyBody::Endless(chunk) => Some(Ok(Frame::data(chunk.clone()))),
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, ReplyBody::Full(None))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ReplyBody::Full(b) => {
+                hyper::body::SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            ReplyBody::Endless(_) => hyper::body::SizeHint::default(),
+        }
+    }
 }
 
 /// The error a service returns to make hyper drop the connection without an answer.
@@ -481,6 +587,30 @@ impl TcpServer {
     /// Listens on a free port now.
     pub fn start() -> TcpServer {
         TcpServer::start_after(0, Duration::ZERO)
+    }
+
+    /// Listens on a free port, accepts connections and holds them open without a word (and
+    /// without reading): a port that is not the TLS server a client expects, or a hung one.
+    pub fn start_silent() -> TcpServer {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        l.set_nonblocking(true).expect("nonblocking");
+        let port = l.local_addr().expect("address").port();
+        let st = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !st.load(std::sync::atomic::Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((s, _)) => held.push(s),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        TcpServer {
+            port,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// The port.
