@@ -766,3 +766,20 @@ fn a_stuck_job_is_awaited_without_list_on_pods_and_the_report_says_what_was_not_
     // Refused once; not asked again, not even for the report.
     assert_eq!(c.api.count_for("list", "pods"), 1);
 }
+
+#[test]
+fn a_job_count_that_is_not_a_count_is_reported_as_invalid_not_as_zero() {
+    // Issue 13, item 23: the Job controller writes int32 counts >= 0; anything else used to
+    // read as 0 ("running (active 0)").
+    let c = Cluster::new("job-invalid-count");
+    let status = json!({"startTime": "2025-05-01T10:00:00Z", "active": -1, "ready": 0});
+    c.api.create("jobs", NS, job("migrate", json!({}), status));
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "2s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains("  last seen : invalid count: status.active is -1 (since "),
+        "{rep}"
+    );
+    assert_eq!(c.api.count_for("list", "pods"), 0);
+}
