@@ -546,3 +546,250 @@ fn all_fails_when_any_matching_job_failed() {
         r.stderr
     );
 }
+
+// Stuck Jobs (issue 13, item 22): a Job whose pod cannot run keeps `active` (or has none) and no
+// condition says why; only its pods, or the Job controller's events, do.
+
+/// A Job as the API server returns it: `spec.selector` names its pods by controller uid.
+fn job_selecting(name: &str, uid_label: &str, status: Value) -> Value {
+    let mut j = job(name, json!({}), status);
+    j["spec"]["selector"] =
+        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid_label}});
+    j
+}
+
+fn pod_labelled(name: &str, label: &str, value: &str, status: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {label: value}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "app:nope"}]},
+        "status": status,
+    })
+}
+
+fn waiting(reason: &str, message: &str) -> Value {
+    json!({"phase": "Pending", "containerStatuses": [{
+        "name": "migrate", "ready": false, "restartCount": 0, "image": "app:nope", "imageID": "", "started": false,
+        "state": {"waiting": {"reason": reason, "message": message}}
+    }]})
+}
+
+#[test]
+fn a_job_whose_pod_is_in_image_pull_back_off_says_so_instead_of_running_active_1() {
+    let c = Cluster::new("job-stuck-image");
+    c.api
+        .create("jobs", NS, job_selecting("migrate", "u-1", running(0)));
+    let msg = "Back-off pulling image \"app:nope\"";
+    c.api.create(
+        "pods",
+        NS,
+        pod_labelled(
+            "migrate-x7k2p",
+            "batch.kubernetes.io/controller-uid",
+            "u-1",
+            waiting("ImagePullBackOff", msg),
+        ),
+    );
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let state = format!(
+        "running (active 1, succeeded 0, failed 0); pod migrate-x7k2p ImagePullBackOff: {msg}"
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("kwait: Job crs/migrate: {state}\n")),
+        "{}",
+        r.stderr
+    );
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains(&format!("  last seen : {state} (since ")),
+        "{rep}"
+    );
+    assert!(
+        rep.contains(&format!(
+            "  pods      : migrate-x7k2p container migrate ImagePullBackOff: {msg}"
+        )),
+        "{rep}"
+    );
+    assert!(rep.contains("imagePullSecrets"), "{rep}");
+}
+
+#[test]
+fn a_job_whose_pod_is_unschedulable_names_the_scheduler_message() {
+    let c = Cluster::new("job-stuck-unschedulable");
+    c.api
+        .create("jobs", NS, job_selecting("migrate", "u-2", running(0)));
+    let msg = "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.";
+    c.api.create(
+        "pods",
+        NS,
+        pod_labelled(
+            "migrate-q9",
+            "batch.kubernetes.io/controller-uid",
+            "u-2",
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg}]}),
+        ),
+    );
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("running (active 1, succeeded 0, failed 0); pod migrate-q9 Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."),
+        "{}",
+        r.stderr
+    );
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains(&format!("  pods      : migrate-q9 Unschedulable: {msg}")),
+        "{rep}"
+    );
+}
+
+#[test]
+fn a_crash_looping_pod_is_found_by_the_controller_uid_label_of_a_job_without_a_selector() {
+    // Older fakes and some tools leave spec.selector out: the uid labels are tried, then job-name.
+    let c = Cluster::new("job-stuck-crash");
+    let created = c
+        .api
+        .create("jobs", NS, job("migrate", json!({}), running(0)));
+    let uid = created["metadata"]["uid"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(!uid.is_empty());
+    c.api.create(
+        "pods",
+        NS,
+        pod_labelled(
+            "migrate-c1",
+            "controller-uid",
+            &uid,
+            waiting(
+                "CrashLoopBackOff",
+                "back-off 40s restarting failed container=migrate",
+            ),
+        ),
+    );
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains("  last seen : running (active 1, succeeded 0, failed 0); pod migrate-c1 CrashLoopBackOff: back-off 40s"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("kubectl logs migrate-c1 -n crs --previous"),
+        "{rep}"
+    );
+}
+
+#[test]
+fn a_started_job_without_any_pod_points_at_failed_create() {
+    let c = Cluster::new("job-stuck-nopod");
+    let status = json!({"startTime": "2025-05-01T10:00:00Z", "active": 0, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}});
+    c.api
+        .create("jobs", NS, job_selecting("migrate", "u-3", status));
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains("  last seen : running (active 0, succeeded 0, failed 0); no pod created (FailedCreate?)"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("ResourceQuota, PodSecurity admission"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("kubectl get events -n crs --field-selector involvedObject.kind=Job,involvedObject.name=migrate,reason=FailedCreate"),
+        "{rep}"
+    );
+}
+
+#[test]
+fn stuck_pod_detection_lists_pods_once_a_minute_at_most_plus_once_for_the_report() {
+    let c = Cluster::new("job-stuck-budget");
+    c.api
+        .create("jobs", NS, job_selecting("migrate", "u-4", running(0)));
+    c.api.create(
+        "pods",
+        NS,
+        pod_labelled(
+            "migrate-b",
+            "batch.kubernetes.io/controller-uid",
+            "u-4",
+            waiting("ErrImagePull", "not found"),
+        ),
+    );
+    let k = spawn(c.kwait(&["wait-job", "migrate", "--timeout", "6s"]));
+    // Changes that wake the waiter (the watch) and make it check again, several times.
+    for i in 0..6 {
+        sleep_ms(700);
+        c.api.patch(
+            "jobs",
+            NS,
+            "migrate",
+            json!({"metadata": {"annotations": {"poke": i.to_string()}}}),
+        );
+    }
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("pod migrate-b ErrImagePull"),
+        "{}",
+        r.stderr
+    );
+    let gets = c.api.count_for("get", "jobs");
+    let lists = c.api.count_for("list", "pods");
+    assert!(
+        gets >= 3,
+        "only {gets} checks: the bound below proves nothing"
+    );
+    // One look during the wait (the next is due a minute later), one for the report.
+    assert!(lists <= 2, "{lists} pod LISTs for {gets} checks");
+}
+
+#[test]
+fn a_stuck_job_is_awaited_without_list_on_pods_and_the_report_says_what_was_not_read() {
+    let c = Cluster::with(
+        "job-stuck-rbac",
+        Allow::rules(vec![
+            Rule::new(&["get", "watch"], "jobs")
+                .group("batch")
+                .names(&["migrate"]),
+        ]),
+    );
+    c.api
+        .create("jobs", NS, job_selecting("migrate", "u-5", running(0)));
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains("  last seen : running (active 1, succeeded 0, failed 0) (since "),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("  pods      : pod states were not readable: listing pods is forbidden (optional: grant list on pods"),
+        "{rep}"
+    );
+    // Refused once; not asked again, not even for the report.
+    assert_eq!(c.api.count_for("list", "pods"), 1);
+}
+
+#[test]
+fn a_job_count_that_is_not_a_count_is_reported_as_invalid_not_as_zero() {
+    // Issue 13, item 23: the Job controller writes int32 counts >= 0; anything else used to
+    // read as 0 ("running (active 0)").
+    let c = Cluster::new("job-invalid-count");
+    let status = json!({"startTime": "2025-05-01T10:00:00Z", "active": -1, "ready": 0});
+    c.api.create("jobs", NS, job("migrate", json!({}), status));
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "2s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains("  last seen : invalid count: status.active is -1 (since "),
+        "{rep}"
+    );
+    assert_eq!(c.api.count_for("list", "pods"), 0);
+}

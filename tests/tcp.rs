@@ -31,14 +31,20 @@ fn a_server_that_starts_listening_2s_late_is_awaited() {
     let addr = format!("127.0.0.1:{port}");
     let (code, out) = kwait(&["wait-tcp", &addr, "--timeout", "30s"]);
     assert_eq!(code, 0, "{out}");
-    assert!(started.elapsed() >= Duration::from_secs(2), "{out}");
+    // Refused first, then accepted: kwait kept retrying through the refusals.
+    let refused = out.find(&format!("TCP {addr}: connection refused"));
+    let accepted = out.find(&format!("TCP {addr} accepted a connection"));
     assert!(
-        out.contains(&format!("TCP {addr}: connection refused")),
+        matches!((refused, accepted), (Some(r), Some(a)) if r < a),
         "{out}"
     );
+    // And it noticed the listener soon: with --max-interval 300ms the next try comes within
+    // 0.3 s of the listener; 8 s of slack for a loaded machine. (This used to assert
+    // `elapsed >= 2 s`, which exit 0 already implies: nothing listens before 2 s.)
     assert!(
-        out.contains(&format!("TCP {addr} accepted a connection")),
-        "{out}"
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}: {out}",
+        started.elapsed()
     );
 }
 

@@ -14,13 +14,14 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::api::{self, Ctx};
 use super::{BoxFuture, Check, Class, Observation, Probe};
-use crate::kube::{JOBS, Kube, PODS};
+use crate::kube::{ApiError, JOBS, Kube, PODS};
+use crate::net::text::printable;
 use crate::plan::{IfMissing, JobSelect};
 use crate::rbac::Rule;
 
@@ -75,7 +76,16 @@ impl Probe for JobProbe {
                 JobSelect::Selector(labels) => self.kube.list(&JOBS, labels).await.map(|l| l.items),
             };
             match got {
-                Ok(items) => self.tracker.observe(&items),
+                Ok(items) => {
+                    let check = self.tracker.observe(&items);
+                    // A Job that may be stuck: its pods say why (rate-limited, see POD_LOOK_EVERY).
+                    let Some(q) = self.tracker.look_due(Instant::now()) else {
+                        return check;
+                    };
+                    let (pods, by) = self.read_pods(&q.selectors).await;
+                    self.tracker.looked(q, &pods, by, Instant::now());
+                    self.tracker.observe(&items)
+                }
                 Err(e) => Check::Pending(api::observe(
                     &e,
                     &Ctx {
@@ -90,37 +100,95 @@ impl Probe for JobProbe {
     }
 
     /// The last failed pod of the failed Job (or, after a timeout, of a Job whose pods failed):
-    /// its container, exit code, reason and termination message.
+    /// its container, exit code, reason and termination message; and, for a Job that may be
+    /// stuck, the pod that does not run and why (or that it has no pod at all). One LIST of
+    /// pods serves both where it is the same Job.
     fn explain(&mut self) -> BoxFuture<'_, Vec<(String, String)>> {
         Box::pin(async move {
-            let Some(job) = self.tracker.culprit.clone() else {
-                return Vec::new();
-            };
-            // Kubernetes 1.27+ labels a Job's pods batch.kubernetes.io/job-name; older ones job-name.
-            let mut pods = self
-                .kube
-                .list(&PODS, &format!("batch.kubernetes.io/job-name={job}"))
-                .await;
-            if matches!(&pods, Ok(l) if l.items.is_empty()) {
-                pods = self.kube.list(&PODS, &format!("job-name={job}")).await;
+            let mut lines = Vec::new();
+            let mut read: Option<(String, Result<Vec<Value>, ApiError>)> = None;
+            if let Some(job) = self.tracker.culprit.clone() {
+                let selectors = self.tracker.query(&job).map_or_else(
+                    || {
+                        vec![
+                            format!("batch.kubernetes.io/job-name={job}"),
+                            format!("job-name={job}"),
+                        ]
+                    },
+                    |q| q.selectors,
+                );
+                let pods = if self.tracker.pods_forbidden {
+                    Err(forbidden())
+                } else {
+                    self.read_pods(&selectors).await.0
+                };
+                let text = match &pods {
+                    Ok(items) if items.is_empty() => {
+                        format!("no pods of Job {job} are left to read (they were deleted)")
+                    }
+                    Ok(items) => failed_pod(items).unwrap_or_else(|| {
+                        format!(
+                            "none of the {} pods of Job {job} shows a failed container",
+                            items.len()
+                        )
+                    }),
+                    Err(e) if e.class == Class::Forbidden => {
+                        self.tracker.pods_forbidden = true;
+                        format!("pod details were not readable: {PODS_FORBIDDEN}")
+                    }
+                    Err(e) => format!(
+                        "pod details were not readable: {}",
+                        printable(&e.message, MESSAGE_MAX)
+                    ),
+                };
+                lines.push(("failed pod".to_string(), text));
+                read = Some((job, pods));
             }
-            let text = match pods {
-                Ok(list) if list.items.is_empty() => {
-                    format!("no pods of Job {job} are left to read (they were deleted)")
+            if let Some(q) = self
+                .tracker
+                .stuck
+                .clone()
+                .and_then(|j| self.tracker.query(&j))
+            {
+                let (pods, by) = match read {
+                    Some((job, pods)) if job == q.job => (pods, None),
+                    _ if self.tracker.pods_forbidden => (Err(forbidden()), None),
+                    _ => self.read_pods(&q.selectors).await,
+                };
+                self.tracker.looked(q, &pods, by, Instant::now());
+                if let Some(line) = self.tracker.pods_line() {
+                    lines.push(("pods".to_string(), line));
                 }
-                Ok(list) => failed_pod(&list.items).unwrap_or_else(|| {
-                    format!(
-                        "none of the {} pods of Job {job} shows a failed container",
-                        list.items.len()
-                    )
-                }),
-                Err(e) if e.class == Class::Forbidden => {
-                    "pod details were not readable: listing pods is forbidden (optional: grant list on pods to see the exit code here)".to_string()
-                }
-                Err(e) => format!("pod details were not readable: {}", e.message),
-            };
-            vec![("failed pod".to_string(), text)]
+            }
+            lines
         })
+    }
+}
+
+impl JobProbe {
+    /// The pods found by the first of `selectors` that finds any, and that selector.
+    async fn read_pods(
+        &self,
+        selectors: &[String],
+    ) -> (Result<Vec<Value>, ApiError>, Option<String>) {
+        for sel in selectors {
+            match self.kube.list(&PODS, sel).await {
+                Ok(l) if l.items.is_empty() => {}
+                Ok(l) => return (Ok(l.items), Some(sel.clone())),
+                Err(e) => return (Err(e), None),
+            }
+        }
+        (Ok(Vec::new()), None)
+    }
+}
+
+/// A listing of pods known to be forbidden, without asking again.
+fn forbidden() -> ApiError {
+    ApiError {
+        class: Class::Forbidden,
+        code: Some(403),
+        message: PODS_FORBIDDEN.to_string(),
+        retry_after: None,
     }
 }
 
@@ -133,21 +201,45 @@ pub struct Counts {
     pub succeeded: u64,
     /// `status.failed`.
     pub failed: u64,
+    /// `status.ready` (Kubernetes 1.24+): active pods whose Ready condition is true; `None`
+    /// where the cluster does not write it.
+    pub ready: Option<u64>,
 }
 
+/// The largest count the API can hold: Job counts are `int32`.
+const COUNT_MAX: u64 = i32::MAX as u64;
+
 impl Counts {
-    /// The counts of a Job object (absent fields are 0).
+    /// The counts of a Job object (absent fields are 0; invalid ones too, see [`Counts::read`]).
     pub fn of(job: &Value) -> Counts {
-        let n = |f: &str| {
-            job.pointer(&format!("/status/{f}"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
+        Counts::read(job).unwrap_or_default()
+    }
+
+    /// The counts of a Job object, or which one is not a count (negative, fractional, beyond
+    /// `int32`, not a number): `status.active is -1`.
+    pub fn read(job: &Value) -> Result<Counts, String> {
+        let n = |f: &str| -> Result<Option<u64>, String> {
+            match job.pointer(&format!("/status/{f}")) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .filter(|n| *n <= COUNT_MAX)
+                    .map(Some)
+                    .ok_or_else(|| format!("status.{f} is {}", printable(&v.to_string(), 40))),
+            }
         };
-        Counts {
-            active: n("active"),
-            succeeded: n("succeeded"),
-            failed: n("failed"),
-        }
+        Ok(Counts {
+            active: n("active")?.unwrap_or(0),
+            succeeded: n("succeeded")?.unwrap_or(0),
+            failed: n("failed")?.unwrap_or(0),
+            ready: n("ready")?,
+        })
+    }
+
+    /// Pods may be stuck: none is active (the controller may be failing to create them), or
+    /// fewer are ready than active. Where `ready` is not written, only the first.
+    fn looks_stuck(&self) -> bool {
+        self.active == 0 || self.ready.is_some_and(|r| r < self.active)
     }
 }
 
@@ -175,6 +267,9 @@ pub enum Verdict {
     NotStarted,
     /// Anything else: running, or waiting for pods.
     Running(Counts),
+    /// A count in `status` is not a count (`status.active is -1`): the status cannot be read,
+    /// so the Job is not judged.
+    Invalid(String),
 }
 
 /// The condition of `type` with status `True`, if any.
@@ -194,7 +289,10 @@ fn text<'a>(v: &'a Value, field: &str) -> &'a str {
 
 /// Judges a Job object.
 pub fn verdict(job: &Value) -> Verdict {
-    let counts = Counts::of(job);
+    let counts = match Counts::read(job) {
+        Ok(c) => c,
+        Err(what) => return Verdict::Invalid(what),
+    };
     if condition(job, "Complete").is_some() {
         return Verdict::Complete(counts);
     }
@@ -309,6 +407,13 @@ pub fn judge(job: &Value, ns: &str, name: &str) -> Check {
                     "resume it: kubectl patch job {name} -n {ns} --type=merge -p '{{\"spec\":{{\"suspend\":false}}}}'"
                 )),
         ),
+        Verdict::Invalid(what) => Check::Pending(
+            Observation::new(Class::Other, format!("invalid count: {what}"))
+                .cause(format!(
+                    "{object}'s status has a count that is not a whole number from 0 to {COUNT_MAX} ({what}); the Job controller never writes one, so kwait does not judge this status (the API server or something between may be broken)"
+                ))
+                .fix(format!("kubectl get job {name} -n {ns} -o yaml")),
+        ),
         Verdict::NotStarted => Check::Pending(
             Observation::new(Class::NotReady, "created, not started yet (no status)")
                 .cause(format!(
@@ -346,7 +451,7 @@ fn counts(c: Counts) -> String {
 }
 
 fn one_line(s: &str) -> String {
-    crate::net::text::printable(s, MESSAGE_MAX)
+    printable(s, MESSAGE_MAX)
 }
 
 /// Where a Job sorts among the matches: by creationTimestamp, then by name with numbers
@@ -421,6 +526,12 @@ fn natural(a: &str, b: &str) -> Ordering {
 struct Seen {
     state: String,
     done: bool,
+    /// `metadata.uid` (empty when absent).
+    uid: String,
+    /// Label selectors that find its pods, best first (see [`pod_selectors`]).
+    selectors: Vec<String>,
+    /// Its counts, where they were valid.
+    counts: Option<Counts>,
 }
 
 /// The probe's judgement and memory, apart from the network so it can be tested on JSON:
@@ -435,6 +546,13 @@ pub struct Tracker {
     seen: BTreeMap<String, Seen>,
     counted: Option<Key>,
     culprit: Option<String>,
+    /// The Job of the last judgement that is running but may be stuck (no pod active, or fewer
+    /// ready than active): whose pods to look at.
+    stuck: Option<String>,
+    /// The last look at that Job's pods.
+    look: Option<Look>,
+    /// Listing pods was forbidden (an optional permission): not asked again.
+    pods_forbidden: bool,
 }
 
 impl Tracker {
@@ -448,6 +566,9 @@ impl Tracker {
             seen: BTreeMap::new(),
             counted: None,
             culprit: None,
+            stuck: None,
+            look: None,
+            pods_forbidden: false,
         }
     }
 
@@ -470,6 +591,7 @@ impl Tracker {
 
     /// Judges what one GET (zero or one Job) or LIST (the matching Jobs) returned.
     pub fn observe(&mut self, items: &[Value]) -> Check {
+        self.stuck = None;
         let mut jobs: Vec<(Key, &Value)> = items.iter().map(|j| (Key::of(j), j)).collect();
         jobs.sort_by(|a, b| b.0.cmp(&a.0)); // newest first
         if self.all {
@@ -484,7 +606,23 @@ impl Tracker {
             Check::Ready(_) => ("complete".to_string(), true),
             Check::Pending(o) | Check::Failed(o) => (o.state.clone(), false),
         };
-        self.seen.insert(name.to_string(), Seen { state, done });
+        let uid = uid_of(job);
+        let selectors = match self.seen.get(name) {
+            // Keep the selector that found its pods.
+            Some(s) if s.uid == uid && s.selectors.len() == 1 => s.selectors.clone(),
+            _ => pod_selectors(job, name),
+        };
+        let counts = Counts::read(job).ok();
+        self.seen.insert(
+            name.to_string(),
+            Seen {
+                state,
+                done,
+                uid,
+                selectors,
+                counts,
+            },
+        );
         if matches!(check, Check::Failed(_)) || Counts::of(job).failed > 0 {
             self.culprit = Some(name.to_string());
         }
@@ -503,7 +641,7 @@ impl Tracker {
         let Some((key, job)) = newest else {
             return self.missing(&[]);
         };
-        let check = judge(job, &self.ns, &key.name);
+        let check = self.with_pods(&key.name, job, judge(job, &self.ns, &key.name));
         self.note(&key.name, job, &check);
         self.counted = Some(key.clone());
         let JobSelect::Selector(sel) = &self.select else {
@@ -543,7 +681,7 @@ impl Tracker {
         let mut waiting = Vec::new();
         let mut failed: Option<Observation> = None;
         for (key, job) in jobs {
-            let check = judge(job, &self.ns, &key.name);
+            let check = self.with_pods(&key.name, job, judge(job, &self.ns, &key.name));
             self.note(&key.name, job, &check);
             match check {
                 Check::Ready(_) => done.push(key.name.clone()),
@@ -615,6 +753,125 @@ impl Tracker {
                 .fix("a Job deleted after it was seen most likely finished and was removed by ttlSecondsAfterFinished or a Helm hook-delete-policy; if that means done, say so: --if-missing succeed");
         }
         Check::Pending(obs)
+    }
+
+    /// A running Job's judgement, with what the last look at its pods found where that look
+    /// still applies (same Job, same counts): the stuck pod in the state, or "no pod created".
+    /// Also notes the first Job that may be stuck, for [`Tracker::look_due`].
+    fn with_pods(&mut self, name: &str, job: &Value, check: Check) -> Check {
+        let Check::Pending(mut o) = check else {
+            return check;
+        };
+        let Verdict::Running(counts) = verdict(job) else {
+            return Check::Pending(o);
+        };
+        if !counts.looks_stuck() {
+            return Check::Pending(o);
+        }
+        if self.stuck.is_none() {
+            self.stuck = Some(name.to_string());
+        }
+        let uid = uid_of(job);
+        let Some(look) = self
+            .look
+            .as_ref()
+            .filter(|l| l.job == name && l.uid == uid && l.counts == counts)
+        else {
+            return Check::Pending(o);
+        };
+        let ns = &self.ns;
+        match &look.found {
+            Found::Stuck(p) => {
+                o.state = format!("{}; {}", o.state, p.short());
+                let cause = o.cause.take().unwrap_or_default();
+                o.cause = Some(format!("{cause}; {}", p.long()));
+                o.fix.insert(0, p.fix(ns));
+            }
+            Found::NoPods if counts.active == 0 && counts.failed == 0 => {
+                o.state = format!("{}; no pod created (FailedCreate?)", o.state);
+                o.cause = Some(no_pod_cause(ns, name));
+                o.fix.insert(0, failed_create_events(ns, name));
+            }
+            _ => {}
+        }
+        Check::Pending(o)
+    }
+
+    /// The Job whose pods are due for a look: one that may be stuck, when there was no look
+    /// yet or the last one is [`POD_LOOK_EVERY`] old, and listing pods is not forbidden.
+    pub fn look_due(&self, now: Instant) -> Option<PodQuery> {
+        if self.pods_forbidden
+            || self
+                .look
+                .as_ref()
+                .is_some_and(|l| now.saturating_duration_since(l.at) < POD_LOOK_EVERY)
+        {
+            return None;
+        }
+        self.query(self.stuck.as_deref()?)
+            .filter(|q| !q.selectors.is_empty())
+    }
+
+    /// What to ask to read the pods of Job `name` as last seen.
+    fn query(&self, name: &str) -> Option<PodQuery> {
+        let seen = self.seen.get(name)?;
+        Some(PodQuery {
+            job: name.to_string(),
+            uid: seen.uid.clone(),
+            counts: seen.counts.unwrap_or_default(),
+            selectors: seen.selectors.clone(),
+        })
+    }
+
+    /// Records what reading the pods of `q.job` returned (`by`: the selector that found them).
+    pub fn looked(
+        &mut self,
+        q: PodQuery,
+        pods: &Result<Vec<Value>, ApiError>,
+        by: Option<String>,
+        now: Instant,
+    ) {
+        let found = match pods {
+            Ok(pods) if pods.is_empty() => Found::NoPods,
+            Ok(pods) => match stuck_pod(pods) {
+                Some(p) => Found::Stuck(p),
+                None => Found::Fine(pods.len()),
+            },
+            Err(e) if e.class == Class::Forbidden => {
+                self.pods_forbidden = true;
+                Found::Unreadable(PODS_FORBIDDEN.to_string())
+            }
+            Err(e) => Found::Unreadable(printable(&e.message, MESSAGE_MAX)),
+        };
+        if let (Some(by), Some(seen)) = (by, self.seen.get_mut(&q.job)) {
+            seen.selectors = vec![by];
+        }
+        self.look = Some(Look {
+            job: q.job,
+            uid: q.uid,
+            counts: q.counts,
+            at: now,
+            found,
+        });
+    }
+
+    /// The report's line on the pods of the Job that may be stuck, from the last look.
+    fn pods_line(&self) -> Option<String> {
+        let look = self.look.as_ref()?;
+        let (ns, job) = (&self.ns, &look.job);
+        Some(match &look.found {
+            Found::Stuck(p) => p.long(),
+            Found::NoPods if look.counts.active == 0 && look.counts.failed == 0 => format!(
+                "{}; see: {}",
+                no_pod_cause(ns, job),
+                failed_create_events(ns, job)
+            ),
+            Found::NoPods => format!("no pod of Job {ns}/{job} exists right now"),
+            Found::Fine(n) => format!(
+                "none of the {n} pods of Job {ns}/{job} is stuck (image pull, crash loop, scheduling, missing Secret or ConfigMap)"
+            ),
+            Found::Unreadable(why) => format!("pod states were not readable: {why}"),
+        })
     }
 
     /// Nothing to judge: `gone` names the Jobs that were seen and are deleted now (empty:
@@ -743,6 +1000,248 @@ fn selector_of(select: &JobSelect) -> &str {
     match select {
         JobSelect::Name(n) | JobSelect::Selector(n) => n,
     }
+}
+
+/// How often, at most, the pods of a Job that may be stuck are listed while waiting (the
+/// report at the end lists them once more). A Job's status does not change while its pod is in
+/// ImagePullBackOff, so only its pods tell; reading them on every check would double the
+/// requests of a long wait, once a minute adds at most one LIST a minute, and only while the
+/// Job has no pod active or fewer ready than active.
+pub const POD_LOOK_EVERY: Duration = Duration::from_secs(60);
+
+/// Container waiting reasons that mean the pod will not run by itself soon.
+const STUCK_REASONS: &[&str] = &[
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// The report's word when listing pods is forbidden.
+const PODS_FORBIDDEN: &str = "listing pods is forbidden (optional: grant list on pods to see why the Job's pods do not run, or how they failed)";
+
+/// Which pods to read: those of Job `job` (`uid`, `counts` as last seen), by the first of
+/// `selectors` that finds any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodQuery {
+    /// The Job's name.
+    pub job: String,
+    /// The Job's `metadata.uid`.
+    pub uid: String,
+    /// The Job's counts when it was judged.
+    pub counts: Counts,
+    /// Label selectors, best first.
+    pub selectors: Vec<String>,
+}
+
+/// What the last look at a Job's pods found, and for which state of the Job.
+#[derive(Debug, Clone)]
+struct Look {
+    job: String,
+    uid: String,
+    counts: Counts,
+    at: Instant,
+    found: Found,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Found {
+    /// A pod that does not run, and why.
+    Stuck(StuckPod),
+    /// No pod carries the Job's labels.
+    NoPods,
+    /// This many pods, none stuck.
+    Fine(usize),
+    /// The pods could not be read: why.
+    Unreadable(String),
+}
+
+/// Why one of a Job's pods does not run: a container waiting for a reason in
+/// [`STUCK_REASONS`], or `PodScheduled=False` (`Unschedulable`, `SchedulingGated`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckPod {
+    /// The pod.
+    pub pod: String,
+    /// The container, for a container's waiting reason.
+    pub container: Option<String>,
+    /// `ImagePullBackOff`, `Unschedulable`, ...
+    pub reason: String,
+    /// The kubelet's or scheduler's message, on one line.
+    pub message: String,
+}
+
+impl StuckPod {
+    /// For the state: `pod P REASON: MESSAGE` (the message cut short).
+    fn short(&self) -> String {
+        let mut s = format!("pod {} {}", self.pod, self.reason);
+        if !self.message.is_empty() {
+            s.push_str(&format!(": {}", printable(&self.message, 120)));
+        }
+        s
+    }
+
+    /// For the cause and the report: `P container C REASON: MESSAGE`.
+    fn long(&self) -> String {
+        let mut s = self.pod.clone();
+        if let Some(c) = &self.container {
+            s.push_str(&format!(" container {c}"));
+        }
+        s.push_str(&format!(" {}", self.reason));
+        if !self.message.is_empty() {
+            s.push_str(&format!(": {}", self.message));
+        }
+        s
+    }
+
+    fn fix(&self, ns: &str) -> String {
+        let pod = &self.pod;
+        let describe = format!("kubectl describe pod {pod} -n {ns}");
+        match self.reason.as_str() {
+            "ImagePullBackOff" | "ErrImagePull" | "ErrImageNeverPull" | "InvalidImageName" => {
+                format!(
+                    "the image cannot be pulled: check its name and tag, and imagePullSecrets for a private registry: {describe}"
+                )
+            }
+            "CrashLoopBackOff" => {
+                format!(
+                    "the container keeps crashing; see why: kubectl logs {pod} -n {ns} --previous"
+                )
+            }
+            "CreateContainerConfigError" => format!(
+                "a Secret or ConfigMap (or a key in one) that the pod uses is missing: {describe}"
+            ),
+            "Unschedulable" => format!(
+                "no node can take the pod (resources, nodeSelector, affinity, taints, a PersistentVolumeClaim): {describe}"
+            ),
+            _ => describe,
+        }
+    }
+}
+
+/// The cause when a started Job has no pod at all.
+fn no_pod_cause(ns: &str, job: &str) -> String {
+    format!(
+        "Job {ns}/{job} started but no pod of it exists: most likely the Job controller's pod creation is refused (event FailedCreate: an exceeded ResourceQuota, PodSecurity admission, a LimitRange, a missing ServiceAccount)"
+    )
+}
+
+fn failed_create_events(ns: &str, job: &str) -> String {
+    format!(
+        "kubectl get events -n {ns} --field-selector involvedObject.kind=Job,involvedObject.name={job},reason=FailedCreate"
+    )
+}
+
+fn uid_of(job: &Value) -> String {
+    job.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A label key or value (or a name) as the API validates them; anything else from the server
+/// is not put in a selector.
+fn label_ok(s: &str) -> bool {
+    s.len() <= 316
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+}
+
+/// Label selectors that find the pods of `job` (named `name`), best first: the Job's own
+/// `spec.selector.matchLabels`, which the API server fills in (`batch.kubernetes.io/controller-uid`
+/// on 1.27+, `controller-uid` before) and which is exactly what the Job controller counts;
+/// where it is missing, the controller-uid labels, then the job-name labels.
+fn pod_selectors(job: &Value, name: &str) -> Vec<String> {
+    let labels: Vec<(String, &str)> = job
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !labels.is_empty()
+        && labels
+            .iter()
+            .all(|(k, v)| label_ok(k) && label_ok(v) && !k.is_empty())
+    {
+        let sel: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        return vec![sel.join(",")];
+    }
+    let mut out = Vec::new();
+    let uid = uid_of(job);
+    if !uid.is_empty() && label_ok(&uid) {
+        out.push(format!("batch.kubernetes.io/controller-uid={uid}"));
+        out.push(format!("controller-uid={uid}"));
+    }
+    if label_ok(name) && !name.is_empty() {
+        out.push(format!("batch.kubernetes.io/job-name={name}"));
+        out.push(format!("job-name={name}"));
+    }
+    out
+}
+
+/// The newest pod that does not run by itself (see [`StuckPod`]); pods that ended or are
+/// being deleted do not count.
+pub fn stuck_pod(pods: &[Value]) -> Option<StuckPod> {
+    let mut best: Option<(&str, StuckPod)> = None;
+    for pod in pods {
+        if pod.pointer("/metadata/deletionTimestamp").is_some() {
+            continue;
+        }
+        let status = pod.get("status").unwrap_or(&Value::Null);
+        if matches!(text(status, "phase"), "Succeeded" | "Failed") {
+            continue;
+        }
+        let name = pod.get("metadata").map_or("?", |m| text(m, "name"));
+        let waiting = ["initContainerStatuses", "containerStatuses"]
+            .iter()
+            .filter_map(|l| status.get(*l).and_then(Value::as_array))
+            .flatten()
+            .find_map(|cs| {
+                let w = cs.pointer("/state/waiting")?;
+                let reason = STUCK_REASONS.iter().find(|r| **r == text(w, "reason"))?;
+                Some(StuckPod {
+                    pod: printable(name, 253),
+                    container: Some(printable(text(cs, "name"), 63)),
+                    reason: (*reason).to_string(),
+                    message: one_line(text(w, "message")),
+                })
+            });
+        let unscheduled = || {
+            status
+                .get("conditions")
+                .and_then(Value::as_array)?
+                .iter()
+                .find(|c| text(c, "type") == "PodScheduled" && text(c, "status") == "False")
+                .and_then(|c| {
+                    let reason = ["Unschedulable", "SchedulingGated"]
+                        .into_iter()
+                        .find(|r| *r == text(c, "reason"))?;
+                    Some(StuckPod {
+                        pod: printable(name, 253),
+                        container: None,
+                        reason: reason.to_string(),
+                        message: one_line(text(c, "message")),
+                    })
+                })
+        };
+        let Some(found) = waiting.or_else(unscheduled) else {
+            continue;
+        };
+        let created = pod
+            .pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if best.as_ref().is_none_or(|(b, _)| created >= *b) {
+            best = Some((created, found));
+        }
+    }
+    best.map(|(_, p)| p)
 }
 
 /// The latest failure among a Job's pods: `POD container C exited N (REASON): MESSAGE`, from
@@ -1453,5 +1952,221 @@ mod tests {
             json!({"active": 1, "failed": 1}),
         )]);
         assert_eq!(t.culprit.as_deref(), Some("migrate"));
+    }
+
+    fn waiting_pod(name: &str, created: &str, reason: &str, message: &str) -> Value {
+        json!({"metadata": {"name": name, "creationTimestamp": created}, "status": {"phase": "Pending", "containerStatuses": [
+            {"name": "migrate", "ready": false, "state": {"waiting": {"reason": reason, "message": message}}}
+        ]}})
+    }
+
+    fn stuck_state(t: &mut Tracker, jobs: &[Value], pods: Result<Vec<Value>, ApiError>) -> Check {
+        t.observe(jobs);
+        let q = t.look_due(Instant::now()).expect("a look is due");
+        t.looked(q, &pods, None, Instant::now());
+        t.observe(jobs)
+    }
+
+    #[test]
+    fn image_pull_back_off_and_crash_loops_are_named_in_the_state() {
+        let j = job(
+            "migrate",
+            "2025-05-01T10:00:00Z",
+            json!({"startTime": "2025-05-01T10:00:00Z", "active": 1, "ready": 0}),
+        );
+        for (reason, message, fix) in [
+            (
+                "ImagePullBackOff",
+                "Back-off pulling image \"app:nope\"",
+                "imagePullSecrets",
+            ),
+            ("ErrImagePull", "rpc error: not found", "imagePullSecrets"),
+            (
+                "CrashLoopBackOff",
+                "back-off 5m0s restarting failed container",
+                "--previous",
+            ),
+            (
+                "CreateContainerConfigError",
+                "secret \"db\" not found",
+                "Secret or ConfigMap",
+            ),
+        ] {
+            let mut t = by_name(IfMissing::Wait);
+            let pods = vec![
+                waiting_pod(
+                    "migrate-old",
+                    "2025-05-01T09:00:00Z",
+                    "ImagePullBackOff",
+                    "old",
+                ),
+                waiting_pod("migrate-x7k2p", "2025-05-01T10:00:01Z", reason, message),
+            ];
+            let c = stuck_state(&mut t, std::slice::from_ref(&j), Ok(pods));
+            let Check::Pending(o) = &c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(
+                o.state,
+                format!(
+                    "running (active 1, succeeded 0, failed 0); pod migrate-x7k2p {reason}: {message}"
+                )
+            );
+            let cause = o.cause.as_deref().unwrap_or_default();
+            assert!(
+                cause.contains(&format!(
+                    "migrate-x7k2p container migrate {reason}: {message}"
+                )),
+                "{cause}"
+            );
+            assert!(o.fix[0].contains(fix), "{:?}", o.fix);
+            assert_eq!(
+                t.pods_line().as_deref(),
+                Some(format!("migrate-x7k2p container migrate {reason}: {message}").as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn an_unschedulable_pod_is_named_with_the_scheduler_message() {
+        let j = job(
+            "migrate",
+            "",
+            json!({"startTime": "2025-05-01T10:00:00Z", "active": 1, "ready": 0}),
+        );
+        let pod = json!({"metadata": {"name": "migrate-q"}, "status": {"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+             "message": "0/3 nodes are available: 3 Insufficient cpu.\u{1b}[2J"}
+        ]}});
+        let mut t = by_name(IfMissing::Wait);
+        let c = stuck_state(&mut t, std::slice::from_ref(&j), Ok(vec![pod]));
+        assert_eq!(
+            pending_state(&c),
+            "running (active 1, succeeded 0, failed 0); pod migrate-q Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.\\u{1b}[2J"
+        );
+    }
+
+    #[test]
+    fn a_started_job_without_any_pod_says_failed_create() {
+        let j = job(
+            "migrate",
+            "",
+            json!({"startTime": "2025-05-01T10:00:00Z", "active": 0, "ready": 0}),
+        );
+        let mut t = by_name(IfMissing::Wait);
+        let c = stuck_state(&mut t, std::slice::from_ref(&j), Ok(vec![]));
+        let Check::Pending(o) = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            o.state,
+            "running (active 0, succeeded 0, failed 0); no pod created (FailedCreate?)"
+        );
+        assert!(o.fix[0].contains("reason=FailedCreate"), "{:?}", o.fix);
+        assert!(t.pods_line().unwrap_or_default().contains("ResourceQuota"));
+        // The pod is created: the counts change, and the finding no longer applies.
+        let j = job(
+            "migrate",
+            "",
+            json!({"startTime": "2025-05-01T10:00:00Z", "active": 1, "ready": 1}),
+        );
+        assert_eq!(
+            pending_state(&t.observe(std::slice::from_ref(&j))),
+            "running (active 1, succeeded 0, failed 0)"
+        );
+    }
+
+    #[test]
+    fn pods_are_read_only_for_a_job_that_may_be_stuck_and_at_most_once_a_minute() {
+        let mut t = by_name(IfMissing::Wait);
+        let now = Instant::now();
+        // All active pods ready: nothing to look at.
+        let fine = job("migrate", "", json!({"active": 2, "ready": 2}));
+        t.observe(std::slice::from_ref(&fine));
+        assert_eq!(t.look_due(now), None);
+        // No `ready` written (before 1.24) with pods active: no look either.
+        t.observe(&[job("migrate", "", json!({"active": 1}))]);
+        assert_eq!(t.look_due(now), None);
+        // Not ready: due now, then not before a minute has passed.
+        let stuck = job("migrate", "", json!({"active": 2, "ready": 1}));
+        t.observe(std::slice::from_ref(&stuck));
+        let q = t.look_due(now).unwrap();
+        assert_eq!(
+            q.selectors,
+            [
+                "batch.kubernetes.io/controller-uid=5b8c1f7e-1e63-4a52-a3a0-0c6f1d0c2a11",
+                "controller-uid=5b8c1f7e-1e63-4a52-a3a0-0c6f1d0c2a11",
+                "batch.kubernetes.io/job-name=migrate",
+                "job-name=migrate"
+            ]
+        );
+        t.looked(q, &Ok(vec![]), Some("job-name=migrate".into()), now);
+        assert_eq!(t.look_due(now + Duration::from_secs(59)), None);
+        let q = t.look_due(now + POD_LOOK_EVERY).unwrap();
+        // The selector that found pods is kept.
+        assert_eq!(q.selectors, ["job-name=migrate"]);
+        // Forbidden: never asked again; the report says why.
+        let denied = ApiError {
+            class: Class::Forbidden,
+            code: Some(403),
+            message: "pods is forbidden".into(),
+            retry_after: None,
+        };
+        t.looked(q, &Err(denied), None, now);
+        assert_eq!(t.look_due(now + Duration::from_secs(3600)), None);
+        assert!(
+            t.pods_line()
+                .unwrap_or_default()
+                .contains("listing pods is forbidden")
+        );
+    }
+
+    #[test]
+    fn the_jobs_own_selector_finds_its_pods() {
+        let mut j = job("migrate", "", json!({"active": 1, "ready": 0}));
+        j["spec"]["selector"] =
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "abc-1"}});
+        assert_eq!(
+            pod_selectors(&j, "migrate"),
+            ["batch.kubernetes.io/controller-uid=abc-1"]
+        );
+        // A hostile selector is not passed on.
+        j["spec"]["selector"] = json!({"matchLabels": {"a": "b,c!=d"}});
+        assert_eq!(pod_selectors(&j, "migrate").len(), 4);
+    }
+
+    #[test]
+    fn ended_or_deleting_pods_and_harmless_waits_are_not_stuck() {
+        let mut done = waiting_pod("a", "", "ImagePullBackOff", "");
+        done["status"]["phase"] = json!("Failed");
+        let mut deleting = waiting_pod("b", "", "CrashLoopBackOff", "");
+        deleting["metadata"]["deletionTimestamp"] = json!("2025-05-01T10:00:00Z");
+        let creating = waiting_pod("c", "", "ContainerCreating", "");
+        assert_eq!(stuck_pod(&[done, deleting, creating]), None);
+    }
+
+    #[test]
+    fn a_count_that_is_not_a_count_is_invalid_not_zero() {
+        for (bad, shown) in [
+            (json!(-1), "-1"),
+            (json!(1.5), "1.5"),
+            (json!(4294967296u64), "4294967296"),
+            (json!(2147483648u64), "2147483648"),
+            (json!("3"), "\"3\""),
+        ] {
+            let mut status = complete_131(0);
+            status["active"] = bad;
+            let c = judge(&job("m", "", status), "crs", "m");
+            let Check::Pending(o) = &c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(o.class, Class::Other);
+            assert_eq!(o.state, format!("invalid count: status.active is {shown}"));
+        }
+        let ok = json!({"active": 2147483647u64, "failed": null});
+        assert_eq!(
+            pending_state(&judge(&job("m", "", ok), "crs", "m")),
+            "running (active 2147483647, succeeded 0, failed 0)"
+        );
     }
 }
