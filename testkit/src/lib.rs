@@ -33,7 +33,7 @@ mod state;
 mod tls;
 mod util;
 
-pub use model::{Allow, Fault, KubeconfigOpts, RequestRecord, ResourceDef, Rule};
+pub use model::{Allow, Answer, Fault, KubeconfigOpts, RequestRecord, ResourceDef, Rule};
 
 use model::DelayRule;
 use serde_json::Value;
