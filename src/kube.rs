@@ -25,6 +25,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::Value;
 
 pub use crate::net::text::chain;
+use crate::net::text::{printable, scrub};
 use crate::plan::KubeSettings;
 use crate::probe::Class;
 pub use watch::Wake;
@@ -32,6 +33,31 @@ use watch::WatchSet;
 
 /// Where a pod's own namespace is written by the service-account mount.
 const SA_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// The most kwait reads of the answer to a GET of one object: 3 MiB. etcd refuses objects over
+/// about 1.5 MiB (its default request limit), and an object's JSON is not much larger than
+/// what etcd stores; twice that leaves room for any real object.
+pub const GET_LIMIT: usize = 3 << 20;
+/// The most kwait reads of a LIST answer: 8 MiB (thousands of Jobs or Pods; kwait lists only
+/// what a label selector picks, or the CertificateRequests of one namespace).
+pub const LIST_LIMIT: usize = 8 << 20;
+/// The most memory (estimated) one parsed GET answer may take: 12 MiB. Parsed JSON takes more
+/// room than its text, up to a hundred times for a text made of tiny objects, so the byte
+/// limit alone does not bound memory.
+pub const GET_PARSED: usize = 12 << 20;
+/// The most memory (estimated) one parsed LIST answer may take: 24 MiB.
+pub const LIST_PARSED: usize = 24 << 20;
+/// The most kwait reads of an error answer (a `Status` is a few hundred bytes; a proxy's error
+/// page is shown cut anyway).
+const ERROR_LIMIT: usize = 64 << 10;
+/// The most memory (estimated) a parsed error answer may take.
+const ERROR_PARSED: usize = 1 << 20;
+/// The longest server message (a `Status.message`) kept in an error.
+const MESSAGE_MAX: usize = 400;
+/// The longest piece of a non-`Status` error body kept in an error.
+const BODY_MAX: usize = 200;
+/// The longest name or kind from an answer quoted in an error.
+const NAME_MAX: usize = 100;
 
 /// The pod's own namespace, from the service-account mount; `None` outside a pod.
 pub fn pod_namespace() -> Option<String> {
@@ -129,6 +155,15 @@ impl Resource {
             self.plural.to_string()
         } else {
             format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// `v1` for the core group, else `group/version`: what an answer's `apiVersion` must say.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
         }
     }
 
@@ -289,37 +324,42 @@ impl Kube {
     }
 
     /// GET one object. `Ok(None)` when it does not exist; a 404 for the resource *type* (CRD
-    /// not installed) is an error of class [`Class::NotServed`].
+    /// not installed) is an error of class [`Class::NotServed`]. The answer must be that object
+    /// (its kind, apiVersion and name), read within [`GET_LIMIT`] bytes and [`GET_PARSED`]
+    /// once parsed; anything else is an error of class [`Class::Other`] saying what came back.
     pub async fn get(&self, res: &Resource, name: &str) -> Result<Option<Value>, ApiError> {
         self.watches.reading(res, &self.namespace, name);
         let req = Request::new(res.path(&self.namespace))
             .get(name, &GetParams::default())
             .map_err(|e| other(e.to_string()))?;
-        let answer = self.conn.send(&req).await;
+        let asked = format!("GET {}/{name}", res.qualified());
+        let answer = self.conn.send(&req, &asked, GET_LIMIT).await;
         self.watches.first_read_done(res, &self.namespace);
-        match answer {
-            Ok(v) => {
-                self.watches.read(res, &self.namespace, &v);
-                Ok(Some(v))
-            }
-            Err(e) if e.class == Class::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let v = match answer {
+            Ok(bytes) => parse(&bytes, GET_PARSED, &asked)?,
+            Err(e) if e.class == Class::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if let Some(what) = not_the_object(&v, res, name) {
+            return Err(answered(&asked, &what));
         }
+        self.watches.read(res, &self.namespace, &v);
+        Ok(Some(v))
     }
 
-    /// LIST objects by label selector.
+    /// LIST objects by label selector. The answer must be the resource's List (kind and
+    /// apiVersion) with an array of objects as `items`, read within [`LIST_LIMIT`] bytes and
+    /// [`LIST_PARSED`] once parsed; anything else is an error of class [`Class::Other`].
     pub async fn list(&self, res: &Resource, labels: &str) -> Result<List, ApiError> {
         let req = Request::new(res.path(&self.namespace))
             .list(&ListParams::default().labels(labels))
             .map_err(|e| other(e.to_string()))?;
-        let answer = self.conn.send(&req).await;
+        let asked = format!("LIST {}", res.qualified());
+        let answer = self.conn.send(&req, &asked, LIST_LIMIT).await;
         self.watches.first_read_done(res, &self.namespace);
-        let v = answer?;
+        let v = parse(&answer?, LIST_PARSED, &asked)?;
         self.watches.listed(res, &self.namespace, &v);
-        let items = match v.get("items") {
-            Some(Value::Array(items)) => items.clone(),
-            _ => Vec::new(),
-        };
+        let items = list_items(v, res).map_err(|what| answered(&asked, &what))?;
         for item in &items {
             self.watches.read(res, &self.namespace, item);
         }
@@ -339,9 +379,15 @@ impl Conn {
         Ok(res)
     }
 
-    /// A whole GET: the JSON body, or the failure classified.
-    async fn send(&self, req: &http::Request<Vec<u8>>) -> Result<Value, ApiError> {
-        let res = self.start(req).await?;
+    /// A GET: the body of a successful answer (at most `limit` bytes, else an error saying
+    /// the answer was too large), or the failure classified. `asked` names the request.
+    async fn send(
+        &self,
+        req: &http::Request<Vec<u8>>,
+        asked: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut res = self.start(req).await?;
         let status = res.status();
         let retry_after = res
             .headers()
@@ -349,20 +395,37 @@ impl Conn {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = res.bytes().await.map_err(|e| ApiError {
+        let cut_off = |e: reqwest::Error| ApiError {
             class: Class::Reset,
             code: Some(status.as_u16()),
-            message: format!("the answer was cut off: {}", chain(&e)),
+            message: server_text(
+                &format!("the answer was cut off: {}", chain(&e)),
+                MESSAGE_MAX,
+            ),
             retry_after: None,
-        })?;
-        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
+        };
         if status.is_success() {
-            return body.ok_or_else(|| {
-                other(format!(
-                    "the API server answered {status} with a body that is not JSON"
-                ))
-            });
+            let too_large = || ApiError {
+                class: Class::Other,
+                code: Some(status.as_u16()),
+                message: format!(
+                    "the API server's answer exceeded {} ({asked}; a Kubernetes object is at most about 1.5 MiB)",
+                    mib(limit)
+                ),
+                retry_after: None,
+            };
+            // Refused unread when the server announces more than the limit.
+            if res.content_length().is_some_and(|n| n > limit as u64) {
+                return Err(too_large());
+            }
+            return match read_body(&mut res, limit).await.map_err(cut_off)? {
+                (bytes, true) => Ok(bytes),
+                (_, false) => Err(too_large()),
+            };
         }
+        // An error answer: its start is enough (a Status is a few hundred bytes).
+        let (bytes, _) = read_body(&mut res, ERROR_LIMIT).await.map_err(cut_off)?;
+        let body = parse(&bytes, ERROR_PARSED, asked).ok();
         Err(classify_status(
             status.as_u16(),
             body.as_ref(),
@@ -370,6 +433,25 @@ impl Conn {
             retry_after,
         ))
     }
+}
+
+/// At most `limit` bytes of an answer's body, read chunk by chunk (never more than the limit
+/// and one chunk in memory), and whether that was the whole body.
+async fn read_body(
+    res: &mut reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let expected = res.content_length().map_or(0, |n| n.min(limit as u64));
+    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    while let Some(chunk) = res.chunk().await? {
+        let room = limit - bytes.len();
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok((bytes, false));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((bytes, true))
 }
 
 /// The HTTP client for the API server: its CA (or the system's), a client certificate when
@@ -573,6 +655,311 @@ fn other(message: String) -> ApiError {
     }
 }
 
+/// Text a server sent, made safe to keep in an error: every credential kwait holds removed
+/// *before* cutting (so that no cut can leave a piece of one for the reporter to miss, and no
+/// escaping can hide one from it), then one printable line of at most `max` characters.
+fn server_text(s: &str, max: usize) -> String {
+    printable(&scrub(s), max)
+}
+
+/// `3 MiB`.
+fn mib(bytes: usize) -> String {
+    format!("{} MiB", bytes >> 20)
+}
+
+/// An answer that is not what was asked for: `the API server answered GET secrets/x with null`.
+fn answered(asked: &str, what: &str) -> ApiError {
+    ApiError {
+        class: Class::Other,
+        code: Some(200),
+        message: format!("the API server answered {asked} {what}"),
+        retry_after: None,
+    }
+}
+
+/// `a Secret`, `an Event`.
+fn a(kind: &str) -> String {
+    let kind = server_text(kind, NAME_MAX);
+    match kind.chars().next() {
+        Some(c) if "AEIOUaeiou".contains(c) => format!("an {kind}"),
+        _ => format!("a {kind}"),
+    }
+}
+
+/// What a JSON value is, for a message: `null`, `an array`, ...
+fn shape(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Why `v` is not the object `res`/`name` (`with a ConfigMap named y`), `None` when it is.
+/// The API server always sets kind and apiVersion on a single object it returns.
+fn not_the_object(v: &Value, res: &Resource, name: &str) -> Option<String> {
+    let Value::Object(o) = v else {
+        return Some(format!("with {}", shape(v)));
+    };
+    let field = |k: &str| o.get(k).and_then(Value::as_str);
+    let named = match v.pointer("/metadata/name").and_then(Value::as_str) {
+        Some(n) => format!("named {}", server_text(n, NAME_MAX)),
+        None => "without a name".to_string(),
+    };
+    let Some(kind) = field("kind") else {
+        return Some(format!("with an object without a kind, {named}"));
+    };
+    if kind != res.kind {
+        return Some(format!("with {} {named}", a(kind)));
+    }
+    match field("apiVersion") {
+        Some(api) if api == res.api_version() => {}
+        Some(api) => {
+            return Some(format!(
+                "with {} of apiVersion {} {named}",
+                a(kind),
+                server_text(api, NAME_MAX)
+            ));
+        }
+        None => return Some(format!("with {} without an apiVersion {named}", a(kind))),
+    }
+    (v.pointer("/metadata/name").and_then(Value::as_str) != Some(name))
+        .then(|| format!("with {} {named}", a(kind)))
+}
+
+/// The items of a LIST answer, which must be the resource's List (its items lack kind and
+/// apiVersion, as the API server sends them); `items: null` (Go's empty slice) is no item.
+/// Otherwise, why not (`with a SecretList`, `whose items are not an array`).
+fn list_items(v: Value, res: &Resource) -> Result<Vec<Value>, String> {
+    let Value::Object(mut o) = v else {
+        return Err(format!("with {}", shape(&v)));
+    };
+    let list_kind = format!("{}List", res.kind);
+    let kind = o.get("kind").and_then(Value::as_str);
+    let api = o.get("apiVersion").and_then(Value::as_str);
+    match (kind, api) {
+        (Some(k), Some(a)) if k == list_kind && a == res.api_version() => {}
+        (Some(k), Some(api)) if k == list_kind => {
+            return Err(format!(
+                "with {} of apiVersion {}",
+                a(k),
+                server_text(api, NAME_MAX)
+            ));
+        }
+        (Some(k), _) => return Err(format!("with {}", a(k))),
+        (None, _) => return Err("with an object without a kind".to_string()),
+    }
+    let items = match o.remove("items") {
+        Some(Value::Array(items)) => items,
+        Some(Value::Null) => Vec::new(),
+        _ => return Err("whose items are not an array".to_string()),
+    };
+    if let Some(i) = items.iter().position(|i| !i.is_object()) {
+        return Err(format!("whose item {i} is not an object"));
+    }
+    Ok(items)
+}
+
+/// Parses an answer into JSON within an estimated memory budget (see [`GET_PARSED`]), leaving
+/// out `metadata.managedFields` (server-side apply's bookkeeping: often half of an object,
+/// made of many tiny maps, and never read by kwait). A failure says what was wrong, naming the
+/// field of a number out of range (`1e400`) instead of calling the whole answer "not JSON".
+fn parse(bytes: &[u8], budget: usize, asked: &str) -> Result<Value, ApiError> {
+    let left = std::cell::Cell::new(budget);
+    let over = std::cell::Cell::new(false);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        Bounded {
+            left: &left,
+            over: &over,
+            metadata: false,
+        },
+        &mut de,
+    )
+    .and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| {
+        let what = if over.get() {
+            return ApiError {
+                class: Class::Other,
+                code: Some(200),
+                message: format!(
+                    "the API server's answer exceeded {} once parsed ({asked})",
+                    mib(budget)
+                ),
+                retry_after: None,
+            };
+        } else if let Some(field) = number_out_of_range(bytes, &e) {
+            format!("with a number out of range {field}")
+        } else {
+            format!(
+                "with a body that is not JSON ({})",
+                server_text(&e.to_string(), NAME_MAX)
+            )
+        };
+        answered(asked, &what)
+    })
+}
+
+/// Builds a [`Value`] while charging an estimate of the memory it takes against `left`.
+#[derive(Clone, Copy)]
+struct Bounded<'a> {
+    left: &'a std::cell::Cell<usize>,
+    over: &'a std::cell::Cell<bool>,
+    /// This is the value of a `metadata` field (whose `managedFields` are left out).
+    metadata: bool,
+}
+
+impl Bounded<'_> {
+    /// What a value in a container, a map entry, a string or a map's node costs (the sizes of
+    /// `Value`, a `String` and a B-tree leaf, plus the allocator's overhead).
+    const SLOT: usize = 32;
+    const STRING: usize = 40;
+    const NODE: usize = 640;
+
+    fn charge<E: serde::de::Error>(&self, bytes: usize) -> Result<(), E> {
+        match self.left.get().checked_sub(bytes) {
+            Some(rest) => {
+                self.left.set(rest);
+                Ok(())
+            }
+            None => {
+                self.over.set(true);
+                Err(E::custom("the answer is too large"))
+            }
+        }
+    }
+
+    fn inner(&self, metadata: bool) -> Self {
+        Bounded { metadata, ..*self }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.charge(v.len() + Self::STRING)?;
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.charge(v.len() + Self::STRING)?;
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        // A vector doubles as it grows: count each element twice.
+        while let Some(v) = {
+            self.charge(2 * Self::SLOT)?;
+            seq.next_element_seed(self.inner(false))?
+        } {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        let mut n = 0usize;
+        while let Some(key) = map.next_key::<String>()? {
+            if self.metadata && key == "managedFields" {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            // B-tree nodes hold up to 11 entries and are about half full once they split.
+            let node = if n.is_multiple_of(6) { Self::NODE } else { 0 };
+            self.charge(key.len() + Self::STRING + node)?;
+            n += 1;
+            let v = map.next_value_seed(self.inner(key == "metadata"))?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// When parsing failed on a number too large for a float (`1e400`, which Go's encoder never
+/// writes but a hostile or broken server may), where it is: `in field "failed" (1e400)`.
+fn number_out_of_range(bytes: &[u8], e: &serde_json::Error) -> Option<String> {
+    // serde_json reports the line (from 1) and the byte column of where it stopped: the end of
+    // the number.
+    let line_start = if e.line() <= 1 {
+        0
+    } else {
+        bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(e.line() - 2)
+            .map(|(i, _)| i + 1)?
+    };
+    let at = (line_start + e.column()).min(bytes.len());
+    let numeric = |b: &u8| b.is_ascii_digit() || b"+-.eE".contains(b);
+    let start = bytes[..at]
+        .iter()
+        .rposition(|b| !numeric(b))
+        .map_or(0, |i| i + 1);
+    let end = at + bytes[at..].iter().take_while(|b| numeric(b)).count();
+    let token = std::str::from_utf8(&bytes[start..end]).ok()?;
+    if !token.parse::<f64>().ok()?.is_infinite() {
+        return None;
+    }
+    let token = server_text(token, 40);
+    // The key before `:`, if the number is a field's value.
+    let before = bytes[..start].trim_ascii_end();
+    let field = before
+        .strip_suffix(b":")
+        .map(<[u8]>::trim_ascii_end)
+        .and_then(|b| b.strip_suffix(b"\""))
+        .and_then(|b| {
+            let open = b.iter().rposition(|c| *c == b'"')?;
+            std::str::from_utf8(&b[open + 1..]).ok()
+        });
+    Some(match field {
+        Some(f) => format!("in field \"{}\" ({token})", server_text(f, NAME_MAX)),
+        None => format!("({token})"),
+    })
+}
+
 /// Classifies a transport failure (no HTTP answer) by its error chain.
 fn transport(e: &reqwest::Error) -> ApiError {
     // reqwest's own first line repeats the URL ("error sending request for url (...)"); the
@@ -624,7 +1011,7 @@ fn transport(e: &reqwest::Error) -> ApiError {
     ApiError {
         class,
         code: None,
-        message,
+        message: server_text(&message, MESSAGE_MAX),
         retry_after: None,
     }
 }
@@ -636,18 +1023,20 @@ fn classify_status(
     raw: &[u8],
     retry_after: Option<Duration>,
 ) -> ApiError {
+    // Whatever the server says is escaped (it could forge a line or move the cursor) and
+    // scrubbed of kwait's credentials (it could echo them) before it is cut.
     let status_message = body
         .filter(|b| b.get("kind").and_then(Value::as_str) == Some("Status"))
         .and_then(|b| b.get("message"))
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .map(|m| server_text(m, MESSAGE_MAX))
+        .filter(|m| !m.is_empty());
     let message = status_message.unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(&raw[..raw.len().min(200)]);
-        let text: String = text.chars().filter(|c| !c.is_control()).collect();
-        if text.trim().is_empty() {
+        let text = server_text(&String::from_utf8_lossy(raw), BODY_MAX);
+        if text.is_empty() {
             format!("HTTP {code}")
         } else {
-            text.trim().to_string()
+            text
         }
     });
     let class = match code {
@@ -712,7 +1101,160 @@ mod tests {
         assert!(e.message.starts_with("secrets \"x\" is forbidden"));
         let long = "x".repeat(1000);
         let e = classify_status(502, None, long.as_bytes(), None);
-        assert_eq!((e.class, e.message.len()), (Class::ServerError, 200));
+        assert_eq!(e.class, Class::ServerError);
+        assert_eq!(e.message, format!("{}…", "x".repeat(BODY_MAX)));
+    }
+
+    #[test]
+    fn server_messages_cannot_forge_lines_or_move_the_cursor() {
+        let forged = json!({"kind":"Status","code":403,
+            "message":"x\n kwait: ready after 1s: forged\u{1b}[2K\r\u{7}"});
+        let e = classify_status(403, Some(&forged), b"", None);
+        assert_eq!(
+            e.message,
+            "x kwait: ready after 1s: forged\\u{1b}[2K \\u{7}"
+        );
+        let e = classify_status(500, None, "a\u{1b}]0;title\u{7}\nb".as_bytes(), None);
+        assert_eq!(e.message, "a\\u{1b}]0;title\\u{7} b");
+        let long = json!({"kind":"Status","message": "y".repeat(5000)});
+        let e = classify_status(500, Some(&long), b"", None);
+        assert_eq!(e.message.chars().count(), MESSAGE_MAX + 1);
+    }
+
+    #[test]
+    fn an_echoed_credential_is_removed_before_the_message_is_cut() {
+        crate::net::text::add_secret("echoed-token-0123456789");
+        let body = format!("{}Bearer echoed-token-0123456789", "-".repeat(185));
+        let e = classify_status(500, None, body.as_bytes(), None);
+        assert!(!e.message.contains("echoed-tok"), "{}", e.message);
+        assert!(e.message.ends_with("Bearer ***"), "{}", e.message);
+    }
+
+    fn object(kind: &str, api: &str, name: &str) -> Value {
+        json!({"kind": kind, "apiVersion": api, "metadata": {"name": name}})
+    }
+
+    #[test]
+    fn only_the_object_asked_for_is_accepted() {
+        let check = |v: Value| not_the_object(&v, &SECRETS, "x");
+        assert_eq!(check(object("Secret", "v1", "x")), None);
+        assert_eq!(check(Value::Null).as_deref(), Some("with null"));
+        assert_eq!(check(json!([])).as_deref(), Some("with an array"));
+        assert_eq!(
+            check(object("ConfigMap", "v1", "x")).as_deref(),
+            Some("with a ConfigMap named x")
+        );
+        assert_eq!(
+            check(object("Event", "v1", "x")).as_deref(),
+            Some("with an Event named x")
+        );
+        assert_eq!(
+            check(object("Secret", "v1", "y")).as_deref(),
+            Some("with a Secret named y")
+        );
+        assert_eq!(
+            check(object("Secret", "batch/v1", "x")).as_deref(),
+            Some("with a Secret of apiVersion batch/v1 named x")
+        );
+        assert_eq!(
+            check(json!({"kind": "Secret", "apiVersion": "v1"})).as_deref(),
+            Some("with a Secret without a name")
+        );
+        assert_eq!(
+            check(json!({"metadata": {"name": "x"}})).as_deref(),
+            Some("with an object without a kind, named x")
+        );
+        assert_eq!(
+            not_the_object(&object("Job", "batch/v1", "m"), &JOBS, "m"),
+            None
+        );
+        let e = answered("GET secrets/x", "with null");
+        assert_eq!(
+            (e.class, e.message.as_str()),
+            (
+                Class::Other,
+                "the API server answered GET secrets/x with null"
+            )
+        );
+    }
+
+    #[test]
+    fn only_the_resources_list_of_objects_is_accepted() {
+        let list =
+            |items: Value| json!({"kind": "JobList", "apiVersion": "batch/v1", "items": items});
+        assert_eq!(
+            list_items(list(json!([{}, {}])), &JOBS).map(|i| i.len()),
+            Ok(2)
+        );
+        assert_eq!(list_items(list(Value::Null), &JOBS).map(|i| i.len()), Ok(0));
+        let why = |v: Value| list_items(v, &JOBS).err();
+        assert_eq!(
+            why(list(json!({}))).as_deref(),
+            Some("whose items are not an array")
+        );
+        assert_eq!(
+            why(list(json!([{}, 1]))).as_deref(),
+            Some("whose item 1 is not an object")
+        );
+        assert_eq!(
+            why(json!({"kind": "SecretList", "apiVersion": "v1", "items": []})).as_deref(),
+            Some("with a SecretList")
+        );
+        assert_eq!(
+            why(json!({"kind": "JobList", "apiVersion": "v1", "items": []})).as_deref(),
+            Some("with a JobList of apiVersion v1")
+        );
+        assert_eq!(why(json!([])).as_deref(), Some("with an array"));
+    }
+
+    #[test]
+    fn a_number_out_of_range_is_named_by_its_field() {
+        let body = b"{\"kind\":\"Job\",\n  \"status\": {\"active\": 1, \"failed\" :  1e400 }}";
+        let e = parse(body, GET_PARSED, "GET jobs/m")
+            .err()
+            .map(|e| e.message);
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                "the API server answered GET jobs/m with a number out of range in field \"failed\" (1e400)"
+            )
+        );
+        let e = parse(b"[1, -2e999]", GET_PARSED, "LIST jobs")
+            .err()
+            .map(|e| e.message);
+        assert_eq!(
+            e.as_deref(),
+            Some("the API server answered LIST jobs with a number out of range (-2e999)")
+        );
+        let e = parse(b"{\"a\": 1x}", GET_PARSED, "GET jobs/m")
+            .err()
+            .map(|e| e.message);
+        assert!(e.is_some_and(|m| m.contains("not JSON")));
+        assert!(parse(b"{\"a\": 1e300}", GET_PARSED, "GET jobs/m").is_ok());
+    }
+
+    #[test]
+    fn parsing_is_bounded_and_leaves_managed_fields_out() {
+        // 40,000 tiny objects: 320 KB of text, ~25 MB as Values.
+        let tiny = format!("[{}{{\"a\":1}}]", "{\"a\":1},".repeat(40_000));
+        let e = parse(tiny.as_bytes(), GET_PARSED, "GET secrets/x").err();
+        assert_eq!(
+            e.map(|e| (e.class, e.message)),
+            Some((
+                Class::Other,
+                "the API server's answer exceeded 12 MiB once parsed (GET secrets/x)".to_string()
+            ))
+        );
+        let obj = json!({"kind": "Secret", "metadata": {"name": "x",
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:data": {}}}]},
+            "data": {"managedFields": "kept"}});
+        let v = parse(obj.to_string().as_bytes(), GET_PARSED, "GET secrets/x");
+        assert_eq!(
+            v.ok(),
+            Some(
+                json!({"kind": "Secret", "metadata": {"name": "x"}, "data": {"managedFields": "kept"}})
+            )
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ mod tls;
 mod util;
 mod watchfault;
 
-pub use model::{Allow, Fault, KubeconfigOpts, RequestRecord, ResourceDef, Rule};
+pub use model::{Allow, Answer, Fault, KubeconfigOpts, RequestRecord, ResourceDef, Rule};
 pub use watchfault::WatchFault;
 
 use model::DelayRule;

@@ -216,6 +216,36 @@ pub(crate) struct AuthzRequest<'a> {
     pub name: Option<&'a str>,
 }
 
+/// What an injected fault answers with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// A Kubernetes `Status` object with the fault's message (the default).
+    Status,
+    /// Exactly these bytes, as `application/json` (whatever they are: `null`, an array, another
+    /// kind, broken JSON, a plain-text error page...).
+    Body(Vec<u8>),
+    /// `head`, then the byte `fill` repeated `len` times (for ever when `None`), then `tail`,
+    /// chunked (no `Content-Length`), `chunk` bytes at a time, one chunk every `every` (as fast
+    /// as the client reads when zero).
+    Stream {
+        /// Sent first.
+        head: Vec<u8>,
+        /// The filler byte.
+        fill: u8,
+        /// How many filler bytes; `None`: the body never ends.
+        len: Option<u64>,
+        /// Sent last (never, for an endless body).
+        tail: Vec<u8>,
+        /// Bytes per chunk.
+        chunk: usize,
+        /// Pause between chunks.
+        every: Duration,
+    },
+    /// A `Status` whose message ends with the request's `Authorization` header, as a careless
+    /// proxy or webhook echoes it.
+    EchoAuthorization,
+}
+
 /// An injected failure: answer the next `times` matching requests with `status`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
@@ -231,6 +261,8 @@ pub struct Fault {
     pub resource: Option<String>,
     /// Message of the `Status` body (a default per status code otherwise).
     pub message: Option<String>,
+    /// What the answer's body is (a `Status` by default).
+    pub answer: Answer,
 }
 
 impl Fault {
@@ -243,6 +275,69 @@ impl Fault {
             verb: None,
             resource: None,
             message: None,
+            answer: Answer::Status,
+        }
+    }
+
+    /// Answer `status` with exactly `body` (`application/json`).
+    pub fn body(status: u16, body: impl Into<Vec<u8>>) -> Fault {
+        Fault {
+            answer: Answer::Body(body.into()),
+            ..Fault::status(status)
+        }
+    }
+
+    /// Answer `status` with `head`, `len` bytes `fill`, then `tail`, streamed as fast as the
+    /// client reads (e.g. a Secret whose value is 1.5 GiB, without holding it in memory).
+    pub fn huge_body(status: u16, head: &[u8], fill: u8, len: u64, tail: &[u8]) -> Fault {
+        Fault {
+            answer: Answer::Stream {
+                head: head.to_vec(),
+                fill,
+                len: Some(len),
+                tail: tail.to_vec(),
+                chunk: 64 << 10,
+                every: Duration::ZERO,
+            },
+            ..Fault::status(status)
+        }
+    }
+
+    /// Answer `status` with a body that never ends: `{"kind":` then spaces for ever, as fast
+    /// as the client reads (see [`Fault::slowly`]).
+    pub fn endless_body(status: u16) -> Fault {
+        Fault {
+            answer: Answer::Stream {
+                head: b"{\"kind\":".to_vec(),
+                fill: b' ',
+                len: None,
+                tail: Vec::new(),
+                chunk: 64 << 10,
+                every: Duration::ZERO,
+            },
+            ..Fault::status(status)
+        }
+    }
+
+    /// A streamed body ([`Fault::huge_body`], [`Fault::endless_body`]) sent `chunk` bytes at a
+    /// time, one chunk every `every`.
+    pub fn slowly(mut self, chunk: usize, every: Duration) -> Fault {
+        if let Answer::Stream {
+            chunk: c, every: e, ..
+        } = &mut self.answer
+        {
+            *c = chunk.max(1);
+            *e = every;
+        }
+        self
+    }
+
+    /// Answer `status` with a `Status` whose message echoes the request's `Authorization`
+    /// header (after the fault's message, if any).
+    pub fn echo_authorization(status: u16) -> Fault {
+        Fault {
+            answer: Answer::EchoAuthorization,
+            ..Fault::status(status)
         }
     }
 

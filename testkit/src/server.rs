@@ -1,6 +1,6 @@
 //! The HTTP side: accept loop, TLS, routing, handlers, watch streams.
 
-use crate::model::{AuthzRequest, RequestRecord, ResourceDef};
+use crate::model::{Answer, AuthzRequest, Fault, RequestRecord, ResourceDef};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::state::{ApiError, Event, Part, State, default_message, details};
 use crate::util::parse_query;
@@ -87,6 +87,63 @@ fn json_response(code: u16, v: &Value) -> Resp {
 
 fn error_response(e: &ApiError) -> Resp {
     json_response(e.code, &e.status())
+}
+
+/// The answer of an injected fault: its `Status`, exact bytes, a streamed body, or a `Status`
+/// echoing the request's `Authorization` header.
+fn fault_response(f: &Fault, mut err: ApiError, req: &Request<Incoming>) -> Resp {
+    let code = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match &f.answer {
+        Answer::Status => return error_response(&err),
+        Answer::EchoAuthorization => {
+            let auth = req
+                .headers()
+                .get(hyper::header::AUTHORIZATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            err.message = format!("{} (Authorization: {auth})", err.message);
+            return error_response(&err);
+        }
+        Answer::Body(bytes) => Body::Full(Some(Bytes::from(bytes.clone()))),
+        Answer::Stream {
+            head,
+            fill,
+            len,
+            tail,
+            chunk,
+            every,
+        } => {
+            let (tx, rx) = mpsc::channel::<Bytes>(4);
+            let (head, tail, every, len) = (head.clone(), tail.clone(), *every, *len);
+            let chunk = (*chunk).max(1);
+            let filler = Bytes::from(vec![*fill; chunk]);
+            tokio::spawn(async move {
+                if !head.is_empty() && tx.send(Bytes::from(head)).await.is_err() {
+                    return;
+                }
+                let mut left = len;
+                while left != Some(0) {
+                    let n = left.map_or(chunk, |l| l.min(chunk as u64) as usize);
+                    if tx.send(filler.slice(..n)).await.is_err() {
+                        return;
+                    }
+                    left = left.map(|l| l - n as u64);
+                    if !every.is_zero() {
+                        tokio::time::sleep(every).await;
+                    }
+                }
+                if !tail.is_empty() {
+                    let _ = tx.send(Bytes::from(tail)).await;
+                }
+            });
+            Body::Stream(rx)
+        }
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = code;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
 }
 
 fn text_404() -> Resp {
@@ -413,7 +470,7 @@ async fn handle_inner(
             if let Some(secs) = f.retry_after {
                 err = err.details(json!({ "retryAfterSeconds": secs }));
             }
-            let mut r = error_response(&err);
+            let mut r = fault_response(&f, err, &req);
             if let Some(secs) = f.retry_after {
                 r.headers_mut()
                     .insert("Retry-After", HeaderValue::from(secs));
