@@ -169,30 +169,79 @@ echo '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","
     assert!(!r.stderr.contains("exec-token"), "{}", r.stderr);
 }
 
+// Issue 13 item 1: a plugin that fails is retried like a 401 (it was exit 2 at start).
 #[test]
-fn a_failing_exec_plugin_is_a_usage_error_quoting_its_last_stderr_line() {
+fn a_failing_exec_plugin_is_retried_like_a_401_quoting_its_last_stderr_line() {
     let c = cluster_with_user("exec-fails", |_, dir| {
         let plugin = dir.join("login.sh");
         write_script(
             &plugin,
-            "echo 'starting' >&2\necho 'error: you must log in first' >&2\nexit 3\n",
+            &format!(
+                "echo run >> {}/runs\necho 'starting' >&2\nprintf 'error: you must \\033[31mlog in\\033[0m first\\n' >&2\nexit 3\n",
+                dir.display()
+            ),
         );
         format!(
             "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
             plugin.display()
         )
     });
-    let r = run(c.kwait(&["wait-secret", "s", "--timeout", "5s"]), LIMIT);
-    assert_eq!(r.code, Some(2), "{}", r.stderr);
-    let plugin = c.dir.join("login.sh");
-    assert_eq!(
-        r.stderr,
-        format!(
-            "kwait: kubeconfig: the exec credential plugin {:?} failed (exit status: 3): error: you must log in first\n",
-            plugin.display().to_string()
-        )
+    let r = run(
+        c.kwait(&["wait-secret", "s", "--timeout", "3s", "--interval", "200ms"]),
+        LIMIT,
     );
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let plugin = c.dir.join("login.sh");
+    assert!(
+        r.stderr.contains(&format!(
+            "the exec credential plugin {:?} failed (exit status: 3): error: you must \\u{{1b}}[31mlog in\\u{{1b}}[0m first\n",
+            plugin.display().to_string()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("unauthorized"), "{}", r.stderr);
+    let runs = std::fs::read_to_string(c.dir.join("runs")).unwrap();
+    assert!(runs.lines().count() >= 2, "retried: {runs}");
     assert_eq!(c.api.count("get"), 0);
+}
+
+#[test]
+fn an_exec_plugin_that_fails_at_first_is_retried_until_it_works() {
+    let c = cluster_with_user("exec-fails-first", |api, dir| {
+        api.add_token("late-token", "late-user", Allow::All);
+        let plugin = dir.join("login.sh");
+        write_script(
+            &plugin,
+            &format!(
+                r#"d={}
+n=$(( $(cat "$d/runs" 2>/dev/null || echo 0) + 1 ))
+echo $n > "$d/runs"
+if [ $n -lt 2 ]; then echo 'not yet' >&2; exit 1; fi
+echo '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{{"token":"late-token"}}}}'
+"#,
+                dir.display()
+            ),
+        );
+        format!(
+            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
+            plugin.display()
+        )
+    });
+    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
+    let r = run(
+        c.kwait(&[
+            "wait-secret",
+            "s",
+            "--timeout",
+            "20s",
+            "--interval",
+            "200ms",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(get_subjects(&c.api), vec![Some("late-user".to_string())]);
 }
 
 #[test]
