@@ -12,7 +12,7 @@ mod auth;
 mod watch;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -25,7 +25,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::Value;
 
 pub use crate::net::text::chain;
-use crate::net::text::{printable, scrub};
+use crate::net::text::{lock, printable, scrub};
 use crate::plan::KubeSettings;
 use crate::probe::Class;
 pub use watch::Wake;
@@ -58,13 +58,96 @@ const MESSAGE_MAX: usize = 400;
 const BODY_MAX: usize = 200;
 /// The longest name or kind from an answer quoted in an error.
 const NAME_MAX: usize = 100;
+/// The largest kubeconfig file kwait reads (real ones with hundreds of contexts are a few
+/// hundred KiB).
+const KUBECONFIG_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// The pod's own namespace, from the service-account mount; `None` outside a pod.
 pub fn pod_namespace() -> Option<String> {
-    std::fs::read_to_string(SA_NAMESPACE)
-        .ok()
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
+    let bytes = crate::net::file::read_capped(Path::new(SA_NAMESPACE), 4096, "namespace").ok()?;
+    let ns = String::from_utf8(bytes).ok()?.trim().to_string();
+    (!ns.is_empty()).then_some(ns)
+}
+
+/// Where the configuration comes from, as client-go decides: `--kubeconfig`/`$KUBECONFIG`, else
+/// the in-cluster service account in a pod, else `~/.kube/config`.
+enum Source {
+    Kubeconfig(Vec<PathBuf>),
+    InCluster,
+    Missing,
+}
+
+impl Source {
+    fn of(s: &KubeSettings) -> Source {
+        let explicit = s.kubeconfig.clone().map(|p| vec![p]).or_else(|| {
+            std::env::var_os("KUBECONFIG")
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    std::env::split_paths(&v)
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .collect()
+                })
+        });
+        if let Some(paths) = explicit.filter(|p: &Vec<PathBuf>| !p.is_empty()) {
+            return Source::Kubeconfig(paths);
+        }
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+            return Source::InCluster;
+        }
+        match std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube").join("config")) {
+            Some(path) if path.exists() => Source::Kubeconfig(vec![path]),
+            _ => Source::Missing,
+        }
+    }
+}
+
+/// The namespace a wait uses, decided as client-go does, without contacting anything: `-n`;
+/// else, with a kubeconfig, its context's namespace (or `default`); else, in-cluster, the pod's
+/// own namespace (service-account mount). `None` when no configuration decides it (no
+/// kubeconfig and not in a pod, or a kubeconfig that cannot be read). `connect` decides the same
+/// way; `--dry-run` should use this (main.rs, wired by its owner).
+#[allow(dead_code)]
+pub fn default_namespace(s: &KubeSettings) -> Option<String> {
+    let source = Source::of(s);
+    let context_namespace = || {
+        let Source::Kubeconfig(paths) = &source else {
+            return None;
+        };
+        let (kc, _) = read_kubeconfigs(paths).ok()?;
+        let name = s.context.as_ref().or(kc.current_context.as_ref())?;
+        let ctx = kc.contexts.iter().find(|c| &c.name == name)?;
+        Some(
+            ctx.context
+                .as_ref()
+                .and_then(|c| c.namespace.clone())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "default".to_string()),
+        )
+    };
+    decide_namespace(
+        s.namespace.as_deref(),
+        &source,
+        context_namespace,
+        pod_namespace,
+    )
+}
+
+/// client-go's order: `-n`; with a kubeconfig, its context's namespace (`default` when it names
+/// none); in-cluster, the pod's own. The pod's namespace never overrides a kubeconfig's.
+fn decide_namespace(
+    flag: Option<&str>,
+    source: &Source,
+    context: impl FnOnce() -> Option<String>,
+    pod: impl FnOnce() -> Option<String>,
+) -> Option<String> {
+    if let Some(ns) = flag {
+        return Some(ns.to_string());
+    }
+    match source {
+        Source::Kubeconfig(_) => context(),
+        Source::InCluster => pod(),
+        Source::Missing => None,
+    }
 }
 
 /// A configuration problem: bad usage, exit code 2.
@@ -221,9 +304,15 @@ pub struct Kube {
 
 /// The HTTP client, the server's base URL and the credentials.
 struct Conn {
-    http: reqwest::Client,
-    /// The cluster URL without a trailing `/` (it may carry a path prefix, as behind Rancher).
+    /// Swapped for a new one when an exec plugin returns a new client certificate.
+    http: Mutex<reqwest::Client>,
+    /// What the client is built from, to rebuild it.
+    spec: ClientSpec,
+    /// The URL requests go to, without a trailing `/` (it may carry a path prefix, as behind
+    /// Rancher). Its host is the `tls-server-name` when that must be sent as SNI ([`Route`]).
     base: String,
+    /// The `Host` header when `base`'s host is not the cluster URL's.
+    host: Option<reqwest::header::HeaderValue>,
     auth: auth::Auth,
 }
 
@@ -245,75 +334,80 @@ struct Endpoint {
 
 impl Kube {
     /// Builds the client: `--kubeconfig`/`$KUBECONFIG` when given, else the in-cluster service
-    /// account when in a pod, else `~/.kube/config`. The namespace is `-n`, else the pod's own
-    /// (service-account mount), else the context's, else `default`.
+    /// account when in a pod, else `~/.kube/config`. The namespace is `-n`, else the context's
+    /// (kubeconfig) or the pod's own (in-cluster), else `default` (see [`default_namespace`]).
+    /// Nothing is run or contacted here: an exec credential plugin runs when a request needs it.
     pub async fn connect(s: &KubeSettings, attempt_timeout: Duration) -> Result<Kube, ConfigError> {
-        let explicit = s.kubeconfig.clone().map(|p| vec![p]).or_else(|| {
-            std::env::var_os("KUBECONFIG")
-                .filter(|v| !v.is_empty())
-                .map(|v| {
-                    std::env::split_paths(&v)
-                        .filter(|p| !p.as_os_str().is_empty())
-                        .collect()
-                })
-        });
-        let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-        let home_config =
-            std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube").join("config"));
         let options = KubeConfigOptions {
             context: s.context.clone(),
             cluster: None,
             user: None,
         };
-        let (endpoint, source) = if let Some(paths) = explicit.filter(|p| !p.is_empty()) {
-            let source = paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(":");
-            (load_kubeconfig(&paths, &options).await?, source)
-        } else if in_cluster {
-            if let Some(ctx) = &s.context {
-                return Err(ConfigError::ContextInCluster(ctx.clone()));
+        let chosen = Source::of(s);
+        let (endpoint, source) = match &chosen {
+            Source::Kubeconfig(paths) => {
+                let source = paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(":");
+                (
+                    load_kubeconfig(paths, &options, attempt_timeout).await?,
+                    source,
+                )
             }
-            let config =
-                kube::Config::incluster().map_err(|e| ConfigError::InCluster(chain(&e)))?;
-            let token = config
-                .auth_info
-                .token_file
-                .clone()
-                .ok_or_else(|| ConfigError::InCluster("no service-account token".into()))?;
-            let endpoint = Endpoint {
-                config,
-                auth: auth::Auth::token_file(PathBuf::from(token)),
-                identity: None,
-            };
-            (endpoint, "in-cluster service account".to_string())
-        } else if let Some(path) = home_config.filter(|p| p.exists()) {
-            let source = path.display().to_string();
-            (load_kubeconfig(&[path], &options).await?, source)
-        } else {
-            return Err(ConfigError::Missing);
+            Source::InCluster => {
+                if let Some(ctx) = &s.context {
+                    return Err(ConfigError::ContextInCluster(ctx.clone()));
+                }
+                let config =
+                    kube::Config::incluster().map_err(|e| ConfigError::InCluster(chain(&e)))?;
+                let token = config
+                    .auth_info
+                    .token_file
+                    .clone()
+                    .ok_or_else(|| ConfigError::InCluster("no service-account token".into()))?;
+                let endpoint = Endpoint {
+                    config,
+                    auth: auth::Auth::token_file(PathBuf::from(token)),
+                    identity: None,
+                };
+                (endpoint, "in-cluster service account".to_string())
+            }
+            Source::Missing => return Err(ConfigError::Missing),
         };
         let Endpoint {
             config,
             auth,
             identity,
         } = endpoint;
-        let namespace = match &s.namespace {
-            Some(ns) => ns.clone(),
-            None => pod_namespace().unwrap_or_else(|| config.default_namespace.clone()),
-        };
+        // As client-go: the pod's namespace applies to the in-cluster configuration only; a
+        // kubeconfig's is its context's (kube puts it, or `default`, in `default_namespace`).
+        let namespace = decide_namespace(
+            s.namespace.as_deref(),
+            &chosen,
+            || Some(config.default_namespace.clone()),
+            pod_namespace,
+        )
+        .unwrap_or_else(|| config.default_namespace.clone());
         let server = config
             .cluster_url
             .to_string()
             .trim_end_matches('/')
             .to_string();
-        let http = http_client(&config, identity, attempt_timeout)?;
+        let route = Route::of(&config, &server)?;
+        let spec = ClientSpec {
+            config,
+            connect_timeout: attempt_timeout,
+            sni: route.sni,
+        };
+        let http = spec.build(identity)?;
         Ok(Kube {
             conn: Arc::new(Conn {
-                http,
-                base: server.clone(),
+                http: Mutex::new(http),
+                spec,
+                base: route.base,
+                host: route.host,
                 auth,
             }),
             namespace,
@@ -368,10 +462,33 @@ impl Kube {
 }
 
 impl Conn {
-    /// Sends a GET built by kube-core's request builder; the answer's headers are in.
+    /// Sends a GET built by kube-core's request builder; the answer's headers are in. Runs the
+    /// exec credential plugin first when its credential is needed (dropping the future kills it).
     async fn start(&self, req: &http::Request<Vec<u8>>) -> Result<reqwest::Response, ApiError> {
         let url = format!("{}{}", self.base, req.uri());
-        let rb = self.auth.apply(self.http.get(url)).await?;
+        let applied = self.auth.headers().await?;
+        if let Some(identity) = applied.identity {
+            match self.spec.build(Some(identity)) {
+                Ok(client) => *lock(&self.http) = client,
+                Err(e) => {
+                    self.auth.rejected();
+                    return Err(ApiError {
+                        class: Class::Unauthorized,
+                        code: None,
+                        message: e.to_string(),
+                        retry_after: None,
+                    });
+                }
+            }
+        }
+        let http = lock(&self.http).clone();
+        let mut rb = http.get(url);
+        for (name, value) in applied.headers {
+            rb = rb.header(name, value);
+        }
+        if let Some(host) = &self.host {
+            rb = rb.header(reqwest::header::HOST, host.clone());
+        }
         let res = rb.send().await.map_err(|e| transport(&e))?;
         if res.status() == reqwest::StatusCode::UNAUTHORIZED {
             self.auth.rejected();
@@ -454,80 +571,176 @@ async fn read_body(
     Ok((bytes, true))
 }
 
-/// The HTTP client for the API server: its CA (or the system's), a client certificate when
-/// the user has one, `insecure-skip-tls-verify` and `tls-server-name` as kubectl reads them,
-/// `proxy-url`, HTTP/1.1 (one connection per watch, as kube-rs and the tests use).
-fn http_client(
-    config: &kube::Config,
-    identity: Option<auth::Identity>,
-    connect_timeout: Duration,
-) -> Result<reqwest::Client, ConfigError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::Client(e.to_string()))?;
-    let verifier: Arc<dyn ServerCertVerifier> = if config.accept_invalid_certs {
-        Arc::new(crate::probe::http::NoVerify(provider.clone()))
-    } else {
-        let mut roots = RootCertStore::empty();
-        match &config.root_cert {
-            Some(ders) => {
-                for der in ders {
-                    roots.add(CertificateDer::from(der.clone())).map_err(|e| {
-                        ConfigError::Unusable(format!("certificate-authority: {e}"))
-                    })?;
-                }
-            }
-            None => {
-                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            }
-        }
-        if roots.is_empty() {
-            return Err(ConfigError::Unusable(
-                "the cluster has no certificate-authority and the system has no CA bundle".into(),
-            ));
-        }
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| ConfigError::Unusable(format!("certificate-authority: {e}")))?;
-        match &config.tls_server_name {
-            Some(name) => Arc::new(NamedVerifier {
-                inner: webpki,
-                name: ServerName::try_from(name.clone()).map_err(|_| {
-                    ConfigError::Unusable(format!("tls-server-name {name:?} is not a host name"))
-                })?,
-            }),
-            None => webpki,
-        }
-    };
-    let builder = builder
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let mut tls = match identity {
-        Some(id) => builder
-            .with_client_auth_cert(id.certs, id.key)
-            .map_err(|e| ConfigError::Unusable(format!("client certificate: {e}")))?,
-        None => builder.with_no_client_auth(),
-    };
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let mut b = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .http1_only()
-        .connect_timeout(connect_timeout)
-        .tcp_keepalive(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(Arc::new(crate::probe::http::Resolver))
-        .user_agent(concat!("kwait/", env!("CARGO_PKG_VERSION")));
-    if let Some(proxy) = &config.proxy_url {
-        let proxy = reqwest::Proxy::all(proxy.to_string())
-            .map_err(|e| ConfigError::Unusable(format!("proxy-url: {}", chain(&e))))?;
-        b = b.proxy(proxy);
-    }
-    b.build().map_err(|e| ConfigError::Client(chain(&e)))
+/// Where requests go. With `tls-server-name`, client-go sends that name as SNI and checks the
+/// certificate against it, while the `Host` header keeps the URL's host. reqwest sends the URL's
+/// host as SNI, so the URL's host becomes the `tls-server-name`, a resolver override maps that
+/// name to the real host's addresses, and the `Host` header is set to the real host. Through a
+/// proxy (which resolves the CONNECT target itself) or for an IP address as the name (never SNI),
+/// the name is only the one the certificate is checked against ([`NamedVerifier`]).
+struct Route {
+    base: String,
+    host: Option<reqwest::header::HeaderValue>,
+    sni: Option<Sni>,
 }
 
-/// `tls-server-name`: the server's certificate is checked against this name instead of the
-/// URL's host (SNI still carries the URL's host).
+/// `tls-server-name` sent as SNI: `name` resolves to `real`'s addresses.
+#[derive(Clone)]
+struct Sni {
+    name: String,
+    real: String,
+}
+
+impl Route {
+    fn of(config: &kube::Config, server: &str) -> Result<Route, ConfigError> {
+        let direct = Route {
+            base: server.to_string(),
+            host: None,
+            sni: None,
+        };
+        let Some(name) = config.tls_server_name.as_deref().filter(|n| !n.is_empty()) else {
+            return Ok(direct);
+        };
+        let uri = &config.cluster_url;
+        let (Some(real), Some(authority)) = (uri.host(), uri.authority()) else {
+            return Ok(direct);
+        };
+        if config.proxy_url.is_some()
+            || config.accept_invalid_certs
+            || uri.scheme_str() != Some("https")
+            || name.parse::<std::net::IpAddr>().is_ok()
+            || name.eq_ignore_ascii_case(real)
+        {
+            return Ok(direct);
+        }
+        let mut url = reqwest::Url::parse(server)
+            .map_err(|_| ConfigError::Unusable(format!("server {server:?} is not a URL")))?;
+        url.set_host(Some(name)).map_err(|_| {
+            ConfigError::Unusable(format!("tls-server-name {name:?} is not a host name"))
+        })?;
+        let host = reqwest::header::HeaderValue::from_str(authority.as_str())
+            .map_err(|_| ConfigError::Unusable(format!("server {server:?} has no usable host")))?;
+        Ok(Route {
+            base: url.as_str().trim_end_matches('/').to_string(),
+            host: Some(host),
+            sni: Some(Sni {
+                name: name.to_ascii_lowercase(),
+                real: real.trim_matches(['[', ']']).to_string(),
+            }),
+        })
+    }
+}
+
+/// The resolver with the `tls-server-name` override of [`Route`].
+struct SniResolver(Sni);
+
+impl reqwest::dns::Resolve for SniResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        if !name.as_str().eq_ignore_ascii_case(&self.0.name) {
+            return crate::probe::http::Resolver.resolve(name);
+        }
+        if let Ok(ip) = self.0.real.parse::<std::net::IpAddr>() {
+            let addr = std::net::SocketAddr::new(ip, 0);
+            return Box::pin(std::future::ready(Ok(
+                Box::new(std::iter::once(addr)) as reqwest::dns::Addrs
+            )));
+        }
+        match self.0.real.parse::<reqwest::dns::Name>() {
+            Ok(real) => crate::probe::http::Resolver.resolve(real),
+            Err(e) => Box::pin(std::future::ready(Err(
+                Box::new(e) as Box<dyn std::error::Error + Send + Sync>
+            ))),
+        }
+    }
+}
+
+/// What the HTTP client is built from (again, when an exec plugin hands out a new client
+/// certificate).
+struct ClientSpec {
+    config: kube::Config,
+    connect_timeout: Duration,
+    sni: Option<Sni>,
+}
+
+impl ClientSpec {
+    /// The HTTP client for the API server: its CA (or the system's), a client certificate when
+    /// the user has one, `insecure-skip-tls-verify` and `tls-server-name` as kubectl reads them,
+    /// `proxy-url`, HTTP/1.1 (one connection per watch, as kube-rs and the tests use).
+    fn build(&self, identity: Option<auth::Identity>) -> Result<reqwest::Client, ConfigError> {
+        let config = &self.config;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let verifier: Arc<dyn ServerCertVerifier> = if config.accept_invalid_certs {
+            Arc::new(crate::probe::http::NoVerify(provider.clone()))
+        } else {
+            let mut roots = RootCertStore::empty();
+            match &config.root_cert {
+                Some(ders) => {
+                    for der in ders {
+                        roots.add(CertificateDer::from(der.clone())).map_err(|e| {
+                            ConfigError::Unusable(format!("certificate-authority: {e}"))
+                        })?;
+                    }
+                }
+                None => {
+                    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                }
+            }
+            if roots.is_empty() {
+                return Err(ConfigError::Unusable(
+                    "the cluster has no certificate-authority and the system has no CA bundle"
+                        .into(),
+                ));
+            }
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| ConfigError::Unusable(format!("certificate-authority: {e}")))?;
+            match (&config.tls_server_name, &self.sni) {
+                // Sent as SNI: the URL's host is the name, rustls checks it as usual.
+                (Some(_), Some(_)) | (None, _) => webpki,
+                (Some(name), None) => Arc::new(NamedVerifier {
+                    inner: webpki,
+                    name: ServerName::try_from(name.clone()).map_err(|_| {
+                        ConfigError::Unusable(format!(
+                            "tls-server-name {name:?} is not a host name"
+                        ))
+                    })?,
+                }),
+            }
+        };
+        let builder = builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let mut tls = match identity {
+            Some(id) => builder
+                .with_client_auth_cert(id.certs, id.key)
+                .map_err(|e| ConfigError::Unusable(format!("client certificate: {e}")))?,
+            None => builder.with_no_client_auth(),
+        };
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut b = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .http1_only()
+            .connect_timeout(self.connect_timeout)
+            .tcp_keepalive(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("kwait/", env!("CARGO_PKG_VERSION")));
+        b = match &self.sni {
+            Some(sni) => b.dns_resolver(Arc::new(SniResolver(sni.clone()))),
+            None => b.dns_resolver(Arc::new(crate::probe::http::Resolver)),
+        };
+        if let Some(proxy) = &config.proxy_url {
+            let proxy = reqwest::Proxy::all(proxy.to_string())
+                .map_err(|e| ConfigError::Unusable(format!("proxy-url: {}", chain(&e))))?;
+            b = b.proxy(proxy);
+        }
+        b.build().map_err(|e| ConfigError::Client(chain(&e)))
+    }
+}
+
+/// `tls-server-name` where it cannot be sent as SNI (through a proxy, see [`Route`]): the
+/// server's certificate is checked against this name instead of the URL's host.
 #[derive(Debug)]
 struct NamedVerifier {
     inner: Arc<WebPkiServerVerifier>,
@@ -570,27 +783,35 @@ impl ServerCertVerifier for NamedVerifier {
     }
 }
 
-/// Reads and merges the kubeconfig files (first wins, as kubectl merges `$KUBECONFIG`), picks
-/// the context, and builds the user's credentials.
-async fn load_kubeconfig(
-    paths: &[PathBuf],
-    options: &KubeConfigOptions,
-) -> Result<Endpoint, ConfigError> {
+/// Reads and merges the kubeconfig files (first wins, as kubectl merges `$KUBECONFIG`), each
+/// read with a size limit; relative file paths are taken from each file's directory, as kubectl
+/// does. Returns the merged kubeconfig and the paths as shown in messages.
+fn read_kubeconfigs(paths: &[PathBuf]) -> Result<(Kubeconfig, String), ConfigError> {
     let mut merged: Option<Kubeconfig> = None;
     for path in paths {
         // In a list, files that do not exist are skipped, as kubectl does; a single one must.
         if paths.len() > 1 && !path.exists() {
             continue;
         }
-        let kc = Kubeconfig::read_from(path).map_err(|e| ConfigError::Kubeconfig {
+        let fail = |why: String| ConfigError::Kubeconfig {
             path: path.to_path_buf(),
-            why: chain(&e),
-        })?;
+            why,
+        };
+        let bytes = crate::net::file::read_capped(path, KUBECONFIG_LIMIT, "kubeconfig").map_err(
+            |e| match e {
+                crate::net::file::FileError::TooLarge { .. } => {
+                    fail("it is larger than 16 MiB, the most kwait reads".into())
+                }
+                crate::net::file::FileError::Io { source, .. } => fail(source.to_string()),
+            },
+        )?;
+        let text = kubeconfig_text(bytes).map_err(|why| fail(why.into()))?;
+        let mut kc = Kubeconfig::from_yaml(&text).map_err(|e| fail(chain(&e)))?;
+        if let Some(dir) = path.parent() {
+            absolute_paths(&mut kc, dir);
+        }
         merged = Some(match merged {
-            Some(m) => m.merge(kc).map_err(|e| ConfigError::Kubeconfig {
-                path: path.to_path_buf(),
-                why: chain(&e),
-            })?,
+            Some(m) => m.merge(kc).map_err(|e| fail(chain(&e)))?,
             None => kc,
         });
     }
@@ -603,6 +824,73 @@ async fn load_kubeconfig(
         path: PathBuf::from(&shown),
         why: "none of these files exists".into(),
     })?;
+    Ok((kc, shown))
+}
+
+/// A kubeconfig's bytes as text: UTF-8 (a BOM is dropped) or UTF-16 with a BOM, as kube reads it.
+fn kubeconfig_text(bytes: Vec<u8>) -> Result<String, &'static str> {
+    let utf16 = |rest: &[u8], be: bool| {
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| {
+                if be {
+                    u16::from_be_bytes([c[0], c[1]])
+                } else {
+                    u16::from_le_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        String::from_utf16(&units).map_err(|_| "it is not valid UTF-16")
+    };
+    match bytes.as_slice() {
+        [0xFF, 0xFE, rest @ ..] => utf16(rest, false),
+        [0xFE, 0xFF, rest @ ..] => utf16(rest, true),
+        [0xEF, 0xBB, 0xBF, rest @ ..] => {
+            String::from_utf8(rest.to_vec()).map_err(|_| "it is not UTF-8 text")
+        }
+        _ => String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text"),
+    }
+}
+
+/// Makes the file paths of a kubeconfig absolute from its directory (certificate-authority,
+/// client certificate and key, token file, an exec command with a `/`), as kube's `read_from`
+/// and client-go do.
+fn absolute_paths(kc: &mut Kubeconfig, dir: &Path) {
+    let fix = |p: &mut Option<String>| {
+        if let Some(rel) = p.as_deref()
+            && Path::new(rel).is_relative()
+            && let Some(abs) = dir.join(rel).to_str()
+        {
+            *p = Some(abs.to_string());
+        }
+    };
+    for cluster in kc.clusters.iter_mut().filter_map(|c| c.cluster.as_mut()) {
+        fix(&mut cluster.certificate_authority);
+    }
+    for user in kc
+        .auth_infos
+        .iter_mut()
+        .filter_map(|u| u.auth_info.as_mut())
+    {
+        fix(&mut user.client_certificate);
+        fix(&mut user.client_key);
+        fix(&mut user.token_file);
+        if let Some(exec) = user.exec.as_mut()
+            && exec.command.as_deref().is_some_and(|c| c.contains('/'))
+        {
+            fix(&mut exec.command);
+        }
+    }
+}
+
+/// Reads and merges the kubeconfig files, picks the context, and builds the user's credentials
+/// (`budget` bounds one exec plugin run).
+async fn load_kubeconfig(
+    paths: &[PathBuf],
+    options: &KubeConfigOptions,
+    budget: Duration,
+) -> Result<Endpoint, ConfigError> {
+    let (mut kc, shown) = read_kubeconfigs(paths)?;
     if let Some(ctx) = &options.context
         && !kc.contexts.iter().any(|c| &c.name == ctx)
     {
@@ -616,18 +904,40 @@ async fn load_kubeconfig(
             }
         )));
     }
-    // The cluster's own `proxy-url`. kube's loader falls back to $HTTPS_PROXY without looking
-    // at $NO_PROXY; reqwest applies both itself, as client-go does.
-    let proxy_url = options
+    let cluster_name = options
         .context
         .as_ref()
         .or(kc.current_context.as_ref())
         .and_then(|name| kc.contexts.iter().find(|c| &c.name == name))
         .and_then(|c| c.context.as_ref())
-        .and_then(|c| kc.clusters.iter().find(|x| x.name == c.cluster))
-        .and_then(|c| c.cluster.as_ref())
-        .and_then(|c| c.proxy_url.clone())
-        .filter(|p| !p.is_empty());
+        .map(|c| c.cluster.clone());
+    let cluster = cluster_name.and_then(|name| {
+        kc.clusters
+            .iter_mut()
+            .find(|x| x.name == name)
+            .and_then(|c| c.cluster.as_mut())
+    });
+    // The cluster's own `proxy-url`. kube's loader falls back to $HTTPS_PROXY without looking
+    // at $NO_PROXY; reqwest applies both itself, as client-go does.
+    let mut proxy_url = None;
+    if let Some(cluster) = cluster {
+        proxy_url = cluster.proxy_url.clone().filter(|p| !p.is_empty());
+        // kube reads a certificate-authority file whole: read it here, capped, and hand it over
+        // as data.
+        if cluster.certificate_authority_data.is_none()
+            && let Some(file) = cluster.certificate_authority.take()
+        {
+            let pem = crate::net::file::read_capped(
+                Path::new(&file),
+                auth::PEM_FILE_LIMIT,
+                "certificate-authority",
+            )
+            .map_err(|e| ConfigError::Unusable(e.to_string()))?;
+            use base64::Engine as _;
+            cluster.certificate_authority_data =
+                Some(base64::engine::general_purpose::STANDARD.encode(pem));
+        }
+    }
     let mut config = kube::Config::from_custom_kubeconfig(kc, options)
         .await
         .map_err(|e| ConfigError::Unusable(chain(&e)))?;
@@ -638,7 +948,7 @@ async fn load_kubeconfig(
         ),
         None => None,
     };
-    let (auth, identity) = auth::Auth::new(&config.auth_info)?;
+    let (auth, identity) = auth::Auth::new(&config.auth_info, budget)?;
     Ok(Endpoint {
         config,
         auth,
@@ -1255,6 +1565,56 @@ mod tests {
                 json!({"kind": "Secret", "metadata": {"name": "x"}, "data": {"managedFields": "kept"}})
             )
         );
+    }
+
+    #[test]
+    fn a_kubeconfig_inside_a_pod_uses_its_contexts_namespace_not_the_pods() {
+        let pod = || Some("pod-ns".to_string());
+        let ctx = || Some("ctx-ns".to_string());
+        let kc = Source::Kubeconfig(vec![PathBuf::from("kc")]);
+        assert_eq!(
+            decide_namespace(None, &kc, ctx, pod).as_deref(),
+            Some("ctx-ns")
+        );
+        assert_eq!(
+            decide_namespace(None, &Source::InCluster, ctx, pod).as_deref(),
+            Some("pod-ns")
+        );
+        assert_eq!(
+            decide_namespace(Some("flag"), &kc, ctx, pod).as_deref(),
+            Some("flag")
+        );
+        assert_eq!(
+            decide_namespace(Some("flag"), &Source::InCluster, ctx, pod).as_deref(),
+            Some("flag")
+        );
+        assert_eq!(decide_namespace(None, &Source::Missing, ctx, pod), None);
+    }
+
+    #[test]
+    fn the_default_namespace_is_the_contexts_or_default() {
+        let dir = std::env::temp_dir().join(format!("kwait-ns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kc = dir.join("kc");
+        std::fs::write(
+            &kc,
+            "apiVersion: v1\nkind: Config\ncurrent-context: a\nclusters: []\nusers: []\ncontexts:\n- name: a\n  context: {cluster: x, user: y, namespace: team-a}\n- name: b\n  context: {cluster: x, user: y}\n",
+        )
+        .unwrap();
+        let settings = |context: Option<&str>| KubeSettings {
+            namespace: None,
+            kubeconfig: Some(kc.clone()),
+            context: context.map(str::to_string),
+        };
+        assert_eq!(
+            default_namespace(&settings(None)).as_deref(),
+            Some("team-a")
+        );
+        assert_eq!(
+            default_namespace(&settings(Some("b"))).as_deref(),
+            Some("default")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -169,30 +169,79 @@ echo '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","
     assert!(!r.stderr.contains("exec-token"), "{}", r.stderr);
 }
 
+// Issue 13 item 1: a plugin that fails is retried like a 401 (it was exit 2 at start).
 #[test]
-fn a_failing_exec_plugin_is_a_usage_error_quoting_its_last_stderr_line() {
+fn a_failing_exec_plugin_is_retried_like_a_401_quoting_its_last_stderr_line() {
     let c = cluster_with_user("exec-fails", |_, dir| {
         let plugin = dir.join("login.sh");
         write_script(
             &plugin,
-            "echo 'starting' >&2\necho 'error: you must log in first' >&2\nexit 3\n",
+            &format!(
+                "echo run >> {}/runs\necho 'starting' >&2\nprintf 'error: you must \\033[31mlog in\\033[0m first\\n' >&2\nexit 3\n",
+                dir.display()
+            ),
         );
         format!(
             "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
             plugin.display()
         )
     });
-    let r = run(c.kwait(&["wait-secret", "s", "--timeout", "5s"]), LIMIT);
-    assert_eq!(r.code, Some(2), "{}", r.stderr);
-    let plugin = c.dir.join("login.sh");
-    assert_eq!(
-        r.stderr,
-        format!(
-            "kwait: kubeconfig: the exec credential plugin {:?} failed (exit status: 3): error: you must log in first\n",
-            plugin.display().to_string()
-        )
+    let r = run(
+        c.kwait(&["wait-secret", "s", "--timeout", "3s", "--interval", "200ms"]),
+        LIMIT,
     );
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let plugin = c.dir.join("login.sh");
+    assert!(
+        r.stderr.contains(&format!(
+            "the exec credential plugin {:?} failed (exit status: 3): error: you must \\u{{1b}}[31mlog in\\u{{1b}}[0m first\n",
+            plugin.display().to_string()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("unauthorized"), "{}", r.stderr);
+    let runs = std::fs::read_to_string(c.dir.join("runs")).unwrap();
+    assert!(runs.lines().count() >= 2, "retried: {runs}");
     assert_eq!(c.api.count("get"), 0);
+}
+
+#[test]
+fn an_exec_plugin_that_fails_at_first_is_retried_until_it_works() {
+    let c = cluster_with_user("exec-fails-first", |api, dir| {
+        api.add_token("late-token", "late-user", Allow::All);
+        let plugin = dir.join("login.sh");
+        write_script(
+            &plugin,
+            &format!(
+                r#"d={}
+n=$(( $(cat "$d/runs" 2>/dev/null || echo 0) + 1 ))
+echo $n > "$d/runs"
+if [ $n -lt 2 ]; then echo 'not yet' >&2; exit 1; fi
+echo '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{{"token":"late-token"}}}}'
+"#,
+                dir.display()
+            ),
+        );
+        format!(
+            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
+            plugin.display()
+        )
+    });
+    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
+    let r = run(
+        c.kwait(&[
+            "wait-secret",
+            "s",
+            "--timeout",
+            "20s",
+            "--interval",
+            "200ms",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(get_subjects(&c.api), vec![Some("late-user".to_string())]);
 }
 
 #[test]
@@ -349,4 +398,103 @@ fn the_clusters_proxy_url_carries_the_requests() {
     let r = kwait_with(&c, &kc, &["wait-secret", "s", "--timeout", "10s"]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
+
+/// The SNI host name in a TLS ClientHello record, if it has one.
+fn sni_of(record: &[u8]) -> Option<String> {
+    let u16_at = |i: usize| -> Option<usize> {
+        Some(usize::from(u16::from_be_bytes([
+            *record.get(i)?,
+            *record.get(i + 1)?,
+        ])))
+    };
+    // Record header (5), handshake header (4), version (2), random (32).
+    let mut i = 5 + 4 + 2 + 32;
+    i += 1 + usize::from(*record.get(i)?); // session id
+    i += 2 + u16_at(i)?; // cipher suites
+    i += 1 + usize::from(*record.get(i)?); // compression methods
+    let end = i + 2 + u16_at(i)?;
+    i += 2;
+    while i + 4 <= end {
+        let (kind, len) = (u16_at(i)?, u16_at(i + 2)?);
+        if kind == 0 {
+            // server_name: list length (2), name type (1), name length (2), name.
+            let n = u16_at(i + 4 + 3)?;
+            let name = record.get(i + 4 + 5..i + 4 + 5 + n)?;
+            return String::from_utf8(name.to_vec()).ok();
+        }
+        i += 4 + len;
+    }
+    None
+}
+
+/// A TCP forwarder to `upstream` that records the SNI of each connection's ClientHello.
+fn sni_recorder(upstream: u16) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut c = client;
+                let mut head = [0u8; 5];
+                if c.read_exact(&mut head).is_err() {
+                    return;
+                }
+                let len = usize::from(u16::from_be_bytes([head[3], head[4]]));
+                let mut hello = head.to_vec();
+                hello.resize(5 + len, 0);
+                if c.read_exact(&mut hello[5..]).is_err() {
+                    return;
+                }
+                record.lock().unwrap().push(sni_of(&hello));
+                let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                up.write_all(&hello).unwrap();
+                let (mut c2, mut u2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut u2, &mut c2);
+                });
+                let _ = std::io::copy(&mut c, &mut up);
+            });
+        }
+    });
+    (port, seen)
+}
+
+// Issue 13 item 20: the name was checked but never sent (for an IP URL, no SNI at all).
+#[test]
+fn tls_server_name_is_sent_as_sni() {
+    let c = Cluster::new("tls-server-name-sni");
+    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
+    let (port, seen) = sni_recorder(c.api.port());
+    let server = format!("https://127.0.0.1:{port}");
+    let text = c
+        .api
+        .kubeconfig(&KubeconfigOpts {
+            token: Some(TOKEN),
+            namespace: Some(NS),
+            server: Some(&server),
+            ..Default::default()
+        })
+        .replacen(
+            "    certificate-authority-data:",
+            "    tls-server-name: localhost\n    certificate-authority-data:",
+            1,
+        );
+    let kc = c.dir.join("sni.kubeconfig");
+    std::fs::write(&kc, text).unwrap();
+    let r = kwait_with(&c, &kc, &["wait-secret", "s", "--timeout", "10s"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|s| s.as_deref() == Some("localhost")),
+        "{seen:?}"
+    );
 }

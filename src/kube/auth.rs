@@ -4,25 +4,42 @@
 //!
 //! kube's `config` feature parses the kubeconfig; this module turns its `AuthInfo` into request
 //! headers and a client identity, the part kube-rs keeps behind its own HTTP stack.
+//!
+//! An exec credential plugin runs lazily, when a request needs its credential: inside a check,
+//! so within that check's budget (and never longer than `--attempt-timeout`), one run at a time,
+//! in its own process group, which is killed when the run overruns or is abandoned. Its output
+//! is read with a cap. A plugin that fails is a pending `Unauthorized` observation, retried like
+//! a 401; only a command that cannot be found or executed is a configuration error (exit 2).
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::io::{IsTerminal, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use kube::config::{AuthInfo, ExecConfig, ExecInteractiveMode};
-use reqwest::RequestBuilder;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ConfigError, other};
-use crate::net::text::lock;
+use super::{ApiError, ConfigError};
+use crate::net::file::read_capped;
+use crate::net::text::printable;
 use crate::probe::Class;
+
+/// A token file (kubeconfig `tokenFile`, the in-cluster token) holds one token.
+const TOKEN_FILE_LIMIT: u64 = 64 * 1024;
+/// A client certificate chain, a key or a CA bundle.
+pub(super) const PEM_FILE_LIMIT: u64 = 1024 * 1024;
+/// What an exec plugin may print on stdout (an ExecCredential is a few KiB).
+const EXEC_STDOUT_LIMIT: u64 = 1024 * 1024;
+/// How much of an exec plugin's stderr is kept (its last line is quoted).
+const EXEC_STDERR_KEEP: usize = 64 * 1024;
 
 /// A client certificate chain and its key, for mutual TLS.
 pub(super) struct Identity {
@@ -33,16 +50,40 @@ pub(super) struct Identity {
 /// Where the `Authorization` header comes from.
 enum Credentials {
     None,
-    /// A fixed header (`token`, `username`/`password`, an OIDC `id-token`, an exec token
-    /// without expiry).
+    /// A fixed header (`token`, `username`/`password`, an OIDC `id-token`).
     Fixed(HeaderValue),
     /// `tokenFile` (and the in-cluster token): read on every request.
     File(PathBuf),
-    /// An exec plugin's token, re-run when it expires or the server refuses it.
-    Exec {
-        config: Box<ExecConfig>,
-        cached: Mutex<Option<(HeaderValue, Option<SystemTime>)>>,
-    },
+    /// An exec plugin, run when its credential is missing, expiring, or refused.
+    Exec(Box<Exec>),
+}
+
+/// An exec credential plugin and what it last returned.
+struct Exec {
+    config: ExecConfig,
+    /// The command, checked at start to exist and be executable.
+    command: String,
+    /// The longest one run may take (`--attempt-timeout`); the check's own budget may be less.
+    budget: Duration,
+    /// Single flight: a request that needs the credential waits for the run in progress.
+    state: tokio::sync::Mutex<ExecState>,
+    /// The server answered 401: run the plugin again before the next request.
+    rejected: AtomicBool,
+}
+
+#[derive(Default)]
+struct ExecState {
+    /// The last credential: its header (when the plugin returned a token) and its expiry.
+    cached: Option<(Option<HeaderValue>, Option<SystemTime>)>,
+    /// The client certificate last handed to the connection, to notice a new one.
+    cert: Option<String>,
+}
+
+/// What a request carries: headers, and a new client identity when an exec plugin returned a
+/// different client certificate (the connection must be rebuilt with it).
+pub(super) struct Applied {
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub identity: Option<Identity>,
 }
 
 /// Request authentication for one client.
@@ -52,11 +93,14 @@ pub(super) struct Auth {
 }
 
 impl Auth {
-    /// Builds the credentials for `info`. An exec plugin is run once here, so that a missing
-    /// or failing plugin is a configuration error (exit 2) and client certificates it returns
-    /// become the identity.
-    pub(super) fn new(info: &AuthInfo) -> Result<(Auth, Option<Identity>), ConfigError> {
-        let mut identity = identity(info)?;
+    /// Builds the credentials for `info`. An exec plugin is not run here (it runs when a request
+    /// needs it, within that request's budget); its command must exist and be executable.
+    /// `budget` bounds one plugin run.
+    pub(super) fn new(
+        info: &AuthInfo,
+        budget: Duration,
+    ) -> Result<(Auth, Option<Identity>), ConfigError> {
+        let identity = identity(info)?;
         let credentials = if let Some(provider) = &info.auth_provider {
             match (provider.name.as_str(), provider.config.get("id-token")) {
                 ("oidc", Some(token)) => Credentials::Fixed(bearer(token)?),
@@ -78,25 +122,13 @@ impl Auth {
             read_token(&path).map_err(|e| ConfigError::Unusable(e.message))?;
             Credentials::File(path)
         } else if let Some(exec) = &info.exec {
-            let status = run_exec(exec).map_err(ConfigError::Unusable)?;
-            if let (Some(cert), Some(key)) =
-                (&status.client_certificate_data, &status.client_key_data)
-            {
-                identity = Some(parse_identity(cert.as_bytes(), key.as_bytes()).map_err(
-                    |why| ConfigError::Unusable(format!("exec plugin's client certificate: {why}")),
-                )?);
-            }
-            match status.token {
-                Some(token) => {
-                    let header = bearer(&token)?;
-                    let expiry = expiry(&status.expiration_timestamp)?;
-                    Credentials::Exec {
-                        config: Box::new(exec.clone()),
-                        cached: Mutex::new(Some((header, expiry))),
-                    }
-                }
-                None => Credentials::None,
-            }
+            Credentials::Exec(Box::new(Exec {
+                command: executable_command(exec)?,
+                config: exec.clone(),
+                budget,
+                state: tokio::sync::Mutex::new(ExecState::default()),
+                rejected: AtomicBool::new(false),
+            }))
         } else {
             Credentials::None
         };
@@ -133,60 +165,88 @@ impl Auth {
         }
     }
 
-    /// Adds the `Authorization` and impersonation headers to a request.
-    pub(super) async fn apply(&self, mut rb: RequestBuilder) -> Result<RequestBuilder, ApiError> {
+    /// The `Authorization` and impersonation headers for the next request; runs the exec plugin
+    /// when its credential is missing, expiring or was refused (drop the future to kill it).
+    pub(super) async fn headers(&self) -> Result<Applied, ApiError> {
+        let mut identity = None;
         let header = match &self.credentials {
             Credentials::None => None,
             Credentials::Fixed(h) => Some(h.clone()),
             Credentials::File(path) => Some(read_token(path)?),
-            Credentials::Exec { config, cached } => {
-                let fresh = lock(cached).as_ref().and_then(|(h, expiry)| {
-                    let expiring = expiry.is_some_and(|t| {
-                        t.duration_since(SystemTime::now())
-                            .map_or(true, |left| left < Duration::from_secs(10))
-                    });
-                    (!expiring).then(|| h.clone())
-                });
-                match fresh {
-                    Some(h) => Some(h),
-                    None => {
-                        let config = config.as_ref().clone();
-                        let status = tokio::task::spawn_blocking(move || run_exec(&config))
-                            .await
-                            .map_err(|e| other(e.to_string()))?
-                            .map_err(|message| ApiError {
-                                class: Class::Unauthorized,
-                                code: None,
-                                message,
-                                retry_after: None,
-                            })?;
-                        let token = status.token.as_deref().ok_or_else(|| {
-                            other("the exec plugin returned no token".to_string())
-                        })?;
-                        let h = bearer(token).map_err(|e| other(e.to_string()))?;
-                        let expiry = expiry(&status.expiration_timestamp)
-                            .map_err(|e| other(e.to_string()))?;
-                        *lock(cached) = Some((h.clone(), expiry));
-                        Some(h)
-                    }
-                }
+            Credentials::Exec(exec) => {
+                let (header, id) = exec.credential().await?;
+                identity = id;
+                header
             }
         };
+        let mut headers = self.impersonation.clone();
         if let Some(h) = header {
-            rb = rb.header(AUTHORIZATION, h);
+            headers.insert(0, (AUTHORIZATION, h));
         }
-        for (name, value) in &self.impersonation {
-            rb = rb.header(name.clone(), value.clone());
-        }
-        Ok(rb)
+        Ok(Applied { headers, identity })
     }
 
-    /// The server answered 401: an exec token is fetched again before the next request.
+    /// The server answered 401: an exec credential is fetched again before the next request.
     pub(super) fn rejected(&self) {
-        if let Credentials::Exec { cached, .. } = &self.credentials {
-            *lock(cached) = None;
+        if let Credentials::Exec(exec) = &self.credentials {
+            exec.rejected.store(true, Ordering::SeqCst);
         }
     }
+}
+
+impl Exec {
+    /// The current credential, running the plugin (one run at a time) when needed; a new
+    /// client identity when the plugin returned a certificate other than the last one.
+    async fn credential(&self) -> Result<(Option<HeaderValue>, Option<Identity>), ApiError> {
+        let mut state = self.state.lock().await;
+        if self.rejected.swap(false, Ordering::SeqCst) {
+            state.cached = None;
+        }
+        if let Some((header, expiry)) = &state.cached
+            && !expiring(*expiry)
+        {
+            return Ok((header.clone(), None));
+        }
+        let status = run_exec(&self.config, &self.command, self.budget).await?;
+        let unusable = |why: String| ApiError {
+            class: Class::Unauthorized,
+            code: None,
+            message: format!(
+                "the exec credential plugin {}: {why}",
+                shown_command(&self.command)
+            ),
+            retry_after: None,
+        };
+        let header = match status.token.as_deref() {
+            Some(token) => Some(
+                bearer(token)
+                    .map_err(|_| unusable("its token is not a valid header value".into()))?,
+            ),
+            None => None,
+        };
+        let expiry = expiry(&status.expiration_timestamp).map_err(unusable)?;
+        let mut identity = None;
+        if let (Some(cert), Some(key)) = (&status.client_certificate_data, &status.client_key_data)
+            && state.cert.as_ref() != Some(cert)
+        {
+            crate::net::text::add_secret(key);
+            identity = Some(
+                parse_identity(cert.as_bytes(), key.as_bytes())
+                    .map_err(|why| unusable(format!("its client certificate: {why}")))?,
+            );
+            state.cert = Some(cert.clone());
+        }
+        state.cached = Some((header.clone(), expiry));
+        Ok((header, identity))
+    }
+}
+
+/// Whether a credential expires within 10 s (or has expired).
+fn expiring(expiry: Option<SystemTime>) -> bool {
+    expiry.is_some_and(|t| {
+        t.duration_since(SystemTime::now())
+            .map_or(true, |left| left < Duration::from_secs(10))
+    })
 }
 
 /// A credential header value: marked sensitive, and registered so that nothing kwait prints can
@@ -207,19 +267,22 @@ fn bearer(token: &str) -> Result<HeaderValue, ConfigError> {
     sensitive(&format!("Bearer {}", token.trim()))
 }
 
-/// Reads a token file; never includes its content in the error.
-fn read_token(path: &PathBuf) -> Result<HeaderValue, ApiError> {
-    let fail = |why: String| ApiError {
+/// Reads a token file (at most 64 KiB); never includes its content in the error.
+fn read_token(path: &Path) -> Result<HeaderValue, ApiError> {
+    let fail = |message: String| ApiError {
         class: Class::Unauthorized,
         code: None,
-        message: format!("cannot use token file {}: {why}", path.display()),
+        message,
         retry_after: None,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let bytes =
+        read_capped(path, TOKEN_FILE_LIMIT, "token file").map_err(|e| fail(e.to_string()))?;
+    let why = |w: &str| fail(format!("cannot use token file {:?}: {w}", path));
+    let text = String::from_utf8(bytes).map_err(|_| why("it is not UTF-8 text"))?;
     if text.trim().is_empty() {
-        return Err(fail("it is empty".into()));
+        return Err(why("it is empty"));
     }
-    bearer(&text).map_err(|_| fail("not a valid header value".into()))
+    bearer(&text).map_err(|_| why("not a valid header value"))
 }
 
 /// The client certificate and key of a kubeconfig user (`*-data` in base64, or files).
@@ -229,9 +292,9 @@ fn identity(info: &AuthInfo) -> Result<Option<Identity>, ConfigError> {
             .decode(d.trim())
             .map(Some)
             .map_err(|e| ConfigError::Unusable(format!("{what}-data: {e}"))),
-        (None, Some(f)) => std::fs::read(f)
+        (None, Some(f)) => read_capped(Path::new(f), PEM_FILE_LIMIT, what)
             .map(Some)
-            .map_err(|e| ConfigError::Unusable(format!("{what} {f:?}: {e}"))),
+            .map_err(|e| ConfigError::Unusable(e.to_string())),
         (None, None) => Ok(None),
     };
     let cert = load(
@@ -304,14 +367,149 @@ struct ExecStatus {
     client_key_data: Option<String>,
 }
 
-/// Runs an exec credential plugin. Interactive (stdin and stderr shared) only when kwait's
-/// stdin is a terminal and the plugin allows it; otherwise its stderr is captured and its last
-/// line quoted in the error. Its stdout (the credential) is never quoted.
-fn run_exec(exec: &ExecConfig) -> Result<ExecStatus, String> {
+/// The exec plugin's command, as printed: quoted and escaped, cut to 200 characters.
+fn shown_command(command: &str) -> String {
+    format!("\"{}\"", printable(command, 200))
+}
+
+/// Checks, without running it, that the plugin's command exists and is executable (a path, or a
+/// name found on `$PATH`); otherwise a configuration error naming it and its install hint.
+fn executable_command(exec: &ExecConfig) -> Result<String, ConfigError> {
     let command = exec
         .command
         .as_deref()
-        .ok_or("the user's exec plugin has no command")?;
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ConfigError::Unusable("the user's exec plugin has no command".into()))?;
+    let usable = |p: &Path| -> Result<(), &'static str> {
+        match std::fs::metadata(p) {
+            Err(_) => Err("not found"),
+            Ok(m) if !m.is_file() => Err("not a file"),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => Err("not executable"),
+            Ok(_) => Ok(()),
+        }
+    };
+    let found = if command.contains('/') {
+        usable(Path::new(command))
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = std::env::split_paths(&path).filter(|d| !d.as_os_str().is_empty());
+        let mut found = Err("not found on $PATH");
+        for dir in dirs {
+            if usable(&dir.join(command)).is_ok() {
+                found = Ok(());
+                break;
+            }
+        }
+        found
+    };
+    found.map(|()| command.to_string()).map_err(|why| {
+        let hint = exec
+            .install_hint
+            .as_deref()
+            .and_then(|h| h.lines().next())
+            .map(|h| format!(" ({})", printable(h.trim(), 200)))
+            .unwrap_or_default();
+        ConfigError::Unusable(format!(
+            "cannot run the exec credential plugin {}: {why}{hint}",
+            shown_command(command)
+        ))
+    })
+}
+
+/// Kills a plugin (its whole process group, unless it runs interactively in kwait's) when
+/// dropped armed: the run overran its budget, or the request that needed it was abandoned.
+struct Kill {
+    pid: nix::unistd::Pid,
+    group: bool,
+    armed: bool,
+}
+
+impl Kill {
+    fn now(pid: nix::unistd::Pid, group: bool) {
+        use nix::sys::signal::{Signal, kill, killpg};
+        let _ = if group {
+            killpg(pid, Signal::SIGKILL)
+        } else {
+            kill(pid, Signal::SIGKILL)
+        };
+    }
+}
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        if self.armed {
+            Kill::now(self.pid, self.group);
+        }
+    }
+}
+
+/// What a finished plugin left: its exit status, its stdout (unless over the limit) and the
+/// end of its stderr.
+struct Output {
+    status: std::io::Result<ExitStatus>,
+    stdout: Vec<u8>,
+    too_much: bool,
+    stderr_tail: Vec<u8>,
+}
+
+/// Reads the plugin's output (stdout capped: past the limit the group is killed; stderr
+/// drained, its last 64 KiB kept) and reaps it. Runs on a blocking thread.
+fn collect(mut child: Child, pid: nix::unistd::Pid, group: bool) -> Output {
+    let stderr = child.stderr.take().and_then(|mut err| {
+        std::thread::Builder::new()
+            .name("exec-stderr".into())
+            .spawn(move || {
+                let mut tail = Vec::new();
+                let mut chunk = [0u8; 8192];
+                while let Ok(n) = err.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    tail.extend_from_slice(&chunk[..n]);
+                    if tail.len() > 2 * EXEC_STDERR_KEEP {
+                        tail.drain(..tail.len() - EXEC_STDERR_KEEP);
+                    }
+                }
+                tail
+            })
+            .ok()
+    });
+    let mut stdout = Vec::new();
+    let mut too_much = false;
+    if let Some(out) = child.stdout.take() {
+        let _ = out.take(EXEC_STDOUT_LIMIT + 1).read_to_end(&mut stdout);
+        if stdout.len() as u64 > EXEC_STDOUT_LIMIT {
+            too_much = true;
+            stdout = Vec::new();
+            Kill::now(pid, group);
+        }
+    }
+    let status = child.wait();
+    let stderr_tail = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    Output {
+        status,
+        stdout,
+        too_much,
+        stderr_tail,
+    }
+}
+
+/// Runs an exec credential plugin within `budget`. Interactive (stdin and stderr shared, in
+/// kwait's process group so that it may read the terminal) only when kwait's stdin is a terminal
+/// and the plugin allows it; otherwise in its own process group, its stderr captured and its
+/// last line quoted in the error. Its stdout (the credential) is never quoted.
+async fn run_exec(
+    exec: &ExecConfig,
+    command: &str,
+    budget: Duration,
+) -> Result<ExecStatus, ApiError> {
+    let shown = shown_command(command);
+    let fail = |class: Class, message: String| ApiError {
+        class,
+        code: None,
+        message,
+        retry_after: None,
+    };
     let interactive =
         exec.interactive_mode != Some(ExecInteractiveMode::Never) && std::io::stdin().is_terminal();
     let api_version = exec
@@ -342,50 +540,101 @@ fn run_exec(exec: &ExecConfig) -> Result<ExecStatus, String> {
     }
     cmd.env(
         "KUBERNETES_EXEC_INFO",
-        serde_json::to_string(&info).map_err(|e| e.to_string())?,
+        serde_json::to_string(&info).map_err(|e| fail(Class::Other, e.to_string()))?,
     );
+    cmd.stdout(Stdio::piped());
     if interactive {
         cmd.stdin(Stdio::inherit()).stderr(Stdio::inherit());
     } else {
-        cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0);
     }
-    let out = cmd.output().map_err(|e| {
-        let hint = exec
-            .install_hint
-            .as_deref()
-            .map(|h| format!(" ({})", h.lines().next().unwrap_or("").trim()))
-            .unwrap_or_default();
-        format!("cannot run the exec credential plugin {command:?}: {e}{hint}")
+    let child = cmd.spawn().map_err(|e| {
+        fail(
+            Class::Unauthorized,
+            format!("cannot run the exec credential plugin {shown}: {e}"),
+        )
     })?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
-        return Err(format!(
-            "the exec credential plugin {command:?} failed ({}){}",
-            out.status,
-            last.map(|l| format!(": {}", crate::net::text::printable(l.trim(), 200)))
-                .unwrap_or_default()
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let group = !interactive;
+    let mut guard = Kill {
+        pid,
+        group,
+        armed: true,
+    };
+    let work = tokio::task::spawn_blocking(move || collect(child, pid, group));
+    let out = match tokio::time::timeout(budget, work).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => return Err(fail(Class::Other, e.to_string())),
+        Err(_) => {
+            return Err(fail(
+                Class::Timeout,
+                format!(
+                    "the exec credential plugin {shown} did not finish within {} (--attempt-timeout); it was stopped",
+                    crate::duration::format(budget)
+                ),
+            ));
+        }
+    };
+    guard.armed = false;
+    if out.too_much {
+        return Err(fail(
+            Class::Unauthorized,
+            format!(
+                "the exec credential plugin {shown} printed more than 1 MiB on stdout; it was stopped"
+            ),
+        ));
+    }
+    let status = out.status.map_err(|e| {
+        fail(
+            Class::Other,
+            format!("the exec credential plugin {shown}: {e}"),
+        )
+    })?;
+    let stderr = String::from_utf8_lossy(&out.stderr_tail);
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| format!(": {}", printable(l.trim(), 200)))
+        .unwrap_or_default();
+    if !status.success() {
+        return Err(fail(
+            Class::Unauthorized,
+            format!("the exec credential plugin {shown} failed ({status}){last}"),
         ));
     }
     let response: ExecResponse = serde_json::from_slice(&out.stdout).map_err(|_| {
-        format!("the exec credential plugin {command:?} did not print an ExecCredential as JSON")
+        fail(
+            Class::Unauthorized,
+            format!(
+                "the exec credential plugin {shown} did not print an ExecCredential as JSON{last}"
+            ),
+        )
     })?;
     let status = response.status.unwrap_or_default();
-    if status.token.is_none() && status.client_certificate_data.is_none() {
-        return Err(format!(
-            "the exec credential plugin {command:?} returned neither a token nor a client certificate"
+    if status.token.is_none()
+        && (status.client_certificate_data.is_none() || status.client_key_data.is_none())
+    {
+        return Err(fail(
+            Class::Unauthorized,
+            format!(
+                "the exec credential plugin {shown} returned neither a token nor a client certificate and key"
+            ),
         ));
     }
     Ok(status)
 }
 
-fn expiry(ts: &Option<String>) -> Result<Option<SystemTime>, ConfigError> {
+fn expiry(ts: &Option<String>) -> Result<Option<SystemTime>, String> {
     match ts {
         None => Ok(None),
         Some(s) => crate::duration::parse_rfc3339(s).map(Some).ok_or_else(|| {
-            ConfigError::Unusable(format!(
-                "the exec plugin's expirationTimestamp {s:?} is not an RFC 3339 time"
-            ))
+            format!(
+                "its expirationTimestamp \"{}\" is not an RFC 3339 time",
+                printable(s, 60)
+            )
         }),
     }
 }
@@ -401,7 +650,7 @@ mod tests {
             password: Some("p".to_string().into()),
             ..Default::default()
         };
-        let (auth, id) = Auth::new(&info).unwrap();
+        let (auth, id) = Auth::new(&info, Duration::from_secs(1)).unwrap();
         assert!(id.is_none());
         let Credentials::Fixed(h) = &auth.credentials else {
             panic!("basic is a fixed header")
@@ -417,13 +666,155 @@ mod tests {
             client_key_data: Some("a2V5".to_string().into()),
             ..Default::default()
         };
-        let Err(e) = Auth::new(&info) else {
+        let Err(e) = Auth::new(&info, Duration::from_secs(1)) else {
             panic!("must fail")
         };
         assert_eq!(
             e.to_string(),
             "kubeconfig: the user has a client key but no client certificate"
         );
+    }
+
+    /// An exec plugin in a scratch directory: `body` after a shebang.
+    fn plugin(name: &str, body: &str) -> (PathBuf, ExecConfig) {
+        let dir = std::env::temp_dir().join(format!("kwait-exec-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("plugin.sh");
+        std::fs::write(&script, format!("#!/bin/sh\nd={}\n{body}", dir.display())).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = ExecConfig {
+            api_version: Some("client.authentication.k8s.io/v1".into()),
+            command: Some(script.display().to_string()),
+            args: None,
+            env: None,
+            drop_env: None,
+            interactive_mode: Some(ExecInteractiveMode::Never),
+            provide_cluster_info: false,
+            cluster: None,
+            install_hint: None,
+            other: Default::default(),
+        };
+        (dir, config)
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_share_one_exec_plugin_run() {
+        // Each run counts itself and notes an overlap with another run.
+        let (dir, exec) = plugin(
+            "single-flight",
+            r#"mkdir "$d/running" 2>/dev/null || echo overlap >> "$d/overlaps"
+echo run >> "$d/runs"
+sleep 0.3
+rmdir "$d/running"
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"single-flight-token"}}'
+"#,
+        );
+        let info = AuthInfo {
+            exec: Some(exec),
+            ..Default::default()
+        };
+        let (auth, _) = Auth::new(&info, Duration::from_secs(20)).unwrap();
+        let (a, b, c) = tokio::join!(auth.headers(), auth.headers(), auth.headers());
+        for applied in [a, b, c] {
+            let applied = applied.unwrap();
+            assert_eq!(
+                applied.headers[0].1.to_str().unwrap(),
+                "Bearer single-flight-token"
+            );
+        }
+        let runs = std::fs::read_to_string(dir.join("runs")).unwrap();
+        assert_eq!(
+            runs.lines().count(),
+            1,
+            "one run serves every waiting request"
+        );
+        assert!(!dir.join("overlaps").exists());
+        // A 401 makes the next request run it again.
+        auth.rejected();
+        auth.headers().await.unwrap();
+        let runs = std::fs::read_to_string(dir.join("runs")).unwrap();
+        assert_eq!(runs.lines().count(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_exec_plugin_run_is_killed_with_its_process_group() {
+        let (dir, exec) = plugin(
+            "abandoned",
+            "sleep 60 &\necho $! > \"$d/child\"\necho $$ > \"$d/pid\"\nsleep 60\n",
+        );
+        let info = AuthInfo {
+            exec: Some(exec),
+            ..Default::default()
+        };
+        let (auth, _) = Auth::new(&info, Duration::from_secs(60)).unwrap();
+        let started = std::time::Instant::now();
+        let mut run = Box::pin(auth.headers());
+        let started_up = async {
+            while !dir.join("pid").exists() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            _ = &mut run => panic!("the plugin hangs"),
+            up = tokio::time::timeout(Duration::from_secs(30), started_up) => up.unwrap(),
+        }
+        // The request is abandoned (its check timed out).
+        drop(run);
+        for file in ["pid", "child"] {
+            let pid = std::fs::read_to_string(dir.join(file)).unwrap();
+            let stat = format!("/proc/{}/stat", pid.trim());
+            // Gone, or a zombie waiting for its (killed) parent's reaper.
+            let mut alive = true;
+            for _ in 0..100 {
+                alive = std::fs::read_to_string(&stat).is_ok_and(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                });
+                if !alive {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(!alive, "the plugin's {file} {} still runs", pid.trim());
+        }
+        assert!(started.elapsed() < Duration::from_secs(20));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_missing_or_non_executable_plugin_is_a_configuration_error() {
+        let (dir, mut exec) = plugin("not-executable", "exit 0\n");
+        let script = dir.join("plugin.sh");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let info = AuthInfo {
+            exec: Some(exec.clone()),
+            ..Default::default()
+        };
+        let Err(e) = Auth::new(&info, Duration::from_secs(1)) else {
+            panic!("must fail")
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "kubeconfig: cannot run the exec credential plugin {:?}: not executable",
+                script.display().to_string()
+            )
+        );
+        exec.command = Some("kwait-no-such-plugin-anywhere".into());
+        let info = AuthInfo {
+            exec: Some(exec),
+            ..Default::default()
+        };
+        let Err(e) = Auth::new(&info, Duration::from_secs(1)) else {
+            panic!("must fail")
+        };
+        assert!(e.to_string().ends_with(": not found on $PATH"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -436,7 +827,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let Err(e) = Auth::new(&info) else {
+        let Err(e) = Auth::new(&info, Duration::from_secs(1)) else {
             panic!("must fail")
         };
         assert!(
