@@ -11,6 +11,13 @@
 //! remembers what it saw, so "deleted after it was seen" is told apart from "never found";
 //! `--if-missing wait|succeed|fail` says what a missing Job means. `wait` keeps waiting in
 //! both cases (a deleted Job may be re-created), and says so in the state.
+//!
+//! A Job whose pods cannot run (ImagePullBackOff, CrashLoopBackOff, Unschedulable, a missing
+//! Secret, or no pod at all because the controller's pod creation is refused) shows nothing of
+//! it in its own status. While a Job has no pod active, or fewer ready than active, its pods are
+//! read (the optional `list pods` permission) once at once and then at most once per
+//! [`POD_LOOK_EVERY`], and once more for the report; the state and the report name what they
+//! found. A status count that is not a count is reported as invalid, never read as 0.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
