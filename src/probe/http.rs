@@ -227,7 +227,8 @@ impl HttpProbe {
         };
         let Answer { response, url } = answer;
         let status = response.status();
-        let final_url = redact_url(&url);
+        // After redirects the URL came from a server: escaped like any other server text.
+        let final_url = printable(&redact_url(&url), SNIPPET);
         let location = response
             .headers()
             .get(http::header::LOCATION)
@@ -1471,6 +1472,30 @@ mod tests {
         );
         let (one, two) = (serde_json::json!(1), serde_json::json!("x"));
         assert_eq!(found_text(&[&one, &two]), r#"[1,"x"]"#);
+    }
+
+    #[test]
+    fn a_redirect_loop_ends_after_ten_hops_and_303_turns_post_into_get() {
+        let s = HttpServer::start(vec![Reply::redirect(302, "/loop")]);
+        let o = pending(check(&target(&[&s.url("/")])));
+        assert_eq!(
+            (o.class, o.state.as_str()),
+            (Class::Other, "too many redirects")
+        );
+        assert!(o.cause.unwrap().contains("/loop"));
+        assert_eq!(s.hits(), 1 + MAX_REDIRECTS);
+
+        let s = HttpServer::start(vec![Reply::redirect(303, "/done"), Reply::status(200)]);
+        let t = target(&[&s.url("/form"), "--method", "POST"]);
+        assert!(matches!(check(&t), Check::Ready(_)));
+        let methods: Vec<String> = s.requests().into_iter().map(|r| r.method).collect();
+        assert_eq!(methods, ["POST", "GET"]);
+
+        let s = HttpServer::start(vec![Reply::redirect(307, "/again"), Reply::status(200)]);
+        let t = target(&[&s.url("/form"), "--method", "POST"]);
+        assert!(matches!(check(&t), Check::Ready(_)));
+        let methods: Vec<String> = s.requests().into_iter().map(|r| r.method).collect();
+        assert_eq!(methods, ["POST", "POST"]);
     }
 
     #[test]
