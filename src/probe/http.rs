@@ -504,15 +504,17 @@ impl HttpProbe {
                 ))
                 .fix("check the URL (a redirect's Location may be one the client cannot send)");
         }
-        if text.contains("connection closed before message completed")
-            || text.contains("connection reset")
-        {
-            return reset(&at, &text);
-        }
-        if text.contains("invalid HTTP version") || text.contains("invalid HTTP") {
-            return Observation::new(Class::Other, "not an HTTP answer")
-                .cause(format!("{at} did not answer with HTTP ({text})"))
-                .fix("check the port and the scheme (http:// or https://)");
+        for err in &errors {
+            if let Some(h) = err.downcast_ref::<hyper::Error>() {
+                if h.is_incomplete_message() {
+                    return reset(&at, &text);
+                }
+                if h.is_parse() || h.is_parse_status() {
+                    return Observation::new(Class::Other, "not an HTTP answer")
+                        .cause(format!("{at} did not answer with HTTP ({text})"))
+                        .fix("check the port and the scheme (http:// or https://)");
+                }
+            }
         }
         Observation::new(Class::Other, "request failed").cause(text)
     }
@@ -1368,6 +1370,17 @@ mod tests {
         assert_eq!(
             (o.class, o.state.as_str()),
             (Class::Reset, "connection reset"),
+            "{o:?}"
+        );
+
+        let ssh = testkit::netserve::TcpServer::start_speaking(b"SSH-2.0-OpenSSH_9.6\r\n");
+        let o = pending(check(&target(&[&format!(
+            "http://127.0.0.1:{}/",
+            ssh.port()
+        )])));
+        assert_eq!(
+            (o.class, o.state.as_str()),
+            (Class::Other, "not an HTTP answer"),
             "{o:?}"
         );
 
