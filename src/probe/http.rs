@@ -227,7 +227,8 @@ impl HttpProbe {
         };
         let Answer { response, url } = answer;
         let status = response.status();
-        let final_url = redact_url(&url);
+        // After redirects the URL came from a server: escaped like any other server text.
+        let final_url = printable(&redact_url(&url), SNIPPET);
         let location = response
             .headers()
             .get(http::header::LOCATION)
@@ -503,15 +504,17 @@ impl HttpProbe {
                 ))
                 .fix("check the URL (a redirect's Location may be one the client cannot send)");
         }
-        if text.contains("connection closed before message completed")
-            || text.contains("connection reset")
-        {
-            return reset(&at, &text);
-        }
-        if text.contains("invalid HTTP version") || text.contains("invalid HTTP") {
-            return Observation::new(Class::Other, "not an HTTP answer")
-                .cause(format!("{at} did not answer with HTTP ({text})"))
-                .fix("check the port and the scheme (http:// or https://)");
+        for err in &errors {
+            if let Some(h) = err.downcast_ref::<hyper::Error>() {
+                if h.is_incomplete_message() {
+                    return reset(&at, &text);
+                }
+                if h.is_parse() || h.is_parse_status() {
+                    return Observation::new(Class::Other, "not an HTTP answer")
+                        .cause(format!("{at} did not answer with HTTP ({text})"))
+                        .fix("check the port and the scheme (http:// or https://)");
+                }
+            }
         }
         Observation::new(Class::Other, "request failed").cause(text)
     }
@@ -1370,6 +1373,17 @@ mod tests {
             "{o:?}"
         );
 
+        let ssh = testkit::netserve::TcpServer::start_speaking(b"SSH-2.0-OpenSSH_9.6\r\n");
+        let o = pending(check(&target(&[&format!(
+            "http://127.0.0.1:{}/",
+            ssh.port()
+        )])));
+        assert_eq!(
+            (o.class, o.state.as_str()),
+            (Class::Other, "not an HTTP answer"),
+            "{o:?}"
+        );
+
         let o = pending(check(&target(&["http://kwait-test.invalid/"])));
         assert_eq!(
             (o.class, o.state.as_str()),
@@ -1471,6 +1485,30 @@ mod tests {
         );
         let (one, two) = (serde_json::json!(1), serde_json::json!("x"));
         assert_eq!(found_text(&[&one, &two]), r#"[1,"x"]"#);
+    }
+
+    #[test]
+    fn a_redirect_loop_ends_after_ten_hops_and_303_turns_post_into_get() {
+        let s = HttpServer::start(vec![Reply::redirect(302, "/loop")]);
+        let o = pending(check(&target(&[&s.url("/")])));
+        assert_eq!(
+            (o.class, o.state.as_str()),
+            (Class::Other, "too many redirects")
+        );
+        assert!(o.cause.unwrap().contains("/loop"));
+        assert_eq!(s.hits(), 1 + MAX_REDIRECTS);
+
+        let s = HttpServer::start(vec![Reply::redirect(303, "/done"), Reply::status(200)]);
+        let t = target(&[&s.url("/form"), "--method", "POST"]);
+        assert!(matches!(check(&t), Check::Ready(_)));
+        let methods: Vec<String> = s.requests().into_iter().map(|r| r.method).collect();
+        assert_eq!(methods, ["POST", "GET"]);
+
+        let s = HttpServer::start(vec![Reply::redirect(307, "/again"), Reply::status(200)]);
+        let t = target(&[&s.url("/form"), "--method", "POST"]);
+        assert!(matches!(check(&t), Check::Ready(_)));
+        let methods: Vec<String> = s.requests().into_iter().map(|r| r.method).collect();
+        assert_eq!(methods, ["POST", "POST"]);
     }
 
     #[test]

@@ -592,6 +592,13 @@ impl TcpServer {
     /// Listens on a free port, accepts connections and holds them open without a word (and
     /// without reading): a port that is not the TLS server a client expects, or a hung one.
     pub fn start_silent() -> TcpServer {
+        TcpServer::start_speaking(b"")
+    }
+
+    /// Listens on a free port, and on each connection writes `banner` (an SSH or SMTP greeting:
+    /// not HTTP) and holds it open.
+    pub fn start_speaking(banner: &[u8]) -> TcpServer {
+        let banner = banner.to_vec();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         l.set_nonblocking(true).expect("nonblocking");
@@ -601,7 +608,11 @@ impl TcpServer {
             let mut held = Vec::new();
             while !st.load(std::sync::atomic::Ordering::Relaxed) {
                 match l.accept() {
-                    Ok((s, _)) => held.push(s),
+                    Ok((mut s, _)) => {
+                        use std::io::Write;
+                        let _ = s.write_all(&banner);
+                        held.push(s);
+                    }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
