@@ -91,11 +91,38 @@ fn an_endless_answer_is_cut_at_the_cap_instead_of_filling_memory() {
     );
     let (r, peak) = run_measured(cmd, LIMIT);
     let out = everything(&r, &c.dir);
+    eprintln!(
+        "endless answer: peak RSS {} MiB, {:.2}s for --timeout 3s",
+        peak / 1024,
+        r.took.as_secs_f64()
+    );
     assert_eq!(r.code, Some(124), "{out}");
     assert!(
         out.contains("the API server's answer exceeded 3 MiB"),
         "{out}"
     );
+    assert!(r.took < Duration::from_millis(4500), "{:?}", r.took);
+    assert!(peak < 64 << 10, "peak RSS {peak} KiB");
+}
+
+#[test]
+fn a_huge_error_answer_is_read_only_to_its_start() {
+    let c = Cluster::new("huge-500");
+    answers(
+        &c,
+        Fault::huge_body(500, b"upstream error ", b'E', 1536 << 20, b"")
+            .verb("get")
+            .resource("secrets"),
+    );
+    let cmd = memory_limited(
+        c.kwait(&["wait-secret", "x", "--timeout", "3s"]),
+        HOSTILE_AS_LIMIT_MIB,
+    );
+    let (r, peak) = run_measured(cmd, LIMIT);
+    let out = everything(&r, &c.dir);
+    assert_eq!(r.code, Some(124), "{out}");
+    assert!(out.contains("API server error 500"), "{out}");
+    assert!(out.contains("upstream error EEEE"), "{out}");
     assert!(r.took < Duration::from_millis(4500), "{:?}", r.took);
     assert!(peak < 64 << 10, "peak RSS {peak} KiB");
 }
@@ -123,6 +150,10 @@ fn a_slow_endless_answer_does_not_overrun_the_deadline() {
         HOSTILE_AS_LIMIT_MIB,
     );
     let r = run(cmd, LIMIT);
+    eprintln!(
+        "slow endless answer: {:.2}s for --timeout 3s",
+        r.took.as_secs_f64()
+    );
     assert_eq!(r.code, Some(124), "{}", r.stderr);
     // Within --timeout + 1 s (and slack for a loaded machine's process start).
     assert!(r.took < Duration::from_millis(4500), "{:?}", r.took);

@@ -121,12 +121,17 @@ pub fn observe(err: &ApiError, ctx: &Ctx<'_>) -> Observation {
             ctx.res.kind, err.message
         )),
         Class::Gone | Class::NotReady | Class::Other => {
-            Observation::new(Class::Other, format!("unexpected answer: {}", err.message)).cause(format!(
-                "the API server at {} answered {}: {}",
-                kube.server,
-                err.code.map_or_else(|| "with an error".to_string(), |c| c.to_string()),
-                err.message
-            ))
+            let cause = match err.code {
+                // A 2xx answer that was not what was asked for: the message says what it was.
+                Some(c) if (200..300).contains(&c) => format!("{} (API server {})", err.message, kube.server),
+                code => format!(
+                    "the API server at {} answered {}: {}",
+                    kube.server,
+                    code.map_or_else(|| "with an error".to_string(), |c| c.to_string()),
+                    err.message
+                ),
+            };
+            Observation::new(Class::Other, format!("unexpected answer: {}", err.message)).cause(cause)
         }
     };
     obs.retry_after = err.retry_after;
