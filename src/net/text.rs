@@ -125,12 +125,34 @@ pub fn add_secret(secret: &str) {
     if secret.chars().count() < MIN_SCRUBBED {
         return;
     }
+    // As it stands, and as it stands inside a JSON string (a password with `"` or `\` is
+    // escaped in `--log-format json` lines before they reach the sink).
+    let escaped = json_escaped(secret);
     let mut all = lock(&SECRETS);
-    if !all.iter().any(|s| s == secret) {
-        all.push(secret.to_string());
-        // Longest first, so that a token that contains another is replaced whole.
-        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for s in [secret.to_string(), escaped] {
+        if !all.contains(&s) {
+            all.push(s);
+        }
     }
+    // Longest first, so that a token that contains another is replaced whole.
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// `s` as it reads between the quotes of a JSON string.
+fn json_escaped(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `text` with every registered credential replaced by `***`.
@@ -192,6 +214,8 @@ mod tests {
             "Bearer *** and ***, ab"
         );
         assert!(matches!(scrub("nothing here"), Cow::Borrowed(_)));
+        add_secret("p\"w\\d-x");
+        assert_eq!(scrub(r#"{"m":"p\"w\\d-x"}"#), r#"{"m":"***"}"#);
     }
 
     #[test]
