@@ -317,6 +317,10 @@ impl WatchTask {
             return;
         }
         let mut rv = self.set.start_version(&self.path, &self.selector);
+        // The last stream went silent or sent garbage: the next one counts as healthy only
+        // once it has delivered a line (an event or a bookmark), so that a server whose every
+        // watch is half-open leaves the waiter polling instead of waiting out idle timeouts.
+        let mut suspect = false;
         loop {
             let mut wp = WatchParams::default().timeout(LIFETIME_SECONDS as u32);
             wp.bookmarks = true;
@@ -355,8 +359,11 @@ impl WatchTask {
                     continue;
                 }
             };
-            self.set.set_health(self.slot, true);
-            let end = self.follow(res, &mut rv, opened).await;
+            if !suspect {
+                self.set.set_health(self.slot, true);
+            }
+            let end = self.follow(res, &mut rv, opened, suspect).await;
+            suspect = matches!(end, End::Idle | End::Broken);
             // Whatever ended the stream, the renewed watch resumes from `rv`; a renewal is also
             // when the waiter re-reads the object (one GET per renewal, ~0.4 requests a minute
             // in all), which refreshes what the watch does not carry (a Job's pods).
@@ -384,7 +391,9 @@ impl WatchTask {
         mut res: reqwest::Response,
         rv: &mut String,
         opened: tokio::time::Instant,
+        suspect: bool,
     ) -> End {
+        let mut unproven = suspect;
         let lifetime_end = opened + Duration::from_secs(LIFETIME_SECONDS) + LIFETIME_SLACK;
         let mut lines = LineBuf::default();
         loop {
@@ -396,7 +405,15 @@ impl WatchTask {
                 Err(_) if tokio::time::Instant::now() >= lifetime_end => return End::Closed,
                 Err(_) => return End::Idle,
             };
-            if let Some(end) = lines.push(&chunk, |line| self.event(line, rv)) {
+            let end = lines.push(&chunk, |line| {
+                let end = self.event(line, rv);
+                if unproven && end.is_none() {
+                    unproven = false;
+                    self.set.set_health(self.slot, true);
+                }
+                end
+            });
+            if let Some(end) = end {
                 return end;
             }
         }
