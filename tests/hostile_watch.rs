@@ -229,6 +229,33 @@ fn a_silent_watch_is_declared_broken_after_the_idle_timeout() {
     );
 }
 
+/// A stream that trickles bytes but never ends a line held the idle timeout off for ever: only a
+/// whole line (an event or a bookmark) proves the watch alive.
+#[test]
+fn a_watch_trickling_bytes_without_a_line_is_idle_all_the_same() {
+    let c = Cluster::new("hostile-trickle");
+    c.api.set_watch_fault(Some(WatchFault::Trickle));
+    let k = spawn(limited(
+        &c,
+        &["wait-secret", "s", "--timeout", "30s"],
+        &[("KWAIT_TEST_WATCH_IDLE", "2s")],
+    ));
+    let start = Instant::now();
+    eventually(
+        "the trickling watch is given up and re-opened",
+        Duration::from_secs(15),
+        || (c.api.count("watch") >= 2).then_some(()),
+    );
+    println!(
+        "trickling watch given up after {:?} (idle timeout 2s)",
+        start.elapsed()
+    );
+    c.api.set_watch_fault(None);
+    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}
+
 /// A watch answered 429 with `Retry-After` was retried on the backoff (every --max-interval
 /// at most, here 200 ms): the server's word is honoured.
 #[test]

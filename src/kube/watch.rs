@@ -28,7 +28,9 @@ pub struct Wake {
 
 impl Kube {
     /// Starts (once per resource and selector) a watch that pokes the returned [`Wake`] on
-    /// every change. The same `Wake` serves every watch this client starts.
+    /// every change. The same `Wake` serves every watch this client starts: one connected
+    /// client per target (its clones share the watch set), because a poke wakes one waiter
+    /// and the health is that of the target's own watches.
     pub fn watch(
         &self,
         res: &Resource,
@@ -396,8 +398,10 @@ impl WatchTask {
         let mut unproven = suspect;
         let lifetime_end = opened + Duration::from_secs(LIFETIME_SECONDS) + LIFETIME_SLACK;
         let mut lines = LineBuf::default();
+        // Only a whole line (an event or a bookmark) proves the watch alive: a trickle of bytes
+        // that never ends a line does not hold the idle timeout off.
+        let mut idle_end = tokio::time::Instant::now() + self.idle;
         loop {
-            let idle_end = tokio::time::Instant::now() + self.idle;
             let chunk = match tokio::time::timeout_at(idle_end.min(lifetime_end), res.chunk()).await
             {
                 Ok(Ok(Some(chunk))) => chunk,
@@ -405,7 +409,9 @@ impl WatchTask {
                 Err(_) if tokio::time::Instant::now() >= lifetime_end => return End::Closed,
                 Err(_) => return End::Idle,
             };
+            let mut got_line = false;
             let end = lines.push(&chunk, |line| {
+                got_line = true;
                 let end = self.event(line, rv);
                 if unproven && end.is_none() {
                     unproven = false;
@@ -415,6 +421,9 @@ impl WatchTask {
             });
             if let Some(end) = end {
                 return end;
+            }
+            if got_line {
+                idle_end = tokio::time::Instant::now() + self.idle;
             }
         }
     }
