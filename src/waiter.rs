@@ -535,6 +535,37 @@ mod tests {
         }
     }
 
+    /// Regression (issue 13, item 11, the waiter's side): `KWAIT_INTERVAL=1ns` sent 2,078 GETs
+    /// in 3 s. Whatever the interval, a watched (Kubernetes) target is checked at most twice a
+    /// second, even while its watch is down and the backoff carries the wait.
+    #[tokio::test(start_paused = true)]
+    async fn a_watched_target_is_never_checked_more_than_twice_a_second_whatever_the_interval() {
+        let (_tx, rx) = watch::channel(false);
+        let (mut p, asked) = scripted(vec![]);
+        let wake = Wake {
+            notify: Arc::new(Notify::new()),
+            healthy: rx,
+        };
+        let settings = Settings {
+            interval: Duration::from_nanos(1),
+            max_interval: Duration::from_nanos(1),
+            ..settings(10)
+        };
+        run(
+            &mut p,
+            Some(wake),
+            &settings,
+            &quiet(),
+            std::future::pending(),
+        )
+        .await;
+        let asked = asked.lock().unwrap().clone();
+        assert!(asked.len() <= 21, "{} checks", asked.len());
+        for w in asked.windows(2) {
+            assert!(w[1] - w[0] >= KUBE_CHECK_GAP, "{asked:?}");
+        }
+    }
+
     /// The budget must not delay the reaction: one change after a quiet spell is checked at
     /// once (the ~2 ms reaction is what users feel).
     #[tokio::test(start_paused = true)]

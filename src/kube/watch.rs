@@ -28,7 +28,9 @@ pub struct Wake {
 
 impl Kube {
     /// Starts (once per resource and selector) a watch that pokes the returned [`Wake`] on
-    /// every change. The same `Wake` serves every watch this client starts.
+    /// every change. The same `Wake` serves every watch this client starts: one connected
+    /// client per target (its clones share the watch set), because a poke wakes one waiter
+    /// and the health is that of the target's own watches.
     pub fn watch(
         &self,
         res: &Resource,
@@ -317,6 +319,10 @@ impl WatchTask {
             return;
         }
         let mut rv = self.set.start_version(&self.path, &self.selector);
+        // The last stream went silent or sent garbage: the next one counts as healthy only
+        // once it has delivered a line (an event or a bookmark), so that a server whose every
+        // watch is half-open leaves the waiter polling instead of waiting out idle timeouts.
+        let mut suspect = false;
         loop {
             let mut wp = WatchParams::default().timeout(LIFETIME_SECONDS as u32);
             wp.bookmarks = true;
@@ -355,8 +361,11 @@ impl WatchTask {
                     continue;
                 }
             };
-            self.set.set_health(self.slot, true);
-            let end = self.follow(res, &mut rv, opened).await;
+            if !suspect {
+                self.set.set_health(self.slot, true);
+            }
+            let end = self.follow(res, &mut rv, opened, suspect).await;
+            suspect = matches!(end, End::Idle | End::Broken);
             // Whatever ended the stream, the renewed watch resumes from `rv`; a renewal is also
             // when the waiter re-reads the object (one GET per renewal, ~0.4 requests a minute
             // in all), which refreshes what the watch does not carry (a Job's pods).
@@ -384,11 +393,15 @@ impl WatchTask {
         mut res: reqwest::Response,
         rv: &mut String,
         opened: tokio::time::Instant,
+        suspect: bool,
     ) -> End {
+        let mut unproven = suspect;
         let lifetime_end = opened + Duration::from_secs(LIFETIME_SECONDS) + LIFETIME_SLACK;
         let mut lines = LineBuf::default();
+        // Only a whole line (an event or a bookmark) proves the watch alive: a trickle of bytes
+        // that never ends a line does not hold the idle timeout off.
+        let mut idle_end = tokio::time::Instant::now() + self.idle;
         loop {
-            let idle_end = tokio::time::Instant::now() + self.idle;
             let chunk = match tokio::time::timeout_at(idle_end.min(lifetime_end), res.chunk()).await
             {
                 Ok(Ok(Some(chunk))) => chunk,
@@ -396,8 +409,21 @@ impl WatchTask {
                 Err(_) if tokio::time::Instant::now() >= lifetime_end => return End::Closed,
                 Err(_) => return End::Idle,
             };
-            if let Some(end) = lines.push(&chunk, |line| self.event(line, rv)) {
+            let mut got_line = false;
+            let end = lines.push(&chunk, |line| {
+                got_line = true;
+                let end = self.event(line, rv);
+                if unproven && end.is_none() {
+                    unproven = false;
+                    self.set.set_health(self.slot, true);
+                }
+                end
+            });
+            if let Some(end) = end {
                 return end;
+            }
+            if got_line {
+                idle_end = tokio::time::Instant::now() + self.idle;
             }
         }
     }

@@ -829,7 +829,7 @@ fn start_watch(shared: &Arc<Shared>, info: &Info, def: &ResourceDef, ns: Option<
     };
     let hostile = shared.lock().watch_fault;
     match hostile {
-        Some(f @ (WatchFault::NoNewline | WatchFault::Silent)) => {
+        Some(f @ (WatchFault::NoNewline | WatchFault::Trickle | WatchFault::Silent)) => {
             let (tx, rx) = mpsc::channel::<Bytes>(4);
             watchfault::feed(shared, f, tx);
             return stream_response(rx);

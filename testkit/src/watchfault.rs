@@ -18,6 +18,9 @@ pub enum WatchFault {
     /// Ignores `fieldSelector`: a watch on one name gets the events of every object of the type
     /// (a broken proxy or an aggregated API server that does not filter).
     IgnoreFieldSelector,
+    /// Answers 200, then one byte every 200 ms that never ends a line: alive at the TCP level,
+    /// dead as a watch (a slow-loris stream).
+    Trickle,
     /// Answers 200 and then sends nothing at all, neither events nor bookmarks: a half-open
     /// connection after a load-balancer failover.
     Silent,
@@ -41,6 +44,17 @@ pub(crate) fn feed(shared: &Arc<Shared>, fault: WatchFault, tx: mpsc::Sender<Byt
                 match fault {
                     WatchFault::NoNewline => {
                         let chunk = if first { opening.clone() } else { junk.clone() };
+                        tx.send(chunk).await.is_ok()
+                    }
+                    WatchFault::Trickle => {
+                        if !first {
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                        let chunk = if first {
+                            opening.clone()
+                        } else {
+                            Bytes::from_static(b"x")
+                        };
                         tx.send(chunk).await.is_ok()
                     }
                     _ => {
