@@ -35,7 +35,13 @@ fn children(pid: u32) -> Vec<u32> {
         let child: u32 = name.parse().ok()?;
         let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
         // "pid (comm) state ppid ...": comm may hold spaces, so split after its ')'.
-        let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
         (ppid == pid).then_some(child)
     })
     .collect()
@@ -84,6 +90,16 @@ fn signal_while_the_plugin_hangs(
     std::thread::sleep(Duration::from_millis(200));
     let sent = Instant::now();
     send(signal, pid);
+    let mut running = running;
+    let gone = (0..500).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        !running.is_running()
+    });
+    if !gone {
+        // The signal was ignored: end kwait itself (a PID 1 ignores all but SIGKILL), or the
+        // test would wait for ever for its output.
+        send("-KILL", pid);
+    }
     let run = running.finish(Duration::from_secs(40));
     let took = run.ended - sent;
     (run, took)
@@ -117,11 +133,8 @@ fn sigterm_as_pid_1_while_an_exec_plugin_hangs_ends_with_143_within_a_second() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // unshare forks; its child is kwait, PID 1 of the new namespace.
-    let (r, took) = signal_while_the_plugin_hangs(
-        cmd,
-        |unshare| children(unshare).first().copied(),
-        "-TERM",
-    );
+    let (r, took) =
+        signal_while_the_plugin_hangs(cmd, |unshare| children(unshare).first().copied(), "-TERM");
     eprintln!("SIGTERM to exit as PID 1: {:.3}s", took.as_secs_f64());
     assert_eq!(r.code, Some(143), "{}", r.stderr);
     assert!(took <= Duration::from_millis(2500), "took {took:?}");
@@ -144,8 +157,7 @@ fn sigint_while_an_exec_plugin_hangs_ends_with_130_and_says_what_was_awaited() {
     assert_eq!(r.code, Some(130), "{}", r.stderr);
     assert!(took <= Duration::from_millis(2500), "took {took:?}");
     assert!(
-        r.stderr
-            .contains("interrupted by SIGINT after")
+        r.stderr.contains("interrupted by SIGINT after")
             && r.stderr.contains("while waiting for Secret crs/s"),
         "{}",
         r.stderr
@@ -163,7 +175,10 @@ fn a_hanging_exec_plugin_does_not_hold_kwait_past_the_timeout() {
         .arg(&kc)
         .args(["-n", NS, "--timeout", "2s", "wait-secret", "s"]);
     let r = run(cmd, Duration::from_secs(40));
-    eprintln!("--timeout 2s with a hanging plugin: exit after {:.3}s", r.took.as_secs_f64());
+    eprintln!(
+        "--timeout 2s with a hanging plugin: exit after {:.3}s",
+        r.took.as_secs_f64()
+    );
     assert_eq!(r.code, Some(124), "{}", r.stderr);
     // The deadline counts from the start of the process, connecting included.
     assert!(r.took <= Duration::from_millis(3500), "took {:?}", r.took);
@@ -269,8 +284,11 @@ fn a_slow_explain_after_the_deadline_stays_within_timeout_plus_one_second() {
                "spec": {"secretName": "tls", "issuerRef": {"name": "i"}}}),
     );
     // The timeout report reads the CertificateRequests; the server takes 20 s to answer that.
-    c.api
-        .delay_matching(Duration::from_secs(20), Some("list"), Some("certificaterequests"));
+    c.api.delay_matching(
+        Duration::from_secs(20),
+        Some("list"),
+        Some("certificaterequests"),
+    );
     let cmd = c.kwait(&[
         "--timeout",
         "2s",
@@ -280,7 +298,10 @@ fn a_slow_explain_after_the_deadline_stays_within_timeout_plus_one_second() {
         "cert",
     ]);
     let r = run(cmd, Duration::from_secs(60));
-    eprintln!("--timeout 2s with a 20 s explain: exit after {:.3}s", r.took.as_secs_f64());
+    eprintln!(
+        "--timeout 2s with a 20 s explain: exit after {:.3}s",
+        r.took.as_secs_f64()
+    );
     assert_eq!(r.code, Some(124), "{}", r.stderr);
     assert!(r.took <= Duration::from_millis(3500), "took {:?}", r.took);
     assert!(r.stderr.contains("not read"), "{}", r.stderr);

@@ -73,11 +73,7 @@ fn parse_role(yaml: &str) -> Vec<Rule> {
     fields
         .into_iter()
         .map(|f| {
-            let get = |k: &str| {
-                f.iter()
-                    .find(|(key, _)| key == k)
-                    .map(|(_, v)| v.clone())
-            };
+            let get = |k: &str| f.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
             let groups = get("apiGroups").expect("apiGroups");
             let resources = get("resources").expect("resources");
             let verbs = get("verbs").expect("verbs");
@@ -192,9 +188,11 @@ fn wait_certificate_needs_nothing_beyond_its_printed_role_even_when_its_secret_i
         // Secret, finds none, and must not reach for anything its Role does not grant.
         let status = |conditions| json!({"status": {"conditions": conditions}});
         api.patch_status("certificates", NS, "cert", status(cond("True", "Ready")));
-        eventually("kwait to look for the Secret", Duration::from_secs(20), || {
-            (api.count_for("get", "secrets") >= 1).then_some(())
-        });
+        eventually(
+            "kwait to look for the Secret",
+            Duration::from_secs(20),
+            || (api.count_for("get", "secrets") >= 1).then_some(()),
+        );
         std::thread::sleep(Duration::from_millis(300));
         api.patch_status(
             "certificates",
@@ -217,7 +215,8 @@ fn wait_certificate_needs_nothing_beyond_its_printed_role_even_when_its_secret_i
 fn wait_job_by_name_needs_nothing_beyond_its_printed_role() {
     let args = ["wait-job", "migrate"];
     let c = exactly_printed("rbac-job", &args);
-    c.api.create("jobs", NS, job("migrate", json!({"app": "m"})));
+    c.api
+        .create("jobs", NS, job("migrate", json!({"app": "m"})));
     ready_without_403(&c, &args, |api| complete(api, "migrate"));
 }
 
@@ -225,7 +224,8 @@ fn wait_job_by_name_needs_nothing_beyond_its_printed_role() {
 fn wait_job_by_selector_needs_nothing_beyond_its_printed_role() {
     let args = ["wait-job", "-l", "app=m"];
     let c = exactly_printed("rbac-job-l", &args);
-    c.api.create("jobs", NS, job("migrate-1", json!({"app": "m"})));
+    c.api
+        .create("jobs", NS, job("migrate-1", json!({"app": "m"})));
     ready_without_403(&c, &args, |api| complete(api, "migrate-1"));
 }
 
@@ -233,8 +233,10 @@ fn wait_job_by_selector_needs_nothing_beyond_its_printed_role() {
 fn wait_job_by_selector_with_all_needs_nothing_beyond_its_printed_role() {
     let args = ["wait-job", "-l", "app=seed", "--all"];
     let c = exactly_printed("rbac-job-all", &args);
-    c.api.create("jobs", NS, job("seed-a", json!({"app": "seed"})));
-    c.api.create("jobs", NS, job("seed-b", json!({"app": "seed"})));
+    c.api
+        .create("jobs", NS, job("seed-a", json!({"app": "seed"})));
+    c.api
+        .create("jobs", NS, job("seed-b", json!({"app": "seed"})));
     ready_without_403(&c, &args, |api| {
         complete(api, "seed-a");
         complete(api, "seed-b");
