@@ -166,7 +166,7 @@ async fn run(plan: Plan, started: Instant, watchdog: &Watchdog) -> u8 {
     let reporter = Reporter::new(&plan.output, what);
     watchdog.report_as(
         &reporter,
-        "no answer yet (the wait itself did not end in time)",
+        "not known: the wait was busy and did not stop in time",
     );
     if let Target::Http(h) = &plan.target
         && h.insecure_skip_tls_verify
