@@ -105,8 +105,7 @@ impl Source {
 /// else, with a kubeconfig, its context's namespace (or `default`); else, in-cluster, the pod's
 /// own namespace (service-account mount). `None` when no configuration decides it (no
 /// kubeconfig and not in a pod, or a kubeconfig that cannot be read). `connect` decides the same
-/// way; `--dry-run` should use this (main.rs, wired by its owner).
-#[allow(dead_code)]
+/// way; `--dry-run` uses this.
 pub fn default_namespace(s: &KubeSettings) -> Option<String> {
     let source = Source::of(s);
     let context_namespace = || {

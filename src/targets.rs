@@ -30,10 +30,11 @@ pub enum TargetError {
     Http(#[from] probe::http::SetupError),
 }
 
-/// The namespace a Kubernetes target is expected in before anything is contacted: `-n`, else
-/// the pod's own; `None` when only the kubeconfig can tell.
+/// The namespace a Kubernetes target is expected in before anything is contacted, decided as
+/// the run decides it (client-go's order: `-n`, the kubeconfig context's, the pod's own);
+/// `None` when no configuration decides it.
 pub fn expected_namespace(plan: &Plan) -> Option<String> {
-    plan.kube.namespace.clone().or_else(kube::pod_namespace)
+    kube::default_namespace(&plan.kube)
 }
 
 /// What `target` waits for, e.g. `Secret crs/litellm-api-user (keys: API_KEY)`: the one text a
