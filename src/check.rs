@@ -64,6 +64,10 @@ pub struct Observation {
     pub fix: Vec<String>,
     /// The server asked us to wait at least this long before the next attempt (`Retry-After`).
     pub retry_after: Option<Duration>,
+    /// Look again within this long even while a watch covers the object: the check also read
+    /// something no watch covers (a stuck Job's pods), whose changes would otherwise go unseen
+    /// until the watch is renewed.
+    pub recheck: Option<Duration>,
 }
 
 impl Observation {
@@ -75,6 +79,7 @@ impl Observation {
             cause: None,
             fix: Vec::new(),
             retry_after: None,
+            recheck: None,
         }
     }
 

@@ -34,16 +34,9 @@ pub enum PlanError {
         /// Why it is wrong.
         why: String,
     },
-    /// A file that could not be read.
-    #[error("cannot read {arg} {path:?}: {source}")]
-    Read {
-        /// The option naming the file.
-        arg: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// A file over its size limit, or unreadable (`net::file`'s capped read).
+    #[error(transparent)]
+    File(#[from] crate::net::file::FileError),
     /// Options that do not go together.
     #[error("{0}")]
     Conflict(String),

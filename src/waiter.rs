@@ -169,6 +169,7 @@ pub async fn run(
             // The watch only says when the object changes; a check that could not see the
             // object (401, 5xx, a reset...) is retried on the backoff even while it is healthy.
             let seen = matches!(obs.class, Class::NotReady | Class::NotFound | Class::Gone);
+            let watched_sleep = obs.recheck.map_or(WATCHED_SLEEP, |r| r.min(WATCHED_SLEEP));
             last = Some(obs);
 
             // Sleep until the next check: none of our own while the watch is healthy and the
@@ -178,7 +179,7 @@ pub async fn run(
             let earliest = checked_at + gap.max(retry_after);
             let pick = |healthy: bool, backoff: &mut Backoff| {
                 let base = if healthy && seen {
-                    WATCHED_SLEEP
+                    watched_sleep
                 } else {
                     backoff.next_delay()
                 };
@@ -444,6 +445,26 @@ mod tests {
         // First check at 0, nothing of its own (no 1 s backoff, no 30 s safety re-check), then
         // the poke at 40 s.
         assert_eq!(asked[1], Duration::from_secs(40), "{asked:?}");
+    }
+
+    /// Regression: with no safety re-check while the watch is healthy, a Job whose pod went into
+    /// ImagePullBackOff after the first look kept saying "running" until the watch's renewal:
+    /// the pods are no watch's business, so the probe asks for a look within `recheck`.
+    #[tokio::test(start_paused = true)]
+    async fn a_check_that_read_what_no_watch_covers_is_repeated_within_its_recheck() {
+        let (tx, rx) = watch::channel(true);
+        let mut stuck = Observation::new(Class::NotReady, "running (active 1)");
+        stuck.recheck = Some(Duration::from_secs(60));
+        let (mut p, asked) = scripted(vec![Check::Pending(stuck), Check::Ready("ok".into())]);
+        let wake = Wake {
+            notify: Arc::new(Notify::new()),
+            healthy: rx,
+        };
+        let s = run_watched(&mut p, wake).await;
+        drop(tx);
+        assert_eq!(s.ending, Ending::Ready("ok".into()));
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(asked[1], Duration::from_secs(60), "{asked:?}");
     }
 
     /// Regression: a 401 after a token expired, while the watch opened with the old token was

@@ -154,40 +154,14 @@ pub(crate) const FILE_CAP: u64 = 1024 * 1024;
 /// The longest URL the HTTP client can send (`http::Uri` stores offsets in 16 bits).
 pub(crate) const URL_CAP: usize = u16::MAX as usize - 1;
 
-/// Reads at most `limit` bytes of `path`; a longer file (or an endless one) is refused with an
-/// error that names the limit. `arg` names the option that named the file.
-///
-/// The lead may replace this with the shared capped read of `net::file`.
+/// Reads at most `limit` bytes of `path` (the one capped read of `net::file`); a longer file
+/// (or an endless one) is refused with an error that names the option, the file and the limit.
 pub(crate) fn read_capped(
     arg: &'static str,
     path: &Path,
     limit: u64,
 ) -> Result<Vec<u8>, PlanError> {
-    use std::io::Read;
-    let read = |source| PlanError::Read {
-        arg,
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read)?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(read)?;
-    if bytes.len() as u64 > limit {
-        return Err(read(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!("larger than {}, the most kwait reads of {arg}", size(limit)),
-        )));
-    }
-    Ok(bytes)
-}
-
-/// `1 MiB`, `64 KiB`, `100 bytes`.
-fn size(n: u64) -> String {
-    match n {
-        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
-        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
-        n => format!("{n} bytes"),
-    }
+    Ok(crate::net::file::read_capped(path, limit, arg)?)
 }
 
 pub(super) fn http_target(args: HttpArgs) -> Result<HttpTarget, PlanError> {
@@ -495,7 +469,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            r#"cannot read --header-file "/dev/zero": larger than 1 MiB, the most kwait reads of --header-file"#
+            r#"--header-file "/dev/zero" is larger than 1 MiB, the most kwait reads"#
         );
         let dir = std::env::temp_dir().join(format!("kwait-capped-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -504,8 +478,6 @@ mod tests {
         assert_eq!(read_capped("--header-file", &f, 7).unwrap(), b"X: 1234");
         assert!(read_capped("--header-file", &f, 6).is_err());
         std::fs::remove_dir_all(&dir).ok();
-        assert_eq!(size(64 * 1024), "64 KiB");
-        assert_eq!(size(1000), "1000 bytes");
     }
 
     #[test]

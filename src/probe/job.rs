@@ -84,14 +84,21 @@ impl Probe for JobProbe {
             };
             match got {
                 Ok(items) => {
-                    let check = self.tracker.observe(&items);
+                    let mut check = self.tracker.observe(&items);
                     // A Job that may be stuck: its pods say why (rate-limited, see POD_LOOK_EVERY).
-                    let Some(q) = self.tracker.look_due(Instant::now()) else {
-                        return check;
-                    };
-                    let (pods, by) = self.read_pods(&q.selectors).await;
-                    self.tracker.looked(q, &pods, by, Instant::now());
-                    self.tracker.observe(&items)
+                    if let Some(q) = self.tracker.look_due(Instant::now()) {
+                        let (pods, by) = self.read_pods(&q.selectors).await;
+                        self.tracker.looked(q, &pods, by, Instant::now());
+                        check = self.tracker.observe(&items);
+                    }
+                    // No watch covers the pods: while the Job may be stuck, look again when the
+                    // next look is due, even if the Job itself does not change.
+                    if let Check::Pending(obs) = &mut check
+                        && self.tracker.may_be_stuck()
+                    {
+                        obs.recheck = Some(POD_LOOK_EVERY);
+                    }
+                    check
                 }
                 Err(e) => Check::Pending(api::observe(
                     &e,
@@ -802,6 +809,12 @@ impl Tracker {
             _ => {}
         }
         Check::Pending(o)
+    }
+
+    /// Whether the last judgement found a running Job that may be stuck (its pods are looked
+    /// at, at most once per [`POD_LOOK_EVERY`]).
+    pub fn may_be_stuck(&self) -> bool {
+        self.stuck.is_some()
     }
 
     /// The Job whose pods are due for a look: one that may be stuck, when there was no look
