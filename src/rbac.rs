@@ -99,7 +99,7 @@ pub fn rules(target: &Target) -> Vec<Rule> {
                     "pods",
                     vec![],
                     &["list"],
-                    "optional: show the failed pod's exit code and message in the report",
+                    "optional: say why the Job's pods do not run (ImagePullBackOff, CrashLoopBackOff, Unschedulable) and the failed pod's exit code",
                     true,
                 ),
             ]
