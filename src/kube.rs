@@ -313,6 +313,9 @@ struct Conn {
     /// The `Host` header when `base`'s host is not the cluster URL's.
     host: Option<reqwest::header::HeaderValue>,
     auth: auth::Auth,
+    /// When the current check's budget runs out ([`Kube::bound`]): a credential plugin run for
+    /// one of its requests stops a little before, with its own cause.
+    check_by: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for Kube {
@@ -408,12 +411,21 @@ impl Kube {
                 base: route.base,
                 host: route.host,
                 auth,
+                check_by: Mutex::new(None),
             }),
             namespace,
             source,
             server,
             watches: Arc::new(WatchSet::default()),
         })
+    }
+
+    /// The check that is starting may take `budget` (the waiter's: `--attempt-timeout`, or less
+    /// near the deadline). Requests made for it until the next call stay within it where kwait
+    /// itself does the waiting (a credential plugin run), so their own cause is reported rather
+    /// than the waiter's "no answer". The watch is not bound by it.
+    pub fn bound(&self, budget: Duration) {
+        *lock(&self.conn.check_by) = Some(tokio::time::Instant::now() + budget);
     }
 
     /// GET one object. `Ok(None)` when it does not exist; a 404 for the resource *type* (CRD
@@ -463,9 +475,13 @@ impl Kube {
 impl Conn {
     /// Sends a GET built by kube-core's request builder; the answer's headers are in. Runs the
     /// exec credential plugin first when its credential is needed (dropping the future kills it).
-    async fn start(&self, req: &http::Request<Vec<u8>>) -> Result<reqwest::Response, ApiError> {
+    async fn start(
+        &self,
+        req: &http::Request<Vec<u8>>,
+        within: Option<Duration>,
+    ) -> Result<reqwest::Response, ApiError> {
         let url = format!("{}{}", self.base, req.uri());
-        let applied = self.auth.headers().await?;
+        let applied = self.auth.headers_within(within).await?;
         if let Some(identity) = applied.identity {
             match self.spec.build(Some(identity)) {
                 Ok(client) => *lock(&self.http) = client,
@@ -503,7 +519,9 @@ impl Conn {
         asked: &str,
         limit: usize,
     ) -> Result<Vec<u8>, ApiError> {
-        let mut res = self.start(req).await?;
+        let within = (*lock(&self.check_by))
+            .map(|by| by.saturating_duration_since(tokio::time::Instant::now()));
+        let mut res = self.start(req, within).await?;
         let status = res.status();
         let retry_after = res
             .headers()

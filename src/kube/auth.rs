@@ -165,16 +165,26 @@ impl Auth {
         }
     }
 
-    /// The `Authorization` and impersonation headers for the next request; runs the exec plugin
-    /// when its credential is missing, expiring or was refused (drop the future to kill it).
+    /// [`Auth::headers_within`] without a check's budget.
+    #[cfg(test)]
     pub(super) async fn headers(&self) -> Result<Applied, ApiError> {
+        self.headers_within(None).await
+    }
+
+    /// The `Authorization` and impersonation headers for the next request; runs the exec plugin
+    /// when its credential is missing, expiring or was refused (drop the future to kill it),
+    /// within `within` (what is left of the check's budget) when that is less than its own.
+    pub(super) async fn headers_within(
+        &self,
+        within: Option<Duration>,
+    ) -> Result<Applied, ApiError> {
         let mut identity = None;
         let header = match &self.credentials {
             Credentials::None => None,
             Credentials::Fixed(h) => Some(h.clone()),
             Credentials::File(path) => Some(read_token(path)?),
             Credentials::Exec(exec) => {
-                let (header, id) = exec.credential().await?;
+                let (header, id) = exec.credential(within).await?;
                 identity = id;
                 header
             }
@@ -197,7 +207,10 @@ impl Auth {
 impl Exec {
     /// The current credential, running the plugin (one run at a time) when needed; a new
     /// client identity when the plugin returned a certificate other than the last one.
-    async fn credential(&self) -> Result<(Option<HeaderValue>, Option<Identity>), ApiError> {
+    async fn credential(
+        &self,
+        within: Option<Duration>,
+    ) -> Result<(Option<HeaderValue>, Option<Identity>), ApiError> {
         let mut state = self.state.lock().await;
         if self.rejected.swap(false, Ordering::SeqCst) {
             state.cached = None;
@@ -207,7 +220,13 @@ impl Exec {
         {
             return Ok((header.clone(), None));
         }
-        let status = run_exec(&self.config, &self.command, self.budget).await?;
+        // Near the deadline the check's budget is the bound; stop a little before it, so that
+        // this cause, not the waiter's "no answer", is what the report says.
+        let limit = match within {
+            Some(w) if w < self.budget => Limit::Deadline(w.saturating_sub(PLUGIN_MARGIN)),
+            _ => Limit::Attempt(self.budget),
+        };
+        let status = run_exec(&self.config, &self.command, limit).await?;
         let unusable = |why: String| ApiError {
             class: Class::Unauthorized,
             code: None,
@@ -494,15 +513,27 @@ fn collect(mut child: Child, pid: nix::unistd::Pid, group: bool) -> Output {
     }
 }
 
-/// Runs an exec credential plugin within `budget`. Interactive (stdin and stderr shared, in
+/// How long one plugin run may take, and what set that bound (for its message).
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    /// `--attempt-timeout`.
+    Attempt(Duration),
+    /// What was left of the check's budget before the deadline.
+    Deadline(Duration),
+}
+
+/// How much earlier than the check's budget a plugin run cut by the deadline is stopped, so that
+/// its own cause comes back before the waiter gives up on the check.
+const PLUGIN_MARGIN: Duration = Duration::from_millis(150);
+
+/// Runs an exec credential plugin within `limit`. Interactive (stdin and stderr shared, in
 /// kwait's process group so that it may read the terminal) only when kwait's stdin is a terminal
 /// and the plugin allows it; otherwise in its own process group, its stderr captured and its
 /// last line quoted in the error. Its stdout (the credential) is never quoted.
-async fn run_exec(
-    exec: &ExecConfig,
-    command: &str,
-    budget: Duration,
-) -> Result<ExecStatus, ApiError> {
+async fn run_exec(exec: &ExecConfig, command: &str, limit: Limit) -> Result<ExecStatus, ApiError> {
+    let budget = match limit {
+        Limit::Attempt(d) | Limit::Deadline(d) => d,
+    };
     let shown = shown_command(command);
     let fail = |class: Class, message: String| ApiError {
         class,
@@ -570,10 +601,16 @@ async fn run_exec(
         Err(_) => {
             return Err(fail(
                 Class::Timeout,
-                format!(
-                    "the exec credential plugin {shown} did not finish within {} (--attempt-timeout); it was stopped",
-                    crate::duration::format(budget)
-                ),
+                match limit {
+                    Limit::Attempt(_) => format!(
+                        "the exec credential plugin {shown} did not finish within {} (--attempt-timeout); it was stopped",
+                        crate::duration::format(budget)
+                    ),
+                    Limit::Deadline(_) => format!(
+                        "the exec credential plugin {shown} did not finish in the {} left before --timeout; it was stopped",
+                        crate::duration::format(budget)
+                    ),
+                },
             ));
         }
     };

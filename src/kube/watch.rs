@@ -334,7 +334,7 @@ impl WatchTask {
                 return;
             };
             let opened = tokio::time::Instant::now();
-            let res = match self.conn.start(&req).await {
+            let res = match self.conn.start(&req, None).await {
                 Ok(res) if res.status().is_success() => res,
                 refused => {
                     self.set.set_health(self.slot, false);

@@ -184,7 +184,8 @@ impl Probe for CertificateProbe {
         }
     }
 
-    fn check(&mut self, _attempt_timeout: Duration) -> BoxFuture<'_, Check> {
+    fn check(&mut self, attempt_timeout: Duration) -> BoxFuture<'_, Check> {
+        self.kube.bound(attempt_timeout);
         Box::pin(self.check_once())
     }
 

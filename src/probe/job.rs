@@ -72,7 +72,8 @@ impl Probe for JobProbe {
         self.tracker.describe()
     }
 
-    fn check(&mut self, _attempt_timeout: Duration) -> BoxFuture<'_, Check> {
+    fn check(&mut self, attempt_timeout: Duration) -> BoxFuture<'_, Check> {
+        self.kube.bound(attempt_timeout);
         Box::pin(async move {
             let got = match &self.tracker.select {
                 JobSelect::Name(name) => self

@@ -53,7 +53,8 @@ impl Probe for SecretProbe {
         }
     }
 
-    fn check(&mut self, _attempt_timeout: Duration) -> BoxFuture<'_, Check> {
+    fn check(&mut self, attempt_timeout: Duration) -> BoxFuture<'_, Check> {
+        self.kube.bound(attempt_timeout);
         Box::pin(async move {
             match self.kube.get(&SECRETS, &self.name).await {
                 Ok(Some(secret)) => judge(&secret, &self.keys, &self.object()),
