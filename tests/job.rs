@@ -118,11 +118,16 @@ fn job_completing_after_two_seconds_is_ready_and_counts_show_in_progress() {
     c.api
         .create("jobs", NS, job("migrate", json!({}), running(0)));
     let k = spawn(c.kwait(&["wait-job", "migrate", "--timeout", "10s"]));
-    sleep_ms(1000);
+    // Synchronised on the server, not on sleeps: kwait has read the Job and watches it.
+    eventually("kwait watches the Job", LIMIT, || {
+        (c.api.count_for("watch", "jobs") >= 1).then_some(())
+    });
     // One pod failed and the controller started another: a new progress line, not a failure.
     c.api
         .patch_status("jobs", NS, "migrate", json!({"status": {"failed": 1}}));
-    sleep_ms(1000);
+    eventually("kwait read the failed pod count", LIMIT, || {
+        (c.api.count_for("get", "jobs") >= 2).then_some(())
+    });
     let patched = Instant::now();
     complete(&c.api, "migrate", 1);
     let r = k.finish(LIMIT);
