@@ -280,7 +280,13 @@ impl Reporter {
                 .rev()
                 .take(6)
                 .rev()
-                .map(|(at, st)| format!("{} {}", dur(*at), truncate(st, 120)))
+                .map(|(at, st)| {
+                    format!(
+                        "{} {}",
+                        dur(*at),
+                        crate::net::text::cut(&crate::net::text::scrub(st), 120)
+                    )
+                })
                 .collect();
             let more = s.history.len().saturating_sub(6);
             let mut h = shown.join("\n");
@@ -349,13 +355,6 @@ fn truncate_bytes(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-fn truncate(s: &str, max_chars: usize) -> String {
-    match s.char_indices().nth(max_chars) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 fn signal_name(sig: i32) -> &'static str {
