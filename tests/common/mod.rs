@@ -72,6 +72,53 @@ impl Cluster {
     }
 }
 
+/// A cluster whose kubeconfig user is `user` (YAML under `user:`); no token is registered.
+pub fn cluster_with_user(name: &str, user: impl FnOnce(&ApiServer, &Path) -> String) -> Cluster {
+    let api = ApiServer::builder().tls(true).auth(true).start();
+    let dir = scratch(name);
+    let user = user(&api, &dir);
+    let kubeconfig = api.write_kubeconfig(
+        &dir,
+        KubeconfigOpts {
+            namespace: Some(NS),
+            user: Some(&user),
+            ..Default::default()
+        },
+    );
+    Cluster {
+        api,
+        dir,
+        kubeconfig,
+    }
+}
+
+/// Writes the executable shell script `body` (`#!/bin/sh` is added) to `path`.
+pub fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Writes the exec credential plugin `body` to `plugin`, after lines that set `$d` to `dir` and
+/// count its runs: `$n` is this run's number (1, 2, …), also kept in `$d/runs`.
+pub fn write_counting_plugin(plugin: &Path, dir: &Path, body: &str) {
+    write_script(
+        plugin,
+        &format!(
+            "d={}\nn=$(( $(cat \"$d/runs\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$d/runs\"\n{body}",
+            dir.display()
+        ),
+    );
+}
+
+/// The kubeconfig user (YAML under `user:`) that runs the exec credential plugin `plugin`.
+pub fn exec_user(plugin: &Path) -> String {
+    format!(
+        "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
+        plugin.display()
+    )
+}
+
 /// The built binary with a clean environment and `$HOME` in `home`.
 pub fn kwait(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kwait"));
