@@ -225,22 +225,7 @@ const ECHOED: &str = "s3cr3t-echoed-bearer-0123456789abcdefghij";
 
 /// A cluster whose kubeconfig carries [`ECHOED`] as its bearer token.
 fn echo_cluster(name: &str) -> Cluster {
-    let api = ApiServer::builder().tls(true).auth(true).start();
-    api.add_token(ECHOED, SUBJECT, Allow::All);
-    let dir = scratch(name);
-    let kubeconfig = api.write_kubeconfig(
-        &dir,
-        KubeconfigOpts {
-            token: Some(ECHOED),
-            namespace: Some(NS),
-            ..Default::default()
-        },
-    );
-    Cluster {
-        api,
-        dir,
-        kubeconfig,
-    }
+    Cluster::with_token(name, ECHOED, Allow::All)
 }
 
 /// Runs `wait-secret x` at -v, -q and with JSON lines; returns everything each printed.

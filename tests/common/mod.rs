@@ -46,13 +46,18 @@ impl Cluster {
 
     /// [`TOKEN`] may do what `allow` says.
     pub fn with(name: &str, allow: Allow) -> Cluster {
+        Self::with_token(name, TOKEN, allow)
+    }
+
+    /// The kubeconfig's bearer token is `token`, [`SUBJECT`]'s, which may do what `allow` says.
+    pub fn with_token(name: &str, token: &str, allow: Allow) -> Cluster {
         let api = ApiServer::builder().tls(true).auth(true).start();
-        api.add_token(TOKEN, SUBJECT, allow);
+        api.add_token(token, SUBJECT, allow);
         let dir = scratch(name);
         let kubeconfig = api.write_kubeconfig(
             &dir,
             KubeconfigOpts {
-                token: Some(TOKEN),
+                token: Some(token),
                 namespace: Some(NS),
                 ..Default::default()
             },
@@ -228,6 +233,13 @@ pub fn secret(name: &str, data: &[(&str, &str)]) -> serde_json::Value {
         .map(|(k, v)| (k.to_string(), base64(v.as_bytes()).into()))
         .collect();
     serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": data})
+}
+
+/// A cert-manager Certificate `name` for the Secret `secret_name` (issuer `i`), with no status.
+pub fn new_certificate(name: &str, secret_name: &str) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                       "metadata": {"name": name},
+                       "spec": {"secretName": secret_name, "issuerRef": {"name": "i"}}})
 }
 
 /// Standard base64 (no dependency for one helper).
