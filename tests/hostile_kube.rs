@@ -47,6 +47,25 @@ fn answers(c: &Cluster, fault: Fault) {
     c.api.fail_next(fault.times(usize::MAX));
 }
 
+/// Every `verb` of `resource` is answered 200 with `body`.
+fn answers_with(c: &Cluster, body: &Value, verb: &str, resource: &str) {
+    answers(
+        c,
+        Fault::body(200, serde_json::to_vec(body).expect("json"))
+            .verb(verb)
+            .resource(resource),
+    );
+}
+
+/// Runs kwait `args` under the address-space limit, measuring its peak RSS (KiB); returns the
+/// run, the peak and everything it printed.
+fn run_hostile_measured(c: &Cluster, args: &[&str]) -> (Run, u64, String) {
+    let cmd = memory_limited(c.kwait(args), HOSTILE_AS_LIMIT_MIB);
+    let (r, peak) = run_measured(cmd, LIMIT);
+    let out = everything(&r, &c.dir);
+    (r, peak, out)
+}
+
 // --- item 7: answers are read whole ---------------------------------------------------------
 
 #[test]
@@ -60,12 +79,7 @@ fn a_huge_secret_answer_is_cut_at_the_cap_instead_of_read_whole_and_judged_ready
             .verb("get")
             .resource("secrets"),
     );
-    let cmd = memory_limited(
-        c.kwait(&["wait-secret", "x", "--timeout", "5s"]),
-        HOSTILE_AS_LIMIT_MIB,
-    );
-    let (r, peak) = run_measured(cmd, LIMIT);
-    let out = everything(&r, &c.dir);
+    let (r, peak, out) = run_hostile_measured(&c, &["wait-secret", "x", "--timeout", "5s"]);
     eprintln!(
         "huge Secret answer: peak RSS {} MiB, {:.2}s for --timeout 5s",
         peak / 1024,
@@ -85,12 +99,7 @@ fn a_huge_secret_answer_is_cut_at_the_cap_instead_of_read_whole_and_judged_ready
 fn an_endless_answer_is_cut_at_the_cap_instead_of_filling_memory() {
     let c = Cluster::new("endless-fast");
     answers(&c, Fault::endless_body(200).verb("get").resource("secrets"));
-    let cmd = memory_limited(
-        c.kwait(&["wait-secret", "x", "--timeout", "3s"]),
-        HOSTILE_AS_LIMIT_MIB,
-    );
-    let (r, peak) = run_measured(cmd, LIMIT);
-    let out = everything(&r, &c.dir);
+    let (r, peak, out) = run_hostile_measured(&c, &["wait-secret", "x", "--timeout", "3s"]);
     eprintln!(
         "endless answer: peak RSS {} MiB, {:.2}s for --timeout 3s",
         peak / 1024,
@@ -114,12 +123,7 @@ fn a_huge_error_answer_is_read_only_to_its_start() {
             .verb("get")
             .resource("secrets"),
     );
-    let cmd = memory_limited(
-        c.kwait(&["wait-secret", "x", "--timeout", "3s"]),
-        HOSTILE_AS_LIMIT_MIB,
-    );
-    let (r, peak) = run_measured(cmd, LIMIT);
-    let out = everything(&r, &c.dir);
+    let (r, peak, out) = run_hostile_measured(&c, &["wait-secret", "x", "--timeout", "3s"]);
     assert_eq!(r.code, Some(124), "{out}");
     assert!(out.contains("API server error 500"), "{out}");
     assert!(out.contains("upstream error EEEE"), "{out}");
@@ -185,18 +189,14 @@ fn job_list_run(name: &str, n: usize) -> (Run, u64, String) {
     let body = serde_json::to_vec(&list).expect("json");
     let size = body.len();
     answers(&c, Fault::body(200, body).verb("list").resource("jobs"));
-    let cmd = memory_limited(
-        c.kwait(&["wait-job", "-l", "app=web", "--timeout", "3s"]),
-        HOSTILE_AS_LIMIT_MIB,
-    );
-    let (r, peak) = run_measured(cmd, LIMIT);
+    let (r, peak, out) =
+        run_hostile_measured(&c, &["wait-job", "-l", "app=web", "--timeout", "3s"]);
     eprintln!(
         "{n}-item JobList ({:.1} MiB): peak RSS {} MiB, {:.2}s",
         size as f64 / 1048576.0,
         peak / 1024,
         r.took.as_secs_f64()
     );
-    let out = everything(&r, &c.dir);
     (r, peak, out)
 }
 
@@ -383,12 +383,7 @@ fn answers_that_are_not_the_secret_asked_for_are_not_ready() {
         .enumerate()
         .map(|(i, (body, said))| {
             let c = Cluster::new(&format!("not-asked-{i}"));
-            answers(
-                &c,
-                Fault::body(200, serde_json::to_vec(body).expect("json"))
-                    .verb("get")
-                    .resource("secrets"),
-            );
+            answers_with(&c, body, "get", "secrets");
             let k = spawn(c.kwait(&["wait-secret", "x", "--timeout", "2s"]));
             (c, *said, k)
         })
@@ -425,12 +420,7 @@ fn a_list_answer_of_another_kind_is_not_ready() {
     ];
     for (i, (body, said)) in cases.iter().enumerate() {
         let c = Cluster::new(&format!("list-kind-{i}"));
-        answers(
-            &c,
-            Fault::body(200, serde_json::to_vec(body).expect("json"))
-                .verb("list")
-                .resource("jobs"),
-        );
+        answers_with(&c, body, "list", "jobs");
         let r = run(
             c.kwait(&["wait-job", "-l", "app=web", "--timeout", "2s"]),
             LIMIT,
