@@ -328,14 +328,19 @@ mod tests {
 
     /// Runs with a watch's wake-ups, a 300 s deadline and no signal.
     async fn run_watched(p: &mut dyn Probe, wake: Wake) -> Summary {
-        run(
-            p,
-            Some(wake),
-            &settings(300),
-            &quiet(),
-            std::future::pending(),
-        )
-        .await
+        run_watched_with(p, wake, &settings(300)).await
+    }
+
+    /// Runs with a watch's wake-ups, `settings` and no signal.
+    async fn run_watched_with(p: &mut dyn Probe, wake: Wake, settings: &Settings) -> Summary {
+        run(p, Some(wake), settings, &quiet(), std::future::pending()).await
+    }
+
+    /// No two checks in `asked` closer than [`KUBE_CHECK_GAP`].
+    fn assert_kube_gaps(asked: &[Duration]) {
+        for w in asked.windows(2) {
+            assert!(w[1] - w[0] >= KUBE_CHECK_GAP, "{asked:?}");
+        }
     }
 
     fn scripted(answers: Vec<Check>) -> (Scripted, Arc<Mutex<Vec<Duration>>>) {
@@ -534,22 +539,13 @@ mod tests {
             interval: Duration::from_millis(100),
             ..settings(10)
         };
-        let s = run(
-            &mut p,
-            Some(wake),
-            &settings,
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        let s = run_watched_with(&mut p, wake, &settings).await;
         assert_eq!(s.ending, Ending::TimedOut);
         let asked = asked.lock().unwrap().clone();
         // The first check, then one per 500 ms for 10 s.
         assert!(asked.len() <= 21, "{} checks: {asked:?}", asked.len());
         assert!(asked.len() >= 15, "{} checks: {asked:?}", asked.len());
-        for w in asked.windows(2) {
-            assert!(w[1] - w[0] >= KUBE_CHECK_GAP, "{asked:?}");
-        }
+        assert_kube_gaps(&asked);
     }
 
     /// Regression (issue 13, item 11, the waiter's side): `KWAIT_INTERVAL=1ns` sent 2,078 GETs
@@ -564,19 +560,10 @@ mod tests {
             max_interval: Duration::from_nanos(1),
             ..settings(10)
         };
-        run(
-            &mut p,
-            Some(wake),
-            &settings,
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        run_watched_with(&mut p, wake, &settings).await;
         let asked = asked.lock().unwrap().clone();
         assert!(asked.len() <= 21, "{} checks", asked.len());
-        for w in asked.windows(2) {
-            assert!(w[1] - w[0] >= KUBE_CHECK_GAP, "{asked:?}");
-        }
+        assert_kube_gaps(&asked);
     }
 
     /// The budget must not delay the reaction: one change after a quiet spell is checked at
