@@ -359,6 +359,16 @@ fn a_status_message_with_control_characters_cannot_forge_a_ready_line() {
 
 // --- item 18: answers that are not the object asked for ---------------------------------------
 
+/// `r` (on `c`) timed out saying the API server answered `request` (e.g. `GET secrets/x`) `said`.
+fn assert_answered(r: &Run, c: &Cluster, request: &str, said: &str) {
+    let out = everything(r, &c.dir);
+    assert_eq!(r.code, Some(124), "{out}");
+    assert!(
+        out.contains(&format!("the API server answered {request} {said}")),
+        "{said}: {out}"
+    );
+}
+
 #[test]
 fn answers_that_are_not_the_secret_asked_for_are_not_ready() {
     let cases: [(Value, &str); 6] = [
@@ -390,12 +400,7 @@ fn answers_that_are_not_the_secret_asked_for_are_not_ready() {
         .collect();
     for (c, said, k) in runs {
         let r = k.finish(LIMIT);
-        let out = everything(&r, &c.dir);
-        assert_eq!(r.code, Some(124), "{out}");
-        assert!(
-            out.contains(&format!("the API server answered GET secrets/x {said}")),
-            "{said}: {out}"
-        );
+        assert_answered(&r, &c, "GET secrets/x", said);
     }
 }
 
@@ -425,12 +430,7 @@ fn a_list_answer_of_another_kind_is_not_ready() {
             c.kwait(&["wait-job", "-l", "app=web", "--timeout", "2s"]),
             LIMIT,
         );
-        let out = everything(&r, &c.dir);
-        assert_eq!(r.code, Some(124), "{out}");
-        assert!(
-            out.contains(&format!("the API server answered LIST jobs.batch {said}")),
-            "{said}: {out}"
-        );
+        assert_answered(&r, &c, "LIST jobs.batch", said);
     }
 }
 
