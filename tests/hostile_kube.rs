@@ -68,6 +68,23 @@ fn run_hostile_measured(c: &Cluster, args: &[&str]) -> (Run, u64, String) {
 
 // --- item 7: answers are read whole ---------------------------------------------------------
 
+/// Runs `wait-secret x --timeout TIMEOUT` as [`run_hostile_measured`] does, prints its peak RSS
+/// and time (for `what`), and checks that it timed out because the answer exceeded its cap.
+fn capped_secret_run(c: &Cluster, what: &str, timeout: &str) -> (Run, u64, String) {
+    let (r, peak, out) = run_hostile_measured(c, &["wait-secret", "x", "--timeout", timeout]);
+    eprintln!(
+        "{what}: peak RSS {} MiB, {:.2}s for --timeout {timeout}",
+        peak / 1024,
+        r.took.as_secs_f64()
+    );
+    assert_eq!(r.code, Some(124), "{out}");
+    assert!(
+        out.contains("the API server's answer exceeded 3 MiB"),
+        "{out}"
+    );
+    (r, peak, out)
+}
+
 #[test]
 fn a_huge_secret_answer_is_cut_at_the_cap_instead_of_read_whole_and_judged_ready() {
     let c = Cluster::new("huge-secret");
@@ -79,17 +96,7 @@ fn a_huge_secret_answer_is_cut_at_the_cap_instead_of_read_whole_and_judged_ready
             .verb("get")
             .resource("secrets"),
     );
-    let (r, peak, out) = run_hostile_measured(&c, &["wait-secret", "x", "--timeout", "5s"]);
-    eprintln!(
-        "huge Secret answer: peak RSS {} MiB, {:.2}s for --timeout 5s",
-        peak / 1024,
-        r.took.as_secs_f64()
-    );
-    assert_eq!(r.code, Some(124), "{out}");
-    assert!(
-        out.contains("the API server's answer exceeded 3 MiB"),
-        "{out}"
-    );
+    let (r, peak, out) = capped_secret_run(&c, "huge Secret answer", "5s");
     assert!(!out.contains("ready after"), "{out}");
     assert!(r.took < Duration::from_millis(6500), "{:?}", r.took);
     assert!(peak < 64 << 10, "peak RSS {peak} KiB");
@@ -99,17 +106,7 @@ fn a_huge_secret_answer_is_cut_at_the_cap_instead_of_read_whole_and_judged_ready
 fn an_endless_answer_is_cut_at_the_cap_instead_of_filling_memory() {
     let c = Cluster::new("endless-fast");
     answers(&c, Fault::endless_body(200).verb("get").resource("secrets"));
-    let (r, peak, out) = run_hostile_measured(&c, &["wait-secret", "x", "--timeout", "3s"]);
-    eprintln!(
-        "endless answer: peak RSS {} MiB, {:.2}s for --timeout 3s",
-        peak / 1024,
-        r.took.as_secs_f64()
-    );
-    assert_eq!(r.code, Some(124), "{out}");
-    assert!(
-        out.contains("the API server's answer exceeded 3 MiB"),
-        "{out}"
-    );
+    let (r, peak, _) = capped_secret_run(&c, "endless answer", "3s");
     assert!(r.took < Duration::from_millis(4500), "{:?}", r.took);
     assert!(peak < 64 << 10, "peak RSS {peak} KiB");
 }
