@@ -328,14 +328,19 @@ mod tests {
 
     /// Runs with a watch's wake-ups, a 300 s deadline and no signal.
     async fn run_watched(p: &mut dyn Probe, wake: Wake) -> Summary {
-        run(
-            p,
-            Some(wake),
-            &settings(300),
-            &quiet(),
-            std::future::pending(),
-        )
-        .await
+        run_watched_with(p, wake, &settings(300)).await
+    }
+
+    /// Runs with a watch's wake-ups, `settings` and no signal.
+    async fn run_watched_with(p: &mut dyn Probe, wake: Wake, settings: &Settings) -> Summary {
+        run(p, Some(wake), settings, &quiet(), std::future::pending()).await
+    }
+
+    /// No two checks in `asked` closer than [`KUBE_CHECK_GAP`].
+    fn assert_kube_gaps(asked: &[Duration]) {
+        for w in asked.windows(2) {
+            assert!(w[1] - w[0] >= KUBE_CHECK_GAP, "{asked:?}");
+        }
     }
 
     fn scripted(answers: Vec<Check>) -> (Scripted, Arc<Mutex<Vec<Duration>>>) {
@@ -346,6 +351,33 @@ mod tests {
             start: Instant::now(),
         };
         (p, asked)
+    }
+
+    /// A watch whose health starts `healthy`: its sender (keep it alive for as long as the
+    /// watch should be), the notify it pokes, and the wake-up the waiter gets.
+    fn watch_wake(healthy: bool) -> (watch::Sender<bool>, Arc<Notify>, Wake) {
+        let (tx, rx) = watch::channel(healthy);
+        let notify = Arc::new(Notify::new());
+        let wake = Wake {
+            notify: notify.clone(),
+            healthy: rx,
+        };
+        (tx, notify, wake)
+    }
+
+    /// Runs a pending-then-ready probe under a healthy watch that pokes once, `at` after the
+    /// start; returns the summary and when the probe was asked.
+    async fn asked_with_one_poke(at: Duration) -> (Summary, Vec<Duration>) {
+        let (tx, notify, wake) = watch_wake(true);
+        let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
+        tokio::spawn(async move {
+            tokio::time::sleep(at).await;
+            notify.notify_one();
+        });
+        let s = run_watched(&mut p, wake).await;
+        drop(tx);
+        let asked = asked.lock().unwrap().clone();
+        (s, asked)
     }
 
     #[tokio::test(start_paused = true)]
@@ -426,22 +458,8 @@ mod tests {
     /// --max-interval was waste; the watch's pokes (each change, each renewal) are enough.
     #[tokio::test(start_paused = true)]
     async fn a_healthy_watch_stops_polling_and_its_poke_checks_at_once() {
-        let notify = Arc::new(Notify::new());
-        let (tx, rx) = watch::channel(true);
-        let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
-        let wake = Wake {
-            notify: notify.clone(),
-            healthy: rx,
-        };
-        let poke = notify.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(40)).await;
-            poke.notify_one();
-        });
-        let s = run_watched(&mut p, wake).await;
-        drop(tx);
+        let (s, asked) = asked_with_one_poke(Duration::from_secs(40)).await;
         assert_eq!(s.ending, Ending::Ready("ok".into()));
-        let asked = asked.lock().unwrap().clone();
         // First check at 0, nothing of its own (no 1 s backoff, no 30 s safety re-check), then
         // the poke at 40 s.
         assert_eq!(asked[1], Duration::from_secs(40), "{asked:?}");
@@ -452,14 +470,10 @@ mod tests {
     /// the pods are no watch's business, so the probe asks for a look within `recheck`.
     #[tokio::test(start_paused = true)]
     async fn a_check_that_read_what_no_watch_covers_is_repeated_within_its_recheck() {
-        let (tx, rx) = watch::channel(true);
+        let (tx, _, wake) = watch_wake(true);
         let mut stuck = Observation::new(Class::NotReady, "running (active 1)");
         stuck.recheck = Some(Duration::from_secs(60));
         let (mut p, asked) = scripted(vec![Check::Pending(stuck), Check::Ready("ok".into())]);
-        let wake = Wake {
-            notify: Arc::new(Notify::new()),
-            healthy: rx,
-        };
         let s = run_watched(&mut p, wake).await;
         drop(tx);
         assert_eq!(s.ending, Ending::Ready("ok".into()));
@@ -471,15 +485,11 @@ mod tests {
     /// still healthy, waited for the 30 s safety re-check instead of retrying.
     #[tokio::test(start_paused = true)]
     async fn a_failed_check_is_retried_on_the_backoff_even_with_a_healthy_watch() {
-        let (tx, rx) = watch::channel(true);
+        let (tx, _, wake) = watch_wake(true);
         let (mut p, asked) = scripted(vec![
             Check::Pending(Observation::new(Class::Unauthorized, "unauthorized (401)")),
             Check::Ready("ok".into()),
         ]);
-        let wake = Wake {
-            notify: Arc::new(Notify::new()),
-            healthy: rx,
-        };
         let s = run_watched(&mut p, wake).await;
         drop(tx);
         assert_eq!(s.ending, Ending::Ready("ok".into()));
@@ -490,12 +500,8 @@ mod tests {
     /// Runs a pending-then-ready probe whose watch health starts `initially` and flips after
     /// `flip_after`; returns when the probe was asked.
     async fn asked_with_health_flip(initially: bool, flip_after: Duration) -> Vec<Duration> {
-        let (tx, rx) = watch::channel(initially);
+        let (tx, _, wake) = watch_wake(initially);
         let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
-        let wake = Wake {
-            notify: Arc::new(Notify::new()),
-            healthy: rx,
-        };
         tokio::spawn(async move {
             tokio::time::sleep(flip_after).await;
             let _ = tx.send(!initially);
@@ -526,34 +532,20 @@ mod tests {
     /// 10 s. Pokes are coalesced to at most one check per 500 ms, whatever their rate.
     #[tokio::test(start_paused = true)]
     async fn a_thousand_pokes_a_second_cost_at_most_two_checks_a_second() {
-        let notify = Arc::new(Notify::new());
-        let (_tx, rx) = watch::channel(true);
+        let (_tx, notify, wake) = watch_wake(true);
         let (mut p, asked) = scripted(vec![]);
-        let wake = Wake {
-            notify: notify.clone(),
-            healthy: rx,
-        };
         poke_every(notify, Duration::from_millis(1), Duration::from_secs(10));
         let settings = Settings {
             interval: Duration::from_millis(100),
             ..settings(10)
         };
-        let s = run(
-            &mut p,
-            Some(wake),
-            &settings,
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        let s = run_watched_with(&mut p, wake, &settings).await;
         assert_eq!(s.ending, Ending::TimedOut);
         let asked = asked.lock().unwrap().clone();
         // The first check, then one per 500 ms for 10 s.
         assert!(asked.len() <= 21, "{} checks: {asked:?}", asked.len());
         assert!(asked.len() >= 15, "{} checks: {asked:?}", asked.len());
-        for w in asked.windows(2) {
-            assert!(w[1] - w[0] >= KUBE_CHECK_GAP, "{asked:?}");
-        }
+        assert_kube_gaps(&asked);
     }
 
     /// Regression (issue 13, item 11, the waiter's side): `KWAIT_INTERVAL=1ns` sent 2,078 GETs
@@ -561,70 +553,31 @@ mod tests {
     /// second, even while its watch is down and the backoff carries the wait.
     #[tokio::test(start_paused = true)]
     async fn a_watched_target_is_never_checked_more_than_twice_a_second_whatever_the_interval() {
-        let (_tx, rx) = watch::channel(false);
+        let (_tx, _, wake) = watch_wake(false);
         let (mut p, asked) = scripted(vec![]);
-        let wake = Wake {
-            notify: Arc::new(Notify::new()),
-            healthy: rx,
-        };
         let settings = Settings {
             interval: Duration::from_nanos(1),
             max_interval: Duration::from_nanos(1),
             ..settings(10)
         };
-        run(
-            &mut p,
-            Some(wake),
-            &settings,
-            &quiet(),
-            std::future::pending(),
-        )
-        .await;
+        run_watched_with(&mut p, wake, &settings).await;
         let asked = asked.lock().unwrap().clone();
         assert!(asked.len() <= 21, "{} checks", asked.len());
-        for w in asked.windows(2) {
-            assert!(w[1] - w[0] >= KUBE_CHECK_GAP, "{asked:?}");
-        }
+        assert_kube_gaps(&asked);
     }
 
     /// The budget must not delay the reaction: one change after a quiet spell is checked at
     /// once (the ~2 ms reaction is what users feel).
     #[tokio::test(start_paused = true)]
     async fn a_single_poke_after_quiet_is_checked_at_once() {
-        let notify = Arc::new(Notify::new());
-        let (_tx, rx) = watch::channel(true);
-        let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
-        let wake = Wake {
-            notify: notify.clone(),
-            healthy: rx,
-        };
-        let poke = notify.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(5003)).await;
-            poke.notify_one();
-        });
-        run_watched(&mut p, wake).await;
-        let asked = asked.lock().unwrap().clone();
+        let (_, asked) = asked_with_one_poke(Duration::from_millis(5003)).await;
         assert_eq!(asked, vec![Duration::ZERO, Duration::from_millis(5003)]);
     }
 
     /// A poke right after a check is not lost: it is checked when the gap is over.
     #[tokio::test(start_paused = true)]
     async fn a_poke_right_after_a_check_is_checked_when_the_gap_is_over() {
-        let notify = Arc::new(Notify::new());
-        let (_tx, rx) = watch::channel(true);
-        let (mut p, asked) = scripted(vec![pending("not found"), Check::Ready("ok".into())]);
-        let wake = Wake {
-            notify: notify.clone(),
-            healthy: rx,
-        };
-        let poke = notify.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            poke.notify_one();
-        });
-        run_watched(&mut p, wake).await;
-        let asked = asked.lock().unwrap().clone();
+        let (_, asked) = asked_with_one_poke(Duration::from_millis(100)).await;
         assert_eq!(asked, vec![Duration::ZERO, KUBE_CHECK_GAP]);
     }
 

@@ -10,26 +10,6 @@ use common::*;
 
 const LIMIT: Duration = Duration::from_secs(40);
 
-/// A cluster whose kubeconfig user is `user` (YAML under `user:`); no token is registered.
-fn cluster_with_user(name: &str, user: impl FnOnce(&ApiServer, &Path) -> String) -> Cluster {
-    let api = ApiServer::builder().tls(true).auth(true).start();
-    let dir = scratch(name);
-    let user = user(&api, &dir);
-    let kubeconfig = api.write_kubeconfig(
-        &dir,
-        KubeconfigOpts {
-            namespace: Some(NS),
-            user: Some(&user),
-            ..Default::default()
-        },
-    );
-    Cluster {
-        api,
-        dir,
-        kubeconfig,
-    }
-}
-
 /// Subjects of the GETs testkit saw, in order.
 fn get_subjects(api: &ApiServer) -> Vec<Option<String>> {
     api.requests()
@@ -65,12 +45,6 @@ fn kwait_with(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> Run {
     let mut cmd = kwait(&c.dir);
     cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
     run(cmd, LIMIT)
-}
-
-fn write_script(path: &Path, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]
@@ -121,18 +95,13 @@ fn an_exec_plugin_token_is_used_and_fetched_again_after_a_401() {
         api.add_token("exec-token-2", "exec-user-2", Allow::All);
         let plugin = dir.join("plugin.sh");
         // Each run hands out the next token and records what kwait told the plugin.
-        write_script(
+        write_counting_plugin(
             &plugin,
-            &format!(
-                r#"d={dir}
-n=$(( $(cat "$d/runs" 2>/dev/null || echo 0) + 1 ))
-echo $n > "$d/runs"
-printf '%s' "$KUBERNETES_EXEC_INFO" > "$d/exec-info"
+            dir,
+            r#"printf '%s' "$KUBERNETES_EXEC_INFO" > "$d/exec-info"
 printf '%s' "$PLUGIN_GREETING" > "$d/env"
-echo '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{{"token":"exec-token-'$n'"}}}}'
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"exec-token-'$n'"}}'
 "#,
-                dir = dir.display()
-            ),
         );
         format!(
             "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n  args: [\"get-token\"]\n  env:\n  - name: PLUGIN_GREETING\n    value: hello\n  interactiveMode: IfAvailable\n",
@@ -181,10 +150,7 @@ fn a_failing_exec_plugin_is_retried_like_a_401_quoting_its_last_stderr_line() {
                 dir.display()
             ),
         );
-        format!(
-            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
-            plugin.display()
-        )
+        exec_user(&plugin)
     });
     let r = run(
         c.kwait(&["wait-secret", "s", "--timeout", "3s", "--interval", "200ms"]),
@@ -211,22 +177,14 @@ fn an_exec_plugin_that_fails_at_first_is_retried_until_it_works() {
     let c = cluster_with_user("exec-fails-first", |api, dir| {
         api.add_token("late-token", "late-user", Allow::All);
         let plugin = dir.join("login.sh");
-        write_script(
+        write_counting_plugin(
             &plugin,
-            &format!(
-                r#"d={}
-n=$(( $(cat "$d/runs" 2>/dev/null || echo 0) + 1 ))
-echo $n > "$d/runs"
-if [ $n -lt 2 ]; then echo 'not yet' >&2; exit 1; fi
-echo '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{{"token":"late-token"}}}}'
+            dir,
+            r#"if [ $n -lt 2 ]; then echo 'not yet' >&2; exit 1; fi
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"late-token"}}'
 "#,
-                dir.display()
-            ),
         );
-        format!(
-            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
-            plugin.display()
-        )
+        exec_user(&plugin)
     });
     c.api.create("secrets", NS, secret("s", &[("k", "v")]));
     let r = run(

@@ -13,41 +13,12 @@ use common::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// A cluster whose kubeconfig user is `user` (YAML under `user:`); no token is registered.
-fn cluster_with_user(name: &str, user: impl FnOnce(&ApiServer, &Path) -> String) -> Cluster {
-    let api = ApiServer::builder().tls(true).auth(true).start();
-    let dir = scratch(name);
-    let user = user(&api, &dir);
-    let kubeconfig = api.write_kubeconfig(
-        &dir,
-        KubeconfigOpts {
-            namespace: Some(NS),
-            user: Some(&user),
-            ..Default::default()
-        },
-    );
-    Cluster {
-        api,
-        dir,
-        kubeconfig,
-    }
-}
-
-fn write_script(path: &Path, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 /// A cluster whose user is the exec plugin `body` (a shell script; `$d` is its directory).
 fn cluster_with_plugin(name: &str, body: &str) -> Cluster {
     cluster_with_user(name, |_, dir| {
         let plugin = dir.join("plugin.sh");
         write_script(&plugin, &format!("d={}\n{body}", dir.display()));
-        format!(
-            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
-            plugin.display()
-        )
+        exec_user(&plugin)
     })
 }
 
@@ -139,25 +110,17 @@ fn an_exec_plugins_client_certificate_is_used_and_refreshed_at_expiry() {
         let plugin = dir.join("plugin.sh");
         // Run n hands out certificate min(n, 2), valid for 13 s: kwait renews it 10 s before
         // it expires, so after about 3 s.
-        write_script(
+        write_counting_plugin(
             &plugin,
-            &format!(
-                r#"d={}
-n=$(( $(cat "$d/runs" 2>/dev/null || echo 0) + 1 ))
-echo $n > "$d/runs"
-k=$n; [ $k -gt 2 ] && k=2
-cert=$(awk '{{printf "%s\\n", $0}}' "$d/cert$k.pem")
-key=$(awk '{{printf "%s\\n", $0}}' "$d/key$k.pem")
+            dir,
+            r#"k=$n; [ $k -gt 2 ] && k=2
+cert=$(awk '{printf "%s\\n", $0}' "$d/cert$k.pem")
+key=$(awk '{printf "%s\\n", $0}' "$d/key$k.pem")
 exp=$(date -u -d "@$(( $(date +%s) + 13 ))" +%Y-%m-%dT%H:%M:%SZ)
-printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{{"clientCertificateData":"%s","clientKeyData":"%s","expirationTimestamp":"%s"}}}}' "$cert" "$key" "$exp"
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"clientCertificateData":"%s","clientKeyData":"%s","expirationTimestamp":"%s"}}' "$cert" "$key" "$exp"
 "#,
-                dir.display()
-            ),
         );
-        format!(
-            "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
-            plugin.display()
-        )
+        exec_user(&plugin)
     });
     let k = spawn(c.kwait(&[
         "wait-secret",

@@ -35,6 +35,16 @@ fn output(r: &Run) -> String {
     format!("{}{}", r.stdout, r.stderr)
 }
 
+/// `kwait --timeout TIMEOUT wait-http URL FLAGS...` as [`hostile`] runs it; the run and all it
+/// printed.
+fn wait_http(name: &str, timeout: &str, url: &str, flags: &[&str]) -> (Run, String) {
+    let mut args = vec!["--timeout", timeout, "wait-http", url];
+    args.extend_from_slice(flags);
+    let (r, _) = hostile(name, &args);
+    let out = output(&r);
+    (r, out)
+}
+
 /// `Basic` credentials as reqwest would send them for `user:PASSWORD`.
 fn basic(user: &str, password: &str) -> String {
     common::base64(format!("{user}:{password}").as_bytes())
@@ -46,35 +56,19 @@ fn a_json_path_with_nested_descendants_on_a_deep_body_is_refused_in_bounded_memo
     // their clones took 2.4 GB (an allocation failure under this limit); `..*` once more, 10⁸.
     let s = HttpServer::start(vec![Reply::json(200, &nested_json(100, 29_000))]);
     for path in ["$..*..*", "$..*..*..*", "$..[?@..*]"] {
-        let (r, _) = hostile(
-            "jsonpath-bomb",
-            &[
-                "--timeout",
-                "3s",
-                "wait-http",
-                &s.url("/"),
-                "--json-path",
-                path,
-            ],
-        );
-        let out = output(&r);
+        let (r, out) = wait_http("jsonpath-bomb", "3s", &s.url("/"), &["--json-path", path]);
         assert_eq!(r.code, Some(124), "{path}: {out}");
         assert!(out.contains("JSONPath result too large"), "{path}: {out}");
         assert!(r.took < Duration::from_millis(4500), "{path}: {:?}", r.took);
     }
     // A harmless query on the same body is still evaluated.
-    let (r, _) = hostile(
+    let (r, out) = wait_http(
         "jsonpath-fine",
-        &[
-            "--timeout",
-            "10s",
-            "wait-http",
-            &s.url("/"),
-            "--json-path",
-            "$..a",
-        ],
+        "10s",
+        &s.url("/"),
+        &["--json-path", "$..a"],
     );
-    assert_eq!(r.code, Some(0), "{}", output(&r));
+    assert_eq!(r.code, Some(0), "{out}");
 }
 
 #[test]
@@ -83,18 +77,7 @@ fn a_body_nested_deeper_than_the_parser_limit_is_not_json_and_no_crash() {
     // "not JSON", not as a stack overflow.
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let s = HttpServer::start(vec![Reply::json(200, &deep)]);
-    let (r, _) = hostile(
-        "deep-json",
-        &[
-            "--timeout",
-            "2s",
-            "wait-http",
-            &s.url("/"),
-            "--json-path",
-            "$.a",
-        ],
-    );
-    let out = output(&r);
+    let (r, out) = wait_http("deep-json", "2s", &s.url("/"), &["--json-path", "$.a"]);
     assert_eq!(r.code, Some(124), "{out}");
     assert!(out.contains("the body is not JSON"), "{out}");
     assert!(out.contains("recursion limit"), "{out}");
@@ -103,18 +86,12 @@ fn a_body_nested_deeper_than_the_parser_limit_is_not_json_and_no_crash() {
 #[test]
 fn an_endless_body_is_read_only_up_to_its_cap() {
     let s = HttpServer::start(vec![Reply::endless(&"y".repeat(16 * 1024))]);
-    let (r, _) = hostile(
+    let (r, out) = wait_http(
         "endless-body",
-        &[
-            "--timeout",
-            "2s",
-            "wait-http",
-            &s.url("/"),
-            "--body-contains",
-            "READY",
-        ],
+        "2s",
+        &s.url("/"),
+        &["--body-contains", "READY"],
     );
-    let out = output(&r);
     assert_eq!(r.code, Some(124), "{out}");
     assert!(out.contains("first 64 KiB"), "{out}");
     assert!(r.took < Duration::from_millis(3500), "{:?}", r.took);
@@ -137,18 +114,13 @@ fn secret_headers_and_url_credentials_do_not_follow_a_redirect_to_another_origin
         let url = origin
             .url("/first")
             .replace("http://", &format!("http://user:{PASSWORD}@"));
-        let (r, _) = hostile(
+        let (r, out) = wait_http(
             "redirect-headers",
-            &[
-                "--timeout",
-                "10s",
-                "wait-http",
-                &url,
-                "--header-file",
-                header_file.to_str().unwrap(),
-            ],
+            "10s",
+            &url,
+            &["--header-file", header_file.to_str().unwrap()],
         );
-        assert_eq!(r.code, Some(0), "{}", output(&r));
+        assert_eq!(r.code, Some(0), "{out}");
 
         // The origin got the headers on both of its requests (a same-origin redirect keeps them).
         let first = origin.requests();
@@ -187,20 +159,17 @@ fn a_redirect_from_https_to_http_is_refused_naming_the_location() {
         vec![Reply::redirect(301, &location)],
         &ca.issue(&["localhost"]),
     );
-    let (r, _) = hostile(
+    let (r, out) = wait_http(
         "downgrade",
+        "1s",
+        &tls.url("/"),
         &[
-            "--timeout",
-            "1s",
-            "wait-http",
-            &tls.url("/"),
             "--ca-cert",
             ca_file.to_str().unwrap(),
             "--header",
             &format!("X-Api-Key: {API_KEY}"),
         ],
     );
-    let out = output(&r);
     assert_eq!(r.code, Some(124), "{out}");
     assert!(out.contains("redirect from https to http refused"), "{out}");
     assert!(
@@ -258,42 +227,28 @@ fn bidi_and_control_characters_from_the_server_are_escaped() {
         503,
         "down\u{202e}\n\u{1b}[2Kkwait: ready after 1s\u{7}",
     )]);
-    let (r, _) = hostile("bidi-body", &["--timeout", "1s", "wait-http", &s.url("/")]);
-    let out = output(&r);
+    let (_, out) = wait_http("bidi-body", "1s", &s.url("/"), &[]);
     assert!(
         out.contains("down\\u{202e} \\u{1b}[2Kkwait: ready"),
         "{out}"
     );
 
     s.set_replies(vec![Reply::json(200, "{\"status\":\"gni\u{202e}trats\"}")]);
-    let (r, _) = hostile(
+    let (_, out2) = wait_http(
         "bidi-json",
-        &[
-            "--timeout",
-            "1s",
-            "wait-http",
-            &s.url("/"),
-            "--json-path",
-            "$.status",
-            "--equals",
-            "ready",
-        ],
+        "1s",
+        &s.url("/"),
+        &["--json-path", "$.status", "--equals", "ready"],
     );
-    let out2 = output(&r);
     assert!(out2.contains("gni\\u{202e}trats"), "{out2}");
 
     s.set_replies(vec![Reply::redirect(302, "/x\u{202e}y")]);
-    let (r, _) = hostile(
+    let (_, out3) = wait_http(
         "bidi-location",
-        &[
-            "--timeout",
-            "1s",
-            "wait-http",
-            &s.url("/"),
-            "--no-follow-redirects",
-        ],
+        "1s",
+        &s.url("/"),
+        &["--no-follow-redirects"],
     );
-    let out3 = output(&r);
     assert!(out3.contains("redirects to /x\\u{202e}y"), "{out3}");
     for o in [&out, &out2, &out3] {
         assert!(!o.contains('\u{202e}') && !o.contains('\u{1b}') && !o.contains('\u{7}'));
@@ -307,11 +262,7 @@ fn a_self_signed_certificate_is_named_with_the_ca_cert_hint() {
         vec![Reply::status(200)],
         &Identity::self_signed(&["localhost"]),
     );
-    let (r, _) = hostile(
-        "self-signed",
-        &["--timeout", "1s", "wait-http", &s.url("/")],
-    );
-    let out = output(&r);
+    let (r, out) = wait_http("self-signed", "1s", &s.url("/"), &[]);
     assert_eq!(r.code, Some(124), "{out}");
     assert!(out.contains("TLS: self-signed certificate"), "{out}");
     assert!(
@@ -345,8 +296,7 @@ fn a_tls_port_that_never_answers_the_hello_says_the_handshake_did_not_finish() {
 #[test]
 fn a_url_longer_than_64_kib_is_a_usage_error() {
     let url = format!("http://127.0.0.1:1/{}", "a".repeat(70_000));
-    let (r, _) = hostile("long-url", &["--timeout", "30s", "wait-http", &url]);
-    let out = output(&r);
+    let (r, out) = wait_http("long-url", "30s", &url, &[]);
     assert_eq!(r.code, Some(2), "{out}");
     assert!(out.contains("URL"), "{out}");
     assert!(out.contains("65534"), "{out}");

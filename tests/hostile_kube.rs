@@ -47,7 +47,43 @@ fn answers(c: &Cluster, fault: Fault) {
     c.api.fail_next(fault.times(usize::MAX));
 }
 
+/// Every `verb` of `resource` is answered 200 with `body`.
+fn answers_with(c: &Cluster, body: &Value, verb: &str, resource: &str) {
+    answers(
+        c,
+        Fault::body(200, serde_json::to_vec(body).expect("json"))
+            .verb(verb)
+            .resource(resource),
+    );
+}
+
+/// Runs kwait `args` under the address-space limit, measuring its peak RSS (KiB); returns the
+/// run, the peak and everything it printed.
+fn run_hostile_measured(c: &Cluster, args: &[&str]) -> (Run, u64, String) {
+    let cmd = memory_limited(c.kwait(args), HOSTILE_AS_LIMIT_MIB);
+    let (r, peak) = run_measured(cmd, LIMIT);
+    let out = everything(&r, &c.dir);
+    (r, peak, out)
+}
+
 // --- item 7: answers are read whole ---------------------------------------------------------
+
+/// Runs `wait-secret x --timeout TIMEOUT` as [`run_hostile_measured`] does, prints its peak RSS
+/// and time (for `what`), and checks that it timed out because the answer exceeded its cap.
+fn capped_secret_run(c: &Cluster, what: &str, timeout: &str) -> (Run, u64, String) {
+    let (r, peak, out) = run_hostile_measured(c, &["wait-secret", "x", "--timeout", timeout]);
+    eprintln!(
+        "{what}: peak RSS {} MiB, {:.2}s for --timeout {timeout}",
+        peak / 1024,
+        r.took.as_secs_f64()
+    );
+    assert_eq!(r.code, Some(124), "{out}");
+    assert!(
+        out.contains("the API server's answer exceeded 3 MiB"),
+        "{out}"
+    );
+    (r, peak, out)
+}
 
 #[test]
 fn a_huge_secret_answer_is_cut_at_the_cap_instead_of_read_whole_and_judged_ready() {
@@ -60,22 +96,7 @@ fn a_huge_secret_answer_is_cut_at_the_cap_instead_of_read_whole_and_judged_ready
             .verb("get")
             .resource("secrets"),
     );
-    let cmd = memory_limited(
-        c.kwait(&["wait-secret", "x", "--timeout", "5s"]),
-        HOSTILE_AS_LIMIT_MIB,
-    );
-    let (r, peak) = run_measured(cmd, LIMIT);
-    let out = everything(&r, &c.dir);
-    eprintln!(
-        "huge Secret answer: peak RSS {} MiB, {:.2}s for --timeout 5s",
-        peak / 1024,
-        r.took.as_secs_f64()
-    );
-    assert_eq!(r.code, Some(124), "{out}");
-    assert!(
-        out.contains("the API server's answer exceeded 3 MiB"),
-        "{out}"
-    );
+    let (r, peak, out) = capped_secret_run(&c, "huge Secret answer", "5s");
     assert!(!out.contains("ready after"), "{out}");
     assert!(r.took < Duration::from_millis(6500), "{:?}", r.took);
     assert!(peak < 64 << 10, "peak RSS {peak} KiB");
@@ -85,22 +106,7 @@ fn a_huge_secret_answer_is_cut_at_the_cap_instead_of_read_whole_and_judged_ready
 fn an_endless_answer_is_cut_at_the_cap_instead_of_filling_memory() {
     let c = Cluster::new("endless-fast");
     answers(&c, Fault::endless_body(200).verb("get").resource("secrets"));
-    let cmd = memory_limited(
-        c.kwait(&["wait-secret", "x", "--timeout", "3s"]),
-        HOSTILE_AS_LIMIT_MIB,
-    );
-    let (r, peak) = run_measured(cmd, LIMIT);
-    let out = everything(&r, &c.dir);
-    eprintln!(
-        "endless answer: peak RSS {} MiB, {:.2}s for --timeout 3s",
-        peak / 1024,
-        r.took.as_secs_f64()
-    );
-    assert_eq!(r.code, Some(124), "{out}");
-    assert!(
-        out.contains("the API server's answer exceeded 3 MiB"),
-        "{out}"
-    );
+    let (r, peak, _) = capped_secret_run(&c, "endless answer", "3s");
     assert!(r.took < Duration::from_millis(4500), "{:?}", r.took);
     assert!(peak < 64 << 10, "peak RSS {peak} KiB");
 }
@@ -114,12 +120,7 @@ fn a_huge_error_answer_is_read_only_to_its_start() {
             .verb("get")
             .resource("secrets"),
     );
-    let cmd = memory_limited(
-        c.kwait(&["wait-secret", "x", "--timeout", "3s"]),
-        HOSTILE_AS_LIMIT_MIB,
-    );
-    let (r, peak) = run_measured(cmd, LIMIT);
-    let out = everything(&r, &c.dir);
+    let (r, peak, out) = run_hostile_measured(&c, &["wait-secret", "x", "--timeout", "3s"]);
     assert_eq!(r.code, Some(124), "{out}");
     assert!(out.contains("API server error 500"), "{out}");
     assert!(out.contains("upstream error EEEE"), "{out}");
@@ -185,18 +186,14 @@ fn job_list_run(name: &str, n: usize) -> (Run, u64, String) {
     let body = serde_json::to_vec(&list).expect("json");
     let size = body.len();
     answers(&c, Fault::body(200, body).verb("list").resource("jobs"));
-    let cmd = memory_limited(
-        c.kwait(&["wait-job", "-l", "app=web", "--timeout", "3s"]),
-        HOSTILE_AS_LIMIT_MIB,
-    );
-    let (r, peak) = run_measured(cmd, LIMIT);
+    let (r, peak, out) =
+        run_hostile_measured(&c, &["wait-job", "-l", "app=web", "--timeout", "3s"]);
     eprintln!(
         "{n}-item JobList ({:.1} MiB): peak RSS {} MiB, {:.2}s",
         size as f64 / 1048576.0,
         peak / 1024,
         r.took.as_secs_f64()
     );
-    let out = everything(&r, &c.dir);
     (r, peak, out)
 }
 
@@ -225,22 +222,7 @@ const ECHOED: &str = "s3cr3t-echoed-bearer-0123456789abcdefghij";
 
 /// A cluster whose kubeconfig carries [`ECHOED`] as its bearer token.
 fn echo_cluster(name: &str) -> Cluster {
-    let api = ApiServer::builder().tls(true).auth(true).start();
-    api.add_token(ECHOED, SUBJECT, Allow::All);
-    let dir = scratch(name);
-    let kubeconfig = api.write_kubeconfig(
-        &dir,
-        KubeconfigOpts {
-            token: Some(ECHOED),
-            namespace: Some(NS),
-            ..Default::default()
-        },
-    );
-    Cluster {
-        api,
-        dir,
-        kubeconfig,
-    }
+    Cluster::with_token(name, ECHOED, Allow::All)
 }
 
 /// Runs `wait-secret x` at -v, -q and with JSON lines; returns everything each printed.
@@ -374,6 +356,16 @@ fn a_status_message_with_control_characters_cannot_forge_a_ready_line() {
 
 // --- item 18: answers that are not the object asked for ---------------------------------------
 
+/// `r` (on `c`) timed out saying the API server answered `request` (e.g. `GET secrets/x`) `said`.
+fn assert_answered(r: &Run, c: &Cluster, request: &str, said: &str) {
+    let out = everything(r, &c.dir);
+    assert_eq!(r.code, Some(124), "{out}");
+    assert!(
+        out.contains(&format!("the API server answered {request} {said}")),
+        "{said}: {out}"
+    );
+}
+
 #[test]
 fn answers_that_are_not_the_secret_asked_for_are_not_ready() {
     let cases: [(Value, &str); 6] = [
@@ -398,24 +390,14 @@ fn answers_that_are_not_the_secret_asked_for_are_not_ready() {
         .enumerate()
         .map(|(i, (body, said))| {
             let c = Cluster::new(&format!("not-asked-{i}"));
-            answers(
-                &c,
-                Fault::body(200, serde_json::to_vec(body).expect("json"))
-                    .verb("get")
-                    .resource("secrets"),
-            );
+            answers_with(&c, body, "get", "secrets");
             let k = spawn(c.kwait(&["wait-secret", "x", "--timeout", "2s"]));
             (c, *said, k)
         })
         .collect();
     for (c, said, k) in runs {
         let r = k.finish(LIMIT);
-        let out = everything(&r, &c.dir);
-        assert_eq!(r.code, Some(124), "{out}");
-        assert!(
-            out.contains(&format!("the API server answered GET secrets/x {said}")),
-            "{said}: {out}"
-        );
+        assert_answered(&r, &c, "GET secrets/x", said);
     }
 }
 
@@ -440,22 +422,12 @@ fn a_list_answer_of_another_kind_is_not_ready() {
     ];
     for (i, (body, said)) in cases.iter().enumerate() {
         let c = Cluster::new(&format!("list-kind-{i}"));
-        answers(
-            &c,
-            Fault::body(200, serde_json::to_vec(body).expect("json"))
-                .verb("list")
-                .resource("jobs"),
-        );
+        answers_with(&c, body, "list", "jobs");
         let r = run(
             c.kwait(&["wait-job", "-l", "app=web", "--timeout", "2s"]),
             LIMIT,
         );
-        let out = everything(&r, &c.dir);
-        assert_eq!(r.code, Some(124), "{out}");
-        assert!(
-            out.contains(&format!("the API server answered LIST jobs.batch {said}")),
-            "{said}: {out}"
-        );
+        assert_answered(&r, &c, "LIST jobs.batch", said);
     }
 }
 

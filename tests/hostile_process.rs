@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::json;
 
 /// A kubeconfig for `api` whose user runs an exec plugin that never answers: it waits as long
 /// as its parent (kwait) lives, so that no test leaves it behind.
@@ -284,13 +283,8 @@ fn help_to_a_closed_stdout_does_not_panic() {
 #[test]
 fn a_slow_explain_after_the_deadline_stays_within_timeout_plus_one_second() {
     let c = Cluster::new("slow-explain");
-    c.api.create(
-        "certificates",
-        NS,
-        json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
-               "metadata": {"name": "cert"},
-               "spec": {"secretName": "tls", "issuerRef": {"name": "i"}}}),
-    );
+    c.api
+        .create("certificates", NS, new_certificate("cert", "tls"));
     // The timeout report reads the CertificateRequests; the server takes 20 s to answer that.
     c.api.delay_matching(
         Duration::from_secs(20),

@@ -50,6 +50,34 @@ fn gets(c: &Cluster) -> usize {
     c.api.count_for("get", "secrets")
 }
 
+/// Spawns limited kwait `args` with polling pushed out of the run (`--interval 20s
+/// --max-interval 30s`), so that every GET after the first is a watch's wake-up; returns once
+/// the watch is open.
+fn spawn_watch_only(c: &Cluster, args: &[&str]) -> Running {
+    let mut args = args.to_vec();
+    args.extend(["--interval", "20s", "--max-interval", "30s"]);
+    let k = spawn(limited(c, &args, &[]));
+    eventually("the watch is open", Duration::from_secs(10), || {
+        (c.api.open_watches() > 0).then_some(())
+    });
+    k
+}
+
+/// Changes the Secret `name` (its data key `n` becomes `i`), which its watch reports.
+fn change(c: &Cluster, name: &str, i: u64) {
+    c.api.patch(
+        "secrets",
+        NS,
+        name,
+        json!({"data": {"n": base64(&i.to_le_bytes())}}),
+    );
+}
+
+/// Waits (at most `limit`) until the watch has been opened a second time: the first was given up.
+fn watch_reopened(c: &Cluster, what: &str, limit: Duration) {
+    eventually(what, limit, || (c.api.count("watch") >= 2).then_some(()));
+}
+
 /// A watch answer that never sends a newline was buffered whole and rescanned from its start
 /// on every chunk: 100 % CPU, ~70 MB, and a 50 s timeout overrun by 2.8 s. The line is capped,
 /// the stream dropped and the watch re-opened with backoff; the wait ends on time.
@@ -100,33 +128,12 @@ fn watch_events_for_other_names_cost_no_get() {
     let c = Cluster::new("hostile-other-names");
     c.api.set_watch_fault(Some(WatchFault::IgnoreFieldSelector));
     c.api.create("secrets", NS, secret("other", &[("k", "v")]));
-    let k = spawn(limited(
-        &c,
-        &[
-            "wait-secret",
-            "s",
-            "--timeout",
-            "5s",
-            "--interval",
-            "20s",
-            "--max-interval",
-            "30s",
-        ],
-        &[],
-    ));
-    eventually("the watch is open", Duration::from_secs(10), || {
-        (c.api.open_watches() > 0).then_some(())
-    });
+    let k = spawn_watch_only(&c, &["wait-secret", "s", "--timeout", "5s"]);
     let start = Instant::now();
     let mut i = 0u64;
     while start.elapsed() < Duration::from_secs(3) {
         i += 1;
-        c.api.patch(
-            "secrets",
-            NS,
-            "other",
-            json!({"data": {"n": base64(&i.to_le_bytes())}}),
-        );
+        change(&c, "other", i);
         sleep_ms(2);
     }
     let r = k.finish(LIMIT);
@@ -141,36 +148,16 @@ fn watch_events_for_other_names_cost_no_get() {
 fn an_object_churned_a_thousand_times_a_second_costs_at_most_two_gets_a_second() {
     let c = Cluster::new("hostile-churn");
     c.api.create("secrets", NS, secret("s", &[("OTHER", "v")]));
-    let k = spawn(limited(
+    let k = spawn_watch_only(
         &c,
-        &[
-            "wait-secret",
-            "s",
-            "--key",
-            "API_KEY",
-            "--timeout",
-            "6s",
-            "--interval",
-            "20s",
-            "--max-interval",
-            "30s",
-        ],
-        &[],
-    ));
-    eventually("the watch is open", Duration::from_secs(10), || {
-        (c.api.open_watches() > 0).then_some(())
-    });
+        &["wait-secret", "s", "--key", "API_KEY", "--timeout", "6s"],
+    );
     let start = Instant::now();
     let mut i = 0u64;
     while start.elapsed() < Duration::from_secs(4) {
         for _ in 0..10 {
             i += 1;
-            c.api.patch(
-                "secrets",
-                NS,
-                "s",
-                json!({"data": {"n": base64(&i.to_le_bytes())}}),
-            );
+            change(&c, "s", i);
         }
         sleep_ms(10);
     }
@@ -207,10 +194,10 @@ fn a_silent_watch_is_declared_broken_after_the_idle_timeout() {
         &[("KWAIT_TEST_WATCH_IDLE", "10s")],
     ));
     let start = Instant::now();
-    eventually(
+    watch_reopened(
+        &c,
         "the silent watch is given up and re-opened",
         Duration::from_secs(30),
-        || (c.api.count("watch") >= 2).then_some(()),
     );
     let noticed = start.elapsed();
     c.api.create("secrets", NS, secret("s", &[("k", "v")]));
@@ -241,10 +228,10 @@ fn a_watch_trickling_bytes_without_a_line_is_idle_all_the_same() {
         &[("KWAIT_TEST_WATCH_IDLE", "2s")],
     ));
     let start = Instant::now();
-    eventually(
+    watch_reopened(
+        &c,
         "the trickling watch is given up and re-opened",
         Duration::from_secs(15),
-        || (c.api.count("watch") >= 2).then_some(()),
     );
     println!(
         "trickling watch given up after {:?} (idle timeout 2s)",

@@ -176,13 +176,8 @@ fn wait_certificate_needs_nothing_beyond_its_printed_role_even_when_its_secret_i
         json!([{"type": "Ready", "status": status, "reason": reason, "message": reason,
                 "lastTransitionTime": "2026-03-01T10:00:00Z", "observedGeneration": 1}])
     };
-    c.api.create(
-        "certificates",
-        NS,
-        json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
-               "metadata": {"name": "cert"},
-               "spec": {"secretName": "tls", "issuerRef": {"name": "i"}}}),
-    );
+    c.api
+        .create("certificates", NS, new_certificate("cert", "tls"));
     ready_without_403(&c, &args, |api| {
         // Ready before the Secret exists (as after the Secret was deleted): kwait reads the
         // Secret, finds none, and must not reach for anything its Role does not grant.

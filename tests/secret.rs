@@ -9,20 +9,22 @@ use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(40);
 
+/// Polling pushed out of a 30 s wait: only the watch can wake the waiter in time.
+const WATCH_ONLY: &[&str] = &["--interval", "20s", "--max-interval", "30s"];
+
+/// Spawns `kwait ARGS --timeout 30s POLLING...` on `c`.
+fn spawn_30s(c: &Cluster, args: &[&str], polling: &[&str]) -> Running {
+    let mut all = args.to_vec();
+    all.extend(["--timeout", "30s"]);
+    all.extend_from_slice(polling);
+    spawn(c.kwait(&all))
+}
+
 #[test]
 fn secret_created_after_two_seconds_is_ready() {
     let c = Cluster::new("created-later");
     // Polling alone would not see it before 20 s: only the watch can wake the waiter in time.
-    let k = spawn(c.kwait(&[
-        "wait-secret",
-        "litellm-api-user",
-        "--timeout",
-        "30s",
-        "--interval",
-        "20s",
-        "--max-interval",
-        "30s",
-    ]));
+    let k = spawn_30s(&c, &["wait-secret", "litellm-api-user"], WATCH_ONLY);
     sleep_ms(2000);
     c.api.create(
         "secrets",
@@ -58,18 +60,11 @@ fn secret_without_the_key_is_ready_only_after_the_key_is_added() {
     let c = Cluster::new("key-later");
     c.api
         .create("secrets", NS, secret("litellm-api-user", &[("OTHER", "x")]));
-    let k = spawn(c.kwait(&[
-        "secret",
-        "litellm-api-user",
-        "--key",
-        "API_KEY",
-        "--timeout",
-        "30s",
-        "--interval",
-        "20s",
-        "--max-interval",
-        "30s",
-    ]));
+    let k = spawn_30s(
+        &c,
+        &["secret", "litellm-api-user", "--key", "API_KEY"],
+        WATCH_ONLY,
+    );
     sleep_ms(2000);
     let patched = Instant::now();
     c.api.patch(
@@ -151,14 +146,11 @@ fn forbidden_for_three_seconds_then_allowed_is_ready_and_the_role_commands_were_
         NS,
         secret("litellm-api-user", &[("API_KEY", "k")]),
     );
-    let k = spawn(c.kwait(&[
-        "wait-secret",
-        "litellm-api-user",
-        "--timeout",
-        "30s",
-        "--max-interval",
-        "2s",
-    ]));
+    let k = spawn_30s(
+        &c,
+        &["wait-secret", "litellm-api-user"],
+        &["--max-interval", "2s"],
+    );
     sleep_ms(3000);
     c.api.set_allow(
         TOKEN,
@@ -188,14 +180,7 @@ fn forbidden_for_three_seconds_then_allowed_is_ready_and_the_role_commands_were_
 /// Each fault is transient: the wait must end with exit 0 once the Secret appears.
 fn survives(name: &str, inject: impl FnOnce(&ApiServer)) -> Run {
     let c = Cluster::new(name);
-    let k = spawn(c.kwait(&[
-        "wait-secret",
-        "s",
-        "--timeout",
-        "30s",
-        "--max-interval",
-        "2s",
-    ]));
+    let k = spawn_30s(&c, &["wait-secret", "s"], &["--max-interval", "2s"]);
     sleep_ms(500);
     inject(&c.api);
     sleep_ms(1500);
@@ -237,14 +222,7 @@ fn throttling_with_retry_after_is_retried() {
     let c = Cluster::new("429");
     c.api
         .fail_next(Fault::status(429).times(1).retry_after(2).verb("get"));
-    let k = spawn(c.kwait(&[
-        "wait-secret",
-        "s",
-        "--timeout",
-        "30s",
-        "--max-interval",
-        "2s",
-    ]));
+    let k = spawn_30s(&c, &["wait-secret", "s"], &["--max-interval", "2s"]);
     sleep_ms(300);
     c.api.create("secrets", NS, secret("s", &[("k", "v")]));
     let r = k.finish(LIMIT);
@@ -316,14 +294,7 @@ fn a_410_on_the_watch_restarts_it() {
 #[test]
 fn a_server_restart_mid_wait_is_survived() {
     let c = Cluster::new("restart");
-    let k = spawn(c.kwait(&[
-        "wait-secret",
-        "s",
-        "--timeout",
-        "30s",
-        "--max-interval",
-        "2s",
-    ]));
+    let k = spawn_30s(&c, &["wait-secret", "s"], &["--max-interval", "2s"]);
     sleep_ms(1000);
     c.api.stop();
     sleep_ms(2000);

@@ -46,13 +46,18 @@ impl Cluster {
 
     /// [`TOKEN`] may do what `allow` says.
     pub fn with(name: &str, allow: Allow) -> Cluster {
+        Self::with_token(name, TOKEN, allow)
+    }
+
+    /// The kubeconfig's bearer token is `token`, [`SUBJECT`]'s, which may do what `allow` says.
+    pub fn with_token(name: &str, token: &str, allow: Allow) -> Cluster {
         let api = ApiServer::builder().tls(true).auth(true).start();
-        api.add_token(TOKEN, SUBJECT, allow);
+        api.add_token(token, SUBJECT, allow);
         let dir = scratch(name);
         let kubeconfig = api.write_kubeconfig(
             &dir,
             KubeconfigOpts {
-                token: Some(TOKEN),
+                token: Some(token),
                 namespace: Some(NS),
                 ..Default::default()
             },
@@ -70,6 +75,53 @@ impl Cluster {
         c.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
         c
     }
+}
+
+/// A cluster whose kubeconfig user is `user` (YAML under `user:`); no token is registered.
+pub fn cluster_with_user(name: &str, user: impl FnOnce(&ApiServer, &Path) -> String) -> Cluster {
+    let api = ApiServer::builder().tls(true).auth(true).start();
+    let dir = scratch(name);
+    let user = user(&api, &dir);
+    let kubeconfig = api.write_kubeconfig(
+        &dir,
+        KubeconfigOpts {
+            namespace: Some(NS),
+            user: Some(&user),
+            ..Default::default()
+        },
+    );
+    Cluster {
+        api,
+        dir,
+        kubeconfig,
+    }
+}
+
+/// Writes the executable shell script `body` (`#!/bin/sh` is added) to `path`.
+pub fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Writes the exec credential plugin `body` to `plugin`, after lines that set `$d` to `dir` and
+/// count its runs: `$n` is this run's number (1, 2, …), also kept in `$d/runs`.
+pub fn write_counting_plugin(plugin: &Path, dir: &Path, body: &str) {
+    write_script(
+        plugin,
+        &format!(
+            "d={}\nn=$(( $(cat \"$d/runs\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$d/runs\"\n{body}",
+            dir.display()
+        ),
+    );
+}
+
+/// The kubeconfig user (YAML under `user:`) that runs the exec credential plugin `plugin`.
+pub fn exec_user(plugin: &Path) -> String {
+    format!(
+        "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n",
+        plugin.display()
+    )
 }
 
 /// The built binary with a clean environment and `$HOME` in `home`.
@@ -181,6 +233,13 @@ pub fn secret(name: &str, data: &[(&str, &str)]) -> serde_json::Value {
         .map(|(k, v)| (k.to_string(), base64(v.as_bytes()).into()))
         .collect();
     serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": data})
+}
+
+/// A cert-manager Certificate `name` for the Secret `secret_name` (issuer `i`), with no status.
+pub fn new_certificate(name: &str, secret_name: &str) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                       "metadata": {"name": name},
+                       "spec": {"secretName": secret_name, "issuerRef": {"name": "i"}}})
 }
 
 /// Standard base64 (no dependency for one helper).
