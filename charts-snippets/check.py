@@ -135,6 +135,7 @@ def contract_rules(args):
         else:
             req.append(rule("batch", "jobs", ["list", "watch"]))
         opt.append(rule("", "pods", ["list"]))
+        opt.append(rule("", "events", ["list"]))
     return req, opt
 
 

@@ -215,6 +215,13 @@ pub const JOBS: Resource = Resource {
     plural: "jobs",
     kind: "Job",
 };
+/// core/v1 events.
+pub const EVENTS: Resource = Resource {
+    group: "",
+    version: "v1",
+    plural: "events",
+    kind: "Event",
+};
 /// cert-manager.io/v1 certificates.
 pub const CERTIFICATES: Resource = Resource {
     group: "cert-manager.io",
@@ -456,8 +463,20 @@ impl Kube {
     /// apiVersion) with an array of objects as `items`, read within [`LIST_LIMIT`] bytes and
     /// [`LIST_PARSED`] once parsed; anything else is an error of class [`Class::Other`].
     pub async fn list(&self, res: &Resource, labels: &str) -> Result<List, ApiError> {
+        self.list_with(res, ListParams::default().labels(labels))
+            .await
+    }
+
+    /// LIST objects by field selector (e.g. events by `involvedObject.name=...,reason=...`),
+    /// with the same limits and checks as [`Kube::list`].
+    pub async fn list_fields(&self, res: &Resource, fields: &str) -> Result<List, ApiError> {
+        self.list_with(res, ListParams::default().fields(fields))
+            .await
+    }
+
+    async fn list_with(&self, res: &Resource, params: ListParams) -> Result<List, ApiError> {
         let req = Request::new(res.path(&self.namespace))
-            .list(&ListParams::default().labels(labels))
+            .list(&params)
             .map_err(|e| other(e.to_string()))?;
         let asked = format!("LIST {}", res.qualified());
         let answer = self.conn.send(&req, &asked, LIST_LIMIT).await;

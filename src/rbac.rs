@@ -102,6 +102,14 @@ pub fn rules(target: &Target) -> Vec<Rule> {
                     "optional: say why the Job's pods do not run (ImagePullBackOff, CrashLoopBackOff, Unschedulable) and the failed pod's exit code",
                     true,
                 ),
+                rule(
+                    "",
+                    "events",
+                    vec![],
+                    &["list"],
+                    "optional: name why the Job creates no pod (FailedCreate: quota, PodSecurity admission)",
+                    true,
+                ),
             ]
         }
         Target::Http(_) | Target::Tcp(_) => Vec::new(),

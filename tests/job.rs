@@ -798,3 +798,111 @@ fn a_job_count_that_is_not_a_count_is_reported_as_invalid_not_as_zero() {
     );
     assert_eq!(c.api.count_for("list", "pods"), 0);
 }
+
+/// A FailedCreate event of Job `crs/migrate`, as the Job controller records it.
+fn failed_create_event(name: &str, uid: &str, message: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": name},
+        "involvedObject": {"kind": "Job", "namespace": NS, "name": "migrate", "uid": uid, "apiVersion": "batch/v1"},
+        "reason": "FailedCreate", "type": "Warning", "count": 4,
+        "source": {"component": "job-controller"},
+        "firstTimestamp": "2025-05-01T10:00:00Z", "lastTimestamp": "2025-05-01T10:00:30Z",
+        "message": message,
+    })
+}
+
+fn no_pod_yet() -> Value {
+    json!({"startTime": "2025-05-01T10:00:00Z", "active": 0, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}})
+}
+
+#[test]
+fn a_job_that_cannot_create_pods_names_the_failed_create_event() {
+    // Issue 13, item 22: a Job refused its pods (quota, PodSecurity) used to say only
+    // "no pod created (FailedCreate?)"; its FailedCreate event says why.
+    let c = Cluster::new("job-failed-create");
+    let created = c
+        .api
+        .create("jobs", NS, job_selecting("migrate", "u-6", no_pod_yet()));
+    let uid = created["metadata"]["uid"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let msg = "Error creating: pods \"migrate-x\" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=4, limited: cpu=4";
+    c.api
+        .create("events", NS, failed_create_event("migrate.1", &uid, msg));
+    // Another Job's event, and another reason: not this one's.
+    let mut other = failed_create_event("other.1", "u-x", "not about migrate");
+    other["involvedObject"]["name"] = json!("other");
+    c.api.create("events", NS, other);
+    let mut created_ok = failed_create_event("migrate.0", &uid, "Created pod: migrate-old");
+    created_ok["reason"] = json!("SuccessfulCreate");
+    created_ok["lastTimestamp"] = json!("2025-05-01T10:01:00Z");
+    c.api.create("events", NS, created_ok);
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let state =
+        format!("running (active 0, succeeded 0, failed 0); no pod created: FailedCreate: {msg}");
+    assert!(
+        r.stderr
+            .contains(&format!("kwait: Job crs/migrate: {state}\n")),
+        "{}",
+        r.stderr
+    );
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains(&format!("  last seen : {state} (since ")),
+        "{rep}"
+    );
+    assert!(
+        rep.contains(&format!(
+            "the Job controller's pod creation is refused: FailedCreate: {msg}"
+        )),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("kubectl describe resourcequota -n crs"),
+        "{rep}"
+    );
+    // One look while waiting, one for the report: each reads the events once.
+    assert!(c.api.count_for("list", "events") <= 2);
+}
+
+#[test]
+fn a_job_without_list_on_events_still_waits_and_says_events_were_not_readable() {
+    let c = Cluster::with(
+        "job-failed-create-rbac",
+        Allow::rules(vec![
+            Rule::new(&["get", "watch"], "jobs")
+                .group("batch")
+                .names(&["migrate"]),
+            Rule::new(&["list"], "pods"),
+        ]),
+    );
+    let created = c
+        .api
+        .create("jobs", NS, job_selecting("migrate", "u-7", no_pod_yet()));
+    let uid = created["metadata"]["uid"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    c.api.create(
+        "events",
+        NS,
+        failed_create_event("migrate.1", &uid, "Error creating: exceeded quota: compute"),
+    );
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains("  last seen : running (active 0, succeeded 0, failed 0); no pod created (FailedCreate?) (since "),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("its events were not readable: listing events is forbidden (optional: grant list on events"),
+        "{rep}"
+    );
+    assert!(!rep.contains("exceeded quota"), "{rep}");
+    // Refused once; not asked again, not even for the report.
+    assert_eq!(c.api.count_for("list", "events"), 1);
+}

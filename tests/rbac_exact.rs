@@ -237,3 +237,25 @@ fn wait_job_by_selector_with_all_needs_nothing_beyond_its_printed_role() {
         complete(api, "seed-b");
     });
 }
+
+#[test]
+fn wait_job_without_pods_reads_its_failed_create_events_within_its_printed_role() {
+    // A started Job with no pod: kwait lists its pods, then its FailedCreate events.
+    for (args, name) in [
+        (&["wait-job", "nopod"][..], "rbac-job-events"),
+        (&["wait-job", "-l", "app=nopod"][..], "rbac-job-events-l"),
+    ] {
+        let c = exactly_printed(name, args);
+        let mut j = job("nopod", json!({"app": "nopod"}));
+        j["status"]["active"] = json!(0);
+        c.api.create("jobs", NS, j);
+        ready_without_403(&c, args, |api| {
+            eventually(
+                "kwait to list the Job's events",
+                Duration::from_secs(20),
+                || (api.count_for("list", "events") >= 1).then_some(()),
+            );
+            complete(api, "nopod");
+        });
+    }
+}

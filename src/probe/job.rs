@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::api::{self, Ctx};
 use super::{BoxFuture, Check, Class, Observation, Probe};
-use crate::kube::{ApiError, JOBS, Kube, PODS};
+use crate::kube::{ApiError, EVENTS, JOBS, Kube, PODS};
 use crate::net::text::printable;
 use crate::plan::{IfMissing, JobSelect};
 use crate::rbac::Rule;
@@ -90,6 +90,7 @@ impl Probe for JobProbe {
                     if let Some(q) = self.tracker.look_due(Instant::now()) {
                         let (pods, by) = self.read_pods(&q.selectors).await;
                         self.tracker.looked(q, &pods, by, Instant::now());
+                        self.read_events_if_due().await;
                         check = self.tracker.observe(&items);
                     }
                     // No watch covers the pods: while the Job may be stuck, look again when the
@@ -171,6 +172,7 @@ impl Probe for JobProbe {
                     _ => self.read_pods(&q.selectors).await,
                 };
                 self.tracker.looked(q, &pods, by, Instant::now());
+                self.read_events_if_due().await;
                 if let Some(line) = self.tracker.pods_line() {
                     lines.push(("pods".to_string(), line));
                 }
@@ -194,6 +196,25 @@ impl JobProbe {
             }
         }
         (Ok(Vec::new()), None)
+    }
+
+    /// After a look that found no pod of a started Job: the Job's FailedCreate events, which
+    /// name why the controller cannot create its pods (one LIST per look, so rate-limited
+    /// like the look; never again once refused, see [`Tracker::events_due`]).
+    async fn read_events_if_due(&mut self) {
+        let Some(job) = self.tracker.events_due() else {
+            return;
+        };
+        let fields = format!(
+            "involvedObject.kind=Job,involvedObject.name={job},involvedObject.namespace={},reason=FailedCreate",
+            self.kube.namespace
+        );
+        let events = self
+            .kube
+            .list_fields(&EVENTS, &fields)
+            .await
+            .map(|l| l.items);
+        self.tracker.events_read(&events);
     }
 }
 
@@ -568,6 +589,8 @@ pub struct Tracker {
     look: Option<Look>,
     /// Listing pods was forbidden (an optional permission): not asked again.
     pods_forbidden: bool,
+    /// Listing events was forbidden (an optional permission): not asked again.
+    events_forbidden: bool,
 }
 
 impl Tracker {
@@ -584,6 +607,7 @@ impl Tracker {
             stuck: None,
             look: None,
             pods_forbidden: false,
+            events_forbidden: false,
         }
     }
 
@@ -803,9 +827,20 @@ impl Tracker {
                 o.fix.insert(0, p.fix(ns));
             }
             Found::NoPods if counts.active == 0 && counts.failed == 0 => {
-                o.state = format!("{}; no pod created (FailedCreate?)", o.state);
-                o.cause = Some(no_pod_cause(ns, name));
-                o.fix.insert(0, failed_create_events(ns, name));
+                if let Some(Events::FailedCreate(msg)) = &look.events {
+                    o.state = format!("{}; no pod created: FailedCreate: {msg}", o.state);
+                    o.cause = Some(format!(
+                        "Job {ns}/{name} started but no pod of it exists: the Job controller's pod creation is refused (event FailedCreate): {msg}"
+                    ));
+                    o.fix.insert(0, failed_create_events(ns, name));
+                    if let Some(fix) = failed_create_fix(ns, msg) {
+                        o.fix.insert(0, fix);
+                    }
+                } else {
+                    o.state = format!("{}; no pod created (FailedCreate?)", o.state);
+                    o.cause = Some(no_pod_cause(ns, name));
+                    o.fix.insert(0, failed_create_events(ns, name));
+                }
             }
             _ => {}
         }
@@ -873,6 +908,39 @@ impl Tracker {
             counts: q.counts,
             at: now,
             found,
+            events: self
+                .events_forbidden
+                .then(|| Events::Unreadable(EVENTS_FORBIDDEN.to_string())),
+        });
+    }
+
+    /// The Job whose FailedCreate events are due for a read: the last look found no pod of a
+    /// started Job with none active or failed, its events were not read for that look yet, and
+    /// listing events is not forbidden. At most one read per look.
+    pub fn events_due(&self) -> Option<String> {
+        let look = self.look.as_ref()?;
+        (!self.events_forbidden
+            && look.events.is_none()
+            && look.found == Found::NoPods
+            && look.counts.active == 0
+            && look.counts.failed == 0
+            && label_ok(&look.job))
+        .then(|| look.job.clone())
+    }
+
+    /// Records what listing the FailedCreate events of the last look's Job returned.
+    pub fn events_read(&mut self, events: &Result<Vec<Value>, ApiError>) {
+        let Some(look) = self.look.as_mut() else {
+            return;
+        };
+        look.events = Some(match events {
+            Ok(items) => newest_failed_create(items, &self.ns, &look.job, &look.uid)
+                .map_or(Events::None, Events::FailedCreate),
+            Err(e) if e.class == Class::Forbidden => {
+                self.events_forbidden = true;
+                Events::Unreadable(EVENTS_FORBIDDEN.to_string())
+            }
+            Err(e) => Events::Unreadable(printable(&e.message, MESSAGE_MAX)),
         });
     }
 
@@ -882,11 +950,24 @@ impl Tracker {
         let (ns, job) = (&self.ns, &look.job);
         Some(match &look.found {
             Found::Stuck(p) => p.long(),
-            Found::NoPods if look.counts.active == 0 && look.counts.failed == 0 => format!(
-                "{}; see: {}",
-                no_pod_cause(ns, job),
-                failed_create_events(ns, job)
-            ),
+            Found::NoPods if look.counts.active == 0 && look.counts.failed == 0 => {
+                match &look.events {
+                    Some(Events::FailedCreate(msg)) => format!(
+                        "no pod of Job {ns}/{job} exists: the Job controller's pod creation is refused: FailedCreate: {msg}; see: {}",
+                        failed_create_events(ns, job)
+                    ),
+                    Some(Events::Unreadable(why)) => format!(
+                        "{}; see: {}; its events were not readable: {why}",
+                        no_pod_cause(ns, job),
+                        failed_create_events(ns, job)
+                    ),
+                    Some(Events::None) | None => format!(
+                        "{}; see: {}",
+                        no_pod_cause(ns, job),
+                        failed_create_events(ns, job)
+                    ),
+                }
+            }
             Found::NoPods => format!("no pod of Job {ns}/{job} exists right now"),
             Found::Fine(n) => format!(
                 "none of the {n} pods of Job {ns}/{job} is stuck (image pull, crash loop, scheduling, missing Secret or ConfigMap)"
@@ -1045,6 +1126,9 @@ const STUCK_REASONS: &[&str] = &[
 /// The report's word when listing pods is forbidden.
 const PODS_FORBIDDEN: &str = "listing pods is forbidden (optional: grant list on pods to see why the Job's pods do not run, or how they failed)";
 
+/// The report's word when listing events is forbidden.
+const EVENTS_FORBIDDEN: &str = "listing events is forbidden (optional: grant list on events to name why the Job creates no pod)";
+
 /// Which pods to read: those of Job `job` (`uid`, `counts` as last seen), by the first of
 /// `selectors` that finds any.
 #[derive(Debug, Clone, PartialEq)]
@@ -1067,6 +1151,86 @@ struct Look {
     counts: Counts,
     at: Instant,
     found: Found,
+    /// What the Job's FailedCreate events said, where they were read for this look.
+    events: Option<Events>,
+}
+
+/// What the FailedCreate events of a Job without pods said.
+#[derive(Debug, Clone, PartialEq)]
+enum Events {
+    /// The newest one's message, on one line and cut short.
+    FailedCreate(String),
+    /// There was none.
+    None,
+    /// They could not be read: why.
+    Unreadable(String),
+}
+
+/// The message of the newest FailedCreate event of Job `ns/job` (`uid`: its `metadata.uid`;
+/// events of an earlier Job of the same name are left out), on one line and cut short.
+fn newest_failed_create(events: &[Value], ns: &str, job: &str, uid: &str) -> Option<String> {
+    let about = |e: &Value, f: &str| {
+        e.pointer(&format!("/involvedObject/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    events
+        .iter()
+        .filter(|e| {
+            text(e, "reason") == "FailedCreate"
+                && about(e, "kind") == "Job"
+                && about(e, "name") == job
+                && [ns, ""].contains(&about(e, "namespace").as_str())
+                && (uid.is_empty() || [uid, ""].contains(&about(e, "uid").as_str()))
+        })
+        .max_by_key(|e| event_time(e))
+        .map(|e| {
+            let m = printable(text(e, "message"), MESSAGE_MAX);
+            if m.is_empty() {
+                "(no message)".to_string()
+            } else {
+                m
+            }
+        })
+}
+
+/// When an event last happened, as text that sorts in time order: the latest of
+/// `lastTimestamp`, `series.lastObservedTime`, `eventTime` and `metadata.creationTimestamp`
+/// (RFC 3339 in UTC, with or without a fraction: the `Z` is dropped so a fraction sorts after
+/// the whole second).
+fn event_time(e: &Value) -> String {
+    [
+        "/lastTimestamp",
+        "/series/lastObservedTime",
+        "/eventTime",
+        "/metadata/creationTimestamp",
+    ]
+    .iter()
+    .filter_map(|p| e.pointer(p).and_then(Value::as_str))
+    .map(|t| t.trim_end_matches('Z').to_string())
+    .max()
+    .unwrap_or_default()
+}
+
+/// What to do about a FailedCreate message of a common kind (the API server's wording of
+/// an exceeded ResourceQuota, a PodSecurity admission denial, a missing ServiceAccount).
+fn failed_create_fix(ns: &str, msg: &str) -> Option<String> {
+    if msg.contains("exceeded quota") {
+        Some(format!(
+            "a ResourceQuota is used up: see kubectl describe resourcequota -n {ns}; lower the Job's resource requests, raise the quota, or free it"
+        ))
+    } else if msg.contains("PodSecurity") {
+        Some(format!(
+            "PodSecurity admission refuses the pod: make its securityContext meet the namespace's level (see its pod-security.kubernetes.io/enforce label: kubectl get namespace {ns} --show-labels)"
+        ))
+    } else if msg.contains("serviceaccount") || msg.contains("service account") {
+        Some(format!(
+            "the pod's ServiceAccount does not exist: kubectl get serviceaccounts -n {ns}"
+        ))
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -2095,6 +2259,124 @@ mod tests {
             pending_state(&t.observe(std::slice::from_ref(&j))),
             "running (active 1, succeeded 0, failed 0)"
         );
+    }
+
+    fn failed_create(name: &str, uid: &str, at: &str, message: &str) -> Value {
+        json!({
+            "metadata": {"name": name, "namespace": "crs", "creationTimestamp": at},
+            "involvedObject": {"kind": "Job", "name": "migrate", "namespace": "crs", "uid": uid},
+            "reason": "FailedCreate", "type": "Warning", "lastTimestamp": at,
+            "message": message,
+        })
+    }
+
+    #[test]
+    fn the_newest_failed_create_event_names_why_a_started_job_has_no_pod() {
+        let j = job(
+            "migrate",
+            "",
+            json!({"startTime": "2025-05-01T10:00:00Z", "active": 0, "ready": 0}),
+        );
+        let uid = "5b8c1f7e-1e63-4a52-a3a0-0c6f1d0c2a11";
+        let mut t = by_name(IfMissing::Wait);
+        stuck_state(&mut t, std::slice::from_ref(&j), Ok(vec![]));
+        assert_eq!(t.events_due().as_deref(), Some("migrate"));
+        let quota = "Error creating: pods \"migrate-x\" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=4, limited: cpu=4";
+        let mut newest = failed_create("e2", uid, "2025-05-01T10:05:00Z", quota);
+        // eventTime (events.k8s.io/v1 writers) with a fraction, and no lastTimestamp.
+        newest["eventTime"] = json!("2025-05-01T10:05:00.250000Z");
+        newest["lastTimestamp"] = Value::Null;
+        let events = vec![
+            failed_create("e1", uid, "2025-05-01T10:00:00Z", "older \u{1b}[31m"),
+            newest,
+            // A Job of the same name before this one: not about it.
+            failed_create("e0", "other-uid", "2025-05-01T11:00:00Z", "old Job"),
+        ];
+        t.events_read(&Ok(events));
+        assert_eq!(t.events_due(), None, "one read per look");
+        let c = t.observe(std::slice::from_ref(&j));
+        let Check::Pending(o) = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            o.state,
+            format!(
+                "running (active 0, succeeded 0, failed 0); no pod created: FailedCreate: {quota}"
+            )
+        );
+        assert!(o.fix[0].contains("resourcequota"), "{:?}", o.fix);
+        let line = t.pods_line().unwrap_or_default();
+        assert!(line.contains(&format!("FailedCreate: {quota}")), "{line}");
+        // PodSecurity: its own fix; an escape sequence is shown escaped.
+        let denied = "Error creating: pods \"migrate-y\" is forbidden: violates PodSecurity \"restricted:latest\": runAsNonRoot != true \u{1b}[2J";
+        t.look = None; // the next look, a minute later
+        stuck_state(&mut t, std::slice::from_ref(&j), Ok(vec![]));
+        t.events_read(&Ok(vec![failed_create(
+            "e3",
+            uid,
+            "2025-05-01T10:06:00Z",
+            denied,
+        )]));
+        let c = t.observe(std::slice::from_ref(&j));
+        let Check::Pending(o) = &c else {
+            panic!("{c:?}")
+        };
+        assert!(!o.state.contains('\u{1b}'), "{}", o.state);
+        assert!(
+            o.fix[0].contains("pod-security.kubernetes.io/enforce"),
+            "{:?}",
+            o.fix
+        );
+        // No event: the hint stays a question.
+        t.look = None; // the next look, a minute later
+        stuck_state(&mut t, std::slice::from_ref(&j), Ok(vec![]));
+        t.events_read(&Ok(vec![]));
+        assert!(
+            pending_state(&t.observe(std::slice::from_ref(&j)))
+                .ends_with("no pod created (FailedCreate?)")
+        );
+    }
+
+    #[test]
+    fn events_refused_are_never_asked_again_and_the_report_says_so() {
+        let j = job(
+            "migrate",
+            "",
+            json!({"startTime": "2025-05-01T10:00:00Z", "active": 0, "ready": 0}),
+        );
+        let mut t = by_name(IfMissing::Wait);
+        stuck_state(&mut t, std::slice::from_ref(&j), Ok(vec![]));
+        t.events_read(&Err(ApiError {
+            class: Class::Forbidden,
+            code: Some(403),
+            message: "events is forbidden".into(),
+            retry_after: None,
+        }));
+        assert!(
+            pending_state(&t.observe(std::slice::from_ref(&j)))
+                .ends_with("no pod created (FailedCreate?)")
+        );
+        let line = t.pods_line().unwrap_or_default();
+        assert!(
+            line.contains("its events were not readable: listing events is forbidden"),
+            "{line}"
+        );
+        // The next look (a minute later) reads the pods again, but not the events.
+        let q = t
+            .look_due(Instant::now() + POD_LOOK_EVERY)
+            .expect("a look is due");
+        t.looked(q, &Ok(vec![]), None, Instant::now());
+        assert_eq!(t.events_due(), None);
+        assert!(
+            t.pods_line()
+                .unwrap_or_default()
+                .contains("listing events is forbidden")
+        );
+        // A Job with pods active is not asked about at all.
+        let mut t = by_name(IfMissing::Wait);
+        let busy = job("migrate", "", json!({"active": 1, "ready": 0}));
+        stuck_state(&mut t, std::slice::from_ref(&busy), Ok(vec![]));
+        assert_eq!(t.events_due(), None);
     }
 
     #[test]

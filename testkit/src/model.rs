@@ -73,6 +73,9 @@ impl ResourceDef {
                 .with_status(false),
             ResourceDef::new("", "v1", "Pod", "pods").short_names(&["po"]),
             ResourceDef::new("", "v1", "Service", "services").short_names(&["svc"]),
+            ResourceDef::new("", "v1", "Event", "events")
+                .short_names(&["ev"])
+                .with_status(false),
             ResourceDef::new("batch", "v1", "Job", "jobs"),
             ResourceDef::new("cert-manager.io", "v1", "Certificate", "certificates")
                 .short_names(&["cert", "certs"]),

@@ -107,8 +107,9 @@ impl LabelSelector {
     }
 }
 
-/// A parsed `fieldSelector` supporting `metadata.name` and `metadata.namespace`
-/// with `=`, `==` and `!=`.
+/// A parsed `fieldSelector`: dotted field paths (`metadata.name`, `involvedObject.name`,
+/// `reason`, ...) with `=`, `==` and `!=`, compared against the object's JSON string value
+/// (a missing field compares as "").
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct FieldSelector(Vec<(String, bool, String)>);
 
@@ -130,7 +131,11 @@ impl FieldSelector {
                 return Err(format!("invalid selector: '{t}'; can't understand '{t}'"));
             };
             let field = field.trim();
-            if field != "metadata.name" && field != "metadata.namespace" {
+            let path_ok = !field.is_empty()
+                && field.split('.').all(|seg| {
+                    !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            if !path_ok {
                 return Err(format!("field label not supported: {field}"));
             }
             reqs.push((field.to_string(), eq, value.trim().to_string()));
@@ -148,12 +153,11 @@ impl FieldSelector {
 
     pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(field, eq, value)| {
-            let ptr = if field == "metadata.name" {
-                "/metadata/name"
-            } else {
-                "/metadata/namespace"
-            };
-            let actual = obj.pointer(ptr).and_then(Value::as_str).unwrap_or("");
+            let actual = field
+                .split('.')
+                .try_fold(obj, |v, seg| v.get(seg))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             (actual == value) == *eq
         })
     }
@@ -198,6 +202,29 @@ mod tests {
                 .unwrap()
                 .matches(&o)
         );
-        assert!(FieldSelector::parse("spec.x=1").is_err());
+        assert!(FieldSelector::parse("spec..x=1").is_err());
+        assert!(FieldSelector::parse("=1").is_err());
+        assert!(FieldSelector::parse("spec/x=1").is_err());
+    }
+
+    #[test]
+    fn fields_on_any_dotted_path_compare_the_string_value() {
+        let ev = json!({
+            "metadata": {"name": "e1", "namespace": "ns"},
+            "involvedObject": {"kind": "Job", "name": "migrate", "namespace": "ns"},
+            "reason": "FailedCreate",
+            "count": 3
+        });
+        let m = |s: &str| FieldSelector::parse(s).unwrap().matches(&ev);
+        assert!(m("involvedObject.kind=Job,involvedObject.name=migrate,\
+             involvedObject.namespace=ns,reason=FailedCreate"));
+        assert!(m("reason==FailedCreate"));
+        assert!(!m("reason=Scheduled"));
+        assert!(!m("involvedObject.name=other"));
+        assert!(m("involvedObject.name!=other"));
+        // a missing field is "", a non-string value never equals a string
+        assert!(m("involvedObject.uid="));
+        assert!(!m("count=3"));
+        assert!(m("spec.missing!=x"));
     }
 }

@@ -253,7 +253,8 @@ fn list_with_selectors() {
     assert_eq!(names(&r), ["a", "b", "d"]);
     // bad selectors
     assert_eq!(
-        c.get(&format!("{SECRETS}?fieldSelector=spec.x%3D1")).status,
+        c.get(&format!("{SECRETS}?fieldSelector=spec..x%3D1"))
+            .status,
         400
     );
     assert_eq!(

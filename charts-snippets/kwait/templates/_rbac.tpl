@@ -7,6 +7,7 @@ kwait.rbac — Role + RoleBinding giving one ServiceAccount exactly what its wai
   job NAME               get, watch  jobs.batch/NAME
   job selector           list, watch jobs.batch                    (a selector cannot name objects)
                          list        pods                          (explain only, both job forms)
+                         list        events                        (explain only, both job forms)
   http, tcp              nothing
 Waits in another namespace (`namespace:`) get their own Role + RoleBinding there.
 Renders nothing when no wait needs any rule.

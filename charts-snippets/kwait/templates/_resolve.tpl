@@ -104,6 +104,7 @@ containerName, resources, explainRules.
   {{- if $w.ifMissing }}{{ $args = concat $args (list "--if-missing" $w.ifMissing) }}{{ end -}}
   {{- if $explain -}}
     {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "pods") "verbs" (list "list") "optional" true) -}}
+    {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "events") "verbs" (list "list") "optional" true) -}}
   {{- end -}}
 
 {{- else if eq $kind "http" -}}
