@@ -20,12 +20,14 @@ use kube::core::Request;
 use kube::core::params::{GetParams, ListParams};
 use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 
+use crate::net::resolve::Resolver;
 pub use crate::net::text::chain;
 use crate::net::text::{lock, printable, scrub};
+use crate::net::tls::{NamedVerifier, NoVerify, system_roots};
 use crate::plan::KubeSettings;
 use crate::probe::Class;
 pub use watch::Wake;
@@ -653,7 +655,7 @@ struct SniResolver(Sni);
 impl reqwest::dns::Resolve for SniResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         if !name.as_str().eq_ignore_ascii_case(&self.0.name) {
-            return crate::probe::http::Resolver.resolve(name);
+            return Resolver.resolve(name);
         }
         if let Ok(ip) = self.0.real.parse::<std::net::IpAddr>() {
             let addr = std::net::SocketAddr::new(ip, 0);
@@ -662,7 +664,7 @@ impl reqwest::dns::Resolve for SniResolver {
             )));
         }
         match self.0.real.parse::<reqwest::dns::Name>() {
-            Ok(real) => crate::probe::http::Resolver.resolve(real),
+            Ok(real) => Resolver.resolve(real),
             Err(e) => Box::pin(std::future::ready(Err(
                 Box::new(e) as Box<dyn std::error::Error + Send + Sync>
             ))),
@@ -689,7 +691,7 @@ impl ClientSpec {
             .with_safe_default_protocol_versions()
             .map_err(|e| ConfigError::Client(e.to_string()))?;
         let verifier: Arc<dyn ServerCertVerifier> = if config.accept_invalid_certs {
-            Arc::new(crate::probe::http::NoVerify(provider.clone()))
+            Arc::new(NoVerify(provider.clone()))
         } else {
             let mut roots = RootCertStore::empty();
             match &config.root_cert {
@@ -700,9 +702,7 @@ impl ClientSpec {
                         })?;
                     }
                 }
-                None => {
-                    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-                }
+                None => roots = system_roots(),
             }
             if roots.is_empty() {
                 return Err(ConfigError::Unusable(
@@ -716,14 +716,14 @@ impl ClientSpec {
             match (&config.tls_server_name, &self.sni) {
                 // Sent as SNI: the URL's host is the name, rustls checks it as usual.
                 (Some(_), Some(_)) | (None, _) => webpki,
-                (Some(name), None) => Arc::new(NamedVerifier {
-                    inner: webpki,
-                    name: ServerName::try_from(name.clone()).map_err(|_| {
+                (Some(name), None) => Arc::new(NamedVerifier::new(
+                    webpki,
+                    ServerName::try_from(name.clone()).map_err(|_| {
                         ConfigError::Unusable(format!(
                             "tls-server-name {name:?} is not a host name"
                         ))
                     })?,
-                }),
+                )),
             }
         };
         let builder = builder
@@ -745,7 +745,7 @@ impl ClientSpec {
             .user_agent(concat!("kwait/", env!("CARGO_PKG_VERSION")));
         b = match &self.sni {
             Some(sni) => b.dns_resolver(Arc::new(SniResolver(sni.clone()))),
-            None => b.dns_resolver(Arc::new(crate::probe::http::Resolver)),
+            None => b.dns_resolver(Arc::new(Resolver)),
         };
         if let Some(proxy) = &config.proxy_url {
             let proxy = reqwest::Proxy::all(proxy.to_string())
@@ -753,50 +753,6 @@ impl ClientSpec {
             b = b.proxy(proxy);
         }
         b.build().map_err(|e| ConfigError::Client(chain(&e)))
-    }
-}
-
-/// `tls-server-name` where it cannot be sent as SNI (through a proxy, see [`Route`]): the
-/// server's certificate is checked against this name instead of the URL's host.
-#[derive(Debug)]
-struct NamedVerifier {
-    inner: Arc<WebPkiServerVerifier>,
-    name: ServerName<'static>,
-}
-
-impl ServerCertVerifier for NamedVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 
