@@ -24,7 +24,8 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 
-use crate::net::resolve::Resolver;
+use crate::net::failure::{Failure, failure};
+use crate::net::resolve::{DnsError, Resolver};
 pub use crate::net::text::chain;
 use crate::net::text::{lock, printable, scrub};
 use crate::net::tls::{NamedVerifier, NoVerify, system_roots};
@@ -665,9 +666,12 @@ impl reqwest::dns::Resolve for SniResolver {
         }
         match self.0.real.parse::<reqwest::dns::Name>() {
             Ok(real) => Resolver.resolve(real),
-            Err(e) => Box::pin(std::future::ready(Err(
-                Box::new(e) as Box<dyn std::error::Error + Send + Sync>
-            ))),
+            // A DnsError, so that the failure is classified as DNS like any other lookup.
+            Err(e) => Box::pin(std::future::ready(Err(Box::new(DnsError::Failed {
+                host: self.0.real.clone(),
+                detail: e.to_string(),
+            })
+                as Box<dyn std::error::Error + Send + Sync>))),
         }
     }
 }
@@ -1252,45 +1256,20 @@ fn transport(e: &reqwest::Error) -> ApiError {
         Some((first, rest)) if first.starts_with("error sending request") => rest.to_string(),
         _ => full,
     };
-    let mut class = Class::Unreachable;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            match io.kind() {
-                ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable => {
-                    class = Class::Unreachable
-                }
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
-                    class = Class::Reset
-                }
-                TimedOut => class = Class::Timeout,
-                _ => {}
+    let class = match failure(e) {
+        Failure::Dns(_) => Class::Dns,
+        Failure::Tls(_) => Class::Tls,
+        Failure::Timeout { .. } => Class::Timeout,
+        Failure::Closed => Class::Reset,
+        Failure::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+                Class::Reset
             }
-        }
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            class = Class::Tls;
-        }
-        cur = err.source();
-    }
-    let lower = message.to_lowercase();
-    if lower.contains("dns error")
-        || lower.contains("failed to lookup address")
-        || lower.contains("name or service not known")
-    {
-        class = Class::Dns;
-    } else if lower.contains("certificate")
-        || lower.contains("tls handshake")
-        || lower.contains("invalid peer")
-    {
-        class = Class::Tls;
-    } else if lower.contains("timed out") || lower.contains("deadline has elapsed") {
-        class = Class::Timeout;
-    } else if lower.contains("connection closed before message completed")
-        || lower.contains("connection reset")
-    {
-        class = Class::Reset;
-    }
+            _ => Class::Unreachable,
+        },
+        // No answer at all, as far as the waiter is concerned.
+        Failure::Builder | Failure::NotHttp | Failure::Other => Class::Unreachable,
+    };
     ApiError {
         class,
         code: None,
@@ -1354,7 +1333,50 @@ fn classify_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::pem::PemObject;
     use serde_json::json;
+
+    /// The class `transport` gives the failure of a GET of `url` by the API client built as
+    /// for a cluster whose CA is `ca` (a PEM).
+    async fn transport_class_of(url: &str, ca: &str) -> Class {
+        let mut config = kube::Config::new(url.parse().unwrap());
+        config.root_cert = Some(
+            CertificateDer::pem_slice_iter(ca.as_bytes())
+                .map(|c| c.unwrap().to_vec())
+                .collect(),
+        );
+        let spec = ClientSpec {
+            config,
+            connect_timeout: Duration::from_secs(10),
+            sni: None,
+        };
+        let client = spec.build(None).unwrap();
+        let e = client.get(url).send().await.unwrap_err();
+        transport(&e).class
+    }
+
+    #[tokio::test]
+    async fn a_transport_failure_is_classified_by_its_type_not_its_message() {
+        use testkit::netserve::{HttpServer, Reply, TestCa, free_port};
+        let ca = TestCa::new("cluster-ca").pem();
+        // Nothing listens: connection refused.
+        let url = format!("http://127.0.0.1:{}/api", free_port());
+        assert_eq!(transport_class_of(&url, &ca).await, Class::Unreachable);
+        // Our own resolver says the name does not exist.
+        let url = "http://api.nothing.invalid:6443/api";
+        assert_eq!(transport_class_of(url, &ca).await, Class::Dns);
+        // The server's certificate is signed by a CA the client does not trust.
+        let other = TestCa::new("other-ca");
+        let tls = HttpServer::start_tls(vec![Reply::status(200)], &other.issue(&["localhost"]));
+        let url = format!("https://localhost:{}/api", tls.addr().port());
+        assert_eq!(transport_class_of(&url, &ca).await, Class::Tls);
+        // The server closes the connection without answering.
+        let closing = HttpServer::start(vec![Reply::close()]);
+        assert_eq!(
+            transport_class_of(&closing.url("/api"), &ca).await,
+            Class::Reset
+        );
+    }
 
     #[test]
     fn an_objects_404_is_not_found_but_a_missing_resource_type_is_not_served() {

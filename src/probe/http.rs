@@ -40,8 +40,9 @@ use serde_json::Value;
 
 use super::tcp::connect_observation;
 use super::{BoxFuture, Check, Class, Observation, Probe};
-use crate::net::resolve::{DnsError, Resolver};
-use crate::net::text::{add_secret, causes, printable};
+use crate::net::failure::{Failure, failure};
+use crate::net::resolve::Resolver;
+use crate::net::text::{add_secret, printable};
 use crate::net::tls::{NoVerify, pem_roots, system_roots};
 use crate::plan::{BodyMatch, FILE_CAP, HttpTarget, PlanError, read_capped};
 
@@ -464,57 +465,31 @@ impl HttpProbe {
         let host = url.host_str().unwrap_or_default();
         let port = url.port_or_known_default().unwrap_or(80);
         let at = format!("{host}:{port}");
-        let errors = causes(e);
-        for err in &errors {
-            if let Some(d) = err.downcast_ref::<DnsError>() {
-                return d.observation();
+        match failure(e) {
+            Failure::Dns(d) => d.observation(),
+            Failure::Tls(t) => self.tls_observation(t, host),
+            Failure::Closed => reset(&at, &chain(e)),
+            Failure::Io(io) => connect_observation(io, &at),
+            Failure::Timeout { connecting } => {
+                let phase = match before {
+                    Some(before) => self.stalled_phase(url, before),
+                    None if connecting => "connecting",
+                    None => "reading the body",
+                };
+                self.timed_out(timeout, url, phase)
             }
-            if let Some(t) = err.downcast_ref::<rustls::Error>() {
-                return self.tls_observation(t, host);
-            }
-        }
-        for err in &errors {
-            if let Some(io) = err.downcast_ref::<io::Error>() {
-                match io.kind() {
-                    io::ErrorKind::Other | io::ErrorKind::TimedOut | io::ErrorKind::InvalidData => {
-                    }
-                    io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => {
-                        return reset(&at, &chain(e));
-                    }
-                    _ => return connect_observation(io, &at),
-                }
-            }
-        }
-        if e.is_timeout() {
-            let phase = match before {
-                Some(before) => self.stalled_phase(url, before),
-                None if e.is_connect() => "connecting",
-                None => "reading the body",
-            };
-            return self.timed_out(timeout, url, phase);
-        }
-        let text = chain(e);
-        if e.is_builder() {
-            return Observation::new(Class::Other, "request not sent")
+            Failure::Builder => Observation::new(Class::Other, "request not sent")
                 .cause(format!(
-                    "the HTTP client cannot send a request to {} ({text})",
-                    redact_url(url)
+                    "the HTTP client cannot send a request to {} ({})",
+                    redact_url(url),
+                    chain(e)
                 ))
-                .fix("check the URL (a redirect's Location may be one the client cannot send)");
+                .fix("check the URL (a redirect's Location may be one the client cannot send)"),
+            Failure::NotHttp => Observation::new(Class::Other, "not an HTTP answer")
+                .cause(format!("{at} did not answer with HTTP ({})", chain(e)))
+                .fix("check the port and the scheme (http:// or https://)"),
+            Failure::Other => Observation::new(Class::Other, "request failed").cause(chain(e)),
         }
-        for err in &errors {
-            if let Some(h) = err.downcast_ref::<hyper::Error>() {
-                if h.is_incomplete_message() {
-                    return reset(&at, &text);
-                }
-                if h.is_parse() || h.is_parse_status() {
-                    return Observation::new(Class::Other, "not an HTTP answer")
-                        .cause(format!("{at} did not answer with HTTP ({text})"))
-                        .fix("check the port and the scheme (http:// or https://)");
-                }
-            }
-        }
-        Observation::new(Class::Other, "request failed").cause(text)
     }
 
     fn tls_observation(&self, e: &rustls::Error, host: &str) -> Observation {
