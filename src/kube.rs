@@ -20,12 +20,15 @@ use kube::core::Request;
 use kube::core::params::{GetParams, ListParams};
 use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 
+use crate::net::failure::{Failure, failure};
+use crate::net::resolve::{DnsError, Resolver};
 pub use crate::net::text::chain;
 use crate::net::text::{lock, printable, scrub};
+use crate::net::tls::{NamedVerifier, NoVerify, system_roots};
 use crate::plan::KubeSettings;
 use crate::probe::Class;
 pub use watch::Wake;
@@ -672,7 +675,7 @@ struct SniResolver(Sni);
 impl reqwest::dns::Resolve for SniResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         if !name.as_str().eq_ignore_ascii_case(&self.0.name) {
-            return crate::probe::http::Resolver.resolve(name);
+            return Resolver.resolve(name);
         }
         if let Ok(ip) = self.0.real.parse::<std::net::IpAddr>() {
             let addr = std::net::SocketAddr::new(ip, 0);
@@ -681,10 +684,13 @@ impl reqwest::dns::Resolve for SniResolver {
             )));
         }
         match self.0.real.parse::<reqwest::dns::Name>() {
-            Ok(real) => crate::probe::http::Resolver.resolve(real),
-            Err(e) => Box::pin(std::future::ready(Err(
-                Box::new(e) as Box<dyn std::error::Error + Send + Sync>
-            ))),
+            Ok(real) => Resolver.resolve(real),
+            // A DnsError, so that the failure is classified as DNS like any other lookup.
+            Err(e) => Box::pin(std::future::ready(Err(Box::new(DnsError::Failed {
+                host: self.0.real.clone(),
+                detail: e.to_string(),
+            })
+                as Box<dyn std::error::Error + Send + Sync>))),
         }
     }
 }
@@ -708,7 +714,7 @@ impl ClientSpec {
             .with_safe_default_protocol_versions()
             .map_err(|e| ConfigError::Client(e.to_string()))?;
         let verifier: Arc<dyn ServerCertVerifier> = if config.accept_invalid_certs {
-            Arc::new(crate::probe::http::NoVerify(provider.clone()))
+            Arc::new(NoVerify(provider.clone()))
         } else {
             let mut roots = RootCertStore::empty();
             match &config.root_cert {
@@ -719,9 +725,7 @@ impl ClientSpec {
                         })?;
                     }
                 }
-                None => {
-                    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-                }
+                None => roots = system_roots(),
             }
             if roots.is_empty() {
                 return Err(ConfigError::Unusable(
@@ -735,14 +739,14 @@ impl ClientSpec {
             match (&config.tls_server_name, &self.sni) {
                 // Sent as SNI: the URL's host is the name, rustls checks it as usual.
                 (Some(_), Some(_)) | (None, _) => webpki,
-                (Some(name), None) => Arc::new(NamedVerifier {
-                    inner: webpki,
-                    name: ServerName::try_from(name.clone()).map_err(|_| {
+                (Some(name), None) => Arc::new(NamedVerifier::new(
+                    webpki,
+                    ServerName::try_from(name.clone()).map_err(|_| {
                         ConfigError::Unusable(format!(
                             "tls-server-name {name:?} is not a host name"
                         ))
                     })?,
-                }),
+                )),
             }
         };
         let builder = builder
@@ -764,7 +768,7 @@ impl ClientSpec {
             .user_agent(concat!("kwait/", env!("CARGO_PKG_VERSION")));
         b = match &self.sni {
             Some(sni) => b.dns_resolver(Arc::new(SniResolver(sni.clone()))),
-            None => b.dns_resolver(Arc::new(crate::probe::http::Resolver)),
+            None => b.dns_resolver(Arc::new(Resolver)),
         };
         if let Some(proxy) = &config.proxy_url {
             let proxy = reqwest::Proxy::all(proxy.to_string())
@@ -772,50 +776,6 @@ impl ClientSpec {
             b = b.proxy(proxy);
         }
         b.build().map_err(|e| ConfigError::Client(chain(&e)))
-    }
-}
-
-/// `tls-server-name` where it cannot be sent as SNI (through a proxy, see [`Route`]): the
-/// server's certificate is checked against this name instead of the URL's host.
-#[derive(Debug)]
-struct NamedVerifier {
-    inner: Arc<WebPkiServerVerifier>,
-    name: ServerName<'static>,
-}
-
-impl ServerCertVerifier for NamedVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 
@@ -1315,45 +1275,20 @@ fn transport(e: &reqwest::Error) -> ApiError {
         Some((first, rest)) if first.starts_with("error sending request") => rest.to_string(),
         _ => full,
     };
-    let mut class = Class::Unreachable;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            match io.kind() {
-                ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable => {
-                    class = Class::Unreachable
-                }
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
-                    class = Class::Reset
-                }
-                TimedOut => class = Class::Timeout,
-                _ => {}
+    let class = match failure(e) {
+        Failure::Dns(_) => Class::Dns,
+        Failure::Tls(_) => Class::Tls,
+        Failure::Timeout { .. } => Class::Timeout,
+        Failure::Closed => Class::Reset,
+        Failure::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+                Class::Reset
             }
-        }
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            class = Class::Tls;
-        }
-        cur = err.source();
-    }
-    let lower = message.to_lowercase();
-    if lower.contains("dns error")
-        || lower.contains("failed to lookup address")
-        || lower.contains("name or service not known")
-    {
-        class = Class::Dns;
-    } else if lower.contains("certificate")
-        || lower.contains("tls handshake")
-        || lower.contains("invalid peer")
-    {
-        class = Class::Tls;
-    } else if lower.contains("timed out") || lower.contains("deadline has elapsed") {
-        class = Class::Timeout;
-    } else if lower.contains("connection closed before message completed")
-        || lower.contains("connection reset")
-    {
-        class = Class::Reset;
-    }
+            _ => Class::Unreachable,
+        },
+        // No answer at all, as far as the waiter is concerned.
+        Failure::Builder | Failure::NotHttp | Failure::Other => Class::Unreachable,
+    };
     ApiError {
         class,
         code: None,
@@ -1417,7 +1352,50 @@ fn classify_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::pem::PemObject;
     use serde_json::json;
+
+    /// The class `transport` gives the failure of a GET of `url` by the API client built as
+    /// for a cluster whose CA is `ca` (a PEM).
+    async fn transport_class_of(url: &str, ca: &str) -> Class {
+        let mut config = kube::Config::new(url.parse().unwrap());
+        config.root_cert = Some(
+            CertificateDer::pem_slice_iter(ca.as_bytes())
+                .map(|c| c.unwrap().to_vec())
+                .collect(),
+        );
+        let spec = ClientSpec {
+            config,
+            connect_timeout: Duration::from_secs(10),
+            sni: None,
+        };
+        let client = spec.build(None).unwrap();
+        let e = client.get(url).send().await.unwrap_err();
+        transport(&e).class
+    }
+
+    #[tokio::test]
+    async fn a_transport_failure_is_classified_by_its_type_not_its_message() {
+        use testkit::netserve::{HttpServer, Reply, TestCa, free_port};
+        let ca = TestCa::new("cluster-ca").pem();
+        // Nothing listens: connection refused.
+        let url = format!("http://127.0.0.1:{}/api", free_port());
+        assert_eq!(transport_class_of(&url, &ca).await, Class::Unreachable);
+        // Our own resolver says the name does not exist.
+        let url = "http://api.nothing.invalid:6443/api";
+        assert_eq!(transport_class_of(url, &ca).await, Class::Dns);
+        // The server's certificate is signed by a CA the client does not trust.
+        let other = TestCa::new("other-ca");
+        let tls = HttpServer::start_tls(vec![Reply::status(200)], &other.issue(&["localhost"]));
+        let url = format!("https://localhost:{}/api", tls.addr().port());
+        assert_eq!(transport_class_of(&url, &ca).await, Class::Tls);
+        // The server closes the connection without answering.
+        let closing = HttpServer::start(vec![Reply::close()]);
+        assert_eq!(
+            transport_class_of(&closing.url("/api"), &ca).await,
+            Class::Reset
+        );
+    }
 
     #[test]
     fn an_objects_404_is_not_found_but_a_missing_resource_type_is_not_served() {

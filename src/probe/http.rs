@@ -33,17 +33,17 @@ use std::time::Duration;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use reqwest::Url;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, NamedGroup, RootCertStore, SignatureScheme};
+use rustls::pki_types::ServerName;
+use rustls::{CertificateError, NamedGroup, RootCertStore};
 use serde_json::Value;
 
-use super::tcp::{DnsError, connect_observation, resolve};
+use super::tcp::connect_observation;
 use super::{BoxFuture, Check, Class, Observation, Probe};
-use crate::net::text::{add_secret, causes, printable};
+use crate::net::failure::{Failure, failure};
+use crate::net::resolve::Resolver;
+use crate::net::text::{add_secret, printable};
+use crate::net::tls::{NoVerify, pem_roots, system_roots};
 use crate::plan::{BodyMatch, FILE_CAP, HttpTarget, PlanError, read_capped};
 
 /// The most of a body that is read; the rest is never downloaded.
@@ -134,8 +134,7 @@ impl HttpProbe {
                 Roots::CaCert,
             )
         } else {
-            let mut store = RootCertStore::empty();
-            store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            let store = system_roots();
             let roots = if store.is_empty() {
                 Roots::None
             } else {
@@ -466,57 +465,31 @@ impl HttpProbe {
         let host = url.host_str().unwrap_or_default();
         let port = url.port_or_known_default().unwrap_or(80);
         let at = format!("{host}:{port}");
-        let errors = causes(e);
-        for err in &errors {
-            if let Some(d) = err.downcast_ref::<DnsError>() {
-                return d.observation();
+        match failure(e) {
+            Failure::Dns(d) => d.observation(),
+            Failure::Tls(t) => self.tls_observation(t, host),
+            Failure::Closed => reset(&at, &chain(e)),
+            Failure::Io(io) => connect_observation(io, &at),
+            Failure::Timeout { connecting } => {
+                let phase = match before {
+                    Some(before) => self.stalled_phase(url, before),
+                    None if connecting => "connecting",
+                    None => "reading the body",
+                };
+                self.timed_out(timeout, url, phase)
             }
-            if let Some(t) = err.downcast_ref::<rustls::Error>() {
-                return self.tls_observation(t, host);
-            }
-        }
-        for err in &errors {
-            if let Some(io) = err.downcast_ref::<io::Error>() {
-                match io.kind() {
-                    io::ErrorKind::Other | io::ErrorKind::TimedOut | io::ErrorKind::InvalidData => {
-                    }
-                    io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => {
-                        return reset(&at, &chain(e));
-                    }
-                    _ => return connect_observation(io, &at),
-                }
-            }
-        }
-        if e.is_timeout() {
-            let phase = match before {
-                Some(before) => self.stalled_phase(url, before),
-                None if e.is_connect() => "connecting",
-                None => "reading the body",
-            };
-            return self.timed_out(timeout, url, phase);
-        }
-        let text = chain(e);
-        if e.is_builder() {
-            return Observation::new(Class::Other, "request not sent")
+            Failure::Builder => Observation::new(Class::Other, "request not sent")
                 .cause(format!(
-                    "the HTTP client cannot send a request to {} ({text})",
-                    redact_url(url)
+                    "the HTTP client cannot send a request to {} ({})",
+                    redact_url(url),
+                    chain(e)
                 ))
-                .fix("check the URL (a redirect's Location may be one the client cannot send)");
+                .fix("check the URL (a redirect's Location may be one the client cannot send)"),
+            Failure::NotHttp => Observation::new(Class::Other, "not an HTTP answer")
+                .cause(format!("{at} did not answer with HTTP ({})", chain(e)))
+                .fix("check the port and the scheme (http:// or https://)"),
+            Failure::Other => Observation::new(Class::Other, "request failed").cause(chain(e)),
         }
-        for err in &errors {
-            if let Some(h) = err.downcast_ref::<hyper::Error>() {
-                if h.is_incomplete_message() {
-                    return reset(&at, &text);
-                }
-                if h.is_parse() || h.is_parse_status() {
-                    return Observation::new(Class::Other, "not an HTTP answer")
-                        .cause(format!("{at} did not answer with HTTP ({text})"))
-                        .fix("check the port and the scheme (http:// or https://)");
-                }
-            }
-        }
-        Observation::new(Class::Other, "request failed").cause(text)
     }
 
     fn tls_observation(&self, e: &rustls::Error, host: &str) -> Observation {
@@ -915,24 +888,11 @@ fn chain(e: &(dyn StdError + 'static)) -> String {
 }
 
 fn ca_file_roots(path: &std::path::Path) -> Result<RootCertStore, SetupError> {
-    let bad = |why: String| SetupError::CaCert {
+    let pem = read_capped("--ca-cert", path, FILE_CAP)?;
+    pem_roots(&pem).map_err(|why| SetupError::CaCert {
         path: path.to_path_buf(),
         why,
-    };
-    let pem = read_capped("--ca-cert", path, FILE_CAP)?;
-    let mut store = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| bad(format!("not a PEM file of certificates ({e})")))?;
-        store
-            .add(cert)
-            .map_err(|e| bad(format!("a certificate could not be used as a CA ({e})")))?;
-    }
-    if store.is_empty() {
-        return Err(bad(
-            "no PEM certificate (-----BEGIN CERTIFICATE-----) found".into(),
-        ));
-    }
-    Ok(store)
+    })
 }
 
 /// How far the TLS handshakes of this probe got: counts of ClientHellos built (the TCP
@@ -1058,71 +1018,6 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Name resolution for reqwest through [`resolve`], so that DNS failures keep their class.
-pub(crate) struct Resolver;
-
-impl reqwest::dns::Resolve for Resolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            match resolve(&host, 0).await {
-                Ok(addrs) => Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs),
-                Err(e) => Err(Box::new(e) as Box<dyn StdError + Send + Sync>),
-            }
-        })
-    }
-}
-
-/// `--insecure-skip-tls-verify`: any certificate is accepted; handshake signatures are still
-/// checked, so the session is at least bound to the certificate presented.
-#[derive(Debug)]
-pub(crate) struct NoVerify(pub(crate) Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

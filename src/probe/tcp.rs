@@ -1,125 +1,13 @@
-//! The `wait-tcp` probe: ready when a TCP connection is accepted.
-//!
-//! Also home of the name resolution `wait-http` shares ([`resolve`]): the platform's
-//! `getaddrinfo` on a blocking thread. In the static musl build that is musl's own resolver,
-//! which reads `/etc/hosts` and `/etc/resolv.conf` (search domains, `ndots`) itself and needs no
-//! NSS modules, so it works in `FROM scratch` and distroless images.
+//! The `wait-tcp` probe: ready when a TCP connection is accepted. Names are resolved by
+//! [`crate::net::resolve`], which `wait-http` and the API client share.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{BoxFuture, Check, Class, Observation, Probe};
+use crate::net::resolve::resolve;
 use crate::plan::TcpTarget;
-
-/// Why a name did not resolve.
-#[derive(Debug)]
-pub(crate) enum DnsError {
-    /// The name has no address (NXDOMAIN or no A/AAAA records).
-    NotFound {
-        /// The name.
-        host: String,
-        /// The resolver's words.
-        detail: String,
-    },
-    /// The resolver failed (no DNS server answered, SERVFAIL, ...).
-    Failed {
-        /// The name.
-        host: String,
-        /// The resolver's words.
-        detail: String,
-    },
-}
-
-impl std::fmt::Display for DnsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DnsError::NotFound { host, detail } => {
-                write!(f, "DNS name {host} not found ({detail})")
-            }
-            DnsError::Failed { host, detail } => {
-                write!(f, "DNS lookup of {host} failed ({detail})")
-            }
-        }
-    }
-}
-
-impl std::error::Error for DnsError {}
-
-impl DnsError {
-    /// The observation for a failed lookup.
-    pub(crate) fn observation(&self) -> Observation {
-        match self {
-            DnsError::NotFound { host, detail } => Observation::new(Class::Dns, "DNS: name not found")
-                .cause(format!("the name {host} does not resolve to any address ({detail})"))
-                .fix(format!(
-                    "check the spelling of {host}; for a Service use NAME, NAME.NAMESPACE or NAME.NAMESPACE.svc.cluster.local, and check it exists: kubectl get service -A | grep {}",
-                    host.split('.').next().unwrap_or(host)
-                )),
-            DnsError::Failed { host, detail } => Observation::new(Class::Dns, "DNS: lookup failed")
-                .cause(format!("the resolver could not look up {host} ({detail})"))
-                .fix("check that the DNS servers in /etc/resolv.conf answer (in a cluster: CoreDNS pods in kube-system)"),
-        }
-    }
-}
-
-/// Resolves `host` (a name or an IP address literal) to socket addresses with `port`.
-///
-/// Names under `.invalid` fail at once, as RFC 6761 section 6.4 asks of resolver libraries.
-pub(crate) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, DnsError> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let lower = host.trim_end_matches('.').to_ascii_lowercase();
-    if lower == "invalid" || lower.ends_with(".invalid") {
-        return Err(DnsError::NotFound {
-            host: host.to_string(),
-            detail: "names under .invalid never resolve, RFC 6761".into(),
-        });
-    }
-    match tokio::net::lookup_host((host, port)).await {
-        Ok(addrs) => {
-            let addrs: Vec<SocketAddr> = addrs.collect();
-            if addrs.is_empty() {
-                Err(DnsError::NotFound {
-                    host: host.to_string(),
-                    detail: "no addresses".into(),
-                })
-            } else {
-                Ok(addrs)
-            }
-        }
-        Err(e) => Err(dns_error(host, &e)),
-    }
-}
-
-/// Sorts a `getaddrinfo` failure into "not found" and "the lookup failed".
-fn dns_error(host: &str, e: &io::Error) -> DnsError {
-    let detail = e.to_string();
-    let detail = detail
-        .strip_prefix("failed to lookup address information: ")
-        .unwrap_or(&detail)
-        .to_string();
-    let lower = detail.to_ascii_lowercase();
-    // glibc: "Name or service not known", "No address associated with hostname";
-    // musl: "Name does not resolve", "Address not available".
-    let not_found = [
-        "not known",
-        "does not resolve",
-        "no address",
-        "not available",
-        "nodename nor servname",
-    ]
-    .iter()
-    .any(|m| lower.contains(m));
-    let host = host.to_string();
-    if not_found {
-        DnsError::NotFound { host, detail }
-    } else {
-        DnsError::Failed { host, detail }
-    }
-}
 
 /// The observation for a failed connect to `addr` (shown as `shown`).
 pub(crate) fn connect_observation(e: &io::Error, shown: &str) -> Observation {
@@ -552,17 +440,5 @@ mod tests {
             vec![v4(1), v6(1), v6(2), v6(3)]
         );
         assert_eq!(interleave(&[]), Vec::<SocketAddr>::new());
-    }
-
-    #[test]
-    fn getaddrinfo_messages_are_sorted() {
-        let e = io::Error::other("failed to lookup address information: Name or service not known");
-        assert!(matches!(dns_error("x", &e), DnsError::NotFound { .. }));
-        let e = io::Error::other("failed to lookup address information: Name does not resolve");
-        assert!(matches!(dns_error("x", &e), DnsError::NotFound { .. }));
-        let e = io::Error::other(
-            "failed to lookup address information: Temporary failure in name resolution",
-        );
-        assert!(matches!(dns_error("x", &e), DnsError::Failed { .. }));
     }
 }

@@ -1,0 +1,133 @@
+//! TLS trust shared by the API client and `wait-http`: the trust roots (the system bundle,
+//! certificates from a PEM file or from DER, as a kubeconfig gives them) and the two custom
+//! verifiers, [`NoVerify`] (`--insecure-skip-tls-verify`, `insecure-skip-tls-verify`) and
+//! [`NamedVerifier`] (a certificate checked against a name other than the URL's host).
+
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// The system CA bundle (`SSL_CERT_FILE`, `/etc/ssl/certs`, ...); empty when there is none.
+pub(crate) fn system_roots() -> RootCertStore {
+    let mut store = RootCertStore::empty();
+    store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    store
+}
+
+/// The certificates of a PEM file as trust roots; the error says why the file is unusable.
+pub(crate) fn pem_roots(pem: &[u8]) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("not a PEM file of certificates ({e})"))?;
+        store
+            .add(cert)
+            .map_err(|e| format!("a certificate could not be used as a CA ({e})"))?;
+    }
+    if store.is_empty() {
+        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) found".into());
+    }
+    Ok(store)
+}
+
+/// `--insecure-skip-tls-verify`: any certificate is accepted; handshake signatures are still
+/// checked, so the session is at least bound to the certificate presented.
+#[derive(Debug)]
+pub(crate) struct NoVerify(pub(crate) Arc<CryptoProvider>);
+
+impl NoVerify {
+    /// The provider's signature algorithms, with which handshake signatures are still checked.
+    fn algorithms(&self) -> &WebPkiSupportedAlgorithms {
+        &self.0.signature_verification_algorithms
+    }
+}
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, self.algorithms())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, self.algorithms())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms().supported_schemes()
+    }
+}
+
+/// Checks the server's certificate against a fixed name instead of the URL's host: the API
+/// client's `tls-server-name` where it cannot be sent as SNI (through a proxy).
+#[derive(Debug)]
+pub(crate) struct NamedVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl NamedVerifier {
+    /// `inner`'s checks, with the certificate checked against `name`.
+    pub(crate) fn new(inner: Arc<WebPkiServerVerifier>, name: ServerName<'static>) -> Self {
+        NamedVerifier { inner, name }
+    }
+}
+
+impl ServerCertVerifier for NamedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
