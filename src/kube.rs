@@ -30,7 +30,7 @@ pub use crate::net::text::chain;
 use crate::net::text::{lock, printable, scrub};
 use crate::net::tls::{NamedVerifier, NoVerify, system_roots};
 use crate::plan::KubeSettings;
-use crate::probe::Class;
+use crate::check::Class;
 pub use watch::Wake;
 use watch::WatchSet;
 
