@@ -24,13 +24,13 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 
+use crate::check::Class;
 use crate::net::failure::{Failure, failure};
 use crate::net::resolve::{DnsError, Resolver};
 pub use crate::net::text::chain;
 use crate::net::text::{lock, printable, scrub};
 use crate::net::tls::{NamedVerifier, NoVerify, system_roots};
 use crate::plan::KubeSettings;
-use crate::check::Class;
 pub use watch::Wake;
 use watch::WatchSet;
 

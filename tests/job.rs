@@ -595,22 +595,10 @@ fn a_job_whose_pod_is_in_image_pull_back_off_says_so_instead_of_running_active_1
             waiting("ImagePullBackOff", msg),
         ),
     );
-    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
-    assert_eq!(r.code, Some(124), "{}", r.stderr);
     let state = format!(
         "running (active 1, succeeded 0, failed 0); pod migrate-x7k2p ImagePullBackOff: {msg}"
     );
-    assert!(
-        r.stderr
-            .contains(&format!("kwait: Job crs/migrate: {state}\n")),
-        "{}",
-        r.stderr
-    );
-    let rep = report(&r, "kwait: timed out after ");
-    assert!(
-        rep.contains(&format!("  last seen : {state} (since ")),
-        "{rep}"
-    );
+    let rep = stuck_report(&c, &state);
     assert!(
         rep.contains(&format!(
             "  pods      : migrate-x7k2p container migrate ImagePullBackOff: {msg}"
@@ -839,21 +827,9 @@ fn a_job_that_cannot_create_pods_names_the_failed_create_event() {
     created_ok["reason"] = json!("SuccessfulCreate");
     created_ok["lastTimestamp"] = json!("2025-05-01T10:01:00Z");
     c.api.create("events", NS, created_ok);
-    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
-    assert_eq!(r.code, Some(124), "{}", r.stderr);
     let state =
         format!("running (active 0, succeeded 0, failed 0); no pod created: FailedCreate: {msg}");
-    assert!(
-        r.stderr
-            .contains(&format!("kwait: Job crs/migrate: {state}\n")),
-        "{}",
-        r.stderr
-    );
-    let rep = report(&r, "kwait: timed out after ");
-    assert!(
-        rep.contains(&format!("  last seen : {state} (since ")),
-        "{rep}"
-    );
+    let rep = stuck_report(&c, &state);
     assert!(
         rep.contains(&format!(
             "the Job controller's pod creation is refused: FailedCreate: {msg}"
@@ -905,4 +881,23 @@ fn a_job_without_list_on_events_still_waits_and_says_events_were_not_readable() 
     assert!(!rep.contains("exceeded quota"), "{rep}");
     // Refused once; not asked again, not even for the report.
     assert_eq!(c.api.count_for("list", "events"), 1);
+}
+
+/// Waits 3 s for Job `migrate`, which must time out showing `state` as its state line and as
+/// the report's last-seen line; returns the report.
+fn stuck_report(c: &Cluster, state: &str) -> String {
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("kwait: Job crs/migrate: {state}\n")),
+        "{}",
+        r.stderr
+    );
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(
+        rep.contains(&format!("  last seen : {state} (since ")),
+        "{rep}"
+    );
+    rep
 }

@@ -28,9 +28,9 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ConfigError};
+use crate::check::Class;
 use crate::net::file::read_capped;
 use crate::net::text::printable;
-use crate::check::Class;
 
 /// A token file (kubeconfig `tokenFile`, the in-cluster token) holds one token.
 const TOKEN_FILE_LIMIT: u64 = 64 * 1024;
