@@ -43,7 +43,7 @@ pub fn expected_namespace(plan: &Plan) -> Option<String> {
 /// to say it; a URL password never appears.
 pub fn describe(target: &Target, namespace: &str) -> Result<String, TargetError> {
     Ok(match target {
-        Target::Http(h) => probe::http::HttpProbe::new(h)?.describe(),
+        Target::Http(h) => probe::http::describe(h),
         Target::Tcp(t) => probe::tcp::TcpProbe::new(t).describe(),
         kube_target => describe_kube(kube_target, namespace).unwrap_or_default(),
     })

@@ -336,3 +336,36 @@ fn dry_run_describes_each_target_as_the_run_does_and_never_prints_a_url_password
         }
     }
 }
+
+/// Regression (CI, charts-snippets): `--dry-run` built the HTTP probe to describe it, which read
+/// and parsed `--ca-cert`; the chart check's stand-in file (and a pod-only mount where CI runs)
+/// made a valid plan exit 2. The description is made from the arguments alone.
+#[test]
+fn dry_run_does_not_read_the_ca_cert_that_only_the_pod_mounts() {
+    let home = scratch("dry-run-ca");
+    let stand_in = home.join("ca.crt");
+    std::fs::write(
+        &stand_in,
+        "-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    for ca in [stand_in.to_str().unwrap(), "/nonexistent/ca.crt"] {
+        let r = run_in(
+            &home,
+            &[
+                "--dry-run",
+                "wait-http",
+                "https://api:8443/ready",
+                "--ca-cert",
+                ca,
+            ],
+        );
+        assert_eq!(r.code, Some(0), "{ca}: {}", r.stderr);
+        assert!(
+            r.stdout
+                .contains("kwait: would wait for HTTP GET https://api:8443/ready (status 200-299)"),
+            "{}",
+            r.stdout
+        );
+    }
+}

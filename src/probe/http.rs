@@ -590,31 +590,36 @@ fn reset(at: &str, text: &str) -> Observation {
 
 impl Probe for HttpProbe {
     fn describe(&self) -> String {
-        let mut expect = vec![format!("status {}", self.target.status)];
-        match &self.target.body {
-            Some(BodyMatch::Contains(s)) => expect.push(format!("body contains {:?}", short(s))),
-            Some(BodyMatch::Regex(r)) => {
-                expect.push(format!("body matches /{}/", short(r.as_str())))
-            }
-            None => {}
-        }
-        if let Some(j) = &self.target.json {
-            match &j.equals {
-                Some(v) => expect.push(format!("{} == {:?}", j.path, short(v))),
-                None => expect.push(format!("{} exists", j.path)),
-            }
-        }
-        format!(
-            "HTTP {} {} ({})",
-            self.target.method,
-            self.shown_url,
-            expect.join(", ")
-        )
+        describe(&self.target)
     }
 
     fn check(&mut self, attempt_timeout: Duration) -> BoxFuture<'_, Check> {
         Box::pin(async move { self.attempt(attempt_timeout).await })
     }
+}
+
+/// What a wait-http target waits for, e.g. `HTTP GET http://u:***@x/ (status 200-299)`: the
+/// URL's password hidden. Built from the target alone (no file is read, no client built), so
+/// `--dry-run` can say it where the pod's files (`--ca-cert`) are not mounted.
+pub fn describe(target: &HttpTarget) -> String {
+    let mut expect = vec![format!("status {}", target.status)];
+    match &target.body {
+        Some(BodyMatch::Contains(s)) => expect.push(format!("body contains {:?}", short(s))),
+        Some(BodyMatch::Regex(r)) => expect.push(format!("body matches /{}/", short(r.as_str()))),
+        None => {}
+    }
+    if let Some(j) = &target.json {
+        match &j.equals {
+            Some(v) => expect.push(format!("{} == {:?}", j.path, short(v))),
+            None => expect.push(format!("{} exists", j.path)),
+        }
+    }
+    format!(
+        "HTTP {} {} ({})",
+        target.method,
+        redact_url(&target.url),
+        expect.join(", ")
+    )
 }
 
 /// Reads at most [`BODY_CAP`] bytes; `true` when the body was longer.
