@@ -97,6 +97,15 @@ const LIFETIME_SECONDS: u64 = 290;
 /// server or proxy that ignores `timeoutSeconds`).
 const LIFETIME_SLACK: Duration = Duration::from_secs(30);
 
+/// How long opening a watch may take until its response headers arrive (bounded further by the
+/// idle timeout): a server that accepts and never answers must not hold the watch open-ended.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest resourceVersion a watch resumes from. Real ones are a few digits (etcd's
+/// revision); a longer one (a hostile or broken bookmark of 64 KiB) would make the renewal's
+/// URI too long to build: the watch starts over from the most recent state instead.
+const MAX_RESOURCE_VERSION: usize = 1024;
+
 /// A stream that ends sooner than this did not prove the watch works: reconnect with backoff.
 const SHORT_LIVED: Duration = Duration::from_secs(5);
 
@@ -330,16 +339,34 @@ impl WatchTask {
                 Selector::Name(n) => wp.fields(&format!("metadata.name={n}")),
                 Selector::Labels(l) => wp.labels(l),
             };
-            let Ok(req) = Request::new(&self.path).watch(&wp, &rv) else {
-                return;
+            // Not established until the new stream's headers arrive: meanwhile the waiter polls
+            // (a renewal that hangs must not keep the last stream's health).
+            self.set.set_health(self.slot, false);
+            if rv.len() > MAX_RESOURCE_VERSION {
+                rv = String::new();
+            }
+            let req = match Request::new(&self.path).watch(&wp, &rv) {
+                Ok(req) => req,
+                // Whatever the version made unbuildable, the most recent state is not.
+                Err(_) if !rv.is_empty() => {
+                    rv = String::new();
+                    continue;
+                }
+                // Unbuildable for good: this target is not watched, the waiter polls (the
+                // health stays false).
+                Err(_) => return,
             };
             let opened = tokio::time::Instant::now();
-            let res = match self.conn.start(&req, None).await {
-                Ok(res) if res.status().is_success() => res,
+            let open = self.conn.start(&req, None);
+            let res = match tokio::time::timeout(OPEN_TIMEOUT.min(self.idle), open).await {
+                Ok(Ok(res)) if res.status().is_success() => res,
                 refused => {
-                    self.set.set_health(self.slot, false);
-                    let code = refused.as_ref().map_or(0, |r| r.status().as_u16());
-                    let asked = refused.as_ref().ok().and_then(retry_after);
+                    let answer = match &refused {
+                        Ok(Ok(res)) => Some(res),
+                        _ => None,
+                    };
+                    let code = answer.map_or(0, |r| r.status().as_u16());
+                    let asked = answer.and_then(retry_after);
                     if code == 410 {
                         rv = String::new();
                         self.set.notify.notify_one();
@@ -551,5 +578,166 @@ mod tests {
         assert!(*set.healthy.borrow(), "a is watched");
         set.reading(&crate::kube::CERTIFICATES, "ns", "a");
         assert!(!*set.healthy.borrow(), "certificates/a is not watched");
+    }
+
+    /// How one connection to the scripted API server is answered.
+    #[derive(Clone)]
+    enum Answer {
+        /// 200 with these lines, `gap` apart, then the connection is closed.
+        Lines(Vec<String>, Duration),
+        /// Reads the request and never answers (no headers).
+        Hang,
+    }
+
+    /// A kwait client of an API server on loopback that answers its n-th connection with
+    /// `answers[n]` (the last one for any later), and reports every request line it reads.
+    async fn scripted(
+        answers: Vec<Answer>,
+    ) -> (Kube, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut n = 0;
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let answer = answers[n.min(answers.len() - 1)].clone();
+                n += 1;
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut b).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => head.extend_from_slice(&b[..k]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&head);
+                    let _ = tx.send(line.lines().next().unwrap_or("").to_string());
+                    match answer {
+                        Answer::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+                        Answer::Lines(lines, gap) => {
+                            let _ = sock
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+                                .await;
+                            for l in lines {
+                                let _ = sock.write_all(format!("{l}\n").as_bytes()).await;
+                                tokio::time::sleep(gap).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let dir = std::env::temp_dir().join(format!("kwait-watch-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kc = dir.join("kc");
+        std::fs::write(
+            &kc,
+            format!("apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: t\n  context: {{cluster: c, user: u, namespace: ns}}\n"),
+        )
+        .unwrap();
+        let settings = crate::plan::KubeSettings {
+            namespace: None,
+            kubeconfig: Some(kc),
+            context: None,
+        };
+        let kube = Kube::connect(&settings, Duration::from_secs(5))
+            .await
+            .unwrap();
+        (kube, rx)
+    }
+
+    /// Starts the watch task on Secret `s` (read at version 1), with a 1 s idle timeout.
+    fn start_watch(kube: &Kube) -> Arc<WatchSet> {
+        let set = kube.watches.clone();
+        let path = SECRETS_PATH.to_string();
+        lock(&set.health).push(false);
+        lock(&set.read).insert(format!("{path}/s"), "1".into());
+        set.first_reads.send_modify(|p| {
+            p.insert(path.clone());
+        });
+        let task = WatchTask {
+            conn: kube.conn.clone(),
+            path,
+            selector: Selector::Name("s".into()),
+            set: set.clone(),
+            slot: 0,
+            backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(100)),
+            refused_delay: Duration::from_millis(100),
+            idle: Duration::from_secs(1),
+        };
+        tokio::spawn(task.run());
+        set
+    }
+
+    fn bookmark(rv: &str) -> String {
+        serde_json::json!({"type": "BOOKMARK", "object": {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"resourceVersion": rv}}})
+        .to_string()
+    }
+
+    async fn next_request(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+        tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("no request within 20 s")
+            .unwrap()
+    }
+
+    /// Regression: a bookmark with a 64 KiB resourceVersion made the renewal's URI unbuildable,
+    /// and the watch task returned silently (never re-opened). It starts over from "".
+    #[tokio::test]
+    async fn a_bookmark_with_a_huge_resource_version_does_not_end_the_watch() {
+        let huge = "9".repeat(64 * 1024);
+        let (kube, mut rx) = scripted(vec![
+            Answer::Lines(vec![bookmark(&huge)], Duration::from_millis(10)),
+            Answer::Lines(vec![bookmark("2")], Duration::from_millis(10)),
+        ])
+        .await;
+        let _set = start_watch(&kube);
+        let first = next_request(&mut rx).await;
+        assert!(first.contains("resourceVersion=1"), "{first}");
+        let renewed = next_request(&mut rx).await;
+        assert!(renewed.contains("watch=true"), "{renewed}");
+        assert!(
+            !renewed.contains("999"),
+            "{}",
+            &renewed[..200.min(renewed.len())]
+        );
+    }
+
+    /// Regression: re-opening a watch after a long-lived stream kept the last stream's health
+    /// (true) and had no time bound, so a server that accepts and never sends headers left the
+    /// waiter sleeping as if watched. The watch is unhealthy until the new headers arrive, and
+    /// the open is given up after its timeout (here the 1 s idle timeout) and retried.
+    #[tokio::test]
+    async fn a_reopened_watch_whose_headers_never_come_is_unhealthy_and_bounded() {
+        let lines: Vec<String> = (2..40).map(|i| bookmark(&i.to_string())).collect();
+        let (kube, mut rx) = scripted(vec![
+            // Longer than SHORT_LIVED, a line every 200 ms (under the idle timeout).
+            Answer::Lines(lines, Duration::from_millis(200)),
+            Answer::Hang,
+        ])
+        .await;
+        let set = start_watch(&kube);
+        let mut healthy = set.healthy.subscribe();
+        next_request(&mut rx).await;
+        tokio::time::timeout(Duration::from_secs(10), healthy.wait_for(|h| *h))
+            .await
+            .expect("the first stream is healthy")
+            .unwrap();
+        let reopened = next_request(&mut rx).await;
+        assert!(reopened.contains("resourceVersion=39"), "{reopened}");
+        tokio::time::timeout(Duration::from_secs(2), healthy.wait_for(|h| !*h))
+            .await
+            .expect("unhealthy while the re-open hangs")
+            .unwrap();
+        // Bounded: given up and tried again.
+        next_request(&mut rx).await;
+        assert!(!*set.healthy.borrow());
     }
 }

@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::api::{self, Ctx};
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::kube::{CERTIFICATE_REQUESTS, CERTIFICATES, Kube, Resource, SECRETS};
+use crate::net::text::printable;
 use crate::rbac::Rule;
 
 /// The annotation (and, on some setups, label) cert-manager puts on a CertificateRequest to name
@@ -29,6 +30,8 @@ const REVISION_KEY: &str = "cert-manager.io/certificate-revision";
 const STATE_MESSAGE_MAX: usize = 200;
 /// Longest message kept in a cause or report line.
 const CAUSE_MESSAGE_MAX: usize = 500;
+/// Bound on any other word the server sends (a reason, a time, a name), escaped to one line.
+const FIELD_MAX: usize = 200;
 
 /// Waits for a Certificate and its Secret.
 #[derive(Debug)]
@@ -247,11 +250,15 @@ struct Cond {
 }
 
 fn conditions(obj: &Value) -> Vec<Cond> {
+    // The server's words, escaped here once (a reason may hold a newline or ESC that would
+    // forge a line); the message is escaped (and cut to the caller's bound) in `Cond::text`.
     let s = |c: &Value, k: &str| {
-        c.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
+        let v = c.get(k).and_then(Value::as_str).unwrap_or_default();
+        if k == "message" {
+            v.to_string()
+        } else {
+            printable(v, FIELD_MAX)
+        }
     };
     obj.pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -265,7 +272,7 @@ fn conditions(obj: &Value) -> Vec<Cond> {
                     since: c
                         .get("lastTransitionTime")
                         .and_then(Value::as_str)
-                        .map(str::to_string),
+                        .map(|t| printable(t, FIELD_MAX)),
                     observed_generation: c.get("observedGeneration").and_then(Value::as_i64),
                 })
                 .collect()
@@ -315,6 +322,26 @@ pub fn judge(cert: &Value, n: &Names<'_>) -> Judged {
         .pointer("/spec/secretName")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
+    // The name goes into a request path: only a valid Secret name (a DNS-1123 subdomain), so
+    // that whoever wrote the Certificate cannot choose what kwait GETs (`../`, `?watch=1`).
+    if let Some(bad) = spec_secret
+        .filter(|s| n.check_secret && crate::plan::check_object_name("spec.secretName", s).is_err())
+    {
+        let shown = printable(bad, FIELD_MAX);
+        return Judged::Pending(
+            Observation::new(
+                Class::NotReady,
+                format!("spec.secretName {shown} is not a valid Secret name"),
+            )
+            .cause(format!(
+                "{object} names Secret {shown}, which is not a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters, starting and ending with a letter or digit); kwait does not request it"
+            ))
+            .fix(format!(
+                "fix spec.secretName on the Certificate: {}",
+                n.describe_cmd()
+            )),
+        );
+    }
     let conds = conditions(cert);
     let ready = conds.iter().find(|c| c.kind == "Ready");
     let issuing = conds.iter().find(|c| c.kind == "Issuing");
@@ -329,6 +356,7 @@ pub fn judge(cert: &Value, n: &Names<'_>) -> Judged {
             .and_then(|s| s.get(k))
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
+            .map(|t| printable(t, FIELD_MAX))
     };
 
     // Parts shared by the state line (stable: reasons, messages, attempts) and the cause (times).
@@ -610,7 +638,7 @@ pub fn latest_request(items: &[Value], name: &str) -> String {
     }
     let mut line = format!(
         "{}: {}",
-        str_at(cr, "/metadata/name").unwrap_or_else(|| "?".into()),
+        str_at(cr, "/metadata/name").map_or_else(|| "?".into(), |n| printable(&n, FIELD_MAX)),
         if parts.is_empty() {
             "no conditions yet (not approved, not processed by an issuer)".to_string()
         } else {
@@ -618,7 +646,7 @@ pub fn latest_request(items: &[Value], name: &str) -> String {
         }
     );
     if let Some(t) = str_at(cr, "/status/failureTime") {
-        line.push_str(&format!(" (failed at {t})"));
+        line.push_str(&format!(" (failed at {})", printable(&t, FIELD_MAX)));
     }
     if mine.len() > 1 {
         line.push_str(&format!(" [newest of {}]", mine.len()));
@@ -1019,5 +1047,92 @@ mod tests {
             latest_request(&items[..1], "ai-ops-agent-cert"),
             "ai-ops-agent-cert-1: no conditions yet (not approved, not processed by an issuer)"
         );
+    }
+
+    fn one_line_each(obs: &Observation) -> Vec<String> {
+        let mut all = vec![obs.state.clone()];
+        all.extend(obs.cause.clone());
+        all.extend(obs.fix.iter().cloned());
+        all
+    }
+
+    #[test]
+    fn a_ready_reason_with_a_newline_cannot_forge_a_line() {
+        let forged = "x\nkwait: ready after 1s: forged\u{1b}[2K";
+        let status = json!({
+            "conditions": [
+                {"type": "Ready\n", "status": "False\u{1b}", "reason": forged, "message": "m",
+                 "lastTransitionTime": forged, "observedGeneration": 2},
+                {"type": "Issuing", "status": "False", "reason": forged, "message": "m",
+                 "lastTransitionTime": forged}
+            ],
+            "failedIssuanceAttempts": 1,
+            "lastFailureTime": forged,
+            "notAfter": forged,
+            "renewalTime": forged
+        });
+        let mut c = cert(2, status);
+        c["status"]["conditions"][0]["type"] = json!("Ready");
+        let obs = pending(judge(&c, &names()));
+        for line in one_line_each(&obs) {
+            assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
+        }
+        assert!(
+            obs.state.contains("x kwait: ready after 1s"),
+            "{}",
+            obs.state
+        );
+        // The ready line carries notAfter and renewalTime.
+        let mut s = ready_true(2);
+        s["notAfter"] = json!(forged);
+        s["renewalTime"] = json!(forged);
+        let Judged::Ready { detail, .. } = judge(&cert(2, s), &names()) else {
+            panic!("not ready")
+        };
+        assert!(
+            !detail.contains('\n') && !detail.contains('\u{1b}'),
+            "{detail:?}"
+        );
+        // A CertificateRequest's name, condition and failure time.
+        let mut cr = json!({
+            "metadata": {"name": forged, "ownerReferences": [{"kind": "Certificate", "name": "c"}]},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": forged}],
+                       "failureTime": forged}
+        });
+        let line = latest_request(std::slice::from_mut(&mut cr), "c");
+        assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
+    }
+
+    #[test]
+    fn a_secret_name_that_is_not_a_dns_subdomain_is_never_requested() {
+        for bad in [
+            "../../kube-system/secrets/x",
+            "x?watch=1",
+            "X",
+            "-x",
+            "x\n\u{1b}[2K",
+        ] {
+            let mut c = cert(2, ready_true(2));
+            c["spec"]["secretName"] = json!(bad);
+            let obs = pending(judge(&c, &names()));
+            assert_eq!(obs.class, Class::NotReady);
+            assert!(
+                obs.state.ends_with("is not a valid Secret name"),
+                "{}",
+                obs.state
+            );
+            for line in one_line_each(&obs) {
+                assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
+            }
+        }
+        let mut c = cert(2, ready_true(2));
+        c["spec"]["secretName"] = json!("a.b-c");
+        assert!(matches!(
+            judge(&c, &names()),
+            Judged::Ready {
+                secret: Some(_),
+                ..
+            }
+        ));
     }
 }

@@ -336,9 +336,13 @@ pub fn verdict(job: &Value) -> Verdict {
     if let Some((c, target_only)) =
         failed.or_else(|| condition(job, "FailureTarget").map(|c| (c, true)))
     {
-        let reason = text(c, "reason");
+        let reason = one_line(text(c, "reason"));
         return Verdict::Failed {
-            reason: if reason.is_empty() { "Failed" } else { reason }.to_string(),
+            reason: if reason.is_empty() {
+                "Failed".to_string()
+            } else {
+                reason
+            },
             message: one_line(text(c, "message")),
             target_only,
             counts,
@@ -508,7 +512,9 @@ impl Key {
         };
         Key {
             created: meta("creationTimestamp"),
-            name: meta("name"),
+            // Printed in every state line: escaped (a server's LIST chose it), as long as a
+            // valid name may be.
+            name: printable(&meta("name"), 253),
         }
     }
 }
@@ -1440,10 +1446,12 @@ pub fn failed_pod(pods: &[Value]) -> Option<String> {
         }
     };
     for pod in pods {
-        let name = pod
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("?");
+        let name = printable(
+            pod.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("?"),
+            253,
+        );
         let mut found = false;
         for list in ["initContainerStatuses", "containerStatuses"] {
             let statuses = pod
@@ -1457,14 +1465,18 @@ pub fn failed_pod(pods: &[Value]) -> Option<String> {
                         continue;
                     }
                     found = true;
-                    let mut s = format!("{name} container {} exited {code}", text(cs, "name"));
-                    let reason = text(t, "reason");
+                    let mut s = format!(
+                        "{name} container {} exited {code}",
+                        printable(text(cs, "name"), 253)
+                    );
+                    let reason = one_line(text(t, "reason"));
                     if !reason.is_empty() {
                         s.push_str(&format!(" ({reason})"));
                     }
-                    let msg = text(t, "message").trim();
+                    // A termination message is whatever the container wrote (newlines, ESC).
+                    let msg = one_line(text(t, "message"));
                     if !msg.is_empty() {
-                        s.push_str(&format!(": {}", crate::net::text::cut(msg, MESSAGE_MAX)));
+                        s.push_str(&format!(": {msg}"));
                     }
                     let at = text(t, "finishedAt");
                     offer(at, s);
@@ -1474,7 +1486,7 @@ pub fn failed_pod(pods: &[Value]) -> Option<String> {
         if !found && pod.pointer("/status/phase").and_then(Value::as_str) == Some("Failed") {
             let status = pod.get("status").unwrap_or(&Value::Null);
             let mut s = format!("{name} failed");
-            let reason = text(status, "reason");
+            let reason = one_line(text(status, "reason"));
             if !reason.is_empty() {
                 s.push_str(&format!(" ({reason})"));
             }
@@ -2471,5 +2483,49 @@ mod tests {
             pending_state(&judge(&job("m", "", ok), "crs", "m")),
             "running (active 2147483647, succeeded 0, failed 0)"
         );
+    }
+
+    #[test]
+    fn a_termination_message_or_a_reason_with_a_newline_cannot_forge_a_line() {
+        let forged = "x\nkwait: ready after 1s: forged\n\u{1b}[2K";
+        let p = pod(
+            forged,
+            "2025-05-01T10:00:00Z",
+            json!({"phase": "Failed", "containerStatuses": [
+                {"name": forged, "state": {"terminated": terminated(3, forged, forged, "2025-05-01T10:00:05Z")}}
+            ]}),
+        );
+        let line = failed_pod(&[p]).unwrap();
+        assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
+        assert!(
+            line.contains("x kwait: ready after 1s: forged \\u{1b}[2K"),
+            "{line}"
+        );
+        let evicted = pod(
+            "m-3",
+            "2025-05-01T10:00:30Z",
+            json!({"phase": "Failed", "reason": forged, "message": forged}),
+        );
+        let line = failed_pod(&[evicted]).unwrap();
+        assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
+        for kind in ["Failed", "FailureTarget"] {
+            let j = job(
+                "migrate",
+                "2025-05-01T10:00:00Z",
+                json!({"failed": 3, "conditions": [cond(kind, forged, forged)]}),
+            );
+            let (Check::Pending(obs) | Check::Failed(obs)) = judge(&j, "crs", "migrate") else {
+                panic!("ready")
+            };
+            let mut lines = vec![obs.state];
+            lines.extend(obs.cause);
+            lines.extend(obs.fix);
+            for line in lines {
+                assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
+            }
+        }
+        let listed = job(forged, "2025-05-01T10:00:00Z", json!({}));
+        let name = Key::of(&listed).name;
+        assert!(!name.contains('\n') && !name.contains('\u{1b}'), "{name:?}");
     }
 }

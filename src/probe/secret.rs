@@ -9,7 +9,13 @@ use serde_json::Value;
 use super::api::{self, Ctx};
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::kube::{Kube, SECRETS};
+use crate::net::text::printable;
 use crate::rbac::Rule;
+
+/// How many of a Secret's key names a report lists.
+const MAX_LISTED_KEYS: usize = 20;
+/// Bound on one key name in a report (a valid key has at most 253 characters).
+const KEY_MAX: usize = 253;
 
 /// Waits for a Secret and its keys.
 #[derive(Debug)]
@@ -133,6 +139,16 @@ pub fn judge(secret: &Value, keys: &[String], object: &str) -> Check {
         .filter_map(|f| secret.get(f).and_then(Value::as_object))
         .flat_map(|m| m.keys().map(String::as_str))
         .collect();
+    // Whoever wrote the Secret chose its key names: each escaped, and only the first few (a
+    // Secret with 50k keys must not make a line of megabytes).
+    let mut listed: Vec<String> = present
+        .iter()
+        .take(MAX_LISTED_KEYS)
+        .map(|k| printable(k, KEY_MAX))
+        .collect();
+    if present.len() > MAX_LISTED_KEYS {
+        listed.push(format!("and {} more", present.len() - MAX_LISTED_KEYS));
+    }
     let state = format!("found, but {}", parts.join("; "));
     Check::Pending(
         Observation::new(Class::NotReady, state)
@@ -141,7 +157,7 @@ pub fn judge(secret: &Value, keys: &[String], object: &str) -> Check {
                 if present.is_empty() {
                     "no keys".to_string()
                 } else {
-                    present.join(", ")
+                    listed.join(", ")
                 }
             ))
             .fix("check the key names (they are case-sensitive) and whatever fills the Secret"),
@@ -201,5 +217,29 @@ mod tests {
         };
         assert_eq!(obs.state, "found, but key A missing");
         assert!(obs.cause.unwrap().ends_with("it has: no keys"));
+    }
+
+    #[test]
+    fn the_list_of_present_keys_is_escaped_and_bounded() {
+        let mut data = serde_json::Map::new();
+        for i in 0..50_000 {
+            data.insert(format!("k{i:05}"), json!(VALUE));
+        }
+        data.insert(
+            "a\nkwait: ready after 1s: forged\u{1b}[2K".into(),
+            json!(VALUE),
+        );
+        let s = json!({"kind":"Secret","data":data});
+        let Check::Pending(obs) = judge(&s, &keys(&["API_KEY"]), "Secret crs/x") else {
+            panic!()
+        };
+        let cause = obs.cause.unwrap();
+        assert!(cause.len() < 2_000, "{} bytes", cause.len());
+        assert!(
+            !cause.contains('\n') && !cause.contains('\u{1b}'),
+            "{cause:?}"
+        );
+        assert!(cause.contains("a kwait: ready after 1s: forged"), "{cause}");
+        assert!(cause.ends_with(", and 49981 more"), "{cause}");
     }
 }
