@@ -43,10 +43,17 @@ fn load_system_roots() -> Result<RootCertStore, String> {
     }
     // As rustls-native-certs: when either variable is set, only they are used.
     if let Some(file) = &file {
-        let pem = crate::net::file::read_capped(file, BUNDLE_CAP, "SSL_CERT_FILE")
-            .map_err(|e| e.to_string())?;
-        store
-            .add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
+        // A file that cannot be read is no bundle (as before: "no trusted CA certificates"
+        // says so); one over the cap is the operator's mistake, named with its limit.
+        match crate::net::file::read_capped(file, BUNDLE_CAP, "SSL_CERT_FILE") {
+            Ok(pem) => {
+                store.add_parsable_certificates(
+                    CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok),
+                );
+            }
+            Err(e @ crate::net::file::FileError::TooLarge { .. }) => return Err(e.to_string()),
+            Err(crate::net::file::FileError::Io { .. }) => {}
+        }
     }
     for dir in &dirs {
         if let Ok(entries) = std::fs::read_dir(dir) {
