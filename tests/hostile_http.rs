@@ -353,3 +353,26 @@ fn ssl_cert_file_dev_zero_is_refused_at_its_cap() {
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(r.took < Duration::from_secs(5), "{:?}", r.took);
 }
+
+#[test]
+fn ssl_cert_dir_with_a_link_to_dev_zero_is_refused() {
+    let home = scratch("ssl-cert-dir");
+    let dir = home.join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.pem")).unwrap();
+    let mut cmd = kwait(&home);
+    cmd.args(["wait-http", "https://127.0.0.1:1/", "--timeout", "30s"])
+        .env_remove("SSL_CERT_FILE")
+        .env("SSL_CERT_DIR", &dir);
+    let r = run(
+        memory_limited(cmd, HOSTILE_AS_LIMIT_MIB),
+        Duration::from_secs(60),
+    );
+    let out = output(&r);
+    assert_eq!(r.code, Some(2), "{out}");
+    assert!(
+        out.contains("SSL_CERT_DIR") && out.contains("zero.pem"),
+        "{out}"
+    );
+    assert!(r.took < Duration::from_secs(5), "{:?}", r.took);
+}
