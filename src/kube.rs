@@ -725,7 +725,7 @@ impl ClientSpec {
                         })?;
                     }
                 }
-                None => roots = system_roots(),
+                None => roots = system_roots().map_err(ConfigError::Unusable)?,
             }
             if roots.is_empty() {
                 return Err(ConfigError::Unusable(
@@ -940,7 +940,7 @@ async fn load_kubeconfig(
     config.proxy_url = match proxy_url {
         Some(p) => Some(
             p.parse()
-                .map_err(|_| ConfigError::Unusable(format!("proxy-url {p:?} is not a URL")))?,
+                .map_err(|_| ConfigError::Unusable(proxy_url_error(&p)))?,
         ),
         None => None,
     };
@@ -1349,6 +1349,16 @@ fn classify_status(
     }
 }
 
+/// `proxy-url "…" is not a URL`, with the proxy's password hidden (also in a URL without a
+/// scheme, `user:pw@proxy:3128`), escaped and bounded.
+fn proxy_url_error(p: &str) -> String {
+    let shown = match p.rsplit_once('@') {
+        Some((_, host)) if !p.contains("://") => format!("***@{host}"),
+        _ => crate::net::text::redact_url(p),
+    };
+    format!("proxy-url {:?} is not a URL", printable(&shown, 200))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1636,5 +1646,17 @@ mod tests {
         assert_eq!(SECRETS.path("crs"), "/api/v1/namespaces/crs/secrets");
         assert_eq!(JOBS.path("a"), "/apis/batch/v1/namespaces/a/jobs");
         assert_eq!(CERTIFICATES.qualified(), "certificates.cert-manager.io");
+    }
+
+    #[test]
+    fn a_proxy_url_that_is_not_a_url_is_reported_without_its_password() {
+        for p in [
+            "http://user:pr0xy-s3cret@pro xy:3128",
+            "user:pr0xy-s3cret@proxy:notaport",
+        ] {
+            let text = proxy_url_error(p);
+            assert!(!text.contains("pr0xy-s3cret"), "{text}");
+            assert!(text.contains("***"), "{text}");
+        }
     }
 }

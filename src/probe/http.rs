@@ -69,6 +69,9 @@ pub enum SetupError {
     /// `--ca-cert` could not be read, or is over [`FILE_CAP`].
     #[error(transparent)]
     Read(#[from] PlanError),
+    /// The system CA bundle could not be read (`SSL_CERT_FILE=/dev/zero`).
+    #[error("cannot use the system CA bundle: {0}")]
+    SystemRoots(String),
     /// The TLS or HTTP client could not be built.
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
@@ -134,7 +137,7 @@ impl HttpProbe {
                 Roots::CaCert,
             )
         } else {
-            let store = system_roots();
+            let store = system_roots().map_err(SetupError::SystemRoots)?;
             let roots = if store.is_empty() {
                 Roots::None
             } else {
@@ -226,12 +229,13 @@ impl HttpProbe {
         };
         let Answer { response, url } = answer;
         let status = response.status();
-        // After redirects the URL came from a server: escaped like any other server text.
-        let final_url = printable(&redact_url(&url), SNIPPET);
+        // After redirects the URL came from a server: scrubbed and escaped like any other
+        // server text.
+        let final_url = self.shown_location(url.as_str(), SNIPPET);
         let location = response
             .headers()
             .get(http::header::LOCATION)
-            .map(|l| self.shown_location(&String::from_utf8_lossy(l.as_bytes())));
+            .map(|l| self.shown_location(&String::from_utf8_lossy(l.as_bytes()), SHORT * 2));
         let retry_after = match status {
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => response
                 .headers()
@@ -268,7 +272,7 @@ impl HttpProbe {
             obs.retry_after = retry_after;
             return Check::Pending(obs);
         }
-        match judge(&self.target, &body, &shown, truncated) {
+        match judge(&self.target, &body, &shown, truncated, &self.secrets) {
             Ok(extra) => Check::Ready(format!(
                 "HTTP {method} {final_url} answered {}{}",
                 status.as_u16(),
@@ -330,7 +334,7 @@ impl HttpProbe {
                 return Ok(Answer { response, url });
             };
             hops += 1;
-            let shown = self.shown_location(next.as_str());
+            let shown = self.shown_location(next.as_str(), SHORT * 2);
             if hops > MAX_REDIRECTS {
                 return Err(Box::new(
                     Observation::new(Class::Other, "too many redirects")
@@ -381,13 +385,11 @@ impl HttpProbe {
         }
     }
 
-    /// A `Location` (or any URL a server sent) as it may be shown: password hidden, escaped,
-    /// credentials scrubbed.
-    fn shown_location(&self, location: &str) -> String {
-        self.scrub(&printable(
-            &crate::net::text::redact_url(location),
-            SHORT * 2,
-        ))
+    /// A `Location` (or any URL a server sent) as it may be shown: credentials scrubbed
+    /// first (a cut must not leave a prefix of a header value no later scrub recognises),
+    /// then password hidden, escaped and cut to `max`.
+    fn shown_location(&self, location: &str, max: usize) -> String {
+        printable(&crate::net::text::redact_url(&self.scrub(location)), max)
     }
 
     /// Where a request that timed out stood: for https, whether TLS got under way.
@@ -492,8 +494,11 @@ impl HttpProbe {
         }
     }
 
-    fn tls_observation(&self, e: &rustls::Error, host: &str) -> Observation {
-        let (state, cause, fix): (&str, String, String) = match e {
+    fn tls_observation(&self, err: &rustls::Error, host: &str) -> Observation {
+        // The texts carry server data (webpki lists the certificate's names, decoded lossily):
+        // escaped and bounded like any other server text.
+        let e = printable(&err.to_string(), 300);
+        let (state, cause, fix): (&str, String, String) = match err {
             rustls::Error::InvalidCertificate(c) => match c {
                 CertificateError::UnknownIssuer if self.roots == Roots::None => (
                     "TLS: no trusted CA certificates",
@@ -570,14 +575,19 @@ impl HttpProbe {
 
     /// Replaces every header value in `text` with `***`.
     fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "***");
-            }
-        }
-        out
+        scrub_with(&self.secrets, text)
     }
+}
+
+/// `text` with every one of `secrets` (longest first) replaced by `***`.
+fn scrub_with(secrets: &[String], text: &str) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
 }
 
 fn reset(at: &str, text: &str) -> Observation {
@@ -648,12 +658,14 @@ pub(crate) struct Mismatch {
 
 /// Judges an accepted answer's body: `Ok(text to append to the ready line)` or what is wrong.
 ///
-/// `shown` is the body as it may be shown (header values scrubbed), for the snippets.
+/// `shown` is the body as it may be shown (header values scrubbed), for the snippets;
+/// `secrets` are the header values, scrubbed from found values before they are cut.
 pub(crate) fn judge(
     target: &HttpTarget,
     body: &[u8],
     shown: &[u8],
     truncated: bool,
+    secrets: &[String],
 ) -> Result<String, Mismatch> {
     let only = if truncated {
         " (judged on its first 64 KiB)"
@@ -737,7 +749,9 @@ pub(crate) fn judge(
             ),
         });
     }
-    let found = found_text(&nodes);
+    // Scrubbed before `short`/`printable` cut it: a header value echoed across the cut would
+    // otherwise leave a prefix no later scrub recognises.
+    let found = found_text(&nodes, secrets);
     match &j.equals {
         None => Ok(format!(", {} is {}", j.path, short(&found))),
         Some(want) if all_equal(&nodes, want) => Ok(format!(", {} == {:?}", j.path, short(want))),
@@ -754,15 +768,17 @@ pub(crate) fn judge(
     }
 }
 
-/// The found value (one node) or values (a JSON array of them), compact, cut after a few
-/// hundred bytes: nodes are serialized in place (never cloned), and serializing stops there.
-fn found_text(nodes: &[&Value]) -> String {
-    /// Keeps the first `max` bytes written, then refuses more.
-    struct Capped(Vec<u8>);
+/// The found value (one node) or values (a JSON array of them), compact, with `secrets`
+/// scrubbed, cut after a few hundred bytes: nodes are serialized in place (never cloned), and
+/// serializing stops there (plus the longest secret, so one that crosses the cut is whole
+/// when it is scrubbed).
+fn found_text(nodes: &[&Value], secrets: &[String]) -> String {
+    /// Keeps the first `.1` bytes written, then refuses more.
+    struct Capped(Vec<u8>, usize);
     const MAX: usize = 4 * SNIPPET;
     impl io::Write for Capped {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let room = MAX.saturating_sub(self.0.len());
+            let room = self.1.saturating_sub(self.0.len());
             if room == 0 {
                 return Err(io::Error::other("enough"));
             }
@@ -774,7 +790,8 @@ fn found_text(nodes: &[&Value]) -> String {
             Ok(())
         }
     }
-    let mut out = Capped(Vec::new());
+    let slack = secrets.iter().map(String::len).max().unwrap_or(0);
+    let mut out = Capped(Vec::new(), MAX + slack);
     let complete = (|| -> io::Result<()> {
         use io::Write as _;
         if let [one] = nodes {
@@ -790,7 +807,16 @@ fn found_text(nodes: &[&Value]) -> String {
         out.write_all(b"]")
     })()
     .is_ok();
-    let mut text = String::from_utf8_lossy(&out.0).into_owned();
+    let mut text = scrub_with(secrets, &String::from_utf8_lossy(&out.0));
+    let mut complete = complete;
+    if text.len() > MAX {
+        let mut end = MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        complete = false;
+    }
     if !complete {
         text.push('…');
     }
@@ -1055,7 +1081,7 @@ mod tests {
     }
 
     fn j(t: &HttpTarget, body: &[u8]) -> Result<String, Mismatch> {
-        judge(t, body, body, false)
+        judge(t, body, body, false, &[])
     }
 
     fn pending(c: Check) -> Observation {
@@ -1369,22 +1395,91 @@ mod tests {
         );
     }
 
+    const ECHOED: &str = "tok-0123456789abcdefghij";
+
+    fn echo_target(extra: &[&str]) -> HttpTarget {
+        let header = format!("Authorization: Bearer {ECHOED}");
+        let mut args = vec!["http://x/", "--header", header.as_str()];
+        args.extend_from_slice(extra);
+        target(&args)
+    }
+
+    /// No prefix of the secret (4 bytes or more) is left in `text`.
+    fn no_prefix_of_the_secret(text: &str) {
+        for n in 4..=ECHOED.len() {
+            assert!(!text.contains(&ECHOED[..n]), "{n} bytes of it in {text}");
+        }
+    }
+
+    #[test]
+    fn a_header_secret_echoed_across_the_cut_of_a_found_value_is_scrubbed_first() {
+        let t = echo_target(&["--json-path", "$.v"]);
+        let p = HttpProbe::new(&t).unwrap();
+        // The short form of the value (60 chars): the token starts just before the cut.
+        let body = format!(r#"{{"v":"{}{ECHOED}"}}"#, "x".repeat(50));
+        // `shown` is the body scrubbed whole, as `attempt` passes it.
+        let shown = p.scrub(&body);
+        let ok = judge(&t, body.as_bytes(), shown.as_bytes(), false, &p.secrets).unwrap();
+        assert!(ok.contains("***") || !ok.contains("tok-"), "{ok}");
+        no_prefix_of_the_secret(&ok);
+        // --equals mismatch: the state (60 chars) and the cause (200 chars).
+        let t = echo_target(&["--json-path", "$.v", "--equals", "y"]);
+        for pad in [50, 190] {
+            let body = format!(r#"{{"v":"{}{ECHOED}"}}"#, "x".repeat(pad));
+            let shown = p.scrub(&body);
+            let m = judge(&t, body.as_bytes(), shown.as_bytes(), false, &p.secrets).unwrap_err();
+            no_prefix_of_the_secret(&m.state);
+            no_prefix_of_the_secret(&m.cause);
+        }
+        // The serialization cap (800 bytes) itself.
+        let v = Value::String(format!("{}{ECHOED}", "x".repeat(4 * SNIPPET - 10)));
+        let text = found_text(&[&v], &p.secrets);
+        no_prefix_of_the_secret(&text);
+        assert!(
+            text.len() <= 4 * SNIPPET + 4 && text.contains("***"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_header_secret_echoed_across_the_cut_of_a_location_is_scrubbed_first() {
+        let p = HttpProbe::new(&echo_target(&[])).unwrap();
+        for pad in [100, 110, 115] {
+            let location = format!("http://x/{}?t={ECHOED}", "a".repeat(pad));
+            let shown = p.shown_location(&location, SHORT * 2);
+            no_prefix_of_the_secret(&shown);
+        }
+    }
+
+    #[test]
+    fn tls_error_texts_with_server_names_are_escaped() {
+        let p = HttpProbe::new(&target(&["https://x/"])).unwrap();
+        // webpki's name-mismatch text lists the certificate's names, decoded lossily.
+        let e = rustls::Error::General("evil\u{1b}[2Jname\u{202e}\nkwait: ready".into());
+        let obs = p.tls_observation(&e, "x");
+        let cause = obs.cause.unwrap_or_default();
+        for c in ['\u{1b}', '\u{202e}', '\n'] {
+            assert!(!cause.contains(c), "{cause:?}");
+        }
+        assert!(cause.contains("\\u{1b}"), "{cause:?}");
+    }
+
     #[test]
     fn found_values_are_serialized_in_place_and_cut() {
         let big = Value::Array((0..100_000).map(Value::from).collect());
         let many: Vec<&Value> = std::iter::repeat_n(&big, 1000).collect();
-        let text = found_text(&many);
+        let text = found_text(&many, &[]);
         assert!(text.len() <= 4 * SNIPPET + 4, "{}", text.len());
         assert!(
             text.starts_with("[[0,1,2,") && text.ends_with('…'),
             "{text}"
         );
         assert_eq!(
-            found_text(&[&serde_json::json!({"a": "b"})]),
+            found_text(&[&serde_json::json!({"a": "b"})], &[]),
             r#"{"a":"b"}"#
         );
         let (one, two) = (serde_json::json!(1), serde_json::json!("x"));
-        assert_eq!(found_text(&[&one, &two]), r#"[1,"x"]"#);
+        assert_eq!(found_text(&[&one, &two], &[]), r#"[1,"x"]"#);
     }
 
     #[test]
