@@ -376,3 +376,38 @@ fn ssl_cert_dir_with_a_link_to_dev_zero_is_refused() {
     );
     assert!(r.took < Duration::from_secs(5), "{:?}", r.took);
 }
+
+/// A credential in the query (`?api_key=…`, as health endpoints behind API gateways take it)
+/// was printed in the start, state and report lines, and wherever the server echoed it. Its
+/// value is shown as `***` and scrubbed from what the server says; the request still carries it.
+#[test]
+fn a_credential_in_the_query_string_is_never_printed() {
+    const KEY: &str = "qk-7d1e93b0c4";
+    let s = HttpServer::start(vec![Reply::text(
+        503,
+        &format!("invalid api_key {KEY} for this tenant"),
+    )]);
+    let url = format!("{}?api_key={KEY}&region=eu", s.url("/ready"));
+    for format in ["text", "json"] {
+        let (r, home) = hostile(
+            "query-credential",
+            &[
+                "-vvv",
+                "--log-format",
+                format,
+                "--timeout",
+                "1s",
+                "wait-http",
+                &url,
+            ],
+        );
+        let log = std::fs::read_to_string(home.join("termination-log")).unwrap_or_default();
+        let all = format!("{}{log}", output(&r));
+        assert_eq!(r.code, Some(124), "{all}");
+        assert!(all.contains("/ready?api_key=***&region=eu"), "{all}");
+        // The server's text was shown (scrubbed), so the check is not vacuous.
+        assert!(all.contains("invalid api_key *** for this tenant"), "{all}");
+        assert!(!all.contains(KEY), "{all}");
+        assert!(!all.contains(&KEY[..8]), "{all}");
+    }
+}

@@ -170,21 +170,84 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A URL (that may not parse) with the password of its userinfo replaced by `***`:
-/// `https://user:pw@host/` → `https://user:***@host/`.
+/// Query parameters whose value is taken for a credential when a URL is shown
+/// (`?api_key=…`, `&access_token=…`, `&X-Amz-Signature=…`): a name that contains one of these,
+/// in any case.
+const CREDENTIAL_PARAMS: &[&str] = &[
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "sig",
+    "auth",
+    "credential",
+];
+
+/// Whether the query parameter `name` holds a credential (see [`CREDENTIAL_PARAMS`]).
+pub fn is_credential_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    CREDENTIAL_PARAMS.iter().any(|p| name.contains(p))
+}
+
+/// The values of the query parameters of `url` that hold credentials (for [`add_secret`]).
+pub fn credential_params(url: &str) -> Vec<&str> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Vec::new();
+    };
+    let query = query.split('#').next().unwrap_or("");
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, value)| is_credential_param(name) && !value.is_empty())
+        .map(|(_, value)| value)
+        .collect()
+}
+
+/// A URL (that may not parse) as it may be shown: the password of its userinfo and the values
+/// of credential query parameters replaced by `***`:
+/// `https://user:pw@host/p?api_key=k&x=1` → `https://user:***@host/p?api_key=***&x=1`.
 pub fn redact_url(s: &str) -> String {
     let Some((scheme, rest)) = s.split_once("://") else {
         return s.to_string();
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => s.to_string(),
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
         },
-        None => s.to_string(),
+        None => authority.to_string(),
+    };
+    format!("{scheme}://{authority}{}", redact_query(tail))
+}
+
+/// The path, query and fragment with the values of credential parameters replaced by `***`.
+fn redact_query(tail: &str) -> String {
+    let Some((path, rest)) = tail.split_once('?') else {
+        return tail.to_string();
+    };
+    let (query, fragment) = match rest.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (rest, None),
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if is_credential_param(name) && !value.is_empty() => {
+                format!("{name}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    let mut out = format!("{path}?{}", query.join("&"));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
     }
+    out
 }
 
 #[cfg(test)]
@@ -219,13 +282,22 @@ mod tests {
     }
 
     #[test]
-    fn redact_url_hides_only_the_password() {
+    fn redact_url_hides_the_password_and_credential_query_values() {
         assert_eq!(
             redact_url("http://user:pw@host:1/p?q#f"),
             "http://user:***@host:1/p?q#f"
         );
         assert_eq!(redact_url("http://user@host/"), "http://user@host/");
         assert_eq!(redact_url("host:1"), "host:1");
+        assert_eq!(
+            redact_url("https://h/p?api_key=k-123&page=2&Access_Token=t#frag"),
+            "https://h/p?api_key=***&page=2&Access_Token=***#frag"
+        );
+        assert_eq!(redact_url("https://h/p?key=&x"), "https://h/p?key=&x");
+        assert_eq!(
+            credential_params("https://h/?X-Amz-Signature=abc&id=1&token=t"),
+            vec!["abc", "t"]
+        );
     }
 
     #[test]

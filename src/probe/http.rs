@@ -208,6 +208,11 @@ impl HttpProbe {
                 headers.insert(http::header::AUTHORIZATION, v);
             }
         }
+        // `?api_key=…`: shown as `***` (redact_url), and scrubbed where a server echoes it.
+        for value in crate::net::text::credential_params(target.url.as_str()) {
+            remember(value);
+            remember(&percent_decode(value));
+        }
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Ok(HttpProbe {
             shown_url: redact_url(&target.url),
@@ -903,15 +908,10 @@ fn http_date(s: &str) -> Option<std::time::SystemTime> {
     crate::duration::civil_time(y, m, d, h, mi, se)
 }
 
-/// The URL with a password replaced by `***`.
+/// The URL as it may be shown: its password and credential query values as `***`
+/// ([`crate::net::text::redact_url`]).
 pub(crate) fn redact_url(url: &Url) -> String {
-    if url.password().is_some() {
-        let mut u = url.clone();
-        if u.set_password(Some("***")).is_ok() {
-            return u.as_str().replace("%2A%2A%2A", "***");
-        }
-    }
-    url.to_string()
+    crate::net::text::redact_url(url.as_str())
 }
 
 fn chain(e: &(dyn StdError + 'static)) -> String {
