@@ -228,3 +228,35 @@ fn a_certificate_authority_file_without_end_is_refused_at_1_mib() {
         "kubeconfig: certificate-authority \"/dev/zero\" is larger than 1 MiB, the most kwait reads",
     );
 }
+
+/// Regression: a plugin that printed its credential and exited, but left a process outside its
+/// group (`setsid`) holding its stdout, kept kwait reading until that process ended: every
+/// check ran out its attempt timeout and the wait could never use the credential.
+#[test]
+fn a_plugin_whose_stdout_outlives_it_is_read_within_a_grace_second() {
+    let c = cluster_with_user("exec-stdout-held", |api, dir| {
+        api.add_token("held-token", "held-user", Allow::All);
+        let plugin = dir.join("plugin.sh");
+        write_script(
+            &plugin,
+            r#"setsid sleep 30 &
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"held-token"}}'
+"#,
+        );
+        exec_user(&plugin)
+    });
+    c.api.create("secrets", NS, secret("s", &[("k", "v")]));
+    let r = run(
+        c.kwait(&[
+            "wait-secret",
+            "s",
+            "--timeout",
+            "20s",
+            "--attempt-timeout",
+            "8s",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.took < Duration::from_secs(6), "took {:?}", r.took);
+}

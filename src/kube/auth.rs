@@ -17,6 +17,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, ConfigError};
 use crate::check::Class;
 use crate::net::file::read_capped;
-use crate::net::text::printable;
+use crate::net::text::{lock, printable};
 
 /// A token file (kubeconfig `tokenFile`, the in-cluster token) holds one token.
 const TOKEN_FILE_LIMIT: u64 = 64 * 1024;
@@ -471,40 +472,87 @@ struct Output {
     stderr_tail: Vec<u8>,
 }
 
-/// Reads the plugin's output (stdout capped: past the limit the group is killed; stderr
-/// drained, its last 64 KiB kept) and reaps it. Runs on a blocking thread.
-fn collect(mut child: Child, pid: nix::unistd::Pid, group: bool) -> Output {
-    let stderr = child.stderr.take().and_then(|mut err| {
+/// How long kwait still reads a plugin's pipes after the plugin exited: output it wrote before
+/// exiting is there at once; a pipe kept open longer belongs to something it started outside its
+/// process group (`setsid`), whose end kwait does not wait for.
+const EXEC_PIPE_GRACE: Duration = Duration::from_secs(1);
+
+/// One of the plugin's pipes, read on a thread of its own into a shared buffer: what was read
+/// so far stays readable even when the pipe never ends.
+struct Drained {
+    buf: Arc<Mutex<Vec<u8>>>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Drained {
+    /// Starts reading `pipe`; `keep` adds each chunk to the buffer and says whether to go on.
+    fn start(
+        name: &str,
+        pipe: impl Read + Send + 'static,
+        keep: impl Fn(&mut Vec<u8>, &[u8]) -> bool + Send + 'static,
+    ) -> Option<Drained> {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let (tx, done) = std::sync::mpsc::channel();
+        let shared = buf.clone();
+        let mut pipe = pipe;
         std::thread::Builder::new()
-            .name("exec-stderr".into())
+            .name(name.into())
             .spawn(move || {
-                let mut tail = Vec::new();
                 let mut chunk = [0u8; 8192];
-                while let Ok(n) = err.read(&mut chunk) {
-                    if n == 0 {
+                while let Ok(n) = pipe.read(&mut chunk) {
+                    if n == 0 || !keep(&mut lock(&shared), &chunk[..n]) {
                         break;
                     }
-                    tail.extend_from_slice(&chunk[..n]);
-                    if tail.len() > 2 * EXEC_STDERR_KEEP {
-                        tail.drain(..tail.len() - EXEC_STDERR_KEEP);
-                    }
                 }
-                tail
+                let _ = tx.send(());
             })
-            .ok()
-    });
-    let mut stdout = Vec::new();
-    let mut too_much = false;
-    if let Some(out) = child.stdout.take() {
-        let _ = out.take(EXEC_STDOUT_LIMIT + 1).read_to_end(&mut stdout);
-        if stdout.len() as u64 > EXEC_STDOUT_LIMIT {
-            too_much = true;
-            stdout = Vec::new();
-            Kill::now(pid, group);
-        }
+            .ok()?;
+        Some(Drained { buf, done })
     }
+
+    /// What was read, once the pipe ended or `until` passed, whichever is first.
+    fn take(self, until: std::time::Instant) -> Vec<u8> {
+        let _ = self
+            .done
+            .recv_timeout(until.saturating_duration_since(std::time::Instant::now()));
+        std::mem::take(&mut *lock(&self.buf))
+    }
+}
+
+/// Reads the plugin's output (stdout capped: past the limit the group is killed; stderr
+/// drained, its last 64 KiB kept) and reaps it. Runs on a blocking thread; bounded in time by
+/// the plugin itself (the caller kills its group when the run overruns) plus
+/// [`EXEC_PIPE_GRACE`].
+fn collect(mut child: Child, pid: nix::unistd::Pid, group: bool) -> Output {
+    let stderr = child.stderr.take().and_then(|err| {
+        Drained::start("exec-stderr", err, |tail, chunk| {
+            tail.extend_from_slice(chunk);
+            if tail.len() > 2 * EXEC_STDERR_KEEP {
+                tail.drain(..tail.len() - EXEC_STDERR_KEEP);
+            }
+            true
+        })
+    });
+    let cap = usize::try_from(EXEC_STDOUT_LIMIT).unwrap_or(usize::MAX);
+    let stdout = child.stdout.take().and_then(|out| {
+        Drained::start("exec-stdout", out, move |buf, chunk| {
+            let room = (cap + 1).saturating_sub(buf.len());
+            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if buf.len() > cap {
+                Kill::now(pid, group);
+                return false;
+            }
+            true
+        })
+    });
     let status = child.wait();
-    let stderr_tail = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    let grace = std::time::Instant::now() + EXEC_PIPE_GRACE;
+    let mut stdout = stdout.map(|d| d.take(grace)).unwrap_or_default();
+    let too_much = stdout.len() > cap;
+    if too_much {
+        stdout = Vec::new();
+    }
+    let stderr_tail = stderr.map(|d| d.take(grace)).unwrap_or_default();
     Output {
         status,
         stdout,
