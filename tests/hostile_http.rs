@@ -35,6 +35,29 @@ fn output(r: &Run) -> String {
     format!("{}{}", r.stdout, r.stderr)
 }
 
+/// A 1 s `wait-http URL` at `-vvv` in `--log-format` text and then json, as [`hostile`] runs
+/// it: each run's exit code, all it printed with its termination log (where a credential must
+/// not appear either), and that log alone.
+fn at_every_level(name: &str, url: &str) -> Vec<(Option<i32>, String, String)> {
+    ["text", "json"]
+        .into_iter()
+        .map(|format| {
+            let args = [
+                "-vvv",
+                "--log-format",
+                format,
+                "--timeout",
+                "1s",
+                "wait-http",
+                url,
+            ];
+            let (r, home) = hostile(name, &args);
+            let log = std::fs::read_to_string(home.join("termination-log")).unwrap_or_default();
+            (r.code, format!("{}{log}", output(&r)), log)
+        })
+        .collect()
+}
+
 /// `kwait --timeout TIMEOUT wait-http URL FLAGS...` as [`hostile`] runs it; the run and all it
 /// printed.
 fn wait_http(name: &str, timeout: &str, url: &str, flags: &[&str]) -> (Run, String) {
@@ -189,22 +212,8 @@ fn url_credentials_never_appear_at_vvv_in_json_or_in_the_termination_log() {
         .url("/health")
         .replace("http://", &format!("http://user:{PASSWORD}@"));
     let encoded = basic("user", PASSWORD);
-    for format in ["text", "json"] {
-        let (r, home) = hostile(
-            "url-credentials",
-            &[
-                "-vvv",
-                "--log-format",
-                format,
-                "--timeout",
-                "1s",
-                "wait-http",
-                &url,
-            ],
-        );
-        let log = std::fs::read_to_string(home.join("termination-log")).unwrap_or_default();
-        let all = format!("{}{log}", output(&r));
-        assert_eq!(r.code, Some(124), "{all}");
+    for (code, all, log) in at_every_level("url-credentials", &url) {
+        assert_eq!(code, Some(124), "{all}");
         assert!(!log.is_empty(), "no termination log");
         assert!(all.contains("user:***@"), "{all}");
         // The echo was really shown (scrubbed), so the check is not vacuous.
@@ -388,22 +397,8 @@ fn a_credential_in_the_query_string_is_never_printed() {
         &format!("invalid api_key {KEY} for this tenant"),
     )]);
     let url = format!("{}?api_key={KEY}&region=eu", s.url("/ready"));
-    for format in ["text", "json"] {
-        let (r, home) = hostile(
-            "query-credential",
-            &[
-                "-vvv",
-                "--log-format",
-                format,
-                "--timeout",
-                "1s",
-                "wait-http",
-                &url,
-            ],
-        );
-        let log = std::fs::read_to_string(home.join("termination-log")).unwrap_or_default();
-        let all = format!("{}{log}", output(&r));
-        assert_eq!(r.code, Some(124), "{all}");
+    for (code, all, _) in at_every_level("query-credential", &url) {
+        assert_eq!(code, Some(124), "{all}");
         assert!(all.contains("/ready?api_key=***&region=eu"), "{all}");
         // The server's text was shown (scrubbed), so the check is not vacuous.
         assert!(all.contains("invalid api_key *** for this tenant"), "{all}");
