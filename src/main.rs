@@ -225,7 +225,7 @@ fn summary_before_start(ending: Ending, started: tokio::time::Instant) -> Summar
         checks: 0,
         last: Some(Observation::new(Class::Timeout, CONNECTING).cause(cause)),
         since: Duration::ZERO,
-        history: Vec::new(),
+        history: Default::default(),
         explain: Vec::new(),
         watching: false,
     }
@@ -401,7 +401,7 @@ fn take_over(shared: &Shared, ending: Ending) {
             checks: 0,
             last: Some(Observation::new(Class::Timeout, state)),
             since: Duration::ZERO,
-            history: Vec::new(),
+            history: Default::default(),
             explain: Vec::new(),
             watching: false,
         }),

@@ -4,6 +4,7 @@
 //! Everything goes to stderr (stdout is kept for `--dry-run` output). Nothing here ever sees a
 //! Secret value: probes only hand over key names.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -30,12 +31,49 @@ pub struct Summary {
     pub last: Option<Observation>,
     /// When `last`'s state was first seen, since the wait began.
     pub since: Duration,
-    /// Each change of state: (time since start, state).
-    pub history: Vec<(Duration, String)>,
+    /// The changes of state: (time since start, state).
+    pub history: History,
     /// Extra report lines from the probe (`Probe::explain`).
     pub explain: Vec<(String, String)>,
     /// Whether a watch was established at the end (so few checks were needed).
     pub watching: bool,
+}
+
+/// How many changes of state a report shows.
+const HISTORY_SHOWN: usize = 6;
+
+/// The changes of state a report shows: the last [`HISTORY_SHOWN`], and how many came before
+/// them, as a count: a state that changes for ever (`--timeout 0`) costs no memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    recent: VecDeque<(Duration, String)>,
+    earlier: usize,
+}
+
+impl History {
+    /// Notes a change to `state` at `at` (since the start).
+    pub fn push(&mut self, at: Duration, state: String) {
+        if self.recent.len() == HISTORY_SHOWN {
+            self.recent.pop_front();
+            self.earlier += 1;
+        }
+        self.recent.push_back((at, state));
+    }
+
+    /// How many changes there were in all.
+    pub fn len(&self) -> usize {
+        self.earlier + self.recent.len()
+    }
+}
+
+impl From<Vec<(Duration, String)>> for History {
+    fn from(changes: Vec<(Duration, String)>) -> Self {
+        let mut h = History::default();
+        for (at, state) in changes {
+            h.push(at, state);
+        }
+        h
+    }
 }
 
 /// How a wait ended.
@@ -276,10 +314,8 @@ impl Reporter {
         if s.history.len() > 1 {
             let shown: Vec<String> = s
                 .history
+                .recent
                 .iter()
-                .rev()
-                .take(6)
-                .rev()
                 .map(|(at, st)| {
                     format!(
                         "{} {}",
@@ -288,7 +324,7 @@ impl Reporter {
                     )
                 })
                 .collect();
-            let more = s.history.len().saturating_sub(6);
+            let more = s.history.earlier;
             let mut h = shown.join("\n");
             if more > 0 {
                 h = format!("({more} earlier changes)\n{h}");
@@ -460,7 +496,7 @@ mod tests {
             checks: 150,
             last: Some(obs),
             since: Duration::ZERO,
-            history: vec![(Duration::ZERO, "forbidden: ...".into())],
+            history: vec![(Duration::ZERO, "forbidden: ...".into())].into(),
             explain: vec![],
             watching: false,
         };
@@ -474,6 +510,32 @@ mod tests {
         );
     }
 
+    /// Regression: every change of state was kept for the report, which shows 6: a state
+    /// that changed for ever (`--timeout 0`) grew the history without end.
+    #[test]
+    fn a_history_of_endless_changes_keeps_six_and_counts_the_rest() {
+        let mut h = History::default();
+        for i in 0..10_000u64 {
+            h.push(Duration::from_secs(i), format!("state {i}"));
+        }
+        assert_eq!(h.len(), 10_000);
+        assert_eq!(h.recent.len(), HISTORY_SHOWN);
+        let s = Summary {
+            ending: Ending::TimedOut,
+            elapsed: Duration::from_secs(10_000),
+            checks: 10_000,
+            last: Some(Observation::new(Class::NotReady, "state 9999")),
+            since: Duration::from_secs(9_999),
+            history: h,
+            explain: vec![],
+            watching: false,
+        };
+        let text = reporter().render(&s);
+        assert!(text.contains("(9994 earlier changes)"), "{text}");
+        assert!(text.contains("state 9994\n"), "{text}");
+        assert!(!text.contains("state 9993"), "{text}");
+    }
+
     #[test]
     fn ready_line_has_elapsed_time() {
         let s = Summary {
@@ -482,7 +544,7 @@ mod tests {
             checks: 3,
             last: None,
             since: Duration::ZERO,
-            history: vec![],
+            history: History::default(),
             explain: vec![],
             watching: false,
         };

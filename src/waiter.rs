@@ -20,7 +20,7 @@ pub use crate::backoff::{Backoff, MAX_RETRY_AFTER};
 use crate::check::{Check, Class, Observation};
 pub use crate::kube::Wake;
 use crate::probe::Probe;
-use crate::report::{Ending, Reporter, Summary};
+use crate::report::{Ending, History, Reporter, Summary};
 
 /// How often "still waiting" is printed while nothing changes.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -89,7 +89,7 @@ pub async fn run(
     let mut last: Option<Observation> = None;
     let mut since = Duration::ZERO;
     let mut checks = 0u32;
-    let mut history: Vec<(Duration, String)> = Vec::new();
+    let mut history = History::default();
     let mut next_heartbeat = start + HEARTBEAT;
     let (notify, mut healthy) = match wake {
         Some(w) => (Some(w.notify), Some(w.healthy)),
@@ -159,7 +159,7 @@ pub async fn run(
                 Check::Failed(obs) => {
                     reporter.check(checks, elapsed, &obs.state);
                     if last.as_ref().is_none_or(|l| l.state != obs.state) {
-                        history.push((elapsed, obs.state.clone()));
+                        history.push(elapsed, obs.state.clone());
                         since = elapsed;
                     }
                     return summary(Ending::Failed, checks, Some(obs), since, history);
@@ -169,7 +169,7 @@ pub async fn run(
             reporter.check(checks, elapsed, &obs.state);
             if last.as_ref().is_none_or(|l| l.state != obs.state) {
                 reporter.state(elapsed, &obs);
-                history.push((elapsed, obs.state.clone()));
+                history.push(elapsed, obs.state.clone());
                 since = elapsed;
                 backoff.reset();
                 next_heartbeat = Instant::now() + HEARTBEAT;
