@@ -295,8 +295,13 @@ fn a_410_on_the_watch_restarts_it() {
 fn a_server_restart_mid_wait_is_survived() {
     let c = Cluster::new("restart");
     let k = spawn_30s(&c, &["wait-secret", "s"], &["--max-interval", "2s"]);
-    sleep_ms(1000);
+    eventually("kwait watches the Secret", LIMIT, || {
+        (c.api.open_watches() > 0).then_some(())
+    });
+    // A restart drops every connection, the watch's too (stop alone leaves an open stream
+    // running, and kwait, rightly, trusts a live watch and does not poll).
     c.api.stop();
+    c.api.close_watches();
     sleep_ms(2000);
     c.api.restart();
     c.api.create("secrets", NS, secret("s", &[("k", "v")]));
