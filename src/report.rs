@@ -257,21 +257,8 @@ impl Reporter {
             if let Ending::Interrupted(sig) = s.ending {
                 j.str("signal", signal_name(sig));
             }
-            if let Some(last) = s
-                .last
-                .as_ref()
-                .filter(|_| !matches!(s.ending, Ending::Ready(_)))
-            {
-                j.str("class", class_name(last.class));
-                j.str("state", &last.state);
-                j.num("since_s", Some(s.since.as_secs_f64()));
-                if let Some(c) = &last.cause {
-                    j.str("cause", c);
-                }
-                j.list("fix", last.fix.iter().map(String::as_str));
-                for (k, v) in &s.explain {
-                    j.str(&k.replace(' ', "_"), v);
-                }
+            if !matches!(s.ending, Ending::Ready(_)) {
+                j.last_seen(s);
             }
         });
         if let Some(path) = &self.termination_log {
@@ -322,7 +309,7 @@ impl Reporter {
             Format::Json => {
                 let mut j = JsonLine::new(event, &self.what);
                 if let Some(i) = self.index {
-                    j.num("index", Some(i as f64));
+                    j.int("index", i);
                 }
                 fields(&mut j);
                 j.str("message", text.strip_prefix("kwait: ").unwrap_or(text));
@@ -531,7 +518,7 @@ fn member_label(e: &Ending) -> &'static str {
 /// One target of a run's final JSON line.
 fn member_json(index: usize, what: &str, s: &Summary) -> serde_json::Value {
     let mut j = JsonLine(serde_json::Map::new());
-    j.num("index", Some(index as f64));
+    j.int("index", index);
     j.str("target", what);
     let ending = match &s.ending {
         Ending::Ready(_) => "ready",
@@ -543,21 +530,9 @@ fn member_json(index: usize, what: &str, s: &Summary) -> serde_json::Value {
     j.str("ending", ending);
     j.num("elapsed_s", Some(s.elapsed.as_secs_f64()));
     j.num("checks", Some(f64::from(s.checks)));
-    match (&s.ending, &s.last) {
-        (Ending::Ready(detail), _) => j.str("detail", detail),
-        (_, Some(last)) => {
-            j.str("class", class_name(last.class));
-            j.str("state", &last.state);
-            j.num("since_s", Some(s.since.as_secs_f64()));
-            if let Some(c) = &last.cause {
-                j.str("cause", c);
-            }
-            j.list("fix", last.fix.iter().map(String::as_str));
-            for (k, v) in &s.explain {
-                j.str(&k.replace(' ', "_"), v);
-            }
-        }
-        (_, None) => {}
+    match &s.ending {
+        Ending::Ready(detail) => j.str("detail", detail),
+        _ => j.last_seen(s),
     }
     serde_json::Value::Object(j.0)
 }
@@ -723,10 +698,29 @@ impl JsonLine {
         let v = v.map(|f| (f * 1000.0).round() / 1000.0);
         self.0.insert(k.to_string(), v.into());
     }
+    fn int(&mut self, k: &str, v: usize) {
+        self.0.insert(k.to_string(), v.into());
+    }
     fn list<'a>(&mut self, k: &str, v: impl Iterator<Item = &'a str>) {
         self.0
             .insert(k.to_string(), v.map(serde_json::Value::from).collect());
     }
+    /// What a target that is not ready last showed: class, state, since when, cause, fix and
+    /// the probe's extra lines.
+    fn last_seen(&mut self, s: &Summary) {
+        let Some(last) = &s.last else { return };
+        self.str("class", class_name(last.class));
+        self.str("state", &last.state);
+        self.num("since_s", Some(s.since.as_secs_f64()));
+        if let Some(c) = &last.cause {
+            self.str("cause", c);
+        }
+        self.list("fix", last.fix.iter().map(String::as_str));
+        for (k, v) in &s.explain {
+            self.str(&k.replace(' ', "_"), v);
+        }
+    }
+
     fn finish(self) -> String {
         serde_json::Value::Object(self.0).to_string()
     }

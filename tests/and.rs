@@ -550,3 +550,64 @@ fn n_targets_cost_no_more_requests_than_n_separate_runs() {
         together.api.requests()
     );
 }
+
+#[test]
+fn json_lines_carry_each_targets_description_and_index() {
+    let c = Cluster::new("and-json");
+    c.api.create("secrets", NS, secret("a", &[("K", "v")]));
+    let r = run(
+        c.kwait(&[
+            "--timeout",
+            "2s",
+            "--log-format",
+            "json",
+            "wait-secret",
+            "a",
+            "--and",
+            "wait-secret",
+            "b",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let lines: Vec<Value> = r
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let start = &lines[0];
+    assert_eq!(start["event"], "start", "{start}");
+    assert_eq!(
+        start["targets"],
+        json!(["Secret crs/a", "Secret crs/b"]),
+        "{start}"
+    );
+    let ready = lines
+        .iter()
+        .find(|l| l["event"] == "ready")
+        .expect("a ready line");
+    assert_eq!(
+        (&ready["target"], &ready["index"]),
+        (&json!("Secret crs/a"), &json!(0)),
+        "{ready}"
+    );
+    let state = lines
+        .iter()
+        .find(|l| l["event"] == "state")
+        .expect("a state line");
+    assert_eq!(
+        (&state["target"], &state["index"]),
+        (&json!("Secret crs/b"), &json!(1)),
+        "{state}"
+    );
+    let last = lines.last().expect("a last line");
+    assert_eq!(last["event"], "timeout", "{last}");
+    let targets = last["targets"].as_array().expect("targets");
+    assert_eq!(targets.len(), 2, "{last}");
+    assert_eq!(
+        (&targets[0]["ending"], &targets[1]["ending"]),
+        (&json!("ready"), &json!("timeout")),
+        "{last}"
+    );
+    assert_eq!(targets[1]["class"], "not_found", "{last}");
+}
