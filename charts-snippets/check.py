@@ -222,6 +222,12 @@ def tuples(rules):
     return out
 
 
+def shape(rules):
+    """Rules as a set of (groups, resources, verbs, names): their structure, order aside."""
+    return {(tuple(r.get("apiGroups") or []), tuple(r.get("resources") or []), tuple(sorted(r.get("verbs") or [])),
+             tuple(sorted(r.get("resourceNames") or []))) for r in rules}
+
+
 def fmt(ts):
     return ", ".join("%s %s%s%s" % (v, r, "." + g if g else "", "/" + n if n != "*" else "")
                      for g, r, n, v in sorted(ts)) or "(none)"
@@ -378,7 +384,7 @@ def check_objects(label, docs, expect, kwait, scratch):
 
     # 3. kwait containers
     seen = {}
-    pods_by_sa = {}   # (ns, sa) -> list of (container key, args, ns of wait)
+    pods_by_sa = {}   # (ns of the targets, ns of the pod, sa) -> [(container key, required, optional, from kwait)]
     for d in docs:
         spec = pod_spec(d)
         if spec is None:
@@ -479,19 +485,19 @@ def check_objects(label, docs, expect, kwait, scratch):
                         if not (t_req <= t_got <= t_req | t_opt):
                             fail("%s: %s: kwait --dry-run=rbac says [%s] in %s, the contract says [%s] (+ optional [%s])" % (
                                 label, key, fmt(t_got), ns, fmt(t_req), fmt(t_opt)))
-                        contract[ns] = ([r for r in got[ns] if not (tuples([r]) <= t_opt)], opt)
+                        contract[ns] = ([r for r in got[ns] if not (tuples([r]) <= t_opt)], opt, True)
                         count("rule sets compared with kwait --dry-run=rbac")
                     if len(contract) > 1:
                         count("containers whose targets need Roles in several namespaces")
                 except RuntimeError as e:
                     fail("%s: %s: %s" % (label, key, e))
             sa = spec.get("serviceAccountName") or "default"
-            for ns, (req, opt) in sorted(contract.items()):
+            for ns, (req, opt, *from_kwait) in sorted(contract.items()):
                 if not req:
                     continue
                 if spec.get("automountServiceAccountToken") is False:
                     fail("%s: %s waits for a Kubernetes object but the pod has no service account token" % (label, key))
-                pods_by_sa.setdefault((ns, obj_ns, sa), []).append((key, req, opt))
+                pods_by_sa.setdefault((ns, obj_ns, sa), []).append((key, req, opt, bool(from_kwait)))
 
     want = expect.get("containers") or {}
     for k in sorted(set(want) - set(seen)):
@@ -511,6 +517,7 @@ def check_objects(label, docs, expect, kwait, scratch):
                    if (r["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "kwait"}
     granted = {}  # (role ns, sa ns, sa) -> tuples from kwait Roles
     granted_all = {}  # same, from any Role (what the pod may really do)
+    granted_roles = {}  # same, the kwait Roles themselves
     for d in docs:
         if d.get("kind") != "RoleBinding":
             continue
@@ -528,17 +535,28 @@ def check_objects(label, docs, expect, kwait, scratch):
             granted_all[k] = granted_all.get(k, set()) | t
             if (rns, ref["name"]) in kwait_roles:
                 granted[k] = granted.get(k, set()) | t
+                granted_roles.setdefault(k, []).append(roles[(rns, ref["name"])])
     for k, waits in sorted(pods_by_sa.items()):
-        need = set().union(*(tuples(r) for _, r, _ in waits))
-        optional = set().union(*(tuples(o) for _, _, o in waits))
+        need = set().union(*(tuples(r) for _, r, _, _ in waits))
+        optional = set().union(*(tuples(o) for _, _, o, _ in waits))
         have_any = granted_all.get(k, set())
         have = granted.get(k, set())
         who = "ServiceAccount %s/%s in namespace %s" % (k[1], k[2], k[0])
         if not need <= have_any:
-            fail("%s: %s lacks %s (needed by %s)" % (label, who, fmt(need - have_any), ", ".join(w for w, _, _ in waits)))
+            fail("%s: %s lacks %s (needed by %s)" % (label, who, fmt(need - have_any), ", ".join(w for w, _, _, _ in waits)))
         if not have <= need | optional:
             fail("%s: %s gets more than kwait needs: %s" % (label, who, fmt(have - need - optional)))
         count("ServiceAccounts whose kwait Roles match kwait's own rules")
+        # one container, one kwait Role: kwait.rbac must merge the rules exactly as kwait does
+        if len(waits) == 1 and waits[0][3] and len(granted_roles.get(k, [])) == 1:
+            role = granted_roles[k][0]
+            mine = shape([r for r in role.get("rules") or [] if not tuples([r]) <= optional])
+            theirs = shape(waits[0][1])
+            if mine != theirs:
+                fail("%s: Role %s/%s merges the rules otherwise than kwait --dry-run=rbac:\n       chart %r\n       kwait %r" % (
+                    label, k[0], role["metadata"]["name"], sorted(mine), sorted(theirs)))
+            else:
+                count("Roles merged exactly as kwait --dry-run=rbac merges")
     for (rns, sa_ns, sa), have in granted.items():
         if (rns, sa_ns, sa) not in pods_by_sa:
             fail("%s: kwait Role bound to %s/%s in %s, but no pod of it waits for a Kubernetes object" % (
