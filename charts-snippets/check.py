@@ -249,8 +249,8 @@ class Kwait:
 
     def dry_run(self, args, ns, targets, pod_args=None, absent=()):
         """Run --dry-run and --dry-run=rbac on args (files from mounted volumes replaced by
-        stand-ins); return {namespace: rules} of the printed Roles ({} for the one `rules: []`
-        Role printed when no target needs any). With pod_args (the args as the pod runs them),
+        stand-ins); return {namespace: rules} of the printed Roles (one, with no rules, when no
+        target needs any). With pod_args (the args as the pod runs them),
         also run --dry-run on those: the files that are absent here (`absent`) must be named
         in a `kwait: note:` line, not fail the run (the pod will have them)."""
         out = self._run("--dry-run", args, ns)
@@ -298,10 +298,6 @@ class Kwait:
                     raise RuntimeError("%s: Role in %s repeats a resource name: %r" % (where, meta_ns, names))
         if len(roles) > 1 and any(not rules for rules in by_ns.values()):
             raise RuntimeError("%s: a Role without rules among several (targets needing none add nothing)" % where)
-        if len(roles) == 1 and not next(iter(by_ns.values())):
-            if next(iter(by_ns)) not in (None, ns):
-                raise RuntimeError("%s: the empty Role is in namespace %r, expected %r" % (where, next(iter(by_ns)), ns))
-            return {}
         return by_ns
 
 
