@@ -4,9 +4,11 @@
 //! Values are taken as strings here and validated in `plan.rs`, so that every bad value gets the
 //! same one-line error naming its argument.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -24,6 +26,10 @@ Examples:
 
   # Wait for postgres to accept connections
   kwait wait-tcp postgres:5432
+
+  # Several dependencies in one init container: all awaited at once, one deadline, one report
+  kwait --timeout 5m wait-secret litellm-api-user --key API_KEY \\
+        --and wait-http http://litellm:4000/health/readiness
 
   # Print the RBAC Role a wait needs, contacting nothing
   kwait --dry-run=rbac wait-secret litellm-api-user
@@ -267,6 +273,181 @@ pub struct TcpArgs {
     pub address: String,
 }
 
+/// The word that joins several commands in one run.
+pub const AND: &str = "--and";
+
+/// A command line: the global options and the commands joined by [`AND`].
+#[derive(Debug)]
+pub struct Invocation {
+    /// The global options (given before the first command; with one command, also after it).
+    pub global: Global,
+    /// The commands, in order, each with the `-n` given inside its own segment.
+    pub commands: Vec<Segment>,
+}
+
+/// One command of an [`Invocation`].
+#[derive(Debug)]
+pub struct Segment {
+    /// What to wait for.
+    pub command: Command,
+    /// `-n/--namespace` given after this command (with several commands: for it alone).
+    pub namespace: Option<String>,
+}
+
+/// Why a command line was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// clap's own error (or help and version, which are not errors to the user).
+    #[error(transparent)]
+    Clap(#[from] clap::Error),
+    /// `--and` misplaced, or a run-wide option given inside a segment.
+    #[error("{0}")]
+    And(String),
+}
+
+/// Parses `args` (the program name first). Without `--and` this is exactly clap's parse of
+/// [`Cli`]: global options may come before or after the command. With it, the line is split on
+/// every standalone `--and`; the global options come before the first command and apply to every
+/// target, and each segment may carry only `-n/--namespace` for its own target.
+pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
+    let Some((program, rest)) = args.split_first() else {
+        return Err(CliError::And("no program name".into()));
+    };
+    let segments: Vec<&[OsString]> = rest.split(|a| a == AND).collect();
+    if segments.len() == 1 {
+        let matches = Cli::command().try_get_matches_from(&args)?;
+        let namespace = given(&matches, "namespace");
+        let cli = Cli::from_arg_matches(&matches)?;
+        return Ok(Invocation {
+            commands: vec![Segment {
+                command: cli.command,
+                namespace,
+            }],
+            global: cli.global,
+        });
+    }
+    let example = "e.g. kwait --timeout 5m wait-secret app-token --and wait-job migrate";
+    if segments.first().is_some_and(|s| s.is_empty()) {
+        return Err(CliError::And(format!(
+            "{AND} must come between two commands: nothing before the first {AND} ({example})"
+        )));
+    }
+    if segments.last().is_some_and(|s| s.is_empty()) {
+        return Err(CliError::And(format!(
+            "{AND} must come between two commands: nothing after the last {AND} ({example})"
+        )));
+    }
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(CliError::And(format!(
+            "{AND} must come between two commands: two {AND} in a row ({example})"
+        )));
+    }
+    // The global options end where the first command begins.
+    let first = segments[0];
+    let at = command_index(&Cli::command(), first).unwrap_or(first.len());
+    if at == first.len() {
+        return Err(CliError::And(format!(
+            "no command before the first {AND} ({example})"
+        )));
+    }
+    let mut head = vec![program.clone()];
+    head.extend_from_slice(&first[..at]);
+    let global = Globals::from_arg_matches(&Globals::command().try_get_matches_from(head)?)?.global;
+    let mut commands = Vec::with_capacity(segments.len());
+    for (i, seg) in segments.iter().enumerate() {
+        let seg = if i == 0 { &first[at..] } else { seg };
+        let mut argv = vec![program.clone()];
+        argv.extend_from_slice(seg);
+        let matches = Cli::command().try_get_matches_from(argv)?;
+        if let Some(arg) = run_wide_option_given(&matches) {
+            return Err(CliError::And(format!(
+                "--{arg} applies to the whole run: give it before the first command, not inside command {} (only -n/--namespace may be given for one target)",
+                i + 1
+            )));
+        }
+        let namespace = given(&matches, "namespace");
+        commands.push(Segment {
+            command: Cli::from_arg_matches(&matches)?.command,
+            namespace,
+        });
+    }
+    Ok(Invocation { global, commands })
+}
+
+/// The global options alone: what comes before the first command of a line with `--and`.
+#[derive(Debug, Parser)]
+#[command(name = "kwait", version = crate::VERSION)]
+struct Globals {
+    #[command(flatten)]
+    global: Global,
+}
+
+/// The value of `id` when it was given on this command line (not by its environment variable
+/// or default).
+fn given(matches: &ArgMatches, id: &str) -> Option<String> {
+    let sub = matches.subcommand().map(|(_, m)| m);
+    [Some(matches), sub].into_iter().flatten().find_map(|m| {
+        (m.value_source(id) == Some(ValueSource::CommandLine))
+            .then(|| m.get_one::<String>(id).cloned())
+            .flatten()
+    })
+}
+
+/// The first global option other than `--namespace` given on this command line, by its long name.
+fn run_wide_option_given(matches: &ArgMatches) -> Option<String> {
+    let sub = matches.subcommand().map(|(_, m)| m);
+    Cli::command()
+        .get_arguments()
+        .filter(|a| a.is_global_set() && a.get_id() != "namespace")
+        .find(|a| {
+            [Some(matches), sub]
+                .into_iter()
+                .flatten()
+                .any(|m| m.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+        })
+        .map(|a| a.get_long().unwrap_or(a.get_id().as_str()).to_string())
+}
+
+/// Where the command begins in `args` (the program name excluded): the first word that is not an
+/// option or an option's value, as clap reads them (`--timeout 5m`, `--timeout=5m`, `-n crs`,
+/// `-ncrs`, `-qv`, `--dry-run` and `--dry-run=rbac`). `None` when there is none.
+fn command_index(cmd: &clap::Command, args: &[OsString]) -> Option<usize> {
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values() && !a.is_require_equals_set();
+    let mut i = 0;
+    while i < args.len() {
+        let word = args[i].to_string_lossy();
+        if word == "--" {
+            return (i + 1 < args.len()).then_some(i + 1);
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let needs = !long.contains('=')
+                && cmd
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(long) && takes_value(a));
+            if needs {
+                i += 1;
+            }
+        } else if let Some(shorts) = word.strip_prefix('-').filter(|s| !s.is_empty()) {
+            // `-qv`: flags; `-n crs` or `-ncrs`: a value, attached or next.
+            for (k, c) in shorts.char_indices() {
+                if cmd
+                    .get_arguments()
+                    .any(|a| a.get_short() == Some(c) && takes_value(a))
+                {
+                    if k + c.len_utf8() == shorts.len() {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        } else {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +456,76 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         Cli::command().debug_assert();
+        Globals::command().debug_assert();
+    }
+
+    fn argv(line: &str) -> Vec<OsString> {
+        std::iter::once("kwait")
+            .chain(line.split_whitespace())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn the_command_begins_after_the_global_options_and_their_values() {
+        let cmd = Cli::command();
+        let at = |line: &str| command_index(&cmd, &argv(line)[1..]);
+        assert_eq!(at("wait-secret a"), Some(0));
+        assert_eq!(at("--timeout 5m -n crs wait-secret a"), Some(4));
+        assert_eq!(at("--timeout=5m -ncrs -qv wait-job a"), Some(3));
+        assert_eq!(at("--dry-run=rbac --dry-run wait-job a"), Some(2));
+        assert_eq!(at("-vvv --kubeconfig k --context c wait-job a"), Some(5));
+        assert_eq!(at("--timeout 5m"), None);
+    }
+
+    #[test]
+    fn and_joins_commands_with_globals_first_and_a_namespace_per_segment() {
+        let inv = parse(argv(
+            "--timeout 1m -n crs wait-secret a --key K --and wait-job migrate -n jobs --and wait-tcp db:5432",
+        ))
+        .unwrap();
+        assert_eq!(inv.global.timeout, "1m");
+        assert_eq!(inv.global.namespace.as_deref(), Some("crs"));
+        let ns: Vec<_> = inv
+            .commands
+            .iter()
+            .map(|c| c.namespace.as_deref())
+            .collect();
+        assert_eq!(ns, [None, Some("jobs"), None]);
+        assert!(matches!(&inv.commands[0].command, Command::WaitSecret(s) if s.keys == ["K"]));
+        assert!(matches!(&inv.commands[2].command, Command::WaitTcp(_)));
+    }
+
+    #[test]
+    fn one_command_parses_as_before_with_global_options_after_it() {
+        let inv = parse(argv("wait-secret a --timeout 7s -n crs")).unwrap();
+        assert_eq!(inv.global.timeout, "7s");
+        assert_eq!(inv.global.namespace.as_deref(), Some("crs"));
+        assert_eq!(inv.commands.len(), 1);
+    }
+
+    #[test]
+    fn a_misplaced_and_or_run_wide_option_is_refused_with_one_line() {
+        for (line, says) in [
+            ("--and wait-secret a", "nothing before the first --and"),
+            ("wait-secret a --and", "nothing after the last --and"),
+            ("wait-secret a --and --and wait-job b", "two --and in a row"),
+            (
+                "--timeout 5m --and wait-job b",
+                "no command before the first --and",
+            ),
+            (
+                "wait-secret a --and wait-job b --timeout 5m",
+                "--timeout applies to the whole run",
+            ),
+        ] {
+            match parse(argv(line)) {
+                Err(CliError::And(m)) => {
+                    assert!(m.contains(says), "{line}: {m}");
+                    assert!(!m.contains('\n'), "{line}: {m}");
+                }
+                other => panic!("{line}: {other:?}"),
+            }
+        }
     }
 }

@@ -12,3 +12,15 @@ pub const TIMED_OUT: u8 = 124;
 pub const SIGINT: u8 = 130;
 /// Terminated by SIGTERM (128 + 15), e.g. the pod is being deleted.
 pub const SIGTERM: u8 = 143;
+
+/// The exit code for how a run ended.
+pub fn of(ending: &crate::report::Ending) -> u8 {
+    use crate::report::Ending;
+    match ending {
+        Ending::Ready(_) => READY,
+        Ending::Failed | Ending::Cancelled => FAILED,
+        Ending::TimedOut => TIMED_OUT,
+        Ending::Interrupted(2) => SIGINT,
+        Ending::Interrupted(_) => SIGTERM,
+    }
+}

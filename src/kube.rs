@@ -430,6 +430,20 @@ impl Kube {
         })
     }
 
+    /// A client for one more target of the run: the same connection, credentials and exec
+    /// plugin (run once for all), with watches of its own (a watch's poke wakes its own
+    /// target's waiter, and the health is that of its own watches) and `namespace` when given
+    /// (`-n` inside its `--and` segment).
+    pub fn for_target(&self, namespace: Option<&str>) -> Kube {
+        Kube {
+            conn: self.conn.clone(),
+            namespace: namespace.map_or_else(|| self.namespace.clone(), str::to_string),
+            source: self.source.clone(),
+            server: self.server.clone(),
+            watches: Arc::new(WatchSet::default()),
+        }
+    }
+
     /// The check that is starting may take `budget` (the waiter's: `--attempt-timeout`, or less
     /// near the deadline). Requests made for it until the next call stay within it where kwait
     /// itself does the waiting (a credential plugin run), so their own cause is reported rather

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{self, Cli, Command};
+use crate::cli::{self, Command, Invocation};
 use crate::duration::{self, parse_duration};
 
 mod net;
@@ -63,8 +63,6 @@ pub struct Plan {
     pub timeout: Option<Duration>,
     /// First retry delay, also the floor of every delay.
     pub interval: Duration,
-    /// Longest retry delay; also the safety re-check period while a watch is healthy.
-    pub max_interval: Duration,
     /// Longest time one request may take.
     pub attempt_timeout: Duration,
     /// How to reach the Kubernetes API (unused by HTTP/TCP waits).
@@ -73,8 +71,39 @@ pub struct Plan {
     pub output: Output,
     /// `--dry-run`: print instead of waiting.
     pub dry_run: Option<DryRun>,
+    /// What to wait for: one or more targets (joined by `--and`), awaited at once.
+    pub targets: Vec<Planned>,
+}
+
+/// One target of a plan.
+#[derive(Debug, Clone)]
+pub struct Planned {
     /// What to wait for.
     pub target: Target,
+    /// `-n` given for this target alone (inside its `--and` segment).
+    pub namespace: Option<String>,
+    /// Longest retry delay: `--max-interval`, else 30 s for Kubernetes objects (the watch wakes
+    /// the waiter anyway) and 2 s for network targets.
+    pub max_interval: Duration,
+}
+
+impl Plan {
+    /// The plan of a command line given as words (the program name left out), for tests.
+    #[cfg(test)]
+    pub(crate) fn from_words(words: &[&str]) -> Result<Plan, PlanError> {
+        let argv = std::iter::once("kwait").chain(words.iter().copied());
+        let cli = cli::parse(argv.map(std::ffi::OsString::from).collect())
+            .map_err(|e| PlanError::Conflict(e.to_string()))?;
+        Plan::from_cli(cli)
+    }
+
+    /// How to reach the Kubernetes API for `t`: the global settings, with its own `-n`.
+    pub fn kube_for(&self, t: &Planned) -> KubeSettings {
+        KubeSettings {
+            namespace: t.namespace.clone().or_else(|| self.kube.namespace.clone()),
+            ..self.kube.clone()
+        }
+    }
 }
 
 /// How to reach the Kubernetes API.
@@ -176,11 +205,23 @@ impl Target {
     pub fn is_kube(&self) -> bool {
         !matches!(self, Target::Http(_) | Target::Tcp(_))
     }
+
+    /// The files its options name (a header file, a CA bundle), by option: `--dry-run` notes
+    /// those that are not where it runs.
+    pub fn files(&self) -> Vec<(&'static str, &std::path::Path)> {
+        match self {
+            Target::Http(h) => (h.header_files.iter())
+                .map(|p| ("--header-file", p.as_path()))
+                .chain(h.ca_cert.iter().map(|p| ("--ca-cert", p.as_path())))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl Plan {
     /// Validates the command line.
-    pub fn from_cli(cli: Cli) -> Result<Plan, PlanError> {
+    pub fn from_cli(cli: Invocation) -> Result<Plan, PlanError> {
         let g = cli.global;
         let timeout = parse_duration(&g.timeout)
             .map_err(|why| PlanError::invalid("--timeout", &g.timeout, why))?;
@@ -202,27 +243,18 @@ impl Plan {
                 "must be more than 0",
             ));
         }
-        let target = target(cli.command)?;
-        let floor = if target.is_kube() {
-            MIN_KUBE_INTERVAL
-        } else {
-            MIN_NET_INTERVAL
+        let dry_run = match g.dry_run.as_deref() {
+            None => None,
+            Some("plan") => Some(DryRun::Plan),
+            Some("rbac") => Some(DryRun::Rbac),
+            Some(other) => {
+                return Err(PlanError::invalid(
+                    "--dry-run",
+                    other,
+                    "expected --dry-run or --dry-run=rbac",
+                ));
+            }
         };
-        if interval < floor {
-            return Err(PlanError::invalid(
-                "--interval",
-                &g.interval,
-                format!(
-                    "must be at least {} for {}",
-                    duration::format(floor),
-                    if target.is_kube() {
-                        "Kubernetes objects (the API server is shared; a watch wakes kwait anyway)"
-                    } else {
-                        "HTTP and TCP targets"
-                    }
-                ),
-            ));
-        }
         let max_interval = match &g.max_interval {
             Some(s) => {
                 let d = parse_duration(s)
@@ -237,11 +269,47 @@ impl Plan {
                         ),
                     ));
                 }
-                d
+                Some(d)
             }
-            None if target.is_kube() => Duration::from_secs(30).max(interval),
-            None => Duration::from_secs(2).max(interval),
+            None => None,
         };
+        let mut targets = Vec::with_capacity(cli.commands.len());
+        for segment in cli.commands {
+            let target = target(segment.command, dry_run.is_some())?;
+            let floor = if target.is_kube() {
+                MIN_KUBE_INTERVAL
+            } else {
+                MIN_NET_INTERVAL
+            };
+            if interval < floor {
+                return Err(PlanError::invalid(
+                    "--interval",
+                    &g.interval,
+                    format!(
+                        "must be at least {} for {}",
+                        duration::format(floor),
+                        if target.is_kube() {
+                            "Kubernetes objects (the API server is shared; a watch wakes kwait anyway)"
+                        } else {
+                            "HTTP and TCP targets"
+                        }
+                    ),
+                ));
+            }
+            if let Some(ns) = &segment.namespace {
+                check_dns_label("--namespace", ns)?;
+            }
+            let default_max = if target.is_kube() {
+                Duration::from_secs(30)
+            } else {
+                Duration::from_secs(2)
+            };
+            targets.push(Planned {
+                max_interval: max_interval.unwrap_or(default_max.max(interval)),
+                namespace: segment.namespace,
+                target,
+            });
+        }
         if let Some(ns) = &g.namespace {
             check_dns_label("--namespace", ns)?;
         }
@@ -261,23 +329,10 @@ impl Plan {
                 ));
             }
         };
-        let dry_run = match g.dry_run.as_deref() {
-            None => None,
-            Some("plan") => Some(DryRun::Plan),
-            Some("rbac") => Some(DryRun::Rbac),
-            Some(other) => {
-                return Err(PlanError::invalid(
-                    "--dry-run",
-                    other,
-                    "expected --dry-run or --dry-run=rbac",
-                ));
-            }
-        };
         let verbosity = if g.quiet { -1 } else { g.verbose.min(3) as i8 };
         Ok(Plan {
             timeout: (!timeout.is_zero()).then_some(timeout),
             interval,
-            max_interval,
             attempt_timeout,
             kube: KubeSettings {
                 namespace: g.namespace,
@@ -290,12 +345,14 @@ impl Plan {
                 termination_log: g.termination_log,
             },
             dry_run,
-            target,
+            targets,
         })
     }
 }
 
-fn target(command: Command) -> Result<Target, PlanError> {
+/// One command's target. In a dry run (`dry_run`), a file an option names that does not exist
+/// here is not an error: the pod the arguments are meant for may have it (`--dry-run` says so).
+fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
     Ok(match command {
         Command::WaitSecret(cli::SecretArgs { name, keys }) => {
             check_object_name("NAME", &name)?;
@@ -358,7 +415,7 @@ fn target(command: Command) -> Result<Target, PlanError> {
                 if_missing,
             }
         }
-        Command::WaitHttp(args) => Target::Http(Box::new(net::http_target(args)?)),
+        Command::WaitHttp(args) => Target::Http(Box::new(net::http_target(args, dry_run)?)),
         Command::WaitTcp(args) => Target::Tcp(net::tcp_target(args)?),
     })
 }

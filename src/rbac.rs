@@ -116,6 +116,35 @@ pub fn rules(target: &Target) -> Vec<Rule> {
     }
 }
 
+/// The rules of several targets as one Role grants them: rules on the same resource with the
+/// same verbs become one, their names joined (without repeats), in the order first given. A
+/// rule on named objects and one on any object stay apart: merging them would grant the
+/// verbs on every object. (charts-snippets' `kwait.rbac` merges the same way.) A merged rule is
+/// optional only when every rule in it is.
+pub fn merge(rules: Vec<Rule>) -> Vec<Rule> {
+    let mut merged: Vec<Rule> = Vec::new();
+    for r in rules {
+        let same = |m: &&mut Rule| {
+            m.group == r.group
+                && m.resource == r.resource
+                && m.verbs == r.verbs
+                && m.names.is_empty() == r.names.is_empty()
+        };
+        match merged.iter_mut().find(same) {
+            Some(m) => {
+                for n in r.names {
+                    if !m.names.contains(&n) {
+                        m.names.push(n);
+                    }
+                }
+                m.optional &= r.optional;
+            }
+            None => merged.push(r),
+        }
+    }
+    merged
+}
+
 /// A Role granting `rules`, as YAML.
 pub fn role_yaml(
     role: &str,
@@ -259,6 +288,51 @@ mod tests {
             ("", "secrets", &["get", "watch"][..])
         );
         assert_eq!(r[0].names, vec!["litellm-api-user".to_string()]);
+    }
+
+    #[test]
+    fn merged_rules_join_names_and_keep_any_name_rules_apart() {
+        let job = Target::Job {
+            select: JobSelect::Name("migrate".into()),
+            all: false,
+            if_missing: crate::plan::IfMissing::Wait,
+        };
+        let by_label = Target::Job {
+            select: JobSelect::Selector("a=b".into()),
+            all: false,
+            if_missing: crate::plan::IfMissing::Wait,
+        };
+        let other = Target::Secret {
+            name: "other".into(),
+            keys: vec![],
+        };
+        let all: Vec<Rule> = [secret(), other, secret(), job, by_label]
+            .iter()
+            .flat_map(rules)
+            .collect();
+        let m = merge(all);
+        let shown: Vec<String> = m
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} [{}] {}",
+                    r.resource,
+                    r.verbs.join(","),
+                    r.names.join(","),
+                    r.optional
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "secrets get,watch [litellm-api-user,other] false",
+                "jobs get,watch [migrate] false",
+                "pods list [] true",
+                "events list [] true",
+                "jobs list,watch [] false",
+            ]
+        );
     }
 
     #[test]

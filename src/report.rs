@@ -87,6 +87,8 @@ pub enum Ending {
     TimedOut,
     /// A signal arrived (its number: 2 or 15).
     Interrupted(i32),
+    /// No longer awaited: another target of the run failed for good.
+    Cancelled,
 }
 
 /// Where [`write_out`] writes.
@@ -125,6 +127,8 @@ pub struct Reporter {
     verbosity: i8,
     termination_log: Option<PathBuf>,
     what: String,
+    /// The target's place in a run with several (0-based), for JSON lines.
+    index: Option<usize>,
 }
 
 impl Reporter {
@@ -139,6 +143,30 @@ impl Reporter {
             verbosity: output.verbosity,
             termination_log,
             what,
+            index: None,
+        }
+    }
+
+    /// The reporter of target `index` in a run with several: its progress lines and its ready
+    /// line; the run's one report is the [`Group`]'s.
+    pub fn member(output: &Output, what: String, index: usize) -> Reporter {
+        Reporter {
+            termination_log: None,
+            index: Some(index),
+            ..Reporter::new(output, what)
+        }
+    }
+
+    /// A member's ready line (in a run with several targets): the same line a single target
+    /// ends with, carrying its index in JSON.
+    pub fn ready(&self, s: &Summary) {
+        if let Ending::Ready(detail) = &s.ending {
+            let text = self.render(s);
+            self.event(0, "ready", &text, |j| {
+                j.num("elapsed_s", Some(s.elapsed.as_secs_f64()));
+                j.num("checks", Some(f64::from(s.checks)));
+                j.str("detail", detail);
+            });
         }
     }
 
@@ -218,6 +246,7 @@ impl Reporter {
             Ending::Failed => ("failed", -1),
             Ending::TimedOut => ("timeout", -1),
             Ending::Interrupted(_) => ("interrupted", -1),
+            Ending::Cancelled => ("cancelled", -1),
         };
         self.event(level, event, &text, |j| {
             j.num("elapsed_s", Some(s.elapsed.as_secs_f64()));
@@ -270,67 +299,9 @@ impl Reporter {
                 format!("kwait: timed out after {took} waiting for {}\n", self.what)
             }
             Ending::Failed => format!("kwait: failed after {took}: {}\n", self.what),
+            Ending::Cancelled => format!("kwait: no longer awaited after {took}: {}\n", self.what),
         };
-        let line = |out: &mut String, label: &str, text: &str| {
-            let mut lines = text.lines();
-            out.push_str(&format!("  {label:<10}: {}\n", lines.next().unwrap_or("")));
-            for l in lines {
-                out.push_str(&format!("{:14}{l}\n", ""));
-            }
-        };
-        let checks = if s.checks == 1 {
-            "1 check".to_string()
-        } else {
-            format!("{} checks", s.checks)
-        };
-        line(
-            &mut out,
-            "last seen",
-            &format!(
-                "{last_state} (since {}; {checks}{})",
-                if s.since < Duration::from_secs(1) {
-                    "the start".to_string()
-                } else {
-                    dur(s.since)
-                },
-                if s.watching {
-                    ", and a watch that saw no change since"
-                } else {
-                    ""
-                }
-            ),
-        );
-        if let Some(obs) = &s.last {
-            if let Some(cause) = &obs.cause {
-                line(&mut out, "cause", cause);
-            }
-            if !obs.fix.is_empty() {
-                line(&mut out, "fix", &obs.fix.join("\n"));
-            }
-        }
-        for (label, text) in &s.explain {
-            line(&mut out, label, text);
-        }
-        if s.history.len() > 1 {
-            let shown: Vec<String> = s
-                .history
-                .recent
-                .iter()
-                .map(|(at, st)| {
-                    format!(
-                        "{} {}",
-                        dur(*at),
-                        crate::net::text::cut(&crate::net::text::scrub(st), 120)
-                    )
-                })
-                .collect();
-            let more = s.history.earlier;
-            let mut h = shown.join("\n");
-            if more > 0 {
-                h = format!("({more} earlier changes)\n{h}");
-            }
-            line(&mut out, "history", &h);
-        }
+        out.push_str(&details(s, Detail::Full));
         out.truncate(out.trim_end().len());
         out
     }
@@ -350,6 +321,9 @@ impl Reporter {
             }
             Format::Json => {
                 let mut j = JsonLine::new(event, &self.what);
+                if let Some(i) = self.index {
+                    j.num("index", Some(i as f64));
+                }
                 fields(&mut j);
                 j.str("message", text.strip_prefix("kwait: ").unwrap_or(text));
                 j.finish()
@@ -360,6 +334,316 @@ impl Reporter {
         let line = crate::net::text::scrub(&line);
         let _ = write_out(Stream::Stderr, &line);
     }
+}
+
+/// How many targets the start line names before it counts the rest.
+const START_NAMED: usize = 4;
+
+/// Speaks for a run with several targets (joined by `--and`): the start line naming them, and
+/// the one final report covering every target, which fits the termination message.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Prints the run's own lines (its `what` is "N targets"); writes the termination log.
+    run: Reporter,
+    /// What each target is, in order.
+    members: Vec<String>,
+}
+
+/// How a run with several targets ended: the run's ending and each target's summary, in order.
+#[derive(Debug, Clone)]
+pub struct GroupSummary {
+    /// Ready when all are, else the first failure, a signal, or the deadline.
+    pub ending: Ending,
+    /// Time since the run began.
+    pub elapsed: Duration,
+    /// Each target's own summary.
+    pub members: Vec<Summary>,
+}
+
+impl Group {
+    /// The group of `members` (their descriptions, in order).
+    pub fn new(output: &Output, members: Vec<String>) -> Group {
+        Group {
+            run: Reporter::new(output, format!("{} targets", members.len())),
+            members,
+        }
+    }
+
+    /// The reporter of each member.
+    pub fn reporters(&self, output: &Output) -> Vec<Reporter> {
+        (self.members.iter().enumerate())
+            .map(|(i, what)| Reporter::member(output, what.clone(), i))
+            .collect()
+    }
+
+    /// The first line: how many targets, the first few by name, and for how long.
+    pub fn start(&self, timeout: Option<Duration>) {
+        let limit = timeout.map_or_else(
+            || "no timeout".to_string(),
+            |t| format!("timeout {}", dur(t)),
+        );
+        let n = self.members.len();
+        let mut named = self.members[..n.min(START_NAMED)].join("; ");
+        if n > START_NAMED {
+            named.push_str(&format!("; and {} more", n - START_NAMED));
+        }
+        let text = format!("waiting for {n} targets at once, {limit}: {named}");
+        self.run.event(0, "start", &text, |j| {
+            j.num("timeout_s", timeout.map(|t| t.as_secs_f64()));
+            j.list("targets", self.members.iter().map(String::as_str));
+        });
+    }
+
+    /// The end of the run: "all N ready", or one report on every target. Also writes the
+    /// termination log.
+    pub fn finish(&self, g: &GroupSummary) {
+        let text = self.render(g);
+        let (event, level) = match g.ending {
+            Ending::Ready(_) => ("ready", 0),
+            Ending::Failed => ("failed", -1),
+            Ending::TimedOut => ("timeout", -1),
+            Ending::Interrupted(_) | Ending::Cancelled => ("interrupted", -1),
+        };
+        self.run.event(level, event, &text, |j| {
+            j.num("elapsed_s", Some(g.elapsed.as_secs_f64()));
+            if let Ending::Interrupted(sig) = g.ending {
+                j.str("signal", signal_name(sig));
+            }
+            let targets = (self.members.iter().zip(&g.members).enumerate())
+                .map(|(i, (what, s))| member_json(i, what, s))
+                .collect();
+            j.0.insert("targets".into(), serde_json::Value::Array(targets));
+        });
+        if let Some(path) = &self.run.termination_log {
+            write_termination_log(path, &crate::net::text::scrub(&text));
+        }
+    }
+
+    /// The final text. Ready: one line. Otherwise a head line, then each target that is not
+    /// ready (failed first) with its last state, cause and fix, then the ready ones with their
+    /// time — as much detail as fits the termination message, the rest counted.
+    pub fn render(&self, g: &GroupSummary) -> String {
+        let n = self.members.len();
+        let took = dur(g.elapsed);
+        let ready = g
+            .members
+            .iter()
+            .filter(|s| matches!(s.ending, Ending::Ready(_)))
+            .count();
+        let head = match &g.ending {
+            Ending::Ready(_) => return format!("kwait: all {n} ready after {took}"),
+            Ending::Failed => {
+                let failed = g
+                    .members
+                    .iter()
+                    .filter(|s| s.ending == Ending::Failed)
+                    .count();
+                format!(
+                    "kwait: failed after {took}: {failed} of {n} targets failed for good; the others are no longer awaited"
+                )
+            }
+            Ending::TimedOut => {
+                format!(
+                    "kwait: timed out after {took} waiting for {} of {n} targets",
+                    n - ready
+                )
+            }
+            Ending::Interrupted(_) | Ending::Cancelled => {
+                let sig = match g.ending {
+                    Ending::Interrupted(sig) => sig,
+                    _ => 0,
+                };
+                format!(
+                    "kwait: interrupted by {} after {took} while waiting for {} of {n} targets",
+                    signal_name(sig),
+                    n - ready,
+                )
+            }
+        };
+        // Not ready first (failed before the rest), then ready; each as a section.
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| match g.members[i].ending {
+            Ending::Failed => 0,
+            Ending::Ready(_) => 2,
+            _ => 1,
+        });
+        let section = |i: usize, detail: Option<Detail>| -> String {
+            let (what, s) = (&self.members[i], &g.members[i]);
+            match (&s.ending, detail) {
+                (Ending::Ready(_), _) => format!("- {what}: ready after {}\n", dur(s.elapsed)),
+                (_, Some(d)) => format!("- {what}{}\n{}", member_label(&s.ending), details(s, d)),
+                (_, None) => {
+                    let state = s
+                        .last
+                        .as_ref()
+                        .map_or("no answer yet", |o| o.state.as_str());
+                    format!(
+                        "- {what}{}: {}\n",
+                        member_label(&s.ending),
+                        crate::net::text::cut(state, 160)
+                    )
+                }
+            }
+        };
+        let fits = |text: &str| text.len() <= TERMINATION_LOG_LIMIT;
+        for detail in [Some(Detail::Full), Some(Detail::Brief), None] {
+            let mut out = format!("{head}\n");
+            for &i in &order {
+                out.push_str(&section(i, detail));
+            }
+            if fits(&out) {
+                out.truncate(out.trim_end().len());
+                return out;
+            }
+        }
+        // Too many even in one line each: as many as fit, then a count of the rest.
+        let mut out = format!("{head}\n");
+        for (k, &i) in order.iter().enumerate() {
+            let next = section(i, None);
+            let rest = order.len() - k;
+            let tail = format!(
+                "- and {rest} more not shown ({} ready)\n",
+                order[k..]
+                    .iter()
+                    .filter(|&&j| matches!(g.members[j].ending, Ending::Ready(_)))
+                    .count()
+            );
+            if !fits(&format!("{out}{next}{tail}")) {
+                out.push_str(&tail);
+                break;
+            }
+            out.push_str(&next);
+        }
+        out.truncate(out.trim_end().len());
+        out
+    }
+}
+
+/// How a member's section is headed, after its description: why it is in the report.
+fn member_label(e: &Ending) -> &'static str {
+    match e {
+        Ending::Failed => " (failed)",
+        Ending::Cancelled => " (no longer awaited)",
+        _ => "",
+    }
+}
+
+/// One target of a run's final JSON line.
+fn member_json(index: usize, what: &str, s: &Summary) -> serde_json::Value {
+    let mut j = JsonLine(serde_json::Map::new());
+    j.num("index", Some(index as f64));
+    j.str("target", what);
+    let ending = match &s.ending {
+        Ending::Ready(_) => "ready",
+        Ending::Failed => "failed",
+        Ending::TimedOut => "timeout",
+        Ending::Interrupted(_) => "interrupted",
+        Ending::Cancelled => "cancelled",
+    };
+    j.str("ending", ending);
+    j.num("elapsed_s", Some(s.elapsed.as_secs_f64()));
+    j.num("checks", Some(f64::from(s.checks)));
+    match (&s.ending, &s.last) {
+        (Ending::Ready(detail), _) => j.str("detail", detail),
+        (_, Some(last)) => {
+            j.str("class", class_name(last.class));
+            j.str("state", &last.state);
+            j.num("since_s", Some(s.since.as_secs_f64()));
+            if let Some(c) = &last.cause {
+                j.str("cause", c);
+            }
+            j.list("fix", last.fix.iter().map(String::as_str));
+            for (k, v) in &s.explain {
+                j.str(&k.replace(' ', "_"), v);
+            }
+        }
+        (_, None) => {}
+    }
+    serde_json::Value::Object(j.0)
+}
+
+/// How much of a target's report [`details`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Detail {
+    /// The last state, its cause and fix.
+    Brief,
+    /// Also the probe's extra lines and the history.
+    Full,
+}
+
+/// A report's indented lines for one target: what it last showed (since when, after how many
+/// checks), the cause and the fix, and at [`Detail::Full`] the probe's extra lines and the
+/// history.
+fn details(s: &Summary, detail: Detail) -> String {
+    let mut out = String::new();
+    let last_state = s
+        .last
+        .as_ref()
+        .map_or("no answer yet", |o| o.state.as_str());
+    let line = |out: &mut String, label: &str, text: &str| {
+        let mut lines = text.lines();
+        out.push_str(&format!("  {label:<10}: {}\n", lines.next().unwrap_or("")));
+        for l in lines {
+            out.push_str(&format!("{:14}{l}\n", ""));
+        }
+    };
+    let checks = if s.checks == 1 {
+        "1 check".to_string()
+    } else {
+        format!("{} checks", s.checks)
+    };
+    line(
+        &mut out,
+        "last seen",
+        &format!(
+            "{last_state} (since {}; {checks}{})",
+            if s.since < Duration::from_secs(1) {
+                "the start".to_string()
+            } else {
+                dur(s.since)
+            },
+            if s.watching {
+                ", and a watch that saw no change since"
+            } else {
+                ""
+            }
+        ),
+    );
+    if let Some(obs) = &s.last {
+        if let Some(cause) = &obs.cause {
+            line(&mut out, "cause", cause);
+        }
+        if !obs.fix.is_empty() {
+            line(&mut out, "fix", &obs.fix.join("\n"));
+        }
+    }
+    if detail < Detail::Full {
+        return out;
+    }
+    for (label, text) in &s.explain {
+        line(&mut out, label, text);
+    }
+    if s.history.len() > 1 {
+        let shown: Vec<String> = s
+            .history
+            .recent
+            .iter()
+            .map(|(at, st)| {
+                format!(
+                    "{} {}",
+                    dur(*at),
+                    crate::net::text::cut(&crate::net::text::scrub(st), 120)
+                )
+            })
+            .collect();
+        let more = s.history.earlier;
+        let mut h = shown.join("\n");
+        if more > 0 {
+            h = format!("({more} earlier changes)\n{h}");
+        }
+        line(&mut out, "history", &h);
+    }
+    out
 }
 
 /// `/dev/termination-log` when it exists and may be written (in a container); none elsewhere.
@@ -481,6 +765,7 @@ mod tests {
             verbosity: 0,
             termination_log: None,
             what: "Secret crs/litellm-api-user (keys: API_KEY)".into(),
+            index: None,
         }
     }
 

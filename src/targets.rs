@@ -4,7 +4,7 @@
 //! `net::text::redact_url`).
 
 use crate::kube::{self, CERTIFICATES, ConfigError, JOBS, Kube, SECRETS, Selector};
-use crate::plan::{DryRun, JobSelect, Plan, Target};
+use crate::plan::{DryRun, JobSelect, Plan, Planned, Target};
 use crate::probe::{self, Probe};
 use crate::rbac;
 use crate::waiter::Wake;
@@ -33,8 +33,8 @@ pub enum TargetError {
 /// The namespace a Kubernetes target is expected in before anything is contacted, decided as
 /// the run decides it (client-go's order: `-n`, the kubeconfig context's, the pod's own);
 /// `None` when no configuration decides it.
-pub fn expected_namespace(plan: &Plan) -> Option<String> {
-    kube::default_namespace(&plan.kube)
+pub fn expected_namespace(plan: &Plan, t: &Planned) -> Option<String> {
+    kube::default_namespace(&plan.kube_for(t))
 }
 
 /// What `target` waits for, e.g. `Secret crs/litellm-api-user (keys: API_KEY)`: the one text a
@@ -75,19 +75,28 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
     })
 }
 
-/// Connects (for Kubernetes objects) and builds the probe, its watch and its description.
-pub async fn build(plan: &Plan) -> Result<Built, TargetError> {
-    let rules = rbac::rules(&plan.target);
-    let role = rbac::role_name(&plan.target);
-    let watch = |kube: &Kube, res, sel| kube.watch(res, sel, plan.interval, plan.max_interval);
+/// Builds the probe of `t`, its watch and its description. A Kubernetes target gets a client
+/// of its own from `kube` (the run's one connection: its own watches and namespace, the
+/// credentials and connections shared); `kube` is `None` when no target is a Kubernetes object.
+pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, TargetError> {
+    let target = &t.target;
+    let rules = rbac::rules(target);
+    let role = rbac::role_name(target);
+    let kube_for = || -> Result<Kube, TargetError> {
+        match kube {
+            Some(k) => Ok(k.for_target(t.namespace.as_deref())),
+            None => Err(ConfigError::Missing.into()),
+        }
+    };
+    let watch = |kube: &Kube, res, sel| kube.watch(res, sel, plan.interval, t.max_interval);
     let kube_built = |probe: Box<dyn Probe>, wake: Wake, kube_ns: &str| Built {
         probe,
         wake: Some(wake),
-        what: describe_kube(&plan.target, kube_ns).unwrap_or_default(),
+        what: describe_kube(target, kube_ns).unwrap_or_default(),
     };
-    Ok(match &plan.target {
+    Ok(match target {
         Target::Secret { name, keys } => {
-            let kube = Kube::connect(&plan.kube, plan.attempt_timeout).await?;
+            let kube = kube_for()?;
             let ns = kube.namespace.clone();
             let wake = watch(&kube, &SECRETS, Selector::Name(name.clone()));
             let p = probe::secret::SecretProbe::new(kube, name.clone(), keys.clone(), rules, role);
@@ -98,7 +107,7 @@ pub async fn build(plan: &Plan) -> Result<Built, TargetError> {
             secret_name,
             check_secret,
         } => {
-            let kube = Kube::connect(&plan.kube, plan.attempt_timeout).await?;
+            let kube = kube_for()?;
             let ns = kube.namespace.clone();
             let wake = watch(&kube, &CERTIFICATES, Selector::Name(name.clone()));
             let p = probe::certificate::CertificateProbe::new(
@@ -116,7 +125,7 @@ pub async fn build(plan: &Plan) -> Result<Built, TargetError> {
             all,
             if_missing,
         } => {
-            let kube = Kube::connect(&plan.kube, plan.attempt_timeout).await?;
+            let kube = kube_for()?;
             let ns = kube.namespace.clone();
             let sel = match select {
                 JobSelect::Name(n) => Selector::Name(n.clone()),
@@ -147,62 +156,138 @@ pub async fn build(plan: &Plan) -> Result<Built, TargetError> {
     })
 }
 
-/// What `--dry-run` prints: the target and the RBAC it needs in words, or (`--dry-run=rbac`) as
-/// a Role. Contacts nothing.
+/// What `--dry-run` prints: every target and the RBAC they need in words, or
+/// (`--dry-run=rbac`) as one Role per namespace with the rules of all targets merged.
 pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
-    let rules = rbac::rules(&plan.target);
-    let role = rbac::role_name(&plan.target);
-    let namespace = expected_namespace(plan);
-    let no_secret_name = matches!(
-        &plan.target,
-        Target::Certificate {
-            secret_name: None,
-            check_secret: true,
-            ..
-        }
-    );
-    if mode == DryRun::Rbac {
-        return Ok(rbac::role_yaml(
-            &role,
-            namespace.as_deref(),
-            &rules,
-            no_secret_name,
-        ));
+    // Each target's namespace as expected before anything is contacted, and its rules.
+    let mut per_target = Vec::with_capacity(plan.targets.len());
+    for t in &plan.targets {
+        let ns = expected_namespace(plan, t);
+        let shown = ns.clone().unwrap_or_else(|| "<default namespace>".into());
+        per_target.push((t, ns, shown, rbac::rules(&t.target)));
     }
-    let ns = namespace.as_deref().unwrap_or("<default namespace>");
+    let no_secret_name = |t: &Target| {
+        matches!(
+            t,
+            Target::Certificate {
+                secret_name: None,
+                check_secret: true,
+                ..
+            }
+        )
+    };
+    if mode == DryRun::Rbac {
+        // One Role per namespace that needs rules, in the order the targets name them.
+        let mut roles: Vec<(Option<String>, Vec<rbac::Rule>, bool, String)> = Vec::new();
+        for (t, ns, _, rules) in &per_target {
+            if rules.is_empty() {
+                continue;
+            }
+            match roles.iter_mut().find(|r| &r.0 == ns) {
+                Some(r) => {
+                    r.1.extend(rules.iter().cloned());
+                    r.2 |= no_secret_name(&t.target);
+                }
+                None => roles.push((
+                    ns.clone(),
+                    rules.clone(),
+                    no_secret_name(&t.target),
+                    rbac::role_name(&t.target),
+                )),
+            }
+        }
+        if roles.is_empty() {
+            let first = &per_target[0];
+            return Ok(rbac::role_yaml(
+                &rbac::role_name(&first.0.target),
+                first.1.as_deref(),
+                &[],
+                false,
+            ));
+        }
+        let docs: Vec<String> = roles
+            .into_iter()
+            .map(|(ns, rules, note, name)| {
+                rbac::role_yaml(&name, ns.as_deref(), &rbac::merge(rules), note)
+            })
+            .collect();
+        return Ok(docs.join("---\n"));
+    }
     let timeout = plan.timeout.map_or_else(
         || "no timeout".to_string(),
         |t| format!("timeout {}", crate::duration::format(t)),
     );
-    let mut out = format!(
-        "kwait: would wait for {}, {timeout}\n",
-        describe(&plan.target, ns)?
-    );
-    if rules.is_empty() {
+    let mut out = if let [(t, _, ns, _)] = per_target.as_slice() {
+        format!(
+            "kwait: would wait for {}, {timeout}\n",
+            describe(&t.target, ns)?
+        )
+    } else {
+        let mut out = format!(
+            "kwait: would wait for {} targets at once, {timeout}:\n",
+            per_target.len()
+        );
+        for (i, (t, _, ns, _)) in per_target.iter().enumerate() {
+            out.push_str(&format!(
+                "kwait:   {}. {}\n",
+                i + 1,
+                describe(&t.target, ns)?
+            ));
+        }
+        out
+    };
+    if per_target.iter().all(|(_, _, _, rules)| rules.is_empty()) {
         out.push_str("kwait: RBAC needed: none (not a Kubernetes object)\n");
     }
-    for r in &rules {
-        let names = if r.names.is_empty() {
-            String::new()
-        } else {
-            format!(" named {}", r.names.join(", "))
-        };
-        let group = if r.group.is_empty() {
-            String::new()
-        } else {
-            format!(".{}", r.group)
-        };
-        out.push_str(&format!(
-            "kwait: RBAC needed: {} on {}{group}{names} in namespace {ns}{}\n",
-            r.verbs.join(", "),
-            r.resource,
-            if r.optional { " (optional)" } else { "" }
-        ));
+    // The rules merged per namespace, as --dry-run=rbac grants them.
+    let mut namespaces: Vec<&str> = Vec::new();
+    for (_, _, ns, _) in &per_target {
+        if !namespaces.contains(&ns.as_str()) {
+            namespaces.push(ns);
+        }
     }
-    if no_secret_name {
+    for ns in namespaces {
+        let rules: Vec<rbac::Rule> = (per_target.iter())
+            .filter(|(_, _, n, _)| n == ns)
+            .flat_map(|(_, _, _, rules)| rules.iter().cloned())
+            .collect();
+        for r in rbac::merge(rules) {
+            let names = if r.names.is_empty() {
+                String::new()
+            } else {
+                format!(" named {}", r.names.join(", "))
+            };
+            let group = if r.group.is_empty() {
+                String::new()
+            } else {
+                format!(".{}", r.group)
+            };
+            out.push_str(&format!(
+                "kwait: RBAC needed: {} on {}{group}{names} in namespace {ns}{}\n",
+                r.verbs.join(", "),
+                r.resource,
+                if r.optional { " (optional)" } else { "" }
+            ));
+        }
+    }
+    if per_target
+        .iter()
+        .any(|(t, _, _, _)| no_secret_name(&t.target))
+    {
         out.push_str(
             "kwait: RBAC needed: get on the Secret named by spec.secretName (pass --secret-name to name it)\n",
         );
+    }
+    // Files the options name that are not here: the pod the arguments are for may have them.
+    for (t, _, _, _) in &per_target {
+        for (arg, path) in t.target.files() {
+            if !path.exists() {
+                out.push_str(&format!(
+                    "kwait: note: {arg} {} does not exist here; the container must have it when it runs\n",
+                    crate::net::text::printable(&path.display().to_string(), 200)
+                ));
+            }
+        }
     }
     Ok(out)
 }

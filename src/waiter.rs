@@ -73,18 +73,19 @@ fn attempt_timed_out(budget: Duration, cut: bool) -> Observation {
     }
 }
 
-/// Waits for `probe` until it is ready, failed, the deadline passes or `interrupt` resolves
-/// (to a signal number). Prints progress through `reporter`; returns what happened.
+/// Waits for `probe` until it is ready, failed, the deadline passes or `stop` resolves (to how
+/// the wait ends: a signal, or the group's cancellation when another target failed). Prints
+/// progress through `reporter` (the start line is the caller's); returns what happened.
 pub async fn run(
     probe: &mut dyn Probe,
     wake: Option<Wake>,
     settings: &Settings,
     reporter: &Reporter,
-    interrupt: impl Future<Output = i32>,
+    stop: impl Future<Output = Ending>,
 ) -> Summary {
     let start = settings.started;
     let deadline = settings.timeout.map(|t| start + t);
-    tokio::pin!(interrupt);
+    tokio::pin!(stop);
     let mut backoff = Backoff::new(settings.interval, settings.max_interval);
     let mut last: Option<Observation> = None;
     let mut since = Duration::ZERO;
@@ -111,14 +112,15 @@ pub async fn run(
         watching: false,
     };
 
-    reporter.start(settings.timeout);
     let mut s = async {
         loop {
             // One check, bounded by the attempt timeout and the deadline.
             let now = Instant::now();
             let slack = settings.attempt_timeout + CHECK_SLACK;
             let (budget, limit) = match deadline {
-                Some(d) if d <= now => return summary(Ending::TimedOut, checks, last, since, history),
+                Some(d) if d <= now => {
+                    return summary(Ending::TimedOut, checks, last, since, history);
+                }
                 Some(d) => (settings.attempt_timeout.min(d - now), slack.min(d - now)),
                 None => (settings.attempt_timeout, slack),
             };
@@ -133,7 +135,7 @@ pub async fn run(
             }
             let check = tokio::select! {
                 biased;
-                sig = &mut interrupt => return summary(Ending::Interrupted(sig), checks, last, since, history),
+                ending = &mut stop => return summary(ending, checks, last, since, history),
                 // A little slack, so that a probe that times its own I/O out by `budget` reports
                 // its own, more precise cause first.
                 c = timeout(limit, probe.check(budget)) => c.unwrap_or_else(|_| {
@@ -208,7 +210,7 @@ pub async fn run(
                 }
                 tokio::select! {
                     biased;
-                    sig = &mut interrupt => return summary(Ending::Interrupted(sig), checks, last, since, history),
+                    ending = &mut stop => return summary(ending, checks, last, since, history),
                     _ = notified(notify.as_deref()), if !poked => {
                         if Instant::now() >= earliest {
                             break;
@@ -637,7 +639,7 @@ mod tests {
         let (mut p, _) = scripted(vec![pending("not found")]);
         let sig = async {
             tokio::time::sleep(Duration::from_millis(2500)).await;
-            15
+            Ending::Interrupted(15)
         };
         let s = run(&mut p, None, &settings(300), &quiet(), sig).await;
         assert_eq!(s.ending, Ending::Interrupted(15));

@@ -259,3 +259,50 @@ fn wait_job_without_pods_reads_its_failed_create_events_within_its_printed_role(
         });
     }
 }
+
+#[test]
+fn several_waits_joined_by_and_need_nothing_beyond_their_one_merged_role() {
+    let args = [
+        "wait-secret",
+        "s",
+        "--key",
+        "k",
+        "--and",
+        "wait-secret",
+        "tls",
+        "--and",
+        "wait-certificate",
+        "cert",
+        "--secret-name",
+        "tls",
+        "--and",
+        "wait-job",
+        "migrate",
+        "--and",
+        "wait-job",
+        "-l",
+        "app=seed",
+    ];
+    let c = exactly_printed("rbac-and", &args);
+    let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready",
+        "message": "ok", "lastTransitionTime": "2026-03-01T10:00:00Z", "observedGeneration": 1}]}});
+    c.api
+        .create("certificates", NS, new_certificate("cert", "tls"));
+    c.api
+        .create("jobs", NS, job("migrate", json!({"app": "m"})));
+    c.api
+        .create("jobs", NS, job("seed-1", json!({"app": "seed"})));
+    ready_without_403(&c, &args, |api| {
+        api.create("secrets", NS, secret("s", &[("k", "v")]));
+        api.create(
+            "secrets",
+            NS,
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                   "metadata": {"name": "tls"},
+                   "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"}}),
+        );
+        api.patch_status("certificates", NS, "cert", ready);
+        complete(api, "migrate");
+        complete(api, "seed-1");
+    });
+}

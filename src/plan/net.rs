@@ -36,6 +36,8 @@ pub struct HttpTarget {
     pub insecure_skip_tls_verify: bool,
     /// Follow redirects (the default) or judge the 3xx itself (`--no-follow-redirects`).
     pub follow_redirects: bool,
+    /// The `--header-file`s the headers were read from (for `--dry-run`'s notes).
+    pub header_files: Vec<PathBuf>,
 }
 
 /// What the body must show.
@@ -164,7 +166,9 @@ pub(crate) fn read_capped(
     Ok(crate::net::file::read_capped(path, limit, arg)?)
 }
 
-pub(super) fn http_target(args: HttpArgs) -> Result<HttpTarget, PlanError> {
+/// `wait-http`'s target. In a dry run (`dry_run`), a `--header-file` that does not exist here is
+/// skipped (`--dry-run` notes it: the pod may have it).
+pub(super) fn http_target(args: HttpArgs, dry_run: bool) -> Result<HttpTarget, PlanError> {
     let url = parse_url(&args.url)?;
     let status = StatusSet::parse(&args.status)
         .map_err(|why| PlanError::invalid("--status", &args.status, why))?;
@@ -236,6 +240,9 @@ pub(super) fn http_target(args: HttpArgs) -> Result<HttpTarget, PlanError> {
         headers.push((name, value));
     }
     for path in &args.header_file {
+        if dry_run && !path.exists() {
+            continue;
+        }
         headers.extend(read_header_file(path)?);
     }
     if args.insecure_skip_tls_verify && args.ca_cert.is_some() {
@@ -253,6 +260,7 @@ pub(super) fn http_target(args: HttpArgs) -> Result<HttpTarget, PlanError> {
         ca_cert: args.ca_cert,
         insecure_skip_tls_verify: args.insecure_skip_tls_verify,
         follow_redirects: !args.no_follow_redirects,
+        header_files: args.header_file,
     })
 }
 

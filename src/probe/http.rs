@@ -1054,18 +1054,13 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cli;
     use crate::plan::{Plan, Target};
-    use clap::Parser;
     use testkit::netserve::{HttpServer, Reply, TestCa};
 
     fn target(args: &[&str]) -> HttpTarget {
-        let mut argv = vec!["kwait", "wait-http"];
+        let mut argv = vec!["wait-http"];
         argv.extend_from_slice(args);
-        match Plan::from_cli(Cli::try_parse_from(argv).unwrap())
-            .unwrap()
-            .target
-        {
+        match Plan::from_words(&argv).unwrap().targets.remove(0).target {
             Target::Http(t) => *t,
             other => panic!("{other:?}"),
         }
