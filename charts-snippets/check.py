@@ -7,9 +7,13 @@ For every example (and the test chart tests/matrix):
      (kubernetes-validate, strict, bundled schemas, oldest and newest version we support);
   3. every kwait init container: hardened securityContext, FallbackToLogsOnError, pinned
      image, no secret header in argv, volume mounts that exist; its args exactly those in the
-     example's expect.yaml, and a valid kwait command line by the CLI contract;
-  4. the real kwait binary: `--dry-run` accepts each args list, `--dry-run=rbac` prints the
-     contract's rules for it;
+     example's expect.yaml, and a valid kwait command line by the CLI contract (one target, or
+     several joined by `--and`: global options before the first subcommand, -n per segment);
+  4. the real kwait binary: `--dry-run` accepts each args list (with stand-ins for the files
+     from mounted volumes) and lists every target; run with the pod's own paths, which do not
+     exist here, it names them in `kwait: note:` lines instead of failing; `--dry-run=rbac`
+     prints one Role per namespace whose targets need rules, merged as kwait.rbac merges them,
+     holding the contract's rules for the targets in that namespace;
   5. RBAC: for each ServiceAccount, the kwait Roles bound to it hold every rule its pods'
      waits need (as kwait itself says), nothing beyond the optional explain rules, and exactly
      the rules in expect.yaml;
@@ -21,6 +25,7 @@ Usage: check.py --helm H --kubectl K [--kwait BIN | --no-kwait]
 import argparse
 import glob
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -73,14 +78,19 @@ COMMANDS = {
 }
 
 
-def parse_contract(args):
-    """Parse a kwait command line by the contract in DESIGN.md; return (cmd, positionals, opts)."""
+def parse_contract(args, globals_inside=True):
+    """Parse one target's command line (a subcommand and its options) by the contract in
+    DESIGN.md; return (cmd, positionals, opts). With globals_inside=False (a segment of a
+    `--and` command line) only -n/--namespace may follow the subcommand."""
     if not args or args[0] not in COMMANDS:
         raise ValueError("first arg must be a command, got %r" % (args[:1],))
     cmd, (with_value, flags) = args[0], COMMANDS[args[0]]
     pos, opts, i = [], {}, 1
     while i < len(args):
         a = args[i]
+        if not globals_inside and (a in GLOBAL_WITH_VALUE or a in GLOBAL_FLAGS) and a not in ("-n", "--namespace"):
+            raise ValueError("global option %s inside the segment of %s: with --and, global options "
+                             "go before the first subcommand (only -n/--namespace may follow one)" % (a, cmd))
         if a in with_value or a in GLOBAL_WITH_VALUE:
             if i + 1 >= len(args):
                 raise ValueError("%s needs a value" % a)
@@ -118,9 +128,63 @@ def parse_contract(args):
     return cmd, pos, opts
 
 
-def contract_rules(args):
-    """(required, optional) RBAC rules for one kwait command line, as the contract states them."""
-    cmd, pos, opts = parse_contract(args)
+def parse_command_line(args):
+    """Parse a whole kwait command line: global options, then one target, or several joined by
+    a standalone `--and` (DESIGN.md "Several dependencies in one run"). Returns
+    (global opts, [(cmd, positionals, opts) per target])."""
+    glob, i = {}, 0
+    while i < len(args) and args[i] not in COMMANDS:
+        a = args[i]
+        if a in GLOBAL_WITH_VALUE:
+            if i + 1 >= len(args):
+                raise ValueError("%s needs a value" % a)
+            glob.setdefault(a, []).append(args[i + 1])
+            i += 2
+        elif a in GLOBAL_FLAGS:
+            glob.setdefault(a, []).append(True)
+            i += 1
+        else:
+            raise ValueError("expected a global option or a command, got %r" % a)
+    segments, cur = [], []
+    for a in args[i:]:
+        if a == "--and":
+            segments.append(cur)
+            cur = []
+        else:
+            cur.append(a)
+    segments.append(cur)
+    if any(not seg for seg in segments):
+        raise ValueError("--and at the start or end, or doubled: every --and joins two subcommands")
+    several = len(segments) > 1
+    return glob, [parse_contract(seg, globals_inside=not several) for seg in segments]
+
+
+def target_namespace(glob, opts, default):
+    """The namespace one target uses: its own -n, else the global -n, else the default."""
+    for o in (opts, glob):
+        v = (o.get("-n") or []) + (o.get("--namespace") or [])
+        if v:
+            return v[-1]
+    return default
+
+
+def contract_rules(args, default_ns):
+    """{namespace: (required, optional)} RBAC rules for a kwait command line (one target or
+    several), as the contract states them; namespaces whose targets need no rule are absent."""
+    glob, targets = parse_command_line(args)
+    out = {}
+    for cmd, pos, opts in targets:
+        req, opt = target_rules(cmd, pos, opts)
+        if req or opt:
+            ns = target_namespace(glob, opts, default_ns)
+            r0, o0 = out.setdefault(ns, ([], []))
+            r0.extend(req)
+            o0.extend(opt)
+    return out
+
+
+def target_rules(cmd, pos, opts):
+    """(required, optional) RBAC rules for one target."""
     req, opt = [], []
     if cmd == "wait-secret":
         req.append(rule("", "secrets", ["get", "watch"], pos))
@@ -158,6 +222,12 @@ def tuples(rules):
     return out
 
 
+def shape(rules):
+    """Rules as a set of (groups, resources, verbs, names): their structure, order aside."""
+    return {(tuple(r.get("apiGroups") or []), tuple(r.get("resources") or []), tuple(sorted(r.get("verbs") or [])),
+             tuple(sorted(r.get("resourceNames") or []))) for r in rules}
+
+
 def fmt(ts):
     return ", ".join("%s %s%s%s" % (v, r, "." + g if g else "", "/" + n if n != "*" else "")
                      for g, r, n, v in sorted(ts)) or "(none)"
@@ -169,26 +239,66 @@ class Kwait:
         self.path = path
         self.cache = {}
 
-    def dry_run(self, args, ns):
-        """Run --dry-run and --dry-run=rbac on args; return the rules of the printed Role."""
+    def _run(self, flag, args, ns):
         env = dict(os.environ, KWAIT_NAMESPACE=ns)
-        r = run([self.path, "--dry-run"] + args, env=env, timeout=30)
+        r = run([self.path, flag] + args, env=env, timeout=30)
         if r.returncode != 0:
-            raise RuntimeError("kwait --dry-run %s: exit %d: %s" % (" ".join(args), r.returncode,
-                                                                   (r.stderr or r.stdout).strip()[:400]))
-        r = run([self.path, "--dry-run=rbac"] + args, env=env, timeout=30)
-        if r.returncode != 0:
-            raise RuntimeError("kwait --dry-run=rbac %s: exit %d: %s" % (" ".join(args), r.returncode,
-                                                                        (r.stderr or r.stdout).strip()[:400]))
-        docs = [d for d in yaml.safe_load_all(r.stdout) if d]
+            raise RuntimeError("kwait %s %s: exit %d: %s" % (flag, " ".join(args), r.returncode,
+                                                            (r.stderr or r.stdout).strip()[:400]))
+        return r.stdout + r.stderr
+
+    def dry_run(self, args, ns, targets, pod_args=None, absent=()):
+        """Run --dry-run and --dry-run=rbac on args (files from mounted volumes replaced by
+        stand-ins); return {namespace: rules} of the printed Roles (one, with no rules, when no
+        target needs any). With pod_args (the args as the pod runs them),
+        also run --dry-run on those: the files that are absent here (`absent`) must be named
+        in a `kwait: note:` line, not fail the run (the pod will have them)."""
+        out = self._run("--dry-run", args, ns)
+        if targets > 1:
+            head = "kwait: would wait for %d targets at once" % targets
+            if not any(line.startswith(head) for line in out.splitlines()):
+                raise RuntimeError("kwait --dry-run %s: no line %r in:\n%s" % (" ".join(args), head, out[:600]))
+            listed = [line for line in out.splitlines() if re.match(r"^kwait:   \d+\. ", line)]
+            if len(listed) != targets:
+                raise RuntimeError("kwait --dry-run %s: %d targets listed, expected %d:\n%s" % (
+                    " ".join(args), len(listed), targets, out[:600]))
+        if pod_args is not None and absent:
+            out = self._run("--dry-run", pod_args, ns)
+            notes = [line for line in out.splitlines() if line.startswith("kwait: note:")]
+            for path in absent:
+                if not any(path in n for n in notes):
+                    raise RuntimeError("kwait --dry-run %s: no 'kwait: note:' line names the absent %s:\n%s" % (
+                        " ".join(pod_args), path, out[:600]))
+        out = self._run("--dry-run=rbac", args, ns)
+        where = "kwait --dry-run=rbac %s" % " ".join(args)
+        docs = [d for d in yaml.safe_load_all(out) if d]
         roles = [d for d in docs if d.get("kind") == "Role"]
-        if len(roles) != 1 or roles[0].get("apiVersion") != "rbac.authorization.k8s.io/v1":
-            raise RuntimeError("kwait --dry-run=rbac %s: expected one rbac.authorization.k8s.io/v1 Role, got %r"
-                               % (" ".join(args), r.stdout[:300]))
-        meta_ns = (roles[0].get("metadata") or {}).get("namespace")
-        if meta_ns not in (None, ns):
-            raise RuntimeError("kwait --dry-run=rbac %s: Role namespace %r, expected %r" % (" ".join(args), meta_ns, ns))
-        return roles[0].get("rules") or []
+        if len(roles) != len(docs) or not roles:
+            raise RuntimeError("%s: expected only Roles, got %r" % (where, out[:300]))
+        by_ns = {}
+        for role in roles:
+            if role.get("apiVersion") != "rbac.authorization.k8s.io/v1":
+                raise RuntimeError("%s: apiVersion %r" % (where, role.get("apiVersion")))
+            meta_ns = (role.get("metadata") or {}).get("namespace")
+            if meta_ns in by_ns:
+                raise RuntimeError("%s: two Roles for namespace %r (one per namespace)" % (where, meta_ns))
+            rules = role.get("rules") or []
+            by_ns[meta_ns] = rules
+            # merged as kwait.rbac merges: one rule per (group, resource, verbs, named or not),
+            # resource names de-duplicated
+            keys = set()
+            for r in rules:
+                names = r.get("resourceNames") or []
+                key = (tuple(r.get("apiGroups") or []), tuple(r.get("resources") or []),
+                       tuple(r.get("verbs") or []), bool(names))
+                if key in keys:
+                    raise RuntimeError("%s: Role in %s has two rules for %r: not merged" % (where, meta_ns, key))
+                keys.add(key)
+                if len(set(names)) != len(names):
+                    raise RuntimeError("%s: Role in %s repeats a resource name: %r" % (where, meta_ns, names))
+        if len(roles) > 1 and any(not rules for rules in by_ns.values()):
+            raise RuntimeError("%s: a Role without rules among several (targets needing none add nothing)" % where)
+        return by_ns
 
 
 # ---------------------------------------------------------------- rendering
@@ -270,7 +380,7 @@ def check_objects(label, docs, expect, kwait, scratch):
 
     # 3. kwait containers
     seen = {}
-    pods_by_sa = {}   # (ns, sa) -> list of (container key, args, ns of wait)
+    pods_by_sa = {}   # (ns of the targets, ns of the pod, sa) -> [(container key, required, optional, from kwait)]
     for d in docs:
         spec = pod_spec(d)
         if spec is None:
@@ -329,41 +439,61 @@ def check_objects(label, docs, expect, kwait, scratch):
                     f.write(FILE_OPTIONS[a])
                 run_args[i + 1] = local
                 count("mounted files checked (%s)" % a)
-            # the namespace kwait will use
-            wait_ns = None
-            for i, a in enumerate(args):
-                if a in ("-n", "--namespace"):
-                    wait_ns = args[i + 1]
-            if wait_ns is None:
-                for e in c.get("env") or []:
-                    if e["name"] == "KWAIT_NAMESPACE":
-                        ref = (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
-                        wait_ns = obj_ns if ref == "metadata.namespace" else e.get("value")
-            wait_ns = wait_ns or obj_ns
+            # the namespace kwait uses for a target without -n of its own
+            default_ns = obj_ns
+            for e in c.get("env") or []:
+                if e["name"] == "KWAIT_NAMESPACE":
+                    ref = (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+                    default_ns = obj_ns if ref == "metadata.namespace" else (e.get("value") or obj_ns)
             try:
-                req, opt = contract_rules(args)
+                glob, targets = parse_command_line(args)
+                contract = contract_rules(args, default_ns)
             except ValueError as e:
                 fail("%s: %s args %r are not a valid kwait command line: %s" % (label, key, args, e))
                 continue
             count("args parsed by the CLI contract")
+            if len(targets) > 1:
+                count("command lines with several targets (--and) parsed")
             # 4. the real binary
             if kwait:
+                absent = [args[i + 1] for i, a in enumerate(args[:-1])
+                          if a in FILE_OPTIONS and not os.path.exists(args[i + 1])]
                 try:
-                    got = kwait.dry_run(run_args, wait_ns)
+                    got = kwait.dry_run(run_args, default_ns, len(targets), pod_args=args, absent=absent)
                     count("args accepted by kwait --dry-run")
-                    t_got, t_req, t_opt = tuples(got), tuples(req), tuples(opt)
-                    if not (t_req <= t_got <= t_req | t_opt):
-                        fail("%s: %s: kwait --dry-run=rbac says [%s], the contract says [%s] (+ optional [%s])" % (
-                            label, key, fmt(t_got), fmt(t_req), fmt(t_opt)))
-                    req = [r for r in got if not (tuples([r]) <= t_opt)]
-                    count("rule sets compared with kwait --dry-run=rbac")
+                    if len(targets) > 1:
+                        count("several targets listed by kwait --dry-run")
+                    if absent:
+                        count("files absent here named in a kwait --dry-run note")
+                    if got and not any(got.values()):
+                        # the one `rules: []` Role, in the run's namespace
+                        base = target_namespace(glob, {}, default_ns)
+                        if set(got) != {base}:
+                            raise RuntimeError("kwait --dry-run=rbac: the empty Role is in %s, expected %s" % (
+                                sorted(got), base))
+                        got = {}
+                    if set(got) != set(contract):
+                        raise RuntimeError("kwait --dry-run=rbac prints Roles for namespaces %s, the contract needs %s" % (
+                            sorted(got), sorted(contract)))
+                    for ns in sorted(contract):
+                        req, opt = contract[ns]
+                        t_got, t_req, t_opt = tuples(got[ns]), tuples(req), tuples(opt)
+                        if not (t_req <= t_got <= t_req | t_opt):
+                            fail("%s: %s: kwait --dry-run=rbac says [%s] in %s, the contract says [%s] (+ optional [%s])" % (
+                                label, key, fmt(t_got), ns, fmt(t_req), fmt(t_opt)))
+                        contract[ns] = ([r for r in got[ns] if not (tuples([r]) <= t_opt)], opt, True)
+                        count("rule sets compared with kwait --dry-run=rbac")
+                    if len(contract) > 1:
+                        count("containers whose targets need Roles in several namespaces")
                 except RuntimeError as e:
                     fail("%s: %s: %s" % (label, key, e))
-            if req:
-                sa = spec.get("serviceAccountName") or "default"
+            sa = spec.get("serviceAccountName") or "default"
+            for ns, (req, opt, *from_kwait) in sorted(contract.items()):
+                if not req:
+                    continue
                 if spec.get("automountServiceAccountToken") is False:
                     fail("%s: %s waits for a Kubernetes object but the pod has no service account token" % (label, key))
-                pods_by_sa.setdefault((wait_ns, obj_ns, sa), []).append((key, req, opt))
+                pods_by_sa.setdefault((ns, obj_ns, sa), []).append((key, req, opt, bool(from_kwait)))
 
     want = expect.get("containers") or {}
     for k in sorted(set(want) - set(seen)):
@@ -383,6 +513,7 @@ def check_objects(label, docs, expect, kwait, scratch):
                    if (r["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "kwait"}
     granted = {}  # (role ns, sa ns, sa) -> tuples from kwait Roles
     granted_all = {}  # same, from any Role (what the pod may really do)
+    granted_roles = {}  # same, the kwait Roles themselves
     for d in docs:
         if d.get("kind") != "RoleBinding":
             continue
@@ -400,17 +531,28 @@ def check_objects(label, docs, expect, kwait, scratch):
             granted_all[k] = granted_all.get(k, set()) | t
             if (rns, ref["name"]) in kwait_roles:
                 granted[k] = granted.get(k, set()) | t
+                granted_roles.setdefault(k, []).append(roles[(rns, ref["name"])])
     for k, waits in sorted(pods_by_sa.items()):
-        need = set().union(*(tuples(r) for _, r, _ in waits))
-        optional = set().union(*(tuples(o) for _, _, o in waits))
+        need = set().union(*(tuples(r) for _, r, _, _ in waits))
+        optional = set().union(*(tuples(o) for _, _, o, _ in waits))
         have_any = granted_all.get(k, set())
         have = granted.get(k, set())
         who = "ServiceAccount %s/%s in namespace %s" % (k[1], k[2], k[0])
         if not need <= have_any:
-            fail("%s: %s lacks %s (needed by %s)" % (label, who, fmt(need - have_any), ", ".join(w for w, _, _ in waits)))
+            fail("%s: %s lacks %s (needed by %s)" % (label, who, fmt(need - have_any), ", ".join(w for w, _, _, _ in waits)))
         if not have <= need | optional:
             fail("%s: %s gets more than kwait needs: %s" % (label, who, fmt(have - need - optional)))
         count("ServiceAccounts whose kwait Roles match kwait's own rules")
+        # one container, one kwait Role: kwait.rbac must merge the rules exactly as kwait does
+        if len(waits) == 1 and waits[0][3] and len(granted_roles.get(k, [])) == 1:
+            role = granted_roles[k][0]
+            mine = shape([r for r in role.get("rules") or [] if not tuples([r]) <= optional])
+            theirs = shape(waits[0][1])
+            if mine != theirs:
+                fail("%s: Role %s/%s merges the rules otherwise than kwait --dry-run=rbac:\n       chart %r\n       kwait %r" % (
+                    label, k[0], role["metadata"]["name"], sorted(mine), sorted(theirs)))
+            else:
+                count("Roles merged exactly as kwait --dry-run=rbac merges")
     for (rns, sa_ns, sa), have in granted.items():
         if (rns, sa_ns, sa) not in pods_by_sa:
             fail("%s: kwait Role bound to %s/%s in %s, but no pod of it waits for a Kubernetes object" % (

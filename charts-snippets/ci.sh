@@ -2,7 +2,8 @@
 # CI for charts-snippets/: installs its tools if missing (pinned, verified), then runs
 # check.py: helm lint --strict + helm template on every example, kubectl kustomize on the
 # plain-manifest one, offline validation against the Kubernetes OpenAPI schemas, args/RBAC
-# checks, the real kwait binary's --dry-run and --dry-run=rbac, and values-schema failures.
+# checks, the real kwait binary's --dry-run and --dry-run=rbac (one target or several joined by
+# --and; one Role per namespace), and values-schema failures.
 #
 #   KWAIT_BIN=target/release/kwait bash charts-snippets/ci.sh
 #

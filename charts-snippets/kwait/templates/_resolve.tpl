@@ -7,9 +7,12 @@ Parameters (a dict):
   wait  a key of .Values.kwait.waits, or a dict with the same fields (then `name` is required)
   name  for an inline dict: its id (container kwait-<name>, volume kwait-<name>)
 
-Result (JSON): id, kind, namespace (explicit or ""), args (list), env (list), rules (list of
-{apiGroups, resources, resourceNames?, verbs, optional}), volume (dict or absent),
-containerName, resources, explainRules.
+Result (JSON): id, kind, namespace (explicit or ""), args (list: the whole command line of
+this wait alone), cmd (list: the subcommand and its own options, without namespace and global
+options: one segment of a `--and` command line), opts (the global options set for this wait:
+timeout, interval, maxInterval, attemptTimeout, logFormat, as strings), verbose, quiet, env
+(list), rules (list of {apiGroups, resources, resourceNames?, verbs, optional}), volume and
+volumeMount (dicts, or absent), containerName, resources.
 */}}
 {{- define "kwait.resolve" -}}
 {{- $root := required "kwait: parameter `root` (the chart's root context) is required" .root -}}
@@ -149,13 +152,19 @@ containerName, resources, explainRules.
   {{- $args = list "wait-tcp" (tpl (required (printf "kwait: wait %q (tcp) needs `address` (HOST:PORT)" $id) $w.address) $root) -}}
 {{- end -}}
 
-{{- /* global options, after the subcommand (kwait accepts them there) */ -}}
+{{- /* the target alone (a segment of a --and command line), then the global options:
+     for one wait after the subcommand (kwait accepts them there), for several at the front */ -}}
+{{- $cmd := $args -}}
+{{- $opts := dict -}}
 {{- if $ns }}{{ $args = concat $args (list "--namespace" $ns) }}{{ end -}}
 {{- range $opt := list (list "timeout" "--timeout") (list "interval" "--interval") (list "maxInterval" "--max-interval") (list "attemptTimeout" "--attempt-timeout") (list "logFormat" "--log-format") -}}
   {{- $key := index $opt 0 -}}
   {{- $v := "" -}}
   {{- if hasKey $w $key }}{{ $v = index $w $key }}{{ else if hasKey $g $key }}{{ $v = index $g $key }}{{ end -}}
-  {{- if or $v (kindIs "int" $v) (kindIs "float64" $v) }}{{ $args = concat $args (list (index $opt 1) (toString $v)) }}{{ end -}}
+  {{- if or $v (kindIs "int" $v) (kindIs "float64" $v) -}}
+    {{- $args = concat $args (list (index $opt 1) (toString $v)) -}}
+    {{- $_ := set $opts $key (toString $v) -}}
+  {{- end -}}
 {{- end -}}
 {{- if $w.verbose }}{{ $args = append $args "-v" }}{{ end -}}
 {{- if $w.quiet }}{{ $args = append $args "-q" }}{{ end -}}
@@ -165,6 +174,7 @@ containerName, resources, explainRules.
   {{- $env = append $env (dict "name" "KWAIT_NAMESPACE" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace"))) -}}
 {{- end -}}
 {{- $out := dict "id" $id "kind" $kind "namespace" $ns "args" $args "env" $env "rules" $rules
+    "cmd" $cmd "opts" $opts "verbose" (not (not $w.verbose)) "quiet" (not (not $w.quiet))
     "containerName" (default (printf "kwait-%s" $id) $w.containerName)
     "resources" (default $g.resources $w.resources) -}}
 {{- if $projected -}}
