@@ -167,6 +167,10 @@ pub enum Command {
     #[command(name = "wait-secret", visible_alias = "secret")]
     WaitSecret(SecretArgs),
 
+    /// Wait until a ConfigMap exists and each --key is present and non-empty (values never printed)
+    #[command(name = "wait-configmap", visible_aliases = ["configmap", "cm"])]
+    WaitConfigmap(ConfigMapArgs),
+
     /// Wait until a cert-manager Certificate is Ready for its current generation and its Secret exists
     #[command(name = "wait-certificate", visible_aliases = ["certificate", "cert"])]
     WaitCertificate(CertificateArgs),
@@ -190,6 +194,16 @@ pub struct SecretArgs {
     /// The Secret's name
     pub name: String,
     /// A key that must be present with a non-empty value (repeatable)
+    #[arg(long = "key", value_name = "KEY")]
+    pub keys: Vec<String>,
+}
+
+/// `wait-configmap NAME [--key KEY]...`
+#[derive(Debug, Args)]
+pub struct ConfigMapArgs {
+    /// The ConfigMap's name
+    pub name: String,
+    /// A key that must be present (in data or binaryData) with a non-empty value (repeatable)
     #[arg(long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
 }

@@ -204,6 +204,13 @@ pub const SECRETS: Resource = Resource {
     plural: "secrets",
     kind: "Secret",
 };
+/// core/v1 configmaps.
+pub const CONFIGMAPS: Resource = Resource {
+    group: "",
+    version: "v1",
+    plural: "configmaps",
+    kind: "ConfigMap",
+};
 /// core/v1 pods.
 pub const PODS: Resource = Resource {
     group: "",

@@ -156,6 +156,13 @@ pub enum Target {
         /// Keys that must be present and non-empty.
         keys: Vec<String>,
     },
+    /// `wait-configmap`.
+    ConfigMap {
+        /// The ConfigMap's name.
+        name: String,
+        /// Keys that must be present and non-empty.
+        keys: Vec<String>,
+    },
     /// `wait-certificate`.
     Certificate {
         /// The Certificate's name.
@@ -360,6 +367,13 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
                 check_secret_key(key)?;
             }
             Target::Secret { name, keys }
+        }
+        Command::WaitConfigmap(cli::ConfigMapArgs { name, keys }) => {
+            check_object_name("NAME", &name)?;
+            for key in &keys {
+                check_secret_key(key)?;
+            }
+            Target::ConfigMap { name, keys }
         }
         Command::WaitCertificate(cli::CertificateArgs {
             name,

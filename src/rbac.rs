@@ -40,6 +40,14 @@ pub fn rules(target: &Target) -> Vec<Rule> {
             "read the Secret; watch it to react at once",
             false,
         )],
+        Target::ConfigMap { name, .. } => vec![rule(
+            "",
+            "configmaps",
+            vec![name.clone()],
+            &["get", "watch"],
+            "read the ConfigMap; watch it to react at once",
+            false,
+        )],
         Target::Certificate {
             name,
             secret_name,
@@ -190,7 +198,9 @@ fn quote(s: &str) -> String {
 /// cut to a valid length.
 pub fn role_name(target: &Target) -> String {
     let base = match target {
-        Target::Secret { name, .. } | Target::Certificate { name, .. } => name.clone(),
+        Target::Secret { name, .. }
+        | Target::ConfigMap { name, .. }
+        | Target::Certificate { name, .. } => name.clone(),
         Target::Job {
             select: JobSelect::Name(n),
             ..

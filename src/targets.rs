@@ -3,7 +3,7 @@
 //! `--dry-run`, with any URL password redacted (the HTTP probe's description, built on
 //! `net::text::redact_url`).
 
-use crate::kube::{self, CERTIFICATES, ConfigError, JOBS, Kube, SECRETS, Selector};
+use crate::kube::{self, CERTIFICATES, CONFIGMAPS, ConfigError, JOBS, Kube, SECRETS, Selector};
 use crate::plan::{DryRun, JobSelect, Plan, Planned, Target};
 use crate::probe::{self, Probe};
 use crate::rbac;
@@ -54,6 +54,10 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
     Some(match target {
         Target::Secret { name, keys } if keys.is_empty() => format!("Secret {ns}/{name}"),
         Target::Secret { name, keys } => format!("Secret {ns}/{name} (keys: {})", keys.join(", ")),
+        Target::ConfigMap { name, keys } if keys.is_empty() => format!("ConfigMap {ns}/{name}"),
+        Target::ConfigMap { name, keys } => {
+            format!("ConfigMap {ns}/{name} (keys: {})", keys.join(", "))
+        }
         Target::Certificate {
             name,
             secret_name,
@@ -95,11 +99,17 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
         what: describe_kube(target, kube_ns).unwrap_or_default(),
     };
     Ok(match target {
-        Target::Secret { name, keys } => {
+        Target::Secret { name, keys } | Target::ConfigMap { name, keys } => {
+            let res = if matches!(target, Target::Secret { .. }) {
+                &SECRETS
+            } else {
+                &CONFIGMAPS
+            };
             let kube = kube_for()?;
             let ns = kube.namespace.clone();
-            let wake = watch(&kube, &SECRETS, Selector::Name(name.clone()));
-            let p = probe::secret::SecretProbe::new(kube, name.clone(), keys.clone(), rules, role);
+            let wake = watch(&kube, res, Selector::Name(name.clone()));
+            let p =
+                probe::secret::SecretProbe::new(kube, res, name.clone(), keys.clone(), rules, role);
             kube_built(Box::new(p), wake, &ns)
         }
         Target::Certificate {

@@ -306,3 +306,16 @@ fn several_waits_joined_by_and_need_nothing_beyond_their_one_merged_role() {
         complete(api, "seed-1");
     });
 }
+
+#[test]
+fn wait_configmap_with_keys_needs_nothing_beyond_its_printed_role() {
+    let args = ["wait-configmap", "cm", "--key", "k"];
+    let c = exactly_printed("rbac-configmap", &args);
+    ready_without_403(&c, &args, |api| {
+        api.create(
+            "configmaps",
+            NS,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}, "data": {"k": "v"}}),
+        );
+    });
+}

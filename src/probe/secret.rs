@@ -1,6 +1,7 @@
-//! `wait-secret NAME [--key KEY]...`: ready when the Secret exists and each key is present
-//! with a non-empty value. Only key names ever leave this file; values are looked at for
-//! emptiness and nothing else.
+//! `wait-secret NAME [--key KEY]...` and `wait-configmap NAME [--key KEY]...`: ready when the
+//! object exists and each key is present with a non-empty value. Only key names ever leave this
+//! file; values (a ConfigMap's too: they often hold connection strings and passwords) are
+//! looked at for emptiness and nothing else.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use serde_json::Value;
 
 use super::api::{self, Ctx};
 use super::{BoxFuture, Check, Class, Observation, Probe};
-use crate::kube::{Kube, SECRETS};
+use crate::kube::{CONFIGMAPS, Kube, Resource};
 use crate::net::text::printable;
 use crate::rbac::Rule;
 
@@ -17,10 +18,12 @@ const MAX_LISTED_KEYS: usize = 20;
 /// Bound on one key name in a report (a valid key has at most 253 characters).
 const KEY_MAX: usize = 253;
 
-/// Waits for a Secret and its keys.
+/// Waits for a Secret or a ConfigMap and its keys.
 #[derive(Debug)]
 pub struct SecretProbe {
     kube: Kube,
+    /// `SECRETS` or [`CONFIGMAPS`].
+    res: &'static Resource,
     name: String,
     keys: Vec<String>,
     rules: Vec<Rule>,
@@ -28,9 +31,11 @@ pub struct SecretProbe {
 }
 
 impl SecretProbe {
-    /// A probe for `name` in the client's namespace.
+    /// A probe for the Secret (or, with `res` = [`CONFIGMAPS`], the ConfigMap) `name` in the
+    /// client's namespace.
     pub fn new(
         kube: Kube,
+        res: &'static Resource,
         name: String,
         keys: Vec<String>,
         rules: Vec<Rule>,
@@ -38,6 +43,7 @@ impl SecretProbe {
     ) -> Self {
         SecretProbe {
             kube,
+            res,
             name,
             keys,
             rules,
@@ -46,7 +52,7 @@ impl SecretProbe {
     }
 
     fn object(&self) -> String {
-        format!("Secret {}/{}", self.kube.namespace, self.name)
+        format!("{} {}/{}", self.res.kind, self.kube.namespace, self.name)
     }
 }
 
@@ -62,12 +68,12 @@ impl Probe for SecretProbe {
     fn check(&mut self, attempt_timeout: Duration) -> BoxFuture<'_, Check> {
         self.kube.bound(attempt_timeout);
         Box::pin(async move {
-            match self.kube.get(&SECRETS, &self.name).await {
+            match self.kube.get(self.res, &self.name).await {
                 Ok(Some(secret)) => judge(&secret, &self.keys, &self.object()),
                 Ok(None) => Check::Pending(
                     Observation::new(Class::NotFound, "not found")
                         .cause(format!(
-                            "{} does not exist yet; whatever creates it (a Helm hook Job, an operator, an ExternalSecret) has not done so",
+                            "{} does not exist yet; whatever creates it (a Helm hook Job, an operator, an ExternalSecret, a GitOps sync) has not done so",
                             self.object()
                         ))
                         .fix(format!(
@@ -79,7 +85,7 @@ impl Probe for SecretProbe {
                     &e,
                     &Ctx {
                         kube: &self.kube,
-                        res: &SECRETS,
+                        res: self.res,
                         rules: &self.rules,
                         role: &self.role,
                     },
@@ -89,10 +95,20 @@ impl Probe for SecretProbe {
     }
 }
 
-/// Whether a Secret object has `key`: `None` absent, `Some(false)` empty, `Some(true)` with a
-/// value. The value itself goes no further than this function.
+/// The fields an object keeps its keys in: a ConfigMap's `data` and `binaryData`, a Secret's
+/// `data` and `stringData`.
+fn key_fields(object: &Value) -> [&'static str; 2] {
+    if object.get("kind").and_then(Value::as_str) == Some(CONFIGMAPS.kind) {
+        ["data", "binaryData"]
+    } else {
+        ["data", "stringData"]
+    }
+}
+
+/// Whether a Secret (or ConfigMap) object has `key`: `None` absent, `Some(false)` empty,
+/// `Some(true)` with a value. The value itself goes no further than this function.
 pub fn key_state(secret: &Value, key: &str) -> Option<bool> {
-    ["data", "stringData"].iter().find_map(|field| {
+    key_fields(secret).iter().find_map(|field| {
         secret
             .get(field)
             .and_then(|d| d.get(key))
@@ -100,7 +116,8 @@ pub fn key_state(secret: &Value, key: &str) -> Option<bool> {
     })
 }
 
-/// Judges a Secret object: every key present in `data` (or `stringData`) with a non-empty value.
+/// Judges a Secret object: every key present in `data` (or `stringData`) with a non-empty value;
+/// a ConfigMap the same way, its keys in `data` or `binaryData`.
 pub fn judge(secret: &Value, keys: &[String], object: &str) -> Check {
     let has = |key: &str| key_state(secret, key);
     let mut missing = Vec::new();
@@ -134,7 +151,7 @@ pub fn judge(secret: &Value, keys: &[String], object: &str) -> Check {
             empty.join(", ")
         ));
     }
-    let present: Vec<&str> = ["data", "stringData"]
+    let present: Vec<&str> = key_fields(secret)
         .iter()
         .filter_map(|f| secret.get(f).and_then(Value::as_object))
         .flat_map(|m| m.keys().map(String::as_str))
@@ -160,7 +177,14 @@ pub fn judge(secret: &Value, keys: &[String], object: &str) -> Check {
                     listed.join(", ")
                 }
             ))
-            .fix("check the key names (they are case-sensitive) and whatever fills the Secret"),
+            .fix(format!(
+                "check the key names (they are case-sensitive) and whatever fills the {}",
+                if key_fields(secret)[1] == "binaryData" {
+                    "ConfigMap"
+                } else {
+                    "Secret"
+                }
+            )),
     )
 }
 
@@ -205,6 +229,36 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("it has: EMPTY, OTHER")
+        );
+        assert!(!format!("{c:?}").contains(VALUE));
+    }
+
+    #[test]
+    fn a_configmap_has_its_keys_in_data_or_binary_data_and_values_are_never_shown() {
+        let cm = json!({"kind":"ConfigMap","data":{"DATABASE_URL":VALUE,"EMPTY":""},
+                        "binaryData":{"cert.der":VALUE},"stringData":{"NOT_A_CM_FIELD":VALUE}});
+        assert_eq!(
+            judge(&cm, &keys(&["DATABASE_URL", "cert.der"]), "ConfigMap crs/x"),
+            Check::Ready("ConfigMap crs/x has keys DATABASE_URL, cert.der".into())
+        );
+        let c = judge(&cm, &keys(&["NOT_A_CM_FIELD", "EMPTY"]), "ConfigMap crs/x");
+        let Check::Pending(obs) = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            obs.state,
+            "found, but key NOT_A_CM_FIELD missing; key EMPTY empty"
+        );
+        assert!(
+            obs.cause
+                .as_deref()
+                .unwrap()
+                .contains("it has: DATABASE_URL, EMPTY, cert.der")
+        );
+        assert!(
+            obs.fix[0].ends_with("whatever fills the ConfigMap"),
+            "{:?}",
+            obs.fix
         );
         assert!(!format!("{c:?}").contains(VALUE));
     }
