@@ -171,6 +171,10 @@ pub enum Command {
     #[command(name = "wait-configmap", visible_aliases = ["configmap", "cm"])]
     WaitConfigmap(ConfigMapArgs),
 
+    /// Wait until a Service has ready endpoints (over its EndpointSlices)
+    #[command(name = "wait-service", visible_aliases = ["service", "svc"])]
+    WaitService(ServiceArgs),
+
     /// Wait until a cert-manager Certificate is Ready for its current generation and its Secret exists
     #[command(name = "wait-certificate", visible_aliases = ["certificate", "cert"])]
     WaitCertificate(CertificateArgs),
@@ -206,6 +210,19 @@ pub struct ConfigMapArgs {
     /// A key that must be present (in data or binaryData) with a non-empty value (repeatable)
     #[arg(long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
+}
+
+/// `wait-service NAME [--port P] [--min-ready N]`
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// The Service's name
+    pub name: String,
+    /// Count only endpoints for this Service port (its name or number)
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<String>,
+    /// How many ready endpoints are needed
+    #[arg(long, value_name = "N", default_value = "1")]
+    pub min_ready: String,
 }
 
 /// `wait-certificate NAME`

@@ -218,6 +218,20 @@ pub const PODS: Resource = Resource {
     plural: "pods",
     kind: "Pod",
 };
+/// core/v1 services.
+pub const SERVICES: Resource = Resource {
+    group: "",
+    version: "v1",
+    plural: "services",
+    kind: "Service",
+};
+/// discovery.k8s.io/v1 endpointslices.
+pub const ENDPOINT_SLICES: Resource = Resource {
+    group: "discovery.k8s.io",
+    version: "v1",
+    plural: "endpointslices",
+    kind: "EndpointSlice",
+};
 /// batch/v1 jobs.
 pub const JOBS: Resource = Resource {
     group: "batch",

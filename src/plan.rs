@@ -163,6 +163,15 @@ pub enum Target {
         /// Keys that must be present and non-empty.
         keys: Vec<String>,
     },
+    /// `wait-service`.
+    Service {
+        /// The Service's name.
+        name: String,
+        /// `--port`: a Service port's name or number.
+        port: Option<String>,
+        /// `--min-ready`: how many ready endpoints are needed (1 or more).
+        min_ready: usize,
+    },
     /// `wait-certificate`.
     Certificate {
         /// The Certificate's name.
@@ -374,6 +383,35 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
                 check_secret_key(key)?;
             }
             Target::ConfigMap { name, keys }
+        }
+        Command::WaitService(cli::ServiceArgs {
+            name,
+            port,
+            min_ready,
+        }) => {
+            check_dns_label("NAME", &name)?;
+            if let Some(p) = &port {
+                let numeric = p.parse::<u16>().is_ok_and(|n| n > 0);
+                if !numeric && !is_dns_label(p) {
+                    return Err(PlanError::invalid(
+                        "--port",
+                        p,
+                        "a Service port's number (1-65535) or name (lowercase letters, digits and '-')",
+                    ));
+                }
+            }
+            let min_ready = min_ready
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| {
+                    PlanError::invalid("--min-ready", &min_ready, "a number from 1 to 100000")
+                })?;
+            Target::Service {
+                name,
+                port,
+                min_ready,
+            }
         }
         Command::WaitCertificate(cli::CertificateArgs {
             name,

@@ -48,6 +48,32 @@ pub fn rules(target: &Target) -> Vec<Rule> {
             "read the ConfigMap; watch it to react at once",
             false,
         )],
+        Target::Service { name, .. } => vec![
+            rule(
+                "",
+                "services",
+                vec![name.clone()],
+                &["get", "watch"],
+                "read the Service (its ports and selector); watch it to react at once",
+                false,
+            ),
+            rule(
+                "discovery.k8s.io",
+                "endpointslices",
+                vec![],
+                &["list", "watch"],
+                "count the Service's endpoints (slices are found by label, so no name can be given)",
+                false,
+            ),
+            rule(
+                "",
+                "pods",
+                vec![],
+                &["list"],
+                "optional: say whether any pod matches the Service's selector when it has no endpoints",
+                true,
+            ),
+        ],
         Target::Certificate {
             name,
             secret_name,
@@ -200,6 +226,7 @@ pub fn role_name(target: &Target) -> String {
     let base = match target {
         Target::Secret { name, .. }
         | Target::ConfigMap { name, .. }
+        | Target::Service { name, .. }
         | Target::Certificate { name, .. } => name.clone(),
         Target::Job {
             select: JobSelect::Name(n),

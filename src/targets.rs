@@ -3,7 +3,10 @@
 //! `--dry-run`, with any URL password redacted (the HTTP probe's description, built on
 //! `net::text::redact_url`).
 
-use crate::kube::{self, CERTIFICATES, CONFIGMAPS, ConfigError, JOBS, Kube, SECRETS, Selector};
+use crate::kube::{
+    self, CERTIFICATES, CONFIGMAPS, ConfigError, ENDPOINT_SLICES, JOBS, Kube, SECRETS, SERVICES,
+    Selector,
+};
 use crate::plan::{DryRun, JobSelect, Plan, Planned, Target};
 use crate::probe::{self, Probe};
 use crate::rbac;
@@ -58,6 +61,11 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
         Target::ConfigMap { name, keys } => {
             format!("ConfigMap {ns}/{name} (keys: {})", keys.join(", "))
         }
+        Target::Service {
+            name,
+            port,
+            min_ready,
+        } => probe::service::describe(ns, name, port.as_deref(), *min_ready),
         Target::Certificate {
             name,
             secret_name,
@@ -110,6 +118,26 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
             let wake = watch(&kube, res, Selector::Name(name.clone()));
             let p =
                 probe::secret::SecretProbe::new(kube, res, name.clone(), keys.clone(), rules, role);
+            kube_built(Box::new(p), wake, &ns)
+        }
+        Target::Service {
+            name,
+            port,
+            min_ready,
+        } => {
+            let kube = kube_for()?;
+            let ns = kube.namespace.clone();
+            let wake = watch(&kube, &SERVICES, Selector::Name(name.clone()));
+            let label = format!("{}={name}", probe::service::SERVICE_NAME_LABEL);
+            watch(&kube, &ENDPOINT_SLICES, Selector::Labels(label));
+            let p = probe::service::ServiceProbe::new(
+                kube,
+                name.clone(),
+                port.clone(),
+                *min_ready,
+                rules,
+                role,
+            );
             kube_built(Box::new(p), wake, &ns)
         }
         Target::Certificate {

@@ -319,3 +319,30 @@ fn wait_configmap_with_keys_needs_nothing_beyond_its_printed_role() {
         );
     });
 }
+
+#[test]
+fn wait_service_needs_nothing_beyond_its_printed_role() {
+    let args = ["wait-service", "db", "--port", "5432"];
+    let c = exactly_printed("rbac-service", &args);
+    c.api.create(
+        "services",
+        NS,
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
+               "spec": {"selector": {"app": "db"}, "ports": [{"name": "pg", "port": 5432}]}}),
+    );
+    ready_without_403(&c, &args, |api| {
+        // No endpoints at first: kwait lists the selector's pods (optional rule), then the
+        // slice gains a ready endpoint.
+        eventually("kwait to list the pods", Duration::from_secs(20), || {
+            (api.count_for("list", "pods") >= 1).then_some(())
+        });
+        api.create(
+            "endpointslices",
+            NS,
+            json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                   "metadata": {"name": "db-1", "labels": {"kubernetes.io/service-name": "db"}},
+                   "addressType": "IPv4", "ports": [{"name": "pg", "port": 5432}],
+                   "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true}}]}),
+        );
+    });
+}

@@ -14,6 +14,7 @@ pub mod certificate;
 pub mod http;
 pub mod job;
 pub mod secret;
+pub mod service;
 pub mod tcp;
 
 /// A boxed future, so that probes of different kinds fit behind one `dyn Probe`.
