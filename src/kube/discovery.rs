@@ -899,6 +899,35 @@ mod tests {
         println!(
             "requests to resolve deploy: aggregated 2, legacy {legacy}; deployments.apps legacy 4"
         );
+        // A cluster-scoped type is read through the client without a namespace.
+        let crd = resolve(&kube, "crd").await.unwrap();
+        assert!(!crd.namespaced());
+        let got = crd
+            .client(&kube)
+            .get(&crd.resource, "certificates.cert-manager.io")
+            .await
+            .unwrap();
+        assert_eq!(got, None, "no CRD object was created in testkit");
+        api.create(
+            "crd",
+            "",
+            serde_json::json!({"metadata": {"name": "kustomizations.kustomize.toolkit.fluxcd.io"},
+                "spec": {"group": "kustomize.toolkit.fluxcd.io", "scope": "Namespaced",
+                         "names": {"kind": "Kustomization", "plural": "kustomizations", "singular": "kustomization", "shortNames": ["ks"]},
+                         "versions": [{"name": "v1", "served": true, "storage": true}]}}),
+        );
+        let got = crd
+            .client(&kube)
+            .get(&crd.resource, "kustomizations.kustomize.toolkit.fluxcd.io")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got["status"]["conditions"][1]["type"], "Established");
+        assert_eq!(
+            resolve(&kube, "ks").await.unwrap().entry.kind,
+            "Kustomization"
+        );
+        api.delete("crd", "", "kustomizations.kustomize.toolkit.fluxcd.io");
         let missing = resolve(&kube, "kustomizations.kustomize.toolkit.fluxcd.io")
             .await
             .unwrap_err();
