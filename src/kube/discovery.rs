@@ -10,11 +10,13 @@
 //! - a server that does not offer it answers the same requests with the legacy `APIVersions` /
 //!   `APIGroupList`; then the per-version documents are read: `/api/v1`, and `/apis/G/V` for
 //!   the preferred version of each group (of the one group the name names, when it names one).
-//!   A bare name found in the core group needs no `/apis` at all: the core group wins, as in
-//!   kubectl (`pods` is also metrics.k8s.io's, `events` also events.k8s.io's).
+//!   A bare name found in the core group needs no `/apis` at all: the core group wins (`pods`
+//!   is also metrics.k8s.io's, `events` also events.k8s.io's).
 //!
-//! A name that matches types of several other groups is ambiguous ([`DiscoveryError::Ambiguous`],
-//! listing them: meant for exit 2); a name matching nothing served is
+//! Where several groups serve a name, the core group wins, then Kubernetes' own groups (`apps`,
+//! `batch`, `*.k8s.io`), as in kubectl's discovery order; a name served by several other groups
+//! is ambiguous ([`DiscoveryError::Ambiguous`], listing them: meant for exit 2, e.g.
+//! `certificates` of cert-manager and of Knative); a name matching nothing served is
 //! [`DiscoveryError::NotServed`]: a pending state, since a GitOps controller may install the CRD
 //! later. Every answer is read within [`LIST_LIMIT`] bytes and [`LIST_PARSED`] once parsed.
 
@@ -463,9 +465,20 @@ fn pick_with(entries: &[Entry], wanted: &Wanted, name: &str) -> Result<Entry, Di
             None => per_group.push(e),
         }
     }
-    if let Some(core) = per_group.iter().find(|e| e.group.is_empty()) {
-        return Ok((*core).clone());
-    }
+    // The core group first, then Kubernetes' own groups (`apps`, `batch`, `*.k8s.io`), as
+    // kubectl's discovery order has it: `jobs` is batch's even where Volcano serves
+    // `jobs.batch.volcano.sh`. Ambiguity is only among the first tier that has the name.
+    let tier = |e: &Entry| -> u8 {
+        if e.group.is_empty() {
+            0
+        } else if !e.group.contains('.') || e.group.ends_with(".k8s.io") {
+            1
+        } else {
+            2
+        }
+    };
+    let first = per_group.iter().map(|e| tier(e)).min().unwrap_or(2);
+    per_group.retain(|e| tier(e) == first);
     match per_group.as_slice() {
         [one] => Ok((*one).clone()),
         many => {
@@ -639,6 +652,23 @@ mod tests {
     #[test]
     fn the_core_group_wins_over_metrics_pods() {
         assert_eq!(resolved(&all_aggregated(), "pods").0, "");
+    }
+
+    #[test]
+    fn a_kubernetes_group_wins_over_a_crd_of_the_same_name_as_in_kubectl() {
+        let entry = |group: &str| Entry {
+            group: group.into(),
+            version: "v1".into(),
+            plural: "jobs".into(),
+            singular: "job".into(),
+            kind: "Job".into(),
+            short_names: vec![],
+            namespaced: true,
+            preferred: true,
+        };
+        let e = [entry("batch.volcano.sh"), entry("batch")];
+        assert_eq!(resolved(&e, "jobs").0, "batch");
+        assert_eq!(resolved(&e, "jobs.batch.volcano.sh").0, "batch.volcano.sh");
     }
 
     #[test]

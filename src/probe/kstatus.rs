@@ -59,7 +59,11 @@ pub fn judge(obj: &Value) -> Check {
         ("", "PersistentVolumeClaim") => other::pvc(&o, None),
         ("", "PersistentVolume") => other::pv(&o),
         ("", "Service") => other::service(&o),
-        ("batch", "Job") => super::job::judge(obj, o.ns, o.name),
+        ("batch", "Job") => super::job::judge(
+            obj,
+            &printable(o.ns, NAME_MAX),
+            &printable(o.name, NAME_MAX),
+        ),
         ("policy", "PodDisruptionBudget") => other::pdb(&o),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => other::crd(&o),
         ("apiregistration.k8s.io", "APIService") => other::apiservice(&o),
