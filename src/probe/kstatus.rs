@@ -16,6 +16,8 @@
 //!    shown. A custom resource without any status is not ready yet (its controller has not
 //!    reported); one with a status but no `Ready` condition is ready (as kstatus).
 //!
+//! With `-l SELECTOR [--any]`, [`judge_selection`] folds the judgements of every matched object.
+//!
 //! The answer is a [`Check`]: `Ready(text)` completes "ready after 1.2s: ...", `Pending` and
 //! `Failed` carry an [`Observation`] whose state line changes only when the object does. Every
 //! piece of text that came from the server passes through [`printable`] before it is kept.
@@ -26,6 +28,7 @@
 mod generic;
 mod other;
 mod pod;
+mod select;
 mod workload;
 
 use serde_json::Value;
@@ -34,6 +37,7 @@ use super::{Check, Class, Observation};
 use crate::net::text::printable;
 
 pub use generic::{judge_condition, judge_json_path};
+pub use select::judge_selection;
 
 /// Longest condition, container or scheduler message kept in a state line.
 const MESSAGE_MAX: usize = 300;
