@@ -964,4 +964,54 @@ mod tests {
         assert_eq!(missing.pending().map(|o| o.class), Some(Class::NotServed));
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// Against testkit in both forms: `certificates` served by cert-manager and by Knative is
+    /// ambiguous (a usage error listing both), either one by its group resolves, and a type
+    /// whose CRD is removed is NotServed.
+    #[tokio::test]
+    async fn a_name_two_crds_serve_is_ambiguous_against_a_server_in_both_forms() {
+        let api = testkit::ApiServer::start();
+        let dir = std::env::temp_dir().join(format!(
+            "kwait-ambiguous-{}-{}",
+            std::process::id(),
+            api.port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kc = api.write_kubeconfig(&dir, testkit::KubeconfigOpts::default());
+        let settings = crate::plan::KubeSettings {
+            namespace: None,
+            kubeconfig: Some(kc),
+            context: None,
+        };
+        let kube = Kube::connect(&settings, std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        api.register_resource(
+            testkit::ResourceDef::new(
+                "networking.internal.knative.dev",
+                "v1alpha1",
+                "Certificate",
+                "certificates",
+            )
+            .short_names(&["kcert"]),
+        );
+        for aggregated in [true, false] {
+            api.set_aggregated_discovery(aggregated);
+            let err = resolve(&kube, "certificates").await.unwrap_err();
+            assert!(err.is_usage(), "{err}");
+            assert_eq!(
+                err.to_string(),
+                "\"certificates\" is ambiguous: it names certificates.cert-manager.io, certificates.networking.internal.knative.dev; give the group, e.g. certificates.cert-manager.io"
+            );
+            let r = resolve(&kube, "certificate.cert-manager.io").await.unwrap();
+            assert_eq!(r.resource.api_version(), "cert-manager.io/v1");
+            let r = resolve(&kube, "kcert").await.unwrap();
+            assert_eq!(r.resource.plural, "certificates");
+            assert_eq!(r.entry.group, "networking.internal.knative.dev");
+        }
+        api.unregister_resource("certificaterequests");
+        let err = resolve(&kube, "cr").await.unwrap_err();
+        assert!(matches!(err, DiscoveryError::NotServed { .. }), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
