@@ -126,11 +126,17 @@ fn first_not_ready(pod: &Value) -> Option<Holding> {
             };
             if let Some(w) = cs.pointer("/state/waiting") {
                 let reason = printable(str_at(w, "/reason"), 100);
+                let inner = format!(
+                    "{}{restarted}",
+                    with(&reason, str_at(w, "/message")).trim_start_matches(": ")
+                );
+                let inner = inner.trim_start_matches(", ");
                 return Some(Holding {
-                    line: format!(
-                        "{label} {name} waiting ({}{restarted})",
-                        with(&reason, str_at(w, "/message")).trim_start_matches(": ")
-                    ),
+                    line: if inner.is_empty() {
+                        format!("{label} {name} waiting")
+                    } else {
+                        format!("{label} {name} waiting ({inner})")
+                    },
                     container: name,
                     reason,
                 });

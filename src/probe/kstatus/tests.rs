@@ -708,3 +708,11 @@ fn explicit_json_path_uses_the_wait_http_engine_and_its_bound() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_waiting_container_without_reason_or_restarts_is_worded_without_empty_brackets() {
+    let p = pod(
+        json!({"phase": "Pending", "containerStatuses": [{"name": "db", "ready": false, "restartCount": 0, "state": {"waiting": {}}}]}),
+    );
+    assert_eq!(state(&judge(&p)), "not ready: container db waiting");
+}
