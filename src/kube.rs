@@ -9,6 +9,7 @@
 //! retries.
 
 mod auth;
+pub mod discovery;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -280,12 +281,17 @@ impl Resource {
         }
     }
 
+    /// The collection's path; without a namespace (`""`: a cluster-scoped type, read through
+    /// [`discovery::Resolved::client`]) it has no `namespaces/NS` part.
     fn path(&self, namespace: &str) -> String {
         let base = if self.group.is_empty() {
             format!("/api/{}", self.version)
         } else {
             format!("/apis/{}/{}", self.group, self.version)
         };
+        if namespace.is_empty() {
+            return format!("{base}/{}", self.plural);
+        }
         format!("{base}/namespaces/{namespace}/{}", self.plural)
     }
 }
@@ -555,6 +561,10 @@ impl Conn {
         }
         let http = lock(&self.http).clone();
         let mut rb = http.get(url);
+        // Only discovery sets one (aggregated discovery's Accept); kube-core's GETs set none.
+        if let Some(accept) = req.headers().get(http::header::ACCEPT) {
+            rb = rb.header(reqwest::header::ACCEPT, accept.clone());
+        }
         for (name, value) in applied.headers {
             rb = rb.header(name, value);
         }

@@ -296,7 +296,7 @@ fn parse_url(s: &str) -> Result<Url, PlanError> {
     Ok(url)
 }
 
-fn parse_json_path(path: &str) -> Result<JsonPath, PlanError> {
+pub(crate) fn parse_json_path(path: &str) -> Result<JsonPath, PlanError> {
     JsonPath::parse(path).map_err(|e| {
         let why = crate::net::text::one_line(&e.to_string());
         let why = if why.contains("match") || why.contains("search") {

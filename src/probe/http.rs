@@ -21,7 +21,7 @@
 //! Everything a server sent (body, found values, `Location`, error texts) passes through
 //! [`printable`] before it becomes part of an observation.
 
-mod budget;
+pub(crate) mod budget;
 
 use std::error::Error as StdError;
 use std::io;
@@ -777,7 +777,7 @@ pub(crate) fn judge(
 /// scrubbed, cut after a few hundred bytes: nodes are serialized in place (never cloned), and
 /// serializing stops there (plus the longest secret, so one that crosses the cut is whole
 /// when it is scrubbed).
-fn found_text(nodes: &[&Value], secrets: &[String]) -> String {
+pub(crate) fn found_text(nodes: &[&Value], secrets: &[String]) -> String {
     /// Keeps the first `.1` bytes written, then refuses more.
     struct Capped(Vec<u8>, usize);
     const MAX: usize = 4 * SNIPPET;
@@ -829,7 +829,7 @@ fn found_text(nodes: &[&Value], secrets: &[String]) -> String {
 }
 
 /// `--equals` against every found value (the expected text is parsed once).
-fn all_equal(nodes: &[&Value], want: &str) -> bool {
+pub(crate) fn all_equal(nodes: &[&Value], want: &str) -> bool {
     let parsed = serde_json::from_str::<Value>(want).ok();
     nodes
         .iter()

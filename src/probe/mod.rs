@@ -13,6 +13,7 @@ pub mod api;
 pub mod certificate;
 pub mod http;
 pub mod job;
+pub mod kstatus;
 pub mod secret;
 pub mod service;
 pub mod tcp;

@@ -406,6 +406,13 @@ impl ApiServer {
         }
     }
 
+    /// Whether `/api` and `/apis` answer aggregated discovery (`APIGroupDiscoveryList`) to a
+    /// client whose `Accept` asks for it, as Kubernetes 1.30+ does (the default), or only the
+    /// legacy documents, as before 1.26.
+    pub fn set_aggregated_discovery(&self, on: bool) {
+        self.state().aggregated_discovery = on;
+    }
+
     /// The types currently served.
     pub fn resources(&self) -> Vec<ResourceDef> {
         self.state().resources.clone()

@@ -2,7 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
-/// A namespaced resource type the fake server serves (what a CRD or a built-in type declares).
+/// A resource type the fake server serves (what a CRD or a built-in type declares),
+/// namespaced unless [`cluster_scoped`](ResourceDef::cluster_scoped).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceDef {
     /// API group, `""` for the core group.
@@ -20,6 +21,9 @@ pub struct ResourceDef {
     /// Whether the type has a `/status` subresource (status changes through the main
     /// resource are then ignored, as on a real API server).
     pub status_subresource: bool,
+    /// Whether objects live in a namespace (`/namespaces/NS/PLURAL/NAME`) or not
+    /// (`/PLURAL/NAME`: CustomResourceDefinitions, PersistentVolumes, ...).
+    pub namespaced: bool,
 }
 
 impl ResourceDef {
@@ -33,7 +37,14 @@ impl ResourceDef {
             singular: kind.to_ascii_lowercase(),
             short_names: Vec::new(),
             status_subresource: true,
+            namespaced: true,
         }
+    }
+
+    /// Makes the type cluster-scoped.
+    pub fn cluster_scoped(mut self) -> ResourceDef {
+        self.namespaced = false;
+        self
     }
 
     /// Sets the short names.
@@ -63,10 +74,44 @@ impl ResourceDef {
         qualified(&self.plural, &self.group)
     }
 
-    /// The types served out of the box: core/v1 secrets, configmaps, pods, services;
-    /// batch/v1 jobs; cert-manager.io/v1 certificates and certificaterequests.
+    /// The types served out of the box: core/v1 secrets, configmaps, pods, services, events,
+    /// persistentvolumeclaims, persistentvolumes (cluster); apps/v1 deployments, statefulsets,
+    /// daemonsets, replicasets; batch/v1 jobs; discovery.k8s.io/v1 endpointslices;
+    /// policy/v1 poddisruptionbudgets; storage.k8s.io/v1 storageclasses (cluster);
+    /// apiextensions.k8s.io/v1 customresourcedefinitions (cluster; creating one serves its
+    /// type); cert-manager.io/v1 certificates and certificaterequests.
     pub fn builtins() -> Vec<ResourceDef> {
         vec![
+            ResourceDef::new("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims")
+                .short_names(&["pvc"]),
+            ResourceDef::new("", "v1", "PersistentVolume", "persistentvolumes")
+                .short_names(&["pv"])
+                .cluster_scoped(),
+            ResourceDef::new("apps", "v1", "Deployment", "deployments").short_names(&["deploy"]),
+            ResourceDef::new("apps", "v1", "StatefulSet", "statefulsets").short_names(&["sts"]),
+            ResourceDef::new("apps", "v1", "DaemonSet", "daemonsets").short_names(&["ds"]),
+            ResourceDef::new("apps", "v1", "ReplicaSet", "replicasets").short_names(&["rs"]),
+            ResourceDef::new("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices")
+                .with_status(false),
+            ResourceDef::new(
+                "policy",
+                "v1",
+                "PodDisruptionBudget",
+                "poddisruptionbudgets",
+            )
+            .short_names(&["pdb"]),
+            ResourceDef::new("storage.k8s.io", "v1", "StorageClass", "storageclasses")
+                .short_names(&["sc"])
+                .with_status(false)
+                .cluster_scoped(),
+            ResourceDef::new(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+                "customresourcedefinitions",
+            )
+            .short_names(&["crd", "crds"])
+            .cluster_scoped(),
             ResourceDef::new("", "v1", "Secret", "secrets").with_status(false),
             ResourceDef::new("", "v1", "ConfigMap", "configmaps")
                 .short_names(&["cm"])

@@ -229,6 +229,8 @@ async fn connection(
 struct Info {
     method: Method,
     content_type: String,
+    /// The `Accept` header (aggregated discovery is answered when it asks for it).
+    accept: String,
     path_q: String,
     params: Vec<(String, String)>,
     verb: String,
@@ -261,6 +263,12 @@ impl Info {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        info.accept = req
+            .headers()
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         info
     }
 
@@ -289,6 +297,13 @@ impl Info {
             )),
             ["namespaces", ns] => Some((None, "namespaces".into(), Some(ns.to_string()), None)),
             [plural] => Some((None, plural.to_string(), None, None)),
+            // A cluster-scoped object (a namespaced type's is answered 404 below).
+            [plural, name, tail @ ..] if tail.len() <= 1 => Some((
+                None,
+                plural.to_string(),
+                Some(name.to_string()),
+                tail.first().map(|s| s.to_string()),
+            )),
             _ => None,
         };
         let is_watch = params.iter().any(|(k, v)| k == "watch" && truthy(v));
@@ -308,6 +323,7 @@ impl Info {
                 Info {
                     method,
                     content_type: String::new(),
+                    accept: String::new(),
                     path_q,
                     params,
                     verb: verb.to_string(),
@@ -339,6 +355,7 @@ impl Info {
             verb: m.as_str().to_ascii_lowercase(),
             method,
             content_type: String::new(),
+            accept: String::new(),
             path_q,
             params,
             route: Route::NonResource(path),
@@ -500,7 +517,7 @@ async fn handle_inner(
             if info.method != Method::GET {
                 return Ok(error_response(&ApiError::new(405, "method not allowed")));
             }
-            return Ok(discovery(shared, path));
+            return Ok(discovery(shared, path, &info.accept));
         }
         Route::Resource {
             group,
@@ -541,6 +558,13 @@ async fn handle_inner(
             None => return Ok(error_response(&ApiError::no_resource())),
         }
     };
+    // A namespaced type's object has a namespace in its path, a cluster-scoped one has none
+    // (the real mux answers `404 page not found` to either mistake).
+    if (def.namespaced && namespace.is_none() && name.is_some())
+        || (!def.namespaced && namespace.is_some())
+    {
+        return Ok(text_404());
+    }
     if sub
         .as_deref()
         .is_some_and(|s| s != "status" || !def.status_subresource)
@@ -658,6 +682,9 @@ fn resource_request(
     };
     let ns = match namespace {
         Some(ns) => ns,
+        // A cluster-scoped type: its objects are stored without a namespace; a LIST or WATCH
+        // of its collection is the cluster-wide one below.
+        None if !def.namespaced && (*method != Method::GET || name.is_some()) => "",
         None => {
             // cluster-wide: only list and watch across namespaces
             return match info.verb.as_str() {
@@ -980,19 +1007,13 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-fn discovery(shared: &Arc<Shared>, path: &str) -> Resp {
+fn discovery(shared: &Arc<Shared>, path: &str, accept: &str) -> Resp {
     let st = shared.lock();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let group_versions = |group: &str| -> Vec<String> {
-        let mut vs: Vec<String> = st
-            .resources
-            .iter()
-            .filter(|d| d.group == group)
-            .map(|d| d.version.clone())
-            .collect();
-        vs.dedup();
-        vs
-    };
+    if let (["api"] | ["apis"], Some(v)) = (segs.as_slice(), aggregated_version(&st, accept)) {
+        return aggregated(&st, segs[0] == "api", v);
+    }
+    let group_versions = |group: &str| -> Vec<String> { versions_of(&st, group) };
     let group_doc = |g: &str| -> Value {
         let vs = group_versions(g);
         let versions: Vec<Value> = vs
@@ -1088,7 +1109,7 @@ fn resource_list(st: &State, group: &str, version: &str) -> Resp {
         resources.push(json!({
             "name": d.plural,
             "singularName": d.singular,
-            "namespaced": true,
+            "namespaced": d.namespaced,
             "kind": d.kind,
             "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
             "shortNames": d.short_names,
@@ -1097,7 +1118,7 @@ fn resource_list(st: &State, group: &str, version: &str) -> Resp {
             resources.push(json!({
                 "name": format!("{}/status", d.plural),
                 "singularName": "",
-                "namespaced": true,
+                "namespaced": d.namespaced,
                 "kind": d.kind,
                 "verbs": ["get", "patch", "update"],
             }));
@@ -1167,11 +1188,15 @@ fn openapi_gv(st: &State, group: &str, version: &str) -> Resp {
         .filter(|d| d.group == group && d.version == version)
     {
         let gvk = json!({ "group": d.group, "version": d.version, "kind": d.kind });
-        let base = format!(
-            "/{}/namespaces/{{namespace}}/{}",
-            gv_path(group, version),
-            d.plural
-        );
+        let base = if d.namespaced {
+            format!(
+                "/{}/namespaces/{{namespace}}/{}",
+                gv_path(group, version),
+                d.plural
+            )
+        } else {
+            format!("/{}/{}", gv_path(group, version), d.plural)
+        };
         let op = |id: &str| {
             json!({
                 "operationId": format!("{id}{}", d.kind),
@@ -1196,4 +1221,113 @@ fn openapi_gv(st: &State, group: &str, version: &str) -> Resp {
             "components": { "schemas": {} },
         }),
     )
+}
+
+/// The aggregated discovery version `accept` asks for (`v2`, else `v2beta1`), when the server
+/// offers aggregated discovery (`ApiServer::set_aggregated_discovery`, on by default).
+fn aggregated_version(st: &State, accept: &str) -> Option<&'static str> {
+    if !st.aggregated_discovery {
+        return None;
+    }
+    let asks = |v: &str| {
+        accept.split(',').any(|m| {
+            let params: Vec<&str> = m.split(';').map(str::trim).collect();
+            params.contains(&"g=apidiscovery.k8s.io")
+                && params.contains(&format!("v={v}").as_str())
+                && params.contains(&"as=APIGroupDiscoveryList")
+        })
+    };
+    ["v2", "v2beta1"].into_iter().find(|v| asks(v))
+}
+
+/// The versions of `group`, in the order their types were registered (the first is the
+/// preferred one).
+fn versions_of(st: &State, group: &str) -> Vec<String> {
+    let mut vs: Vec<String> = Vec::new();
+    for d in st.resources.iter().filter(|d| d.group == group) {
+        if !vs.contains(&d.version) {
+            vs.push(d.version.clone());
+        }
+    }
+    vs
+}
+
+/// `/api` (`core`) or `/apis` as an `APIGroupDiscoveryList` (aggregated discovery, as
+/// Kubernetes 1.26+ serves it): every group, version and resource in one answer.
+fn aggregated(st: &State, core: bool, version: &str) -> Resp {
+    let mut groups: Vec<String> = Vec::new();
+    for d in &st.resources {
+        if d.group.is_empty() == core && !groups.contains(&d.group) {
+            groups.push(d.group.clone());
+        }
+    }
+    if core && groups.is_empty() {
+        groups.push(String::new());
+    }
+    if !core {
+        groups.sort();
+    }
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            let versions: Vec<Value> = versions_of(st, g)
+                .iter()
+                .map(|v| {
+                    let mut resources: Vec<Value> = Vec::new();
+                    if g.is_empty() && v == "v1" {
+                        resources.push(json!({
+                            "resource": "namespaces",
+                            "responseKind": { "group": "", "version": "v1", "kind": "Namespace" },
+                            "scope": "Cluster",
+                            "singularResource": "namespace",
+                            "verbs": ["get", "list"],
+                            "shortNames": ["ns"],
+                        }));
+                    }
+                    for d in st.resources.iter().filter(|d| d.group == *g && d.version == *v) {
+                        let kind = json!({ "group": d.group, "version": d.version, "kind": d.kind });
+                        let mut r = json!({
+                            "resource": d.plural,
+                            "responseKind": kind,
+                            "scope": if d.namespaced { "Namespaced" } else { "Cluster" },
+                            "singularResource": d.singular,
+                            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+                        });
+                        if !d.short_names.is_empty() {
+                            r["shortNames"] = json!(d.short_names);
+                        }
+                        if d.status_subresource {
+                            r["subresources"] = json!([{
+                                "subresource": "status",
+                                "responseKind": kind,
+                                "verbs": ["get", "patch", "update"],
+                            }]);
+                        }
+                        resources.push(r);
+                    }
+                    json!({ "version": v, "resources": resources, "freshness": "Current" })
+                })
+                .collect();
+            let mut metadata = json!({ "creationTimestamp": null });
+            if !g.is_empty() {
+                metadata["name"] = json!(g);
+            }
+            json!({ "metadata": metadata, "versions": versions })
+        })
+        .collect();
+    let mut r = json_response(
+        200,
+        &json!({
+            "kind": "APIGroupDiscoveryList",
+            "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+            "metadata": {},
+            "items": items,
+        }),
+    );
+    if let Ok(ct) = HeaderValue::from_str(&format!(
+        "application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
+    )) {
+        r.headers_mut().insert(CONTENT_TYPE, ct);
+    }
+    r
 }

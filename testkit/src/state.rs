@@ -160,6 +160,8 @@ pub(crate) struct State {
     pub open_watches: usize,
     /// How every watch opened from now on misbehaves (hostile-input tests).
     pub watch_fault: Option<WatchFault>,
+    /// Whether `/api` and `/apis` answer aggregated discovery when the client asks for it.
+    pub aggregated_discovery: bool,
 }
 
 fn meta(obj: &Value, field: &str) -> Option<String> {
@@ -199,6 +201,7 @@ impl State {
             bookmark_interval,
             open_watches: 0,
             watch_fault: None,
+            aggregated_discovery: true,
         }
     }
 
@@ -367,7 +370,7 @@ impl State {
         let rv = self.next_rv();
         let m = obj["metadata"].as_object_mut().expect("metadata");
         m.insert("name".into(), name.clone().into());
-        m.insert("namespace".into(), ns.into());
+        set_namespace(m, def, ns);
         m.insert("uid".into(), uid().into());
         m.insert("resourceVersion".into(), rv.to_string().into());
         m.insert(
@@ -376,8 +379,14 @@ impl State {
         );
         m.insert("generation".into(), 1.into());
         m.remove("deletionTimestamp");
+        if is_crd(def) {
+            crd_accepted(&mut obj);
+        }
         self.objects.insert(key, obj.clone());
         self.emit(def, ns, "ADDED", &obj, None);
+        if is_crd(def) {
+            self.serve_crd(&obj);
+        }
         Ok(obj)
     }
 
@@ -409,11 +418,15 @@ impl State {
             }
         }
         m.insert("name".into(), name.into());
-        m.insert("namespace".into(), ns.into());
+        set_namespace(m, def, ns);
         m.insert("resourceVersion".into(), rv.to_string().into());
         m.insert("generation".into(), generation.into());
         self.objects.insert(Self::key(def, ns, name), new.clone());
-        self.emit(def, ns, "MODIFIED", &new, Some(old));
+        self.emit(def, ns, "MODIFIED", &new, Some(old.clone()));
+        if is_crd(def) {
+            self.unserve_crd(&old);
+            self.serve_crd(&new);
+        }
         Ok(new)
     }
 
@@ -520,6 +533,133 @@ impl State {
         let rv = self.next_rv();
         obj["metadata"]["resourceVersion"] = rv.to_string().into();
         self.emit(def, ns, "DELETED", &obj, None);
+        if is_crd(def) {
+            self.unserve_crd(&obj);
+        }
         Ok(obj)
     }
+
+    /// A CustomResourceDefinition was stored: its served versions become resource types
+    /// (the storage version first: the group's preferred one), replacing any of the same group
+    /// and plural, as the real API server starts serving an established CRD.
+    fn serve_crd(&mut self, crd: &Value) {
+        let defs = crd_defs(crd);
+        for d in &defs {
+            self.resources
+                .retain(|r| !(r.group == d.group && r.plural == d.plural));
+        }
+        self.resources.extend(defs);
+    }
+
+    /// A CustomResourceDefinition was deleted (or is being replaced): its types are no longer
+    /// served. Stored objects are kept, as with `unregister_resource`.
+    fn unserve_crd(&mut self, crd: &Value) {
+        let group = crd
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let plural = crd
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        self.resources
+            .retain(|r| !(r.group == group && r.plural == plural));
+    }
+}
+
+/// Sets `metadata.namespace` for a namespaced type; a cluster-scoped object has none.
+fn set_namespace(m: &mut serde_json::Map<String, Value>, def: &ResourceDef, ns: &str) {
+    if def.namespaced {
+        m.insert("namespace".into(), ns.into());
+    } else {
+        m.remove("namespace");
+    }
+}
+
+fn is_crd(def: &ResourceDef) -> bool {
+    def.group == "apiextensions.k8s.io" && def.plural == "customresourcedefinitions"
+}
+
+/// What the API server writes in a new CRD's status once its names are accepted.
+fn crd_accepted(crd: &mut Value) {
+    if crd
+        .get("status")
+        .is_some_and(|s| s.get("conditions").is_some())
+    {
+        return;
+    }
+    let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
+    let now = rfc3339(SystemTime::now());
+    let stored: Vec<Value> = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .filter_map(|v| v.get("name").cloned())
+        .collect();
+    crd["status"] = json!({
+        "acceptedNames": names,
+        "storedVersions": stored,
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+             "message": "no conflicts found", "lastTransitionTime": now},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted", "lastTransitionTime": now},
+        ],
+    });
+}
+
+/// The resource types a CRD object declares: one per served version, the storage version
+/// first.
+fn crd_defs(crd: &Value) -> Vec<ResourceDef> {
+    let text = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let (group, kind, plural) = (
+        text("/spec/group"),
+        text("/spec/names/kind"),
+        text("/spec/names/plural"),
+    );
+    if group.is_empty() || kind.is_empty() || plural.is_empty() {
+        return Vec::new();
+    }
+    let short: Vec<&str> = crd
+        .pointer("/spec/names/shortNames")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let singular = text("/spec/names/singular");
+    let cluster = text("/spec/scope") == "Cluster";
+    let mut versions: Vec<&Value> = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("served").and_then(Value::as_bool) != Some(false))
+        .collect();
+    versions.sort_by_key(|v| v.get("storage").and_then(Value::as_bool) != Some(true));
+    versions
+        .into_iter()
+        .filter_map(|v| v.get("name").and_then(Value::as_str))
+        .map(|version| {
+            let status = crd
+                .pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|v| v.get("name").and_then(Value::as_str) == Some(version))
+                .is_some_and(|v| v.pointer("/subresources/status").is_some());
+            let mut d = ResourceDef::new(group, version, kind, plural)
+                .short_names(&short)
+                .with_status(status);
+            if !singular.is_empty() {
+                d.singular = singular.to_string();
+            }
+            if cluster {
+                d = d.cluster_scoped();
+            }
+            d
+        })
+        .collect()
 }

@@ -42,7 +42,18 @@ fn discovery_documents() {
         .iter()
         .map(|g| g["name"].as_str().unwrap())
         .collect();
-    assert_eq!(gnames, ["batch", "cert-manager.io"]);
+    assert_eq!(
+        gnames,
+        [
+            "apiextensions.k8s.io",
+            "apps",
+            "batch",
+            "cert-manager.io",
+            "discovery.k8s.io",
+            "policy",
+            "storage.k8s.io"
+        ]
+    );
     let core = c.get("/api/v1").json();
     assert_eq!(core["kind"], "APIResourceList");
     let plurals: Vec<&str> = core["resources"]
@@ -761,4 +772,60 @@ fn kubeconfig_and_helpers() {
     let api2 = api.clone();
     api2.create("secrets", "crs", json!({"metadata": {"name": "s"}}));
     assert!(api.get("secrets", "crs", "s").is_some());
+}
+
+#[test]
+fn cluster_scoped_objects_have_no_namespace_and_a_created_crd_serves_its_type() {
+    let api = ApiServer::start();
+    let c = Client::new(api.port());
+    const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "helmreleases.helm.toolkit.fluxcd.io"},
+        "spec": {"group": "helm.toolkit.fluxcd.io", "scope": "Namespaced",
+                 "names": {"kind": "HelmRelease", "plural": "helmreleases", "singular": "helmrelease", "shortNames": ["hr"], "listKind": "HelmReleaseList"},
+                 "versions": [
+                    {"name": "v2beta2", "served": true, "storage": false, "subresources": {"status": {}}},
+                    {"name": "v2", "served": true, "storage": true, "subresources": {"status": {}}}]}
+    });
+    assert_eq!(c.get("/apis/helm.toolkit.fluxcd.io/v2").status, 404);
+    let created = c.post(CRDS, &crd);
+    assert_eq!(created.status, 201, "{}", created.text());
+    let stored = created.json();
+    assert!(stored["metadata"].get("namespace").is_none(), "{stored}");
+    assert_eq!(stored["status"]["conditions"][1]["type"], "Established");
+    // Served, the storage version preferred.
+    let group = c.get("/apis/helm.toolkit.fluxcd.io").json();
+    assert_eq!(group["preferredVersion"]["version"], "v2");
+    let v2 = c.get("/apis/helm.toolkit.fluxcd.io/v2").json();
+    assert_eq!(v2["resources"][0]["name"], "helmreleases");
+    assert_eq!(v2["resources"][0]["shortNames"], json!(["hr"]));
+    let hr = c.post(
+        "/apis/helm.toolkit.fluxcd.io/v2/namespaces/apps/helmreleases",
+        &json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": "x"}, "spec": {}}),
+    );
+    assert_eq!(hr.status, 201, "{}", hr.text());
+    // The CRD itself by its cluster-scoped path; a namespaced path for it is not routed.
+    let path = format!("{CRDS}/helmreleases.helm.toolkit.fluxcd.io");
+    assert_eq!(c.get(&path).status, 200);
+    assert_eq!(
+        c.get("/apis/apiextensions.k8s.io/v1/namespaces/crs/customresourcedefinitions/helmreleases.helm.toolkit.fluxcd.io").status,
+        404
+    );
+    assert_eq!(
+        c.get("/apis/apps/v1/deployments/web").status,
+        404,
+        "a namespaced type needs its namespace"
+    );
+    let core = c.get("/api/v1").json();
+    let pv = core["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "persistentvolumes")
+        .unwrap();
+    assert_eq!(pv["namespaced"], false);
+    // Deleting the CRD stops serving its type.
+    assert_eq!(c.delete(&path).status, 200);
+    assert_eq!(c.get("/apis/helm.toolkit.fluxcd.io/v2").status, 404);
 }

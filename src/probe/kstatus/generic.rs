@@ -1,0 +1,218 @@
+//! The rules every object follows (deleted, stale, Reconciling, Stalled), the `Ready` condition
+//! of types kwait has no rule of its own for, and the explicit judgements (`--condition`,
+//! `--json-path --equals`) that replace the kstatus rules when given.
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+use super::{Check, Class, Obj, Observation, printable};
+use crate::probe::http::{all_equal, budget, found_text};
+
+/// The generic rules; `None` when none decides (the type's own rules come next).
+pub(super) fn rules(o: &Obj<'_>) -> Option<Check> {
+    let deleting = o.str("/metadata/deletionTimestamp");
+    if !deleting.is_empty() {
+        let finalizers: Vec<String> =
+            o.v.pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|f| printable(f, 100))
+                .collect();
+        let held = if finalizers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; its finalizers ({}) hold it until their controllers let it go",
+                finalizers.join(", ")
+            )
+        };
+        return Some(o.pending(
+            "being deleted".to_string(),
+            format!(
+                "{} is being deleted (deletionTimestamp {}){held}: an object on its way out is not ready",
+                o.what(),
+                printable(deleting, 40)
+            ),
+        ));
+    }
+    if let Some(c) = stale(o) {
+        return Some(c);
+    }
+    if let Some(c) = o.condition("Reconciling").filter(|c| c.status == "True") {
+        return Some(o.pending(
+            with_message("reconciling", c.message),
+            format!(
+                "{} reports {}: its controller is still working on it",
+                o.what(),
+                c.line("Reconciling")
+            ),
+        ));
+    }
+    if let Some(c) = o.condition("Stalled").filter(|c| c.status == "True") {
+        return Some(Check::Failed(
+            Observation::new(Class::NotReady, with_message("stalled", c.message))
+                .cause(format!(
+                    "{} reports {}: its controller gave up and will not retry until the object changes, so kwait stops now instead of waiting for the deadline",
+                    o.what(),
+                    c.line("Stalled")
+                ))
+                .fix(o.describe_cmd())
+                .fix("fix the cause named above and change the object (or have its controller reconcile it again, e.g. flux reconcile)"),
+        ));
+    }
+    None
+}
+
+/// `status.observedGeneration` behind `metadata.generation`: the status describes an older spec.
+pub(super) fn stale(o: &Obj<'_>) -> Option<Check> {
+    let generation = o.generation()?;
+    let observed =
+        o.v.pointer("/status/observedGeneration")
+            .and_then(Value::as_i64)?;
+    (observed < generation).then(|| {
+        o.pending(
+            format!("waiting for the controller to observe generation {generation}"),
+            format!(
+                "{}'s status describes generation {observed} of its spec, and the spec is at generation {generation}: its controller has not caught up with the latest change yet (is it running?)",
+                o.what()
+            ),
+        )
+    })
+}
+
+/// `reconciling: the message` (escaped), or `reconciling`.
+fn with_message(head: &str, message: &str) -> String {
+    if message.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}: {}", printable(message, super::MESSAGE_MAX))
+    }
+}
+
+/// A type kwait has no rule of its own for: its `Ready` condition, where it has one, must be
+/// `True` and of the current generation. `builtin`: a Kubernetes type, which may have no
+/// status at all (ConfigMap, Namespace, ...) and is then ready; a custom resource without any
+/// status is waiting for its controller's first report.
+pub(super) fn ready_condition(o: &Obj<'_>, builtin: bool) -> Check {
+    if let Some(c) = o.condition("Ready") {
+        let generation = o.generation();
+        return match (c.status, c.observed, generation) {
+            ("True", Some(seen), Some(g)) if seen < g => o.pending(
+                format!("Ready condition is of generation {seen}, waiting for generation {g}"),
+                format!(
+                    "{} reports {} for generation {seen} of its spec, and the spec is at generation {g}: its controller has not judged the latest change yet",
+                    o.what(),
+                    c.line("Ready")
+                ),
+            ),
+            ("True", ..) => o.ready(with_message("is Ready", c.message)),
+            _ => o.pending(
+                c.line("Ready"),
+                format!("{} reports {}", o.what(), c.line("Ready")),
+            ),
+        };
+    }
+    let no_status =
+        o.v.get("status")
+            .and_then(Value::as_object)
+            .is_none_or(serde_json::Map::is_empty);
+    if no_status && !builtin {
+        return o.pending(
+            "no status yet".to_string(),
+            format!(
+                "{} has no status: its controller has not reported on it yet (is the controller installed and running?). If this type never gets a status, wait for something else with --condition or --json-path",
+                o.what()
+            ),
+        );
+    }
+    o.ready("exists (no Ready condition to wait for)")
+}
+
+/// `--condition TYPE[=STATUS]`: the condition `kind` has status `status` (compared without
+/// case, as `kubectl wait` does) and, where it says which generation it judged, the current
+/// one. Never a failure: any other status may still change before the deadline.
+pub fn judge_condition(obj: &Value, kind: &str, status: &str) -> Check {
+    let o = Obj::of(obj);
+    let kind_shown = printable(kind, 100);
+    let want = printable(status, 20);
+    let Some(c) = o.condition(kind) else {
+        return o.pending(
+            format!("no {kind_shown} condition yet"),
+            format!(
+                "{} has no {kind_shown} condition in status.conditions (yet)",
+                o.what()
+            ),
+        );
+    };
+    if !c.status.eq_ignore_ascii_case(status) {
+        return o.pending(
+            c.line(&kind_shown),
+            format!(
+                "{} reports {}; waiting for {kind_shown}={want}",
+                o.what(),
+                c.line(&kind_shown)
+            ),
+        );
+    }
+    if let (Some(seen), Some(g)) = (c.observed, o.generation())
+        && seen < g
+    {
+        return o.pending(
+            format!("{kind_shown} condition is of generation {seen}, waiting for generation {g}"),
+            format!(
+                "{} reports {} for generation {seen} of its spec, and the spec is at generation {g}",
+                o.what(),
+                c.line(&kind_shown)
+            ),
+        );
+    }
+    o.ready(format!("has {kind_shown}={want}"))
+}
+
+/// `--json-path P [--equals V]`: every value `query` (the parsed form of `path`) selects in the
+/// object equals `equals` (strings compare unquoted, other values as JSON; without `equals`,
+/// the path must select something). The evaluation is bounded as wait-http's is: a query that
+/// could visit more than its budget on this object is not run.
+pub fn judge_json_path(obj: &Value, path: &str, query: &JsonPath, equals: Option<&str>) -> Check {
+    let o = Obj::of(obj);
+    let shown = printable(path, 200);
+    let shape = budget::Shape::of(obj);
+    let cost = budget::cost(path, &shape);
+    if cost > budget::BUDGET {
+        return Check::Pending(
+            Observation::new(Class::Other, format!("JSONPath result too large: {shown}"))
+                .cause(format!(
+                    "evaluating {shown} on {} ({} values) could visit or select up to {:.0} values, over kwait's limit of {:.0}, so it was not run",
+                    o.what(),
+                    shape.nodes,
+                    cost.min(1e18),
+                    budget::BUDGET
+                ))
+                .fix("use a path without nested descendant segments (..), e.g. $.status.phase"),
+        );
+    }
+    let nodes: Vec<&Value> = query.query(obj).all();
+    if nodes.is_empty() {
+        return o.pending(
+            format!("{shown} matched nothing"),
+            format!("{shown} selects nothing in {} (yet)", o.what()),
+        );
+    }
+    let found = printable(&found_text(&nodes, &[]), super::MESSAGE_MAX);
+    match equals {
+        None => o.ready(format!("has {shown} = {found}")),
+        Some(want) if all_equal(&nodes, want) => {
+            o.ready(format!("has {shown} == {:?}", printable(want, 200)))
+        }
+        Some(want) => o.pending(
+            format!("{shown} is {found}"),
+            format!(
+                "expected {shown} of {} to be {:?}, found {found}",
+                o.what(),
+                printable(want, 200)
+            ),
+        ),
+    }
+}
