@@ -171,6 +171,10 @@ pub enum Command {
     #[command(name = "wait-configmap", visible_aliases = ["configmap", "cm"])]
     WaitConfigmap(ConfigMapArgs),
 
+    /// Wait until any Kubernetes object is ready, judged as Flux and kubectl rollout status judge it
+    #[command(name = "wait-ready", visible_alias = "ready")]
+    WaitReady(ReadyArgs),
+
     /// Wait until a Service has ready endpoints (over its EndpointSlices)
     #[command(name = "wait-service", visible_aliases = ["service", "svc"])]
     WaitService(ServiceArgs),
@@ -210,6 +214,29 @@ pub struct ConfigMapArgs {
     /// A key that must be present (in data or binaryData) with a non-empty value (repeatable)
     #[arg(long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
+}
+
+/// `wait-ready KIND/NAME` or `wait-ready KIND -l SELECTOR [--any]`
+#[derive(Debug, Args)]
+pub struct ReadyArgs {
+    /// KIND/NAME (deploy/web, hr/podinfo, crd/certificates.cert-manager.io, pv/data), or KIND with
+    /// -l; KIND is a plural, singular, kind or short name, optionally .GROUP
+    pub target: String,
+    /// A label selector: every matching object must be ready (see --any)
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// With -l: one ready object is enough
+    #[arg(long, requires = "selector")]
+    pub any: bool,
+    /// Judge by this condition instead of the kind's rules: TYPE or TYPE=STATUS (default True)
+    #[arg(long, value_name = "TYPE[=STATUS]", conflicts_with = "json_path")]
+    pub condition: Option<String>,
+    /// Judge by an RFC 9535 JSONPath on the object instead, e.g. '$.status.phase'
+    #[arg(long, value_name = "PATH")]
+    pub json_path: Option<String>,
+    /// With --json-path: the value found must equal this (strings compare unquoted)
+    #[arg(long, value_name = "VALUE", requires = "json_path")]
+    pub equals: Option<String>,
 }
 
 /// `wait-service NAME [--port P] [--min-ready N]`

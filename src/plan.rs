@@ -9,8 +9,9 @@ use std::time::Duration;
 use crate::cli::{self, Command, Invocation};
 use crate::duration::{self, parse_duration};
 
+pub mod kinds;
 mod net;
-pub use net::{BodyMatch, HttpTarget, TcpTarget};
+pub use net::{BodyMatch, HttpTarget, JsonExpect, TcpTarget};
 pub(crate) use net::{FILE_CAP, read_capped};
 
 /// The shortest `--interval` for Kubernetes objects: retries share the cluster's API server
@@ -163,6 +164,8 @@ pub enum Target {
         /// Keys that must be present and non-empty.
         keys: Vec<String>,
     },
+    /// `wait-ready`.
+    Ready(Box<ReadyTarget>),
     /// `wait-service`.
     Service {
         /// The Service's name.
@@ -194,6 +197,44 @@ pub enum Target {
     Http(Box<HttpTarget>),
     /// `wait-tcp`.
     Tcp(TcpTarget),
+}
+
+/// `wait-ready`: an object of any type, or the objects a selector matches.
+#[derive(Debug, Clone)]
+pub struct ReadyTarget {
+    /// The type as given (`deploy`, `hr`, `widgets.example.com`), resolved by discovery.
+    pub kind: String,
+    /// What the table of known types says of it (for --dry-run's RBAC and the description).
+    pub known: Option<kinds::Known>,
+    /// By name, or by label selector.
+    pub select: JobSelect,
+    /// With a selector: one ready object is enough.
+    pub any: bool,
+    /// How to judge it.
+    pub judge: ReadyJudge,
+}
+
+/// How `wait-ready` judges an object.
+#[derive(Debug, Clone)]
+pub enum ReadyJudge {
+    /// Its kind's rules (kstatus).
+    Rules,
+    /// `--condition TYPE[=STATUS]`.
+    Condition {
+        /// The condition type.
+        kind: String,
+        /// The status wanted (`True` unless given).
+        status: String,
+    },
+    /// `--json-path P [--equals V]`.
+    JsonPath(JsonExpect),
+}
+
+impl ReadyTarget {
+    /// The type as a user reads it: its kind when known (`Deployment`), else as given.
+    pub fn kind_shown(&self) -> &str {
+        self.known.map_or(self.kind.as_str(), |k| k.kind)
+    }
 }
 
 /// How `wait-job` finds its Job.
@@ -384,6 +425,7 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
             }
             Target::ConfigMap { name, keys }
         }
+        Command::WaitReady(args) => Target::Ready(Box::new(ready_target(args)?)),
         Command::WaitService(cli::ServiceArgs {
             name,
             port,
@@ -469,6 +511,80 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
         }
         Command::WaitHttp(args) => Target::Http(Box::new(net::http_target(args, dry_run)?)),
         Command::WaitTcp(args) => Target::Tcp(net::tcp_target(args)?),
+    })
+}
+
+/// `wait-ready`'s target: `KIND/NAME`, or `KIND` with `-l`.
+fn ready_target(args: cli::ReadyArgs) -> Result<ReadyTarget, PlanError> {
+    let (kind, select) = match (args.target.split_once('/'), args.selector) {
+        (Some((kind, name)), None) => {
+            check_object_name("KIND/NAME", name)?;
+            (kind.to_string(), JobSelect::Name(name.to_string()))
+        }
+        (None, Some(sel)) => {
+            check_label_selector(&sel)?;
+            (args.target.clone(), JobSelect::Selector(sel))
+        }
+        (Some(_), Some(_)) => {
+            return Err(PlanError::Conflict(
+                "wait-ready takes KIND/NAME or KIND -l SELECTOR, not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(PlanError::invalid(
+                "KIND/NAME",
+                &args.target,
+                "give the object as KIND/NAME (e.g. deploy/web), or a KIND with -l SELECTOR",
+            ));
+        }
+    };
+    let kind_ok = !kind.is_empty()
+        && kind.len() <= 253
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if !kind_ok {
+        return Err(PlanError::invalid(
+            "KIND",
+            &kind,
+            "a resource type: a plural, singular, kind or short name, optionally .GROUP (e.g. deploy, hr, widgets.example.com)",
+        ));
+    }
+    let judge = match (args.condition, args.json_path) {
+        (Some(c), _) => {
+            let (kind, status) = match c.split_once('=') {
+                Some((k, s)) => (k.to_string(), s.to_string()),
+                None => (c.clone(), "True".to_string()),
+            };
+            let word = |s: &str| {
+                !s.is_empty()
+                    && s.len() <= 316
+                    && s.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/')
+                    })
+            };
+            if !word(&kind) || !word(&status) {
+                return Err(PlanError::invalid(
+                    "--condition",
+                    &c,
+                    "TYPE or TYPE=STATUS, e.g. Ready or Available=True",
+                ));
+            }
+            ReadyJudge::Condition { kind, status }
+        }
+        (None, Some(path)) => ReadyJudge::JsonPath(JsonExpect {
+            query: net::parse_json_path(&path)?,
+            path,
+            equals: args.equals,
+        }),
+        (None, None) => ReadyJudge::Rules,
+    };
+    Ok(ReadyTarget {
+        known: kinds::known(&kind),
+        kind,
+        select,
+        any: args.any,
+        judge,
     })
 }
 

@@ -2,15 +2,15 @@
 //! (a Role as YAML) and the forbidden hint's `kubectl create role` commands, so they cannot
 //! drift apart (the Helm chart is checked against `--dry-run=rbac` in CI).
 
-use crate::plan::{JobSelect, Target};
+use crate::plan::{JobSelect, ReadyTarget, Target, kinds};
 
 /// One RBAC rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     /// API group ("" = core).
-    pub group: &'static str,
+    pub group: String,
     /// Resource plural.
-    pub resource: &'static str,
+    pub resource: String,
     /// `resourceNames`; empty = any name (only where a selector demands it).
     pub names: Vec<String>,
     /// Verbs.
@@ -19,17 +19,20 @@ pub struct Rule {
     pub why: &'static str,
     /// Whether the wait works without it (it only adds detail to the report).
     pub optional: bool,
+    /// A cluster-scoped resource: granted by a ClusterRole, not a Role.
+    pub cluster: bool,
 }
 
 /// The rules a target needs. HTTP and TCP waits need none.
 pub fn rules(target: &Target) -> Vec<Rule> {
-    let rule = |group, resource, names: Vec<String>, verbs, why, optional| Rule {
-        group,
-        resource,
+    let rule = |group: &str, resource: &str, names: Vec<String>, verbs, why, optional| Rule {
+        group: group.to_string(),
+        resource: resource.to_string(),
         names,
         verbs,
         why,
         optional,
+        cluster: false,
     };
     match target {
         Target::Secret { name, .. } => vec![rule(
@@ -48,6 +51,7 @@ pub fn rules(target: &Target) -> Vec<Rule> {
             "read the ConfigMap; watch it to react at once",
             false,
         )],
+        Target::Ready(r) => ready_rules(r).into_iter().collect(),
         Target::Service { name, .. } => vec![
             rule(
                 "",
@@ -150,6 +154,50 @@ pub fn rules(target: &Target) -> Vec<Rule> {
     }
 }
 
+/// The group, plural and scope of `wait-ready`'s type as far as they are known without the
+/// server: from the table of known types, or from a `PLURAL.GROUP` name (taken as namespaced).
+/// `None` for any other name: discovery finds the type when kwait runs.
+pub fn ready_resource(r: &ReadyTarget) -> Option<(String, String, bool)> {
+    match (r.known, kinds::qualified(&r.kind)) {
+        (Some(k), _) => Some((k.group.to_string(), k.plural.to_string(), k.namespaced)),
+        (None, Some((plural, group))) => Some((group, plural.to_ascii_lowercase(), true)),
+        (None, None) => None,
+    }
+}
+
+/// `wait-ready`'s one rule: `get`/`watch` on the object by name, or `list`/`watch` for a
+/// selector; cluster-scoped types through a ClusterRole. `None` when the type is known only to
+/// the server (see [`ready_resource`]).
+pub fn ready_rule(r: &ReadyTarget, group: &str, plural: &str, namespaced: bool) -> Rule {
+    let (names, verbs, why): (Vec<String>, &'static [&'static str], &'static str) = match &r.select
+    {
+        JobSelect::Name(n) => (
+            vec![n.clone()],
+            &["get", "watch"],
+            "read the object; watch it to react at once",
+        ),
+        JobSelect::Selector(_) => (
+            vec![],
+            &["list", "watch"],
+            "find the objects by label; watch them to react at once",
+        ),
+    };
+    Rule {
+        group: group.to_string(),
+        resource: plural.to_string(),
+        names,
+        verbs,
+        why,
+        optional: false,
+        cluster: !namespaced,
+    }
+}
+
+fn ready_rules(r: &ReadyTarget) -> Option<Rule> {
+    let (group, plural, namespaced) = ready_resource(r)?;
+    Some(ready_rule(r, &group, &plural, namespaced))
+}
+
 /// The rules of several targets as one Role grants them: rules on the same resource with the
 /// same verbs become one, their names joined (without repeats), in the order first given. A
 /// rule on named objects and one on any object stay apart: merging them would grant the
@@ -163,6 +211,7 @@ pub fn merge(rules: Vec<Rule>) -> Vec<Rule> {
                 && m.resource == r.resource
                 && m.verbs == r.verbs
                 && m.names.is_empty() == r.names.is_empty()
+                && m.cluster == r.cluster
         };
         match merged.iter_mut().find(same) {
             Some(m) => {
@@ -186,9 +235,12 @@ pub fn role_yaml(
     rules: &[Rule],
     missing_secret_note: bool,
 ) -> String {
-    let mut y = String::from("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n");
+    // Cluster-scoped resources are granted by a ClusterRole, which has no namespace.
+    let cluster = !rules.is_empty() && rules.iter().all(|r| r.cluster);
+    let kind = if cluster { "ClusterRole" } else { "Role" };
+    let mut y = format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}\nmetadata:\n");
     y.push_str(&format!("  name: {role}\n"));
-    if let Some(ns) = namespace {
+    if let Some(ns) = namespace.filter(|_| !cluster) {
         y.push_str(&format!("  namespace: {ns}\n"));
     }
     if rules.is_empty() {
@@ -204,8 +256,8 @@ pub fn role_yaml(
     }
     for r in rules {
         y.push_str(&format!("# {}\n", r.why));
-        y.push_str(&format!("- apiGroups: [{}]\n", quote(r.group)));
-        y.push_str(&format!("  resources: [{}]\n", quote(r.resource)));
+        y.push_str(&format!("- apiGroups: [{}]\n", quote(&r.group)));
+        y.push_str(&format!("  resources: [{}]\n", quote(&r.resource)));
         if !r.names.is_empty() {
             let names: Vec<String> = r.names.iter().map(|n| quote(n)).collect();
             y.push_str(&format!("  resourceNames: [{}]\n", names.join(", ")));
@@ -224,6 +276,12 @@ fn quote(s: &str) -> String {
 /// cut to a valid length.
 pub fn role_name(target: &Target) -> String {
     let base = match target {
+        Target::Ready(r) => match &r.select {
+            JobSelect::Name(n) => n.clone(),
+            JobSelect::Selector(_) => {
+                ready_resource(r).map_or_else(|| "objects".into(), |(_, p, _)| p)
+            }
+        },
         Target::Secret { name, .. }
         | Target::ConfigMap { name, .. }
         | Target::Service { name, .. }
@@ -270,9 +328,9 @@ pub fn fix_commands(
     rule: &Rule,
 ) -> Vec<String> {
     let names_ok = is_name(role)
-        && is_name(namespace)
-        && is_name(rule.resource)
-        && (rule.group.is_empty() || is_name(rule.group))
+        && (rule.cluster || is_name(namespace))
+        && is_name(&rule.resource)
+        && (rule.group.is_empty() || is_name(&rule.group))
         && rule.verbs.iter().all(|v| is_name(v))
         && rule.names.iter().all(|n| is_name(n));
     if !names_ok {
@@ -283,25 +341,31 @@ pub fn fix_commands(
     } else {
         format!("{}.{}", rule.resource, rule.group)
     };
+    let (role_kind, scope) = if rule.cluster {
+        ("clusterrole", String::new())
+    } else {
+        ("role", format!(" -n {namespace}"))
+    };
     let mut create = format!(
-        "kubectl create role {role} --verb={} --resource={resource}",
+        "kubectl create {role_kind} {role} --verb={} --resource={resource}",
         rule.verbs.join(",")
     );
     for n in &rule.names {
         create.push_str(&format!(" --resource-name={n}"));
     }
-    create.push_str(&format!(" -n {namespace}"));
+    create.push_str(&scope);
     let subject = subject.filter(|s| is_subject(s));
     let who = match subject.and_then(|s| s.strip_prefix("system:serviceaccount:")) {
         Some(sa) => format!("--serviceaccount={sa}"),
         None => match subject {
             Some(user) => format!("--user={user}"),
+            None if rule.cluster => "--serviceaccount=<namespace>:<service-account>".to_string(),
             None => format!("--serviceaccount={namespace}:<service-account>"),
         },
     };
     vec![
         create,
-        format!("kubectl create rolebinding {role} --role={role} {who} -n {namespace}"),
+        format!("kubectl create {role_kind}binding {role} --{role_kind}={role} {who}{scope}"),
     ]
 }
 
@@ -321,7 +385,7 @@ mod tests {
         let r = rules(&secret());
         assert_eq!(r.len(), 1);
         assert_eq!(
-            (r[0].group, r[0].resource, r[0].verbs),
+            (r[0].group.as_str(), r[0].resource.as_str(), r[0].verbs),
             ("", "secrets", &["get", "watch"][..])
         );
         assert_eq!(r[0].names, vec!["litellm-api-user".to_string()]);

@@ -171,6 +171,25 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
             Err(e) => return usage(&e),
         }
     }
+    // Once before waiting (a type found through discovery): a name that can never resolve
+    // (ambiguous) is a usage error; anything transient is left to the checks.
+    let attempt = plan.attempt_timeout;
+    let prepared = futures_util::future::join_all(built.iter_mut().map(|b| async move {
+        tokio::time::timeout(attempt, b.probe.prepare())
+            .await
+            .unwrap_or(Ok(()))
+    }));
+    let prepared = tokio::select! {
+        biased;
+        sig = watchdog.signal() => return before_start(Ending::Interrupted(sig)),
+        p = until(deadline, prepared) => match p {
+            Some(p) => p,
+            None => return before_start(Ending::TimedOut),
+        },
+    };
+    if let Some(Err(e)) = prepared.into_iter().find(Result::is_err) {
+        return usage(&e);
+    }
     let voice = Voice::new(&plan, built.iter().map(|b| b.what.clone()).collect());
     watchdog.report_as(voice.fallback(count, BUSY));
     voice.start(plan.timeout);

@@ -31,6 +31,11 @@ pub enum TargetError {
     /// The HTTP client could not be built (`--ca-cert`, ...).
     #[error(transparent)]
     Http(#[from] probe::http::SetupError),
+    /// `--dry-run=rbac` for a type only the server can name.
+    #[error(
+        "--dry-run=rbac cannot name the resource of {0:?} without asking the server: give the type as PLURAL.GROUP (e.g. widgets.example.com) or a known name (deploy, sts, pvc, hr, ...)"
+    )]
+    UnknownType(String),
 }
 
 /// The namespace a Kubernetes target is expected in before anything is contacted, decided as
@@ -61,6 +66,7 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
         Target::ConfigMap { name, keys } => {
             format!("ConfigMap {ns}/{name} (keys: {})", keys.join(", "))
         }
+        Target::Ready(r) => probe::ready::describe(ns, r),
         Target::Service {
             name,
             port,
@@ -118,6 +124,21 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
             let wake = watch(&kube, res, Selector::Name(name.clone()));
             let p =
                 probe::secret::SecretProbe::new(kube, res, name.clone(), keys.clone(), rules, role);
+            kube_built(Box::new(p), wake, &ns)
+        }
+        Target::Ready(r) => {
+            let kube = kube_for()?;
+            let ns = kube.namespace.clone();
+            // The watch starts once discovery found the type.
+            let wake = kube.wake();
+            let p = probe::ready::ReadyProbe::new(
+                kube,
+                (**r).clone(),
+                rules,
+                role,
+                plan.interval,
+                t.max_interval,
+            );
             kube_built(Box::new(p), wake, &ns)
         }
         Target::Service {
@@ -214,24 +235,34 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
             }
         )
     };
+    let unknown = plan.targets.iter().find_map(|t| match &t.target {
+        Target::Ready(r) if rbac::ready_resource(r).is_none() => Some(r.kind.clone()),
+        _ => None,
+    });
     if mode == DryRun::Rbac {
-        // One Role per namespace that needs rules, in the order the targets name them.
-        let mut roles: Vec<(Option<String>, Vec<rbac::Rule>, bool, String)> = Vec::new();
+        if let Some(kind) = unknown {
+            return Err(TargetError::UnknownType(kind));
+        }
+        // One Role per namespace that needs rules, in the order the targets name them, and one
+        // ClusterRole for cluster-scoped types (key `None`).
+        type Doc = (Option<String>, Vec<rbac::Rule>, bool, String);
+        let mut roles: Vec<Doc> = Vec::new();
         for (t, ns, _, rules) in &per_target {
-            if rules.is_empty() {
-                continue;
-            }
-            match roles.iter_mut().find(|r| &r.0 == ns) {
-                Some(r) => {
-                    r.1.extend(rules.iter().cloned());
-                    r.2 |= no_secret_name(&t.target);
+            for rule in rules {
+                let key = if rule.cluster { None } else { ns.clone() };
+                let key = key.or_else(|| (!rule.cluster).then(String::new));
+                match roles.iter_mut().find(|r| r.0 == key) {
+                    Some(r) => {
+                        r.1.push(rule.clone());
+                        r.2 |= no_secret_name(&t.target);
+                    }
+                    None => roles.push((
+                        key,
+                        vec![rule.clone()],
+                        no_secret_name(&t.target),
+                        rbac::role_name(&t.target),
+                    )),
                 }
-                None => roles.push((
-                    ns.clone(),
-                    rules.clone(),
-                    no_secret_name(&t.target),
-                    rbac::role_name(&t.target),
-                )),
             }
         }
         if roles.is_empty() {
@@ -246,6 +277,7 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
         let docs: Vec<String> = roles
             .into_iter()
             .map(|(ns, rules, note, name)| {
+                let ns = ns.filter(|n| !n.is_empty());
                 rbac::role_yaml(&name, ns.as_deref(), &rbac::merge(rules), note)
             })
             .collect();
@@ -274,7 +306,7 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
         }
         out
     };
-    if per_target.iter().all(|(_, _, _, rules)| rules.is_empty()) {
+    if unknown.is_none() && per_target.iter().all(|(_, _, _, rules)| rules.is_empty()) {
         out.push_str("kwait: RBAC needed: none (not a Kubernetes object)\n");
     }
     // The rules merged per namespace, as --dry-run=rbac grants them.
@@ -300,8 +332,13 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
             } else {
                 format!(".{}", r.group)
             };
+            let scope = if r.cluster {
+                "cluster-wide (a ClusterRole)".to_string()
+            } else {
+                format!("in namespace {ns}")
+            };
             out.push_str(&format!(
-                "kwait: RBAC needed: {} on {}{group}{names} in namespace {ns}{}\n",
+                "kwait: RBAC needed: {} on {}{group}{names} {scope}{}\n",
                 r.verbs.join(", "),
                 r.resource,
                 if r.optional { " (optional)" } else { "" }

@@ -27,6 +27,16 @@ pub struct Wake {
 }
 
 impl Kube {
+    /// The wake-up signals of this client's watches, started now or later (a probe that learns
+    /// its resource type only when it runs, through discovery, starts its watch then). Until a
+    /// watch is up the target counts as not covered, and the waiter polls.
+    pub fn wake(&self) -> Wake {
+        Wake {
+            notify: self.watches.notify.clone(),
+            healthy: self.watches.healthy.subscribe(),
+        }
+    }
+
     /// Starts (once per resource and selector) a watch that pokes the returned [`Wake`] on
     /// every change. The same `Wake` serves every watch this client starts: one connected
     /// client per target (its clones share the watch set), because a poke wakes one waiter

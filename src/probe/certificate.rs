@@ -96,12 +96,13 @@ impl CertificateProbe {
         if !known {
             self.rules.retain(|r| r.resource != "secrets");
             self.rules.push(Rule {
-                group: "",
-                resource: "secrets",
+                group: String::new(),
+                resource: "secrets".into(),
                 names: vec![secret.to_string()],
                 verbs: &["get"],
                 why: "check that the issued Secret exists with tls.crt and tls.key",
                 optional: false,
+                cluster: false,
             });
         }
     }

@@ -14,6 +14,7 @@ pub mod certificate;
 pub mod http;
 pub mod job;
 pub mod kstatus;
+pub mod ready;
 pub mod secret;
 pub mod service;
 pub mod tcp;
@@ -33,6 +34,13 @@ pub trait Probe: Send {
     /// `--attempt-timeout`; a probe may also bound its own I/O with [`Probe::check`]'s
     /// `attempt_timeout` argument (HTTP clients do).
     fn check(&mut self, attempt_timeout: Duration) -> BoxFuture<'_, Check>;
+
+    /// Work done once before the wait begins, e.g. finding a type through discovery. `Err` is a
+    /// usage error that waiting cannot mend (an ambiguous type name: exit 2, the message one
+    /// line); anything transient is left to the checks, which retry it.
+    fn prepare(&mut self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// Extra `(label, text)` lines for the final report after a timeout or failure, found by
     /// reading more than the check does (the failed Job's pod, the latest CertificateRequest).
