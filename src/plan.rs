@@ -9,7 +9,11 @@ use std::time::Duration;
 use crate::cli::{self, Cli, Command};
 use crate::duration::{self, parse_duration};
 
+mod db;
 mod net;
+#[cfg(test)]
+pub(crate) use db::Password;
+pub use db::{PgTls, PostgresTarget};
 pub use net::{BodyMatch, HttpTarget, TcpTarget};
 pub(crate) use net::{FILE_CAP, read_capped};
 
@@ -149,6 +153,8 @@ pub enum Target {
     Http(Box<HttpTarget>),
     /// `wait-tcp`.
     Tcp(TcpTarget),
+    /// `wait-postgres`.
+    Postgres(PostgresTarget),
 }
 
 /// How `wait-job` finds its Job.
@@ -174,7 +180,7 @@ pub enum IfMissing {
 impl Target {
     /// Whether the target lives in the Kubernetes API.
     pub fn is_kube(&self) -> bool {
-        !matches!(self, Target::Http(_) | Target::Tcp(_))
+        !matches!(self, Target::Http(_) | Target::Tcp(_) | Target::Postgres(_))
     }
 }
 
@@ -360,6 +366,7 @@ fn target(command: Command) -> Result<Target, PlanError> {
         }
         Command::WaitHttp(args) => Target::Http(Box::new(net::http_target(args)?)),
         Command::WaitTcp(args) => Target::Tcp(net::tcp_target(args)?),
+        Command::WaitPostgres(args) => Target::Postgres(db::postgres_target(args)?),
     })
 }
 

@@ -28,6 +28,9 @@ pub enum TargetError {
     /// The HTTP client could not be built (`--ca-cert`, ...).
     #[error(transparent)]
     Http(#[from] probe::http::SetupError),
+    /// The PostgreSQL probe's TLS could not be set up (`--ca-cert`, ...).
+    #[error(transparent)]
+    Postgres(#[from] probe::postgres::SetupError),
 }
 
 /// The namespace a Kubernetes target is expected in before anything is contacted, decided as
@@ -45,6 +48,7 @@ pub fn describe(target: &Target, namespace: &str) -> Result<String, TargetError>
     Ok(match target {
         Target::Http(h) => probe::http::describe(h),
         Target::Tcp(t) => probe::tcp::TcpProbe::new(t).describe(),
+        Target::Postgres(p) => probe::postgres::describe(p),
         kube_target => describe_kube(kube_target, namespace).unwrap_or_default(),
     })
 }
@@ -72,6 +76,7 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
             if_missing,
         } => probe::job::Tracker::new(ns, select.clone(), *all, *if_missing).describe(),
         Target::Http(_) | Target::Tcp(_) => return None,
+        Target::Postgres(_) => return None,
     })
 }
 
@@ -137,6 +142,15 @@ pub async fn build(plan: &Plan) -> Result<Built, TargetError> {
         }
         Target::Tcp(t) => {
             let p = probe::tcp::TcpProbe::new(t);
+            let what = p.describe();
+            Built {
+                probe: Box::new(p),
+                wake: None,
+                what,
+            }
+        }
+        Target::Postgres(t) => {
+            let p = probe::postgres::PostgresProbe::new(t)?;
             let what = p.describe();
             Built {
                 probe: Box::new(p),
