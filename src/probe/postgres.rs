@@ -98,6 +98,10 @@ enum PgError {
     ScramSkipped,
 }
 
+/// A connection, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 /// How far an exchange got, for the timeout's cause.
 const STAGES: [&str; 5] = [
     "the answer to the TLS request",
@@ -262,12 +266,9 @@ impl PostgresProbe {
         self.exchange(&mut tls, stage).await
     }
 
-    /// The startup message and what follows it.
-    async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        s: &mut S,
-        stage: &AtomicUsize,
-    ) -> Result<Reached, PgError> {
+    /// The startup message and what follows it, over plain TCP or TLS (one copy of the code
+    /// for both: a trait object, not a generic).
+    async fn exchange(&self, s: &mut dyn Stream, stage: &AtomicUsize) -> Result<Reached, PgError> {
         let t = &self.target;
         send(s, &wire::startup(&t.user, &t.database)).await?;
         let Some(password) = &t.password else {
@@ -518,7 +519,7 @@ impl Probe for PostgresProbe {
     }
 }
 
-async fn send<S: AsyncWrite + Unpin>(s: &mut S, bytes: &[u8]) -> Result<(), WireError> {
+async fn send(s: &mut dyn Stream, bytes: &[u8]) -> Result<(), WireError> {
     s.write_all(bytes).await?;
     s.flush().await?;
     Ok(())

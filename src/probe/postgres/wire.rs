@@ -63,7 +63,7 @@ pub struct Message {
 
 /// Reads one message: a type byte, a length (counting itself), the content. A length over
 /// [`MAX_MESSAGE`] is refused before anything more is read.
-pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> Result<Message, WireError> {
+pub async fn read_message<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> Result<Message, WireError> {
     let mut head = [0u8; 5];
     r.read_exact(&mut head).await.map_err(closed)?;
     let tag = head[0];
