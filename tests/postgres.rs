@@ -361,3 +361,136 @@ fn tls_asked_of_a_server_without_ssl_is_a_pending_state() {
         "{out}"
     );
 }
+
+/// A loopback server that is not PostgreSQL: every connection gets `answer(stream)` on its
+/// own thread. Lives as long as the test process.
+fn fake_server(answer: fn(std::net::TcpStream)) -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            std::thread::spawn(move || answer(c));
+        }
+    });
+    addr
+}
+
+/// Reads the startup message (whatever comes first) so that the answer follows it.
+fn read_startup(c: &mut std::net::TcpStream) {
+    use std::io::Read;
+    let mut buf = [0u8; 1024];
+    let _ = c.read(&mut buf);
+}
+
+#[test]
+fn a_server_announcing_a_2_gib_message_is_refused_in_bounded_memory() {
+    // 'E' with a length of 2^31 - 1, then zeros for as long as anyone reads: a probe that
+    // trusted the length would allocate 2 GiB (killed under the limit) or read for ever.
+    let addr = fake_server(|mut c| {
+        use std::io::Write;
+        read_startup(&mut c);
+        let _ = c.write_all(b"E\x7f\xff\xff\xff");
+        let zeros = [0u8; 65536];
+        while c.write_all(&zeros).is_ok() {}
+    });
+    let home = common::scratch("pg-hostile");
+    let mut cmd = common::kwait(&home);
+    cmd.args([
+        "--interval",
+        "100ms",
+        "--max-interval",
+        "300ms",
+        "wait-postgres",
+        &addr,
+        "--timeout",
+        "2s",
+    ])
+    .env("KWAIT_TERMINATION_LOG", "/dev/null");
+    let r = common::run(
+        common::memory_limited(cmd, common::HOSTILE_AS_LIMIT_MIB),
+        Duration::from_secs(30),
+    );
+    let out = format!("{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, Some(124), "{out}");
+    assert!(out.contains("last seen : not a PostgreSQL answer"), "{out}");
+    assert!(out.contains("more than the 65536 kwait reads"), "{out}");
+    assert!(r.took < Duration::from_millis(3500), "{:?}: {out}", r.took);
+}
+
+#[test]
+fn a_server_that_sends_notices_for_ever_is_bounded_by_the_timeout() {
+    // Endless NoticeResponses after the startup message, each carrying terminal escapes:
+    // the attempt ends at the deadline, and nothing of them reaches the terminal unescaped.
+    let addr = fake_server(|mut c| {
+        use std::io::Write;
+        read_startup(&mut c);
+        let body = b"SNOTICE\0C00000\0M\x1b[2Kkwait: ready\x07\0\0";
+        let mut m = vec![b'N'];
+        m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        m.extend_from_slice(body);
+        while c.write_all(&m).is_ok() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    let started = Instant::now();
+    let (code, out) = kwait(&[
+        "wait-postgres",
+        &addr,
+        "--timeout",
+        "2s",
+        "--attempt-timeout",
+        "1s",
+    ]);
+    assert_eq!(code, 124, "{out}");
+    assert!(
+        out.contains("but the answer to the startup message did not come"),
+        "{out}"
+    );
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    assert!(started.elapsed() < Duration::from_millis(3500), "{out}");
+}
+
+#[test]
+fn dry_run_needs_no_rbac_and_never_shows_the_password() {
+    let pw = file("pw", "dry-run-pw-secret-9");
+    let (code, out) = kwait(&[
+        "--dry-run",
+        "wait-postgres",
+        "db.crs.svc",
+        "--user",
+        "app",
+        "--password-file",
+        s(&pw),
+        "--tls",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "would wait for PostgreSQL db.crs.svc:5432 (user app, database app, SELECT 1, TLS)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("RBAC needed: none (not a Kubernetes object)"),
+        "{out}"
+    );
+    assert!(!out.contains("dry-run-pw-secret-9"), "{out}");
+    // Bad usage: one line naming the argument, exit 2.
+    for (args, says) in [
+        (vec!["wait-postgres", "db:0"], "HOST[:PORT]"),
+        (
+            vec!["wait-postgres", "db", "--ca-cert", "/x"],
+            "--ca-cert needs --tls",
+        ),
+        (
+            vec!["wait-postgres", "db", "--password-file", "/dev/zero"],
+            "--password-file",
+        ),
+        (vec!["wait-postgres", "db", "--user", ""], "--user"),
+    ] {
+        let (code, out) = kwait(&args);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert!(out.contains(says), "{args:?}: {out}");
+        assert_eq!(out.trim().lines().count(), 1, "{args:?}: {out}");
+    }
+}

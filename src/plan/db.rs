@@ -85,9 +85,12 @@ pub(super) fn postgres_target(args: PostgresArgs) -> Result<PostgresTarget, Plan
                 "--ca-cert and --insecure-skip-tls-verify cannot be used together".into(),
             ));
         }
-        (false, Some(_), _) | (false, _, true) => {
+        (false, Some(_), _) => {
+            return Err(PlanError::Conflict("--ca-cert needs --tls".into()));
+        }
+        (false, None, true) => {
             return Err(PlanError::Conflict(
-                "--ca-cert and --insecure-skip-tls-verify need --tls".into(),
+                "--insecure-skip-tls-verify needs --tls".into(),
             ));
         }
         (false, None, false) => PgTls::Off,
