@@ -262,7 +262,7 @@ mod tests {
             postgres_target(a)
                 .unwrap_err()
                 .to_string()
-                .contains("need --tls")
+                .contains("--ca-cert needs --tls")
         );
         let mut a = args("db");
         a.tls = true;
