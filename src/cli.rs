@@ -292,7 +292,7 @@ pub struct PostgresArgs {
     /// With --tls: a PEM file of CA certificates to trust [default: the system bundle]
     #[arg(long, value_name = "PATH")]
     pub ca_cert: Option<PathBuf>,
-    /// With --tls: do not verify the server's certificate (prints a warning)
+    /// With --tls: do not verify the server's certificate (the description says so)
     #[arg(long)]
     pub insecure_skip_tls_verify: bool,
 }
