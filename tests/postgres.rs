@@ -30,6 +30,82 @@ fn kwait(args: &[&str]) -> (i32, String) {
     (r.code.unwrap_or(-1), format!("{}{}", r.stdout, r.stderr))
 }
 
+/// A kwait whose output is read as it comes, so that a test can act when kwait has seen a
+/// state (instead of sleeping and hoping a loaded machine kept up).
+struct Live {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Live {
+    fn spawn(args: &[&str]) -> Live {
+        let mut child = kwait_cmd(args).spawn().expect("spawn kwait");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        let pipes: Vec<Box<dyn std::io::Read + Send>> = vec![
+            Box::new(child.stdout.take().expect("stdout")),
+            Box::new(child.stderr.take().expect("stderr")),
+        ];
+        for pipe in pipes {
+            let out = out.clone();
+            readers.push(std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            }));
+        }
+        Live {
+            child,
+            out,
+            readers,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until kwait has printed `what` (and is still running).
+    fn wait_for(&mut self, what: &str) {
+        common::eventually(
+            &format!("kwait prints {what:?}"),
+            Duration::from_secs(60),
+            || {
+                assert!(
+                    self.child.try_wait().expect("try_wait").is_none(),
+                    "kwait ended before printing {what:?}: {}",
+                    self.text()
+                );
+                self.text().contains(what).then_some(())
+            },
+        );
+    }
+
+    /// Waits for the exit (at most 90 s): (exit code, everything printed).
+    fn finish(mut self) -> (i32, String) {
+        let started = Instant::now();
+        let code = loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                break st.code().unwrap_or(-1);
+            }
+            if started.elapsed() > Duration::from_secs(90) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("kwait still running after 90 s: {}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        (code, self.text())
+    }
+}
+
 /// A file holding `text` (a password, a CA).
 fn file(name: &str, text: &str) -> PathBuf {
     let dir = common::scratch("pg-files");
@@ -52,18 +128,14 @@ fn postgres_started_after_kwait_is_awaited_until_it_accepts_connections() {
     let Some(bin) = bin_dir() else { return };
     let pg = Pg::init(&bin, &Setup::default());
     let addr = pg.addr();
-    let mut running = common::spawn(kwait_cmd(&["wait-postgres", &addr, "--timeout", "60s"]));
-    // Nothing listens yet: kwait keeps waiting through the refusals.
-    common::sleep_ms(1500);
-    assert!(
-        running.is_running(),
-        "kwait ended before the server started"
-    );
+    let mut live = Live::spawn(&["wait-postgres", &addr, "--timeout", "60s"]);
+    // Nothing listens yet: kwait says so and keeps waiting.
+    live.wait_for(&format!("PostgreSQL {addr}: connection refused"));
     let started = Instant::now();
     pg.start();
-    let r = running.finish(Duration::from_secs(90));
-    let out = format!("{}{}", r.stdout, r.stderr);
-    assert_eq!(r.code, Some(0), "{out}\n{}", pg.log());
+    let (code, out) = live.finish();
+    let ended = Instant::now();
+    assert_eq!(code, 0, "{out}\n{}", pg.log());
     assert!(before(&out, "connection refused", "ready after"), "{out}");
     assert!(
         out.contains(&format!(
@@ -74,7 +146,7 @@ fn postgres_started_after_kwait_is_awaited_until_it_accepts_connections() {
     // It noticed the server soon after it started (retries every 0.3 s at most here; the
     // bound is generous for a loaded machine).
     assert!(
-        r.ended.duration_since(started) < Duration::from_secs(70),
+        ended.duration_since(started) < Duration::from_secs(30),
         "{out}"
     );
 }
@@ -109,12 +181,11 @@ fn a_standby_answering_57p03_is_not_ready_until_promoted() {
     let (code, out) = kwait(&["wait-tcp", &addr, "--timeout", "5s"]);
     assert_eq!(code, 0, "{out}");
 
-    let running = common::spawn(kwait_cmd(&["postgres", &addr, "--timeout", "60s"]));
-    common::sleep_ms(1000);
+    let mut live = Live::spawn(&["postgres", &addr, "--timeout", "60s"]);
+    live.wait_for("not ready: the database system is not accepting connections");
     pg.promote();
-    let r = running.finish(Duration::from_secs(90));
-    let out = format!("{}{}", r.stdout, r.stderr);
-    assert_eq!(r.code, Some(0), "{out}\n{}", pg.log());
+    let (code, out) = live.finish();
+    assert_eq!(code, 0, "{out}\n{}", pg.log());
     assert!(
         before(
             &out,
@@ -193,7 +264,7 @@ fn a_database_created_later_is_ready_only_then() {
     pg.start();
     let addr = pg.addr();
     let pw = file("pw", "pg-test-password-1");
-    let mut running = common::spawn(kwait_cmd(&[
+    let mut live = Live::spawn(&[
         "wait-postgres",
         &addr,
         "--password-file",
@@ -202,13 +273,11 @@ fn a_database_created_later_is_ready_only_then() {
         "appdb",
         "--timeout",
         "60s",
-    ]));
-    common::sleep_ms(1500);
-    assert!(running.is_running(), "ready before the database exists");
+    ]);
+    live.wait_for("database appdb does not exist");
     pg.psql("CREATE DATABASE appdb");
-    let r = running.finish(Duration::from_secs(90));
-    let out = format!("{}{}", r.stdout, r.stderr);
-    assert_eq!(r.code, Some(0), "{out}");
+    let (code, out) = live.finish();
+    assert_eq!(code, 0, "{out}");
     assert!(
         before(&out, "database appdb does not exist", "ready after"),
         "{out}"
