@@ -468,7 +468,11 @@ impl PostgresProbe {
             .as_deref()
             .map(|d| format!(" ({})", printable(d, SHOWN)))
             .unwrap_or_default();
-        let code = printable(&e.code, 8);
+        let code = if e.has_sqlstate() {
+            printable(&e.code, 8)
+        } else {
+            "none".into()
+        };
         let said = format!("the server said: {msg}{detail} (SQLSTATE {code})");
         match e.code.as_str() {
             "57P03" => Observation::new(Class::NotReady, format!("not ready: {msg}"))
@@ -486,6 +490,8 @@ impl PostgresProbe {
             "3D000" => Observation::new(Class::NotFound, format!("database {db} does not exist"))
                 .cause(format!("user {user} logged in, but {said}"))
                 .fix(format!("create it (createdb {db}, or CREATE DATABASE), or name another with --database")),
+            _ if !e.has_sqlstate() => Observation::new(Class::Other, format!("server error: {msg}"))
+                .cause(said),
             _ => Observation::new(Class::NotReady, format!("server error {code}: {msg}"))
                 .cause(said),
         }
@@ -700,6 +706,20 @@ mod tests {
                 panic!("53300 is not ready")
             };
             assert_eq!(o.state, "not ready: sorry, too many clients already");
+        });
+    }
+
+    #[test]
+    fn an_error_without_a_sqlstate_is_no_answer_as_pqping_says() {
+        rt().block_on(async {
+            let (port, _h) = answering(message(b'E', b"SFATAL\0Mout of memory\0\0")).await;
+            let Check::Pending(o) = check(target(port), Duration::from_secs(5)).await else {
+                panic!("an error without SQLSTATE is not ready")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (Class::Other, "server error: out of memory")
+            );
         });
     }
 
