@@ -194,6 +194,11 @@ pub enum Command {
     /// Wait until a TCP port accepts connections
     #[command(name = "wait-tcp", visible_alias = "tcp")]
     WaitTcp(TcpArgs),
+
+    /// Wait until PostgreSQL accepts connections (as pg_isready judges it); with
+    /// --password-file, until it logs in and answers SELECT 1
+    #[command(name = "wait-postgres", visible_alias = "postgres")]
+    WaitPostgres(PostgresArgs),
 }
 
 /// `wait-secret NAME [--key KEY]...`
@@ -506,10 +511,34 @@ fn command_index(cmd: &clap::Command, args: &[OsString]) -> Option<usize> {
     None
 }
 
+/// `wait-postgres HOST[:PORT] ...`
+#[derive(Debug, Args)]
+pub struct PostgresArgs {
+    /// HOST[:PORT] (port 5432 when not given), e.g. postgres or [::1]:5433
+    pub address: String,
+    /// The user to log in as
+    #[arg(long, value_name = "NAME", default_value = "postgres")]
+    pub user: String,
+    /// The database to connect to [default: the user's name]
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// A file holding the password: kwait then logs in (SCRAM-SHA-256 or MD5) and runs SELECT 1
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// Negotiate TLS (SSLRequest); the server's certificate is verified
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: a PEM file of CA certificates to trust [default: the system bundle]
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+    /// With --tls: do not verify the server's certificate (the description says so)
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn clap_definitions_are_consistent() {

@@ -9,8 +9,12 @@ use std::time::Duration;
 use crate::cli::{self, Command, Invocation};
 use crate::duration::{self, parse_duration};
 
+mod db;
 pub mod kinds;
 mod net;
+#[cfg(test)]
+pub(crate) use db::Password;
+pub use db::{PgTls, PostgresTarget};
 pub use net::{BodyMatch, HttpTarget, JsonExpect, TcpTarget};
 pub(crate) use net::{FILE_CAP, read_capped};
 
@@ -197,6 +201,8 @@ pub enum Target {
     Http(Box<HttpTarget>),
     /// `wait-tcp`.
     Tcp(TcpTarget),
+    /// `wait-postgres`.
+    Postgres(PostgresTarget),
 }
 
 /// `wait-ready`: an object of any type, or the objects a selector matches.
@@ -260,7 +266,7 @@ pub enum IfMissing {
 impl Target {
     /// Whether the target lives in the Kubernetes API.
     pub fn is_kube(&self) -> bool {
-        !matches!(self, Target::Http(_) | Target::Tcp(_))
+        !matches!(self, Target::Http(_) | Target::Tcp(_) | Target::Postgres(_))
     }
 
     /// The files its options name (a header file, a CA bundle), by option: `--dry-run` notes
@@ -271,6 +277,16 @@ impl Target {
                 .map(|p| ("--header-file", p.as_path()))
                 .chain(h.ca_cert.iter().map(|p| ("--ca-cert", p.as_path())))
                 .collect(),
+            Target::Postgres(p) => {
+                let ca = match &p.tls {
+                    PgTls::Verify(Some(ca)) => Some(("--ca-cert", ca.as_path())),
+                    _ => None,
+                };
+                (p.password_file.iter())
+                    .map(|f| ("--password-file", f.as_path()))
+                    .chain(ca)
+                    .collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -511,6 +527,7 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
         }
         Command::WaitHttp(args) => Target::Http(Box::new(net::http_target(args, dry_run)?)),
         Command::WaitTcp(args) => Target::Tcp(net::tcp_target(args)?),
+        Command::WaitPostgres(args) => Target::Postgres(db::postgres_target(args, dry_run)?),
     })
 }
 

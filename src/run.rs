@@ -18,7 +18,7 @@ use crate::check::{Class, Observation};
 use crate::duration;
 use crate::exit;
 use crate::kube::Kube;
-use crate::plan::{Plan, Target};
+use crate::plan::{PgTls, Plan, Target};
 use crate::probe::Probe;
 use crate::report::{Ending, Group, GroupSummary, Reporter, Stream, Summary, write_out};
 use crate::targets::{self, Built};
@@ -194,9 +194,12 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
     watchdog.report_as(voice.fallback(count, BUSY));
     voice.start(plan.timeout);
     for (i, t) in plan.targets.iter().enumerate() {
-        if let Target::Http(h) = &t.target
-            && h.insecure_skip_tls_verify
-        {
+        let insecure = match &t.target {
+            Target::Http(h) => h.insecure_skip_tls_verify,
+            Target::Postgres(p) => p.tls == PgTls::Insecure,
+            _ => false,
+        };
+        if insecure {
             voice
                 .member(i)
                 .warn("--insecure-skip-tls-verify: the server's certificate is not verified");

@@ -36,6 +36,9 @@ pub enum TargetError {
         "--dry-run=rbac cannot name the resource of {0:?} without asking the server: give the type as PLURAL.GROUP (e.g. widgets.example.com) or a known name (deploy, sts, pvc, hr, ...)"
     )]
     UnknownType(String),
+    /// The PostgreSQL probe's TLS could not be set up (`--ca-cert`, ...).
+    #[error(transparent)]
+    Postgres(#[from] probe::postgres::SetupError),
 }
 
 /// The namespace a Kubernetes target is expected in before anything is contacted, decided as
@@ -53,6 +56,7 @@ pub fn describe(target: &Target, namespace: &str) -> Result<String, TargetError>
     Ok(match target {
         Target::Http(h) => probe::http::describe(h),
         Target::Tcp(t) => probe::tcp::TcpProbe::new(t).describe(),
+        Target::Postgres(p) => probe::postgres::describe(p),
         kube_target => describe_kube(kube_target, namespace).unwrap_or_default(),
     })
 }
@@ -90,6 +94,7 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
             if_missing,
         } => probe::job::Tracker::new(ns, select.clone(), *all, *if_missing).describe(),
         Target::Http(_) | Target::Tcp(_) => return None,
+        Target::Postgres(_) => return None,
     })
 }
 
@@ -205,6 +210,15 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
         }
         Target::Tcp(t) => {
             let p = probe::tcp::TcpProbe::new(t);
+            let what = p.describe();
+            Built {
+                probe: Box::new(p),
+                wake: None,
+                what,
+            }
+        }
+        Target::Postgres(t) => {
+            let p = probe::postgres::PostgresProbe::new(t)?;
             let what = p.describe();
             Built {
                 probe: Box::new(p),

@@ -14,6 +14,7 @@ pub mod certificate;
 pub mod http;
 pub mod job;
 pub mod kstatus;
+pub mod postgres;
 pub mod ready;
 pub mod secret;
 pub mod service;

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 pub use testkit::{Allow, ApiServer, Fault, KubeconfigOpts, Rule};
 
+pub mod pg;
+
 /// The token every test's kubeconfig uses.
 pub const TOKEN: &str = "kwait-test-token";
 /// The subject behind [`TOKEN`].

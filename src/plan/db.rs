@@ -1,0 +1,318 @@
+//! Validated settings for the database waits (`wait-postgres`).
+//!
+//! The password comes from a file only (never argv), is registered with
+//! [`crate::net::text::add_secret`] as soon as it is read, and its `Debug` prints nothing of it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::PlanError;
+use super::net::TcpTarget;
+use crate::cli::PostgresArgs;
+
+/// PostgreSQL's port when none is given.
+pub const POSTGRES_PORT: u16 = 5432;
+
+/// The most of a `--password-file` that is read: a password is a few dozen bytes; a log file
+/// or `/dev/zero` named by mistake ends at once with exit 2.
+const PASSWORD_CAP: u64 = 4096;
+
+/// The longest user or database name accepted (the server cuts names at 63 bytes; a longer one
+/// cannot name anything, but a little slack keeps the error the server's own).
+const NAME_CAP: usize = 255;
+
+/// `wait-postgres`, validated.
+#[derive(Debug, Clone)]
+pub struct PostgresTarget {
+    /// Host and port.
+    pub addr: TcpTarget,
+    /// `--user`.
+    pub user: String,
+    /// `--database` (the user's name when not given).
+    pub database: String,
+    /// `--password-file`'s content: with it, the probe logs in and runs `SELECT 1`.
+    pub password: Option<Password>,
+    /// `--tls` and its CA options.
+    pub tls: PgTls,
+    /// `--password-file` as given (for `--dry-run`'s notes).
+    pub password_file: Option<PathBuf>,
+}
+
+/// How the connection is secured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgTls {
+    /// Plain TCP (no SSLRequest).
+    Off,
+    /// TLS, the certificate verified against `--ca-cert` (or the system bundle when `None`).
+    Verify(Option<PathBuf>),
+    /// TLS, any certificate accepted (`--insecure-skip-tls-verify`).
+    Insecure,
+}
+
+/// A password read from a file. Its `Debug` shows `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(Vec<u8>);
+
+impl Password {
+    /// The password's bytes, for the authentication exchange only.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A password for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(b: &[u8]) -> Password {
+        Password(b.to_vec())
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// `wait-postgres`'s target. In a dry run (`dry_run`), a `--password-file` that does not exist
+/// here is not read (`--dry-run` notes it: the pod may have it).
+pub(super) fn postgres_target(
+    args: PostgresArgs,
+    dry_run: bool,
+) -> Result<PostgresTarget, PlanError> {
+    let addr = host_port("HOST[:PORT]", &args.address, POSTGRES_PORT)?;
+    check_name("--user", &args.user)?;
+    let database = args.database.unwrap_or_else(|| args.user.clone());
+    check_name("--database", &database)?;
+    let password = match &args.password_file {
+        Some(path) if dry_run && !path.exists() => None,
+        Some(path) => Some(read_password(path)?),
+        None => None,
+    };
+    let tls = match (args.tls, args.ca_cert, args.insecure_skip_tls_verify) {
+        (_, Some(_), true) => {
+            return Err(PlanError::Conflict(
+                "--ca-cert and --insecure-skip-tls-verify cannot be used together".into(),
+            ));
+        }
+        (false, Some(_), _) => {
+            return Err(PlanError::Conflict("--ca-cert needs --tls".into()));
+        }
+        (false, None, true) => {
+            return Err(PlanError::Conflict(
+                "--insecure-skip-tls-verify needs --tls".into(),
+            ));
+        }
+        (false, None, false) => PgTls::Off,
+        (true, ca, false) => PgTls::Verify(ca),
+        (true, None, true) => PgTls::Insecure,
+    };
+    Ok(PostgresTarget {
+        addr,
+        user: args.user,
+        database,
+        password,
+        tls,
+        password_file: args.password_file,
+    })
+}
+
+/// A user or database name: not empty, no NUL (the startup message is NUL-separated).
+fn check_name(arg: &'static str, s: &str) -> Result<(), PlanError> {
+    if s.is_empty() {
+        return Err(PlanError::invalid(arg, s, "must not be empty"));
+    }
+    if s.len() > NAME_CAP {
+        return Err(PlanError::invalid(
+            arg,
+            crate::net::text::cut(s, 40),
+            format!("longer than {NAME_CAP} bytes"),
+        ));
+    }
+    if s.contains('\0') {
+        return Err(PlanError::invalid(
+            arg,
+            s,
+            "must not contain a NUL character",
+        ));
+    }
+    Ok(())
+}
+
+/// The password of `--password-file`: the file's bytes without trailing line breaks (as a
+/// shell's `$(cat file)` reads it), registered as a secret at once.
+fn read_password(path: &std::path::Path) -> Result<Password, PlanError> {
+    let mut data = crate::net::file::read_capped(path, PASSWORD_CAP, "--password-file")?;
+    while matches!(data.last(), Some(b'\n' | b'\r')) {
+        data.pop();
+    }
+    let shown = || path.display().to_string();
+    if data.is_empty() {
+        return Err(PlanError::invalid(
+            "--password-file",
+            shown(),
+            "the file is empty",
+        ));
+    }
+    if data.contains(&0) {
+        return Err(PlanError::invalid(
+            "--password-file",
+            shown(),
+            "the password contains a NUL byte",
+        ));
+    }
+    if let Ok(text) = std::str::from_utf8(&data) {
+        crate::net::text::add_secret(text);
+    }
+    Ok(Password(data))
+}
+
+/// `HOST[:PORT]` with `default` as the port: `db`, `db:5433`, `10.0.0.1`, `[::1]`,
+/// `[::1]:5433` (a bare IPv6 address without a port is accepted too: `::1`).
+pub(crate) fn host_port(
+    arg: &'static str,
+    given: &str,
+    default: u16,
+) -> Result<TcpTarget, PlanError> {
+    let a = given.trim();
+    let bad = |why: &str| PlanError::invalid(arg, given, why.to_string());
+    let (host, port) = if let Some(rest) = a.strip_prefix('[') {
+        let (host, port) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("an IPv6 address needs a closing ']'"))?;
+        host.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| bad("not an IPv6 address inside [...]"))?;
+        let port = match port {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| bad("expected :PORT after ']'"))?,
+            ),
+        };
+        (host, port)
+    } else if a.matches(':').count() > 1 {
+        a.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| bad("write an IPv6 address in brackets, e.g. [::1]:5432"))?;
+        (a, None)
+    } else {
+        match a.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (a, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("missing HOST"));
+    }
+    if !host.contains(':')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err(bad("the host must be a DNS name or an IP address"));
+    }
+    let port = match port {
+        None => default,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && !p.starts_with('+') => n,
+            _ => return Err(bad("the port must be a number from 1 to 65535")),
+        },
+    };
+    Ok(TcpTarget {
+        host: host.to_string(),
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(address: &str) -> PostgresArgs {
+        PostgresArgs {
+            address: address.into(),
+            user: "postgres".into(),
+            database: None,
+            password_file: None,
+            tls: false,
+            ca_cert: None,
+            insecure_skip_tls_verify: false,
+        }
+    }
+
+    #[test]
+    fn host_port_takes_the_default_port_and_brackets() {
+        let hp = |s| {
+            host_port("HOST[:PORT]", s, 5432)
+                .map(|t| t.to_string())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(hp("postgres").unwrap(), "postgres:5432");
+        assert_eq!(hp("db.crs.svc:5433").unwrap(), "db.crs.svc:5433");
+        assert_eq!(hp("10.0.0.1").unwrap(), "10.0.0.1:5432");
+        assert_eq!(hp("[::1]").unwrap(), "[::1]:5432");
+        assert_eq!(hp("[::1]:6000").unwrap(), "[::1]:6000");
+        assert_eq!(hp("::1").unwrap(), "[::1]:5432");
+        for bad in [
+            "", ":5432", "db:0", "db:65536", "db:+5", "db:x", "[::1", "[x]:1", "a b", "1::2::3",
+        ] {
+            let e = hp(bad).unwrap_err();
+            assert!(e.contains("HOST[:PORT]"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_database_defaults_to_the_user_and_tls_options_need_tls() {
+        let mut a = args("db");
+        a.user = "app".into();
+        let t = postgres_target(a, false).unwrap();
+        assert_eq!((t.user.as_str(), t.database.as_str()), ("app", "app"));
+        assert_eq!(t.tls, PgTls::Off);
+        let mut a = args("db");
+        a.ca_cert = Some("/x".into());
+        assert!(
+            postgres_target(a, false)
+                .unwrap_err()
+                .to_string()
+                .contains("--ca-cert needs --tls")
+        );
+        let mut a = args("db");
+        a.tls = true;
+        a.insecure_skip_tls_verify = true;
+        assert_eq!(postgres_target(a, false).unwrap().tls, PgTls::Insecure);
+        let mut a = args("db");
+        a.user = String::new();
+        assert!(
+            postgres_target(a, false)
+                .unwrap_err()
+                .to_string()
+                .contains("--user")
+        );
+    }
+
+    #[test]
+    fn a_password_file_is_read_capped_trimmed_and_never_shown() {
+        let dir = std::env::temp_dir().join(format!("kwait-db-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pw");
+        std::fs::write(&f, b"s3cret-pw-db\r\n\n").unwrap();
+        let mut a = args("db");
+        a.password_file = Some(f.clone());
+        let t = postgres_target(a, false).unwrap();
+        let pw = t.password.unwrap();
+        assert_eq!(pw.bytes(), b"s3cret-pw-db");
+        assert!(!format!("{pw:?}").contains("s3cret"));
+        assert_eq!(crate::net::text::scrub("x s3cret-pw-db y"), "x *** y");
+        std::fs::write(&f, b"\n").unwrap();
+        let mut a = args("db");
+        a.password_file = Some(f.clone());
+        assert!(
+            postgres_target(a, false)
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
+        let mut a = args("db");
+        a.password_file = Some("/dev/zero".into());
+        let e = postgres_target(a, false).unwrap_err().to_string();
+        assert!(e.contains("larger than 4 KiB"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
