@@ -346,3 +346,41 @@ fn wait_service_needs_nothing_beyond_its_printed_role() {
         );
     });
 }
+
+#[test]
+fn wait_ready_by_name_and_by_selector_needs_nothing_beyond_its_printed_role() {
+    // Discovery (GET /api, /apis) is every authenticated user's (system:discovery): not in the Role.
+    let args = [
+        "wait-ready",
+        "deploy/web",
+        "--and",
+        "wait-ready",
+        "po",
+        "-l",
+        "app=db",
+    ];
+    let c = exactly_printed("rbac-ready", &args);
+    c.api.create(
+        "deployments",
+        NS,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {}}}),
+    );
+    ready_without_403(&c, &args, |api| {
+        api.patch_status(
+            "deployments",
+            NS,
+            "web",
+            json!({"status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                              "readyReplicas": 1, "availableReplicas": 1}}),
+        );
+        api.create(
+            "pods",
+            NS,
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db-0", "labels": {"app": "db"}},
+                   "spec": {"containers": [{"name": "db", "image": "postgres:16"}]},
+                   "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                              "containerStatuses": [{"name": "db", "ready": true, "restartCount": 0, "state": {"running": {}}}]}}),
+        );
+    });
+}

@@ -21,7 +21,6 @@
 //! later. Every answer is read within [`LIST_LIMIT`] bytes and [`LIST_PARSED`] once parsed.
 
 // Until `wait-ready` calls it (the lead wires the command line on top of this module).
-#![allow(dead_code)]
 
 use serde_json::Value;
 
@@ -445,6 +444,7 @@ fn is_version(s: &str) -> bool {
 /// The one type `wanted` names among `entries`: the best-scoring matches, one per group (its
 /// preferred version, or the version named); the core group wins over the others; matches in
 /// several other groups are ambiguous.
+#[cfg(test)]
 pub fn pick_entry(entries: &[Entry], name: &str) -> Result<Entry, DiscoveryError> {
     let wanted = Wanted::parse(name)?;
     pick_with(entries, &wanted, name)

@@ -23,7 +23,6 @@
 //! piece of text that came from the server passes through [`printable`] before it is kept.
 
 // Until `wait-ready` calls it (the lead wires the command line on top of this module).
-#![allow(dead_code, unused_imports)]
 
 mod generic;
 mod other;
@@ -76,16 +75,12 @@ pub fn judge(obj: &Value) -> Check {
 }
 
 /// Judges a PersistentVolumeClaim knowing its StorageClass (read by the probe where it may be):
-/// a Pending claim of a `WaitForFirstConsumer` class says it waits for a pod to use it.
+/// a Pending claim of a `WaitForFirstConsumer` class says it waits for a pod to use it. Not used
+/// by `wait-ready` yet: reading the class is cluster-scoped (a ClusterRole for a namespaced wait).
+#[cfg(test)]
 pub fn judge_pvc(pvc: &Value, storage_class: Option<&Value>) -> Check {
     let o = Obj::of(pvc);
     generic::rules(&o).unwrap_or_else(|| other::pvc(&o, storage_class))
-}
-
-/// What an object calls itself in a line: `Deployment crs/web`, or `CustomResourceDefinition
-/// certificates.cert-manager.io` for a cluster-scoped one (escaped, as it came from the server).
-pub fn describe(obj: &Value) -> String {
-    Obj::of(obj).what()
 }
 
 /// The parts of an object every rule reads, escaped once.

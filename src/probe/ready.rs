@@ -197,7 +197,7 @@ impl Probe for ReadyProbe {
                                 } else {
                                     format!(".{}", r.entry.group)
                                 },
-                                if r.entry.namespaced {
+                                if r.namespaced() {
                                     format!("-n {}", self.kube.namespace)
                                 } else {
                                     String::new()
