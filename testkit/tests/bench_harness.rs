@@ -74,6 +74,7 @@ fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
         .args([
             "--trials", "2", "--scale", "3", "--window", "3", "--jitter", "0.2",
         ])
+        .args(["--chain-trials", "1", "--chain-gap", "0.3"])
         .arg("--kwait")
         .arg(&kwait)
         .arg("--out")
@@ -160,6 +161,27 @@ fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
         let ratio = row(&md, "reaction p50").expect("ratio row");
         for cell in &cells(ratio)[1..] {
             assert!(number(cell).is_some_and(f64::is_finite), "{ratio}");
+        }
+    }
+    // several dependencies: one kwait with --and vs three init containers, both orders
+    for order in [
+        "Secret, Job, HTTP (as listed)",
+        "HTTP, Job, Secret (reversed)",
+    ] {
+        for mode in [
+            "one kwait with `--and`",
+            "three kwait init containers, one after another",
+        ] {
+            let head = format!("| {order} | {mode} |");
+            let line = md
+                .lines()
+                .find(|l| l.starts_with(&head))
+                .unwrap_or_else(|| panic!("no row {head:?} in\n{md}"));
+            let c = cells(line);
+            assert_eq!(c[2], "1/1", "the pod start succeeds: {line}");
+            for i in [3, 4, 5, 6] {
+                assert!(number(&c[i]).is_some_and(|x| x > 0.0), "cell {i}: {line}");
+            }
         }
     }
     let scale = row(&md, "3").expect("scale row");

@@ -63,6 +63,8 @@ pub struct Report {
     pub sizes: Vec<Size>,
     pub rows: Vec<Row>,
     pub scale: Vec<Scale>,
+    /// Several dependencies: one kwait with `--and` vs three init containers.
+    pub chain: Option<super::chain::Chain>,
     pub notes: Vec<String>,
 }
 
@@ -106,6 +108,9 @@ impl Report {
         self.waiter_section(w);
         self.ratio_section(w);
         self.scale_section(w);
+        if let Some(c) = &self.chain {
+            c.markdown(w);
+        }
         self.method_section(w);
         s
     }

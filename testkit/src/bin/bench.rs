@@ -8,12 +8,18 @@
 //!
 //! ```text
 //! bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] [--jitter SECS]
-//!       [--out PATH] [--kwait PATH] [--kubectl PATH]
+//!       [--chain-trials N] [--chain-gap SECS] [--only chain] [--out PATH] [--kwait PATH]
+//!       [--kubectl PATH]
 //! ```
 //! Full run (default): 30 trials, scale 200 then 1000 (when memory allows), 60 s window,
-//! out `bench/RESULTS.md`, about 10 minutes. `--quick`: 6 trials, scale 100, 12 s window,
-//! out `target/bench/RESULTS-quick.md`, under 2 minutes. Explicit flags override both.
+//! 10 pod starts per case of the several-dependencies section, out `bench/RESULTS.md`, about
+//! 15 minutes. `--quick`: 6 trials, scale 100, 12 s window, 3 pod starts, out
+//! `target/bench/RESULTS-quick.md`, about 3 minutes. Explicit flags override both.
+//! `--only chain` runs the several-dependencies section alone (out
+//! `target/bench/RESULTS-chain.md`).
 
+#[path = "../bench/chain.rs"]
+mod chain;
 #[path = "../bench/contenders.rs"]
 mod contenders;
 #[path = "../bench/report.rs"]
@@ -31,7 +37,7 @@ use std::time::{Duration, Instant};
 use util::{Rng, first_line, fmt_elapsed, which};
 
 const USAGE: &str = "usage: bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] \
-[--jitter SECS] [--out PATH] [--kwait PATH] [--kubectl PATH]";
+[--jitter SECS] [--chain-trials N] [--chain-gap SECS] [--only chain] [--out PATH] [--kwait PATH] [--kubectl PATH]";
 
 #[derive(Debug)]
 struct Opts {
@@ -40,6 +46,12 @@ struct Opts {
     scale: Option<Vec<usize>>,
     window: Option<f64>,
     jitter: Option<f64>,
+    /// Pod starts per case of the several-dependencies section.
+    chain_trials: Option<usize>,
+    /// Between two dependencies becoming ready in that section.
+    chain_gap: Option<f64>,
+    /// `--only chain`: that section alone.
+    only_chain: bool,
     out: Option<PathBuf>,
     kwait: Option<PathBuf>,
     kubectl: Option<String>,
@@ -53,6 +65,9 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         scale: None,
         window: None,
         jitter: None,
+        chain_trials: None,
+        chain_gap: None,
+        only_chain: false,
         out: None,
         kwait: None,
         kubectl: None,
@@ -97,6 +112,18 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
             }
             "--window" => o.window = Some(num(value()?)?.max(0.5)),
             "--jitter" => o.jitter = Some(num(value()?)?),
+            "--chain-trials" => {
+                let n = num(value()?)? as usize;
+                if n == 0 {
+                    return Err("--chain-trials must be at least 1".into());
+                }
+                o.chain_trials = Some(n);
+            }
+            "--chain-gap" => o.chain_gap = Some(num(value()?)?),
+            "--only" => match value()?.as_str() {
+                "chain" => o.only_chain = true,
+                v => return Err(format!("--only: unknown section {v:?} (known: chain)")),
+            },
             "--out" => o.out = Some(PathBuf::from(value()?)),
             "--kwait" => o.kwait = Some(PathBuf::from(value()?)),
             "--kubectl" => o.kubectl = Some(value()?),
@@ -316,8 +343,19 @@ fn main() -> ExitCode {
     let window =
         Duration::from_secs_f64(opts.window.unwrap_or(if opts.quick { 12.0 } else { 60.0 }));
     let jitter = Duration::from_secs_f64(opts.jitter.unwrap_or(2.0));
+    // the several-dependencies section: 10 pod starts per case (3 quick), never more than
+    // --trials; the random pause before the first dependency is ready at most 1 s
+    let chain_trials = opts
+        .chain_trials
+        .unwrap_or_else(|| trials.min(if opts.quick { 3 } else { 10 }));
+    let chain_pace = chain::Pace {
+        gap: opts.chain_gap.map_or(chain::GAP, Duration::from_secs_f64),
+        jitter: jitter.min(Duration::from_secs(1)),
+    };
     let out_path = opts.out.clone().unwrap_or_else(|| {
-        if opts.quick {
+        if opts.only_chain {
+            target_dir().join("bench").join("RESULTS-chain.md")
+        } else if opts.quick {
             target_dir().join("bench").join("RESULTS-quick.md")
         } else {
             workspace().join("bench").join("RESULTS.md")
@@ -371,6 +409,41 @@ fn main() -> ExitCode {
 
     let work = std::env::temp_dir().join(format!("kwait-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
+    let command = if opts.args.is_empty() {
+        "cargo run --release -p testkit --bin bench".to_string()
+    } else {
+        format!(
+            "cargo run --release -p testkit --bin bench -- {}",
+            opts.args.join(" ")
+        )
+    };
+    if opts.only_chain {
+        let chain = chain::run(
+            &work.join("chain"),
+            &tools,
+            chain_trials,
+            chain_pace,
+            &mut Rng::new(),
+            &say,
+        );
+        let _ = std::fs::remove_dir_all(&work);
+        let md = chain::standalone(
+            &command,
+            &now_utc(),
+            &fmt_elapsed(started.elapsed()),
+            &[
+                machine(),
+                vec![format!(
+                    "load average (1 min) at the start / end: {load_start} / {}",
+                    loadavg()
+                )],
+                versions(&tools),
+            ]
+            .concat(),
+            &chain,
+        );
+        return write_report(&out_path, &md, started);
+    }
 
     // ----- latency trials ---------------------------------------------------------------
     let mut rows: Vec<Row> = Contender::ALL
@@ -433,6 +506,14 @@ fn main() -> ExitCode {
         }
     }
     drop(env);
+    let chain = chain::run(
+        &work.join("chain"),
+        &tools,
+        chain_trials,
+        chain_pace,
+        &mut rng,
+        &say,
+    );
     for r in &rows {
         if let Some(e) = r.failures.first() {
             notes.push(format!(
@@ -552,14 +633,6 @@ fn main() -> ExitCode {
     );
 
     // ----- report -----------------------------------------------------------------------
-    let command = if opts.args.is_empty() {
-        "cargo run --release -p testkit --bin bench".to_string()
-    } else {
-        format!(
-            "cargo run --release -p testkit --bin bench -- {}",
-            opts.args.join(" ")
-        )
-    };
     let report = Report {
         command,
         date: now_utc(),
@@ -580,13 +653,18 @@ fn main() -> ExitCode {
         sizes: sizes(&tools),
         rows,
         scale: scales,
+        chain: Some(chain),
         notes,
     };
-    let md = report.markdown();
+    write_report(&out_path, &report.markdown(), started)
+}
+
+/// Writes the report (and prints it).
+fn write_report(out_path: &Path, md: &str, started: Instant) -> ExitCode {
     if let Some(dir) = out_path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    if let Err(e) = std::fs::write(&out_path, &md) {
+    if let Err(e) = std::fs::write(out_path, md) {
         say(&format!("cannot write {}: {e}", out_path.display()));
         println!("{md}");
         return ExitCode::from(1);
