@@ -4,9 +4,10 @@
 //! Values are taken as strings here and validated in `plan.rs`, so that every bad value gets the
 //! same one-line error naming its argument.
 
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -45,8 +46,34 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// The name help and usage call kwait by: `kubectl kwait` when kubectl runs it as a plugin
+/// (installed as `kubectl-kwait` on the PATH, kubectl execs it with argv[0] that path, and krew
+/// links it under that name), else `kwait` whatever the file is called.
+pub fn bin_name(argv0: Option<&OsStr>) -> &'static str {
+    match argv0.and_then(|a| Path::new(a).file_name()) {
+        Some(file) if file == "kubectl-kwait" => "kubectl kwait",
+        _ => "kwait",
+    }
+}
+
+/// [`Cli::try_parse`], with help and usage naming kwait by [`bin_name`] (clap alone would say
+/// `kubectl-kwait`, which is not what the user typed).
+pub fn try_parse() -> Result<Cli, clap::Error> {
+    try_parse_from(std::env::args_os())
+}
+
+/// [`try_parse`] of the given arguments (argv[0] first).
+pub fn try_parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let mut cmd = Cli::command().bin_name(bin_name(args.first().map(OsString::as_os_str)));
+    let mut matches = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+}
+
+/// Options every command takes. In every command's help they come after the command's own
+/// options, under their own heading: `--namespace` means nothing to `wait-http`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Give up after this long: Go-style (90s, 5m, 1h30m, 250ms) or bare seconds; 0 = no limit
     #[arg(
@@ -275,5 +302,36 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_as_kubectl_kwait_help_and_usage_say_kubectl_kwait() {
+        for argv0 in ["kubectl-kwait", "/home/u/.krew/bin/kubectl-kwait"] {
+            let Err(e) = try_parse_from([argv0, "wait-tcp", "--help"].map(OsString::from)) else {
+                panic!("--help did not end the parse");
+            };
+            let help = e.render().to_string();
+            assert!(
+                help.contains("Usage: kubectl kwait wait-tcp [OPTIONS] <ADDRESS>"),
+                "{help}"
+            );
+        }
+        for argv0 in [
+            "kwait",
+            "/usr/local/bin/kwait",
+            "kubectl-kwait-old",
+            "kwait-kubectl",
+        ] {
+            let Err(e) = try_parse_from([argv0, "wait-tcp", "--help"].map(OsString::from)) else {
+                panic!("--help did not end the parse");
+            };
+            assert!(
+                e.render().to_string().contains("Usage: kwait wait-tcp"),
+                "{argv0}"
+            );
+        }
+        assert!(
+            try_parse_from(["kubectl-kwait", "wait-tcp", "db:5432"].map(OsString::from)).is_ok()
+        );
     }
 }

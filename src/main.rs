@@ -22,11 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use tokio::sync::watch;
 
 use crate::check::{Class, Observation};
-use crate::cli::Cli;
 use crate::net::text::lock;
 use crate::plan::{DryRun, Plan, Target};
 use crate::report::{Ending, Reporter, Stream, Summary, write_out};
@@ -53,7 +51,7 @@ fn main() -> ExitCode {
     // container without an init process) a signal without a handler is ignored by the kernel.
     let started = Instant::now();
     let watchdog = Watchdog::start(started);
-    let cli = match Cli::try_parse() {
+    let cli = match cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return clap_error(e),
     };
@@ -105,7 +103,8 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .take_while(|l| !l.trim().is_empty())
         .map(str::trim)
         .collect();
-    usage(&format!("{} (see 'kwait --help')", message.join(" ")))
+    let name = cli::bin_name(std::env::args_os().next().as_deref());
+    usage(&format!("{} (see '{name} --help')", message.join(" ")))
 }
 
 /// `--dry-run`: what would be waited for and the RBAC it needs, contacting nothing. Output that
