@@ -6,26 +6,40 @@ Cargo.lock.
 
 The list is the `.dep-v0` ELF section: zlib-compressed JSON ({"packages": [{"name", "version",
 "source", "kind", "dependencies", "root"}]}, the format Trivy, Grype and syft read). It is
-extracted with `objcopy --dump-section` and must name exactly the packages Cargo.lock resolves
+read from the ELF section headers here (no objcopy: the same code reads an aarch64 binary on an
+x86_64 machine) and must name exactly the packages Cargo.lock resolves
 for kwait on that target (its normal and build dependencies, transitively; not dev-dependencies,
 not the other workspace members' crates), each at its locked version. Exit 1 on any difference.
 """
 import json
+import struct
 import subprocess
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 
 
+def section(path, name):
+    """The bytes of ELF section `name` of the file at `path` (64-bit little-endian ELF: x86_64
+    and aarch64), read from the section headers; None when there is no such section."""
+    data = Path(path).read_bytes()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        sys.exit(f"audit_deps: {path} is not a 64-bit little-endian ELF file")
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    strtab = headers[shstrndx]
+    names = data[strtab[4]:strtab[4] + strtab[5]]
+    for h in headers:
+        if names[h[0]:names.index(b"\0", h[0])].decode() == name:
+            return data[h[4]:h[4] + h[5]]
+    return None
+
+
 def embedded(binary):
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "dep-v0"
-        r = subprocess.run(["objcopy", "--dump-section", f".dep-v0={out}", binary, f"{tmp}/copy"],
-                           capture_output=True, text=True)
-        if r.returncode != 0 or not out.exists():
-            sys.exit(f"audit_deps: no .dep-v0 section in {binary} (not built with cargo auditable?): {r.stderr.strip()}")
-        raw = out.read_bytes()
+    raw = section(binary, ".dep-v0")
+    if raw is None:
+        sys.exit(f"audit_deps: no .dep-v0 section in {binary} (not built with cargo auditable?)")
     return json.loads(zlib.decompress(raw)), len(raw)
 
 

@@ -39,7 +39,6 @@ if ! cargo auditable --version >/dev/null 2>&1; then
     echo "installed in $((SECONDS - start))s"
 fi
 rustup target list --installed | grep -qx "$TRIPLE" || rustup target add "$TRIPLE"
-command -v objcopy >/dev/null || fail "objcopy (binutils) is needed to read the .dep-v0 section"
 mkdir -p "$OUT"
 
 # .cargo/config.toml sets the static flags; RUSTFLAGS in the environment would replace them.
@@ -72,7 +71,7 @@ assert names(a) == names(b), (set(names(a)) ^ set(names(b)))
 print(f"rust-audit-info agrees: {len(a['packages'])} packages")
 PY
 else
-    echo "note: rust-audit-info not installed; read back with objcopy + zlib only"
+    echo "note: rust-audit-info not installed; read back by scripts/audit_deps.py only"
 fi
 
 [ "$bytes" -le "$MAX" ] || fail "the auditable binary is $bytes bytes, over the cap of $MAX"
