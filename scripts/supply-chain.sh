@@ -41,7 +41,7 @@ echo "+ cargo deny check"
 if [ "$fetch" = 1 ]; then
     cargo deny --locked check || fail "cargo deny"
 else
-    cargo deny --locked --offline check --disable-fetch licenses bans sources || fail "cargo deny"
+    cargo deny --locked --offline check licenses bans sources || fail "cargo deny"
 fi
 
 if [ "$fetch" = 1 ]; then
