@@ -4,8 +4,8 @@
 //! Values are taken as strings here and validated in `plan.rs`, so that every bad value gets the
 //! same one-line error naming its argument.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -51,8 +51,20 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// The name help and usage call kwait by: `kubectl kwait` when kubectl runs it as a plugin
+/// (installed as `kubectl-kwait` on the PATH, kubectl execs it with argv[0] that path, and krew
+/// links it under that name), else `kwait` whatever the file is called.
+pub fn bin_name(argv0: Option<&OsStr>) -> &'static str {
+    match argv0.and_then(|a| Path::new(a).file_name()) {
+        Some(file) if file == "kubectl-kwait" => "kubectl kwait",
+        _ => "kwait",
+    }
+}
+
+/// Options every command takes. In every command's help they come after the command's own
+/// options, under their own heading: `--namespace` means nothing to `wait-http`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Give up after this long: Go-style (90s, 5m, 1h30m, 250ms) or bare seconds; 0 = no limit
     #[arg(
@@ -376,11 +388,15 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
     let Some((program, rest)) = args.split_first() else {
         return Err(CliError::And("no program name".into()));
     };
+    // Help and usage name kwait as it was run: `kubectl kwait` as a kubectl plugin.
+    let name = bin_name(Some(program.as_os_str()));
+    let command = || Cli::command().bin_name(name);
     let segments: Vec<&[OsString]> = rest.split(|a| a == AND).collect();
     if segments.len() == 1 {
-        let matches = Cli::command().try_get_matches_from(&args)?;
+        let mut cmd = command();
+        let matches = cmd.try_get_matches_from_mut(&args)?;
         let namespace = given(&matches, "namespace");
-        let cli = Cli::from_arg_matches(&matches)?;
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
         return Ok(Invocation {
             commands: vec![Segment {
                 command: cli.command,
@@ -407,7 +423,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
     }
     // The global options end where the first command begins.
     let first = segments[0];
-    let at = command_index(&Cli::command(), first).unwrap_or(first.len());
+    let at = command_index(&command(), first).unwrap_or(first.len());
     if at == first.len() {
         return Err(CliError::And(format!(
             "no command before the first {AND} ({example})"
@@ -415,13 +431,18 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
     }
     let mut head = vec![program.clone()];
     head.extend_from_slice(&first[..at]);
-    let global = Globals::from_arg_matches(&Globals::command().try_get_matches_from(head)?)?.global;
+    let mut globals = Globals::command().bin_name(name);
+    let matches = globals.try_get_matches_from_mut(head)?;
+    let global = Globals::from_arg_matches(&matches)
+        .map_err(|e| e.format(&mut globals))?
+        .global;
     let mut commands = Vec::with_capacity(segments.len());
     for (i, seg) in segments.iter().enumerate() {
         let seg = if i == 0 { &first[at..] } else { seg };
         let mut argv = vec![program.clone()];
         argv.extend_from_slice(seg);
-        let matches = Cli::command().try_get_matches_from(argv)?;
+        let mut cmd = command();
+        let matches = cmd.try_get_matches_from_mut(argv)?;
         if let Some(arg) = run_wide_option_given(&matches) {
             return Err(CliError::And(format!(
                 "--{arg} applies to the whole run: give it before the first command, not inside command {} (only -n/--namespace may be given for one target)",
@@ -430,7 +451,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
         }
         let namespace = given(&matches, "namespace");
         commands.push(Segment {
-            command: Cli::from_arg_matches(&matches)?.command,
+            command: Cli::from_arg_matches(&matches)
+                .map_err(|e| e.format(&mut cmd))?
+                .command,
             namespace,
         });
     }
@@ -614,5 +637,67 @@ mod tests {
                 other => panic!("{line}: {other:?}"),
             }
         }
+    }
+
+    /// [`parse`]'s clap error, for the help tests.
+    fn try_parse_from(args: [OsString; 3]) -> Result<Invocation, clap::Error> {
+        match parse(args.to_vec()) {
+            Ok(inv) => Ok(inv),
+            Err(CliError::Clap(e)) => Err(e),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn run_as_kubectl_kwait_help_and_usage_say_kubectl_kwait() {
+        for argv0 in ["kubectl-kwait", "/home/u/.krew/bin/kubectl-kwait"] {
+            let Err(e) = try_parse_from([argv0, "wait-tcp", "--help"].map(OsString::from)) else {
+                panic!("--help did not end the parse");
+            };
+            let help = e.render().to_string();
+            assert!(
+                help.contains("Usage: kubectl kwait wait-tcp [OPTIONS] <ADDRESS>"),
+                "{help}"
+            );
+        }
+        for argv0 in [
+            "kwait",
+            "/usr/local/bin/kwait",
+            "kubectl-kwait-old",
+            "kwait-kubectl",
+        ] {
+            let Err(e) = try_parse_from([argv0, "wait-tcp", "--help"].map(OsString::from)) else {
+                panic!("--help did not end the parse");
+            };
+            assert!(
+                e.render().to_string().contains("Usage: kwait wait-tcp"),
+                "{argv0}"
+            );
+        }
+        assert!(
+            try_parse_from(["kubectl-kwait", "wait-tcp", "db:5432"].map(OsString::from)).is_ok()
+        );
+        // Joined by --and, too.
+        let Err(CliError::Clap(e)) = parse(
+            [
+                "kubectl-kwait",
+                "wait-tcp",
+                "db:5432",
+                "--and",
+                "wait-tcp",
+                "--help",
+            ]
+            .map(OsString::from)
+            .to_vec(),
+        ) else {
+            panic!("--help did not end the parse");
+        };
+        assert!(
+            e.render()
+                .to_string()
+                .contains("Usage: kubectl kwait wait-tcp"),
+            "{}",
+            e.render()
+        );
     }
 }

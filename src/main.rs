@@ -88,7 +88,8 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .take_while(|l| !l.trim().is_empty())
         .map(str::trim)
         .collect();
-    usage(&format!("{} (see 'kwait --help')", message.join(" ")))
+    let name = cli::bin_name(std::env::args_os().next().as_deref());
+    usage(&format!("{} (see '{name} --help')", message.join(" ")))
 }
 
 /// `--dry-run`: what would be waited for and the RBAC it needs, contacting nothing. Output that

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Supply-chain checks, offline by default (CI has no network beyond crates.io downloads):
+#
+#   1. cargo deny check licenses bans sources  (deny.toml: allowed licenses, no duplicate
+#      versions beyond the documented skips, no OpenSSL/aws-lc, crates.io only);
+#   2. cargo audit against the RustSec advisory database snapshot in ../shared/rustsec/advisory-db
+#      (--no-fetch; --stale: the snapshot's age is known), failing on any vulnerability, and on
+#      an unmaintained or unsound crate, in Cargo.lock;
+#   3. a self-test: the same audit of a copy of Cargo.lock with tokio set to 1.18.0 must fail,
+#      so a database that loads nothing or an audit that cannot fail does not pass quietly.
+#
+#   bash scripts/supply-chain.sh            offline (CI)
+#   bash scripts/supply-chain.sh --fetch    with the live database (the release workflow): also
+#                                           cargo deny's own advisories check
+#
+# Installs cargo-deny and cargo-audit (cargo install --locked) when missing.
+# Environment: KWAIT_ADVISORY_DB (default ../shared/rustsec/advisory-db beside the repository).
+#
+# Ignored advisories: none. An ignore goes here, as `--ignore RUSTSEC-YYYY-NNNN`, with the reason
+# it does not affect kwait, in the same change.
+IGNORE=()
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+fail() { echo "supply-chain.sh: FAIL: $*" >&2; exit 1; }
+fetch=0
+[ "${1:-}" = --fetch ] && fetch=1
+
+for tool in cargo-deny cargo-audit; do
+    if ! cargo "${tool#cargo-}" --version >/dev/null 2>&1; then
+        echo "installing $tool (cargo install --locked $tool)"
+        start=$SECONDS
+        cargo install --locked "$tool" || fail "cargo install $tool"
+        echo "installed $tool in $((SECONDS - start))s"
+    fi
+done
+cargo deny --version
+cargo audit --version
+
+echo "+ cargo deny check"
+if [ "$fetch" = 1 ]; then
+    cargo deny --locked check || fail "cargo deny"
+else
+    cargo deny --locked --offline check licenses bans sources || fail "cargo deny"
+fi
+
+if [ "$fetch" = 1 ]; then
+    echo "+ cargo audit (live database)"
+    cargo audit -D unmaintained -D unsound ${IGNORE[@]+"${IGNORE[@]}"} || fail "cargo audit"
+    exit 0
+fi
+DB=${KWAIT_ADVISORY_DB:-$ROOT/../shared/rustsec/advisory-db}
+[ -d "$DB/crates" ] || fail "no advisory database at $DB (set KWAIT_ADVISORY_DB)"
+audit() { cargo audit --db "$DB" --no-fetch --stale -D unmaintained -D unsound ${IGNORE[@]+"${IGNORE[@]}"} "$@"; }
+echo "+ cargo audit --db $DB --no-fetch --stale"
+audit || fail "cargo audit: an advisory affects a crate in Cargo.lock (see above)"
+
+echo "+ self-test: the audit of a Cargo.lock with tokio 1.18.0 must fail"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+python3 - "$ROOT/Cargo.lock" "$tmp/Cargo.lock" <<'PY'
+import re, sys
+text, n = re.subn(r'(name = "tokio"\nversion = )"[^"]+"', r'\1"1.18.0"', open(sys.argv[1]).read())
+assert n == 1, "tokio not found in Cargo.lock"
+open(sys.argv[2], "w").write(text)
+PY
+if audit -f "$tmp/Cargo.lock" >"$tmp/out" 2>&1; then
+    cat "$tmp/out"
+    fail "the audit passed a Cargo.lock with tokio 1.18.0 (RUSTSEC-2023-0001): the database or the audit is broken"
+fi
+grep -q "RUSTSEC-2023-0001" "$tmp/out" || { cat "$tmp/out"; fail "the self-test failed for another reason"; }
+echo "self-test ok: RUSTSEC-2023-0001 found in the doctored Cargo.lock"
+echo "supply-chain.sh: all checks passed"
