@@ -173,6 +173,11 @@ async fn run(plan: Plan, started: Instant, watchdog: &Watchdog) -> u8 {
     {
         reporter.warn("--insecure-skip-tls-verify: the server's certificate is not verified");
     }
+    if let Target::Redis(r) = &plan.target
+        && r.insecure_skip_tls_verify
+    {
+        reporter.warn("--insecure-skip-tls-verify: the server's certificate is not verified");
+    }
     let mut summary = waiter::run(
         probe.as_mut(),
         wake,

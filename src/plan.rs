@@ -10,8 +10,10 @@ use crate::cli::{self, Cli, Command};
 use crate::duration::{self, parse_duration};
 
 mod net;
-pub use net::{BodyMatch, HttpTarget, TcpTarget};
+mod redis;
+pub use net::{BodyMatch, HttpTarget, TcpTarget, TcpWait};
 pub(crate) use net::{FILE_CAP, read_capped};
+pub use redis::RedisTarget;
 
 /// The shortest `--interval` for Kubernetes objects: retries share the cluster's API server
 /// with every other client, and the watch wakes kwait the moment the object changes, so a shorter
@@ -148,7 +150,9 @@ pub enum Target {
     /// `wait-http`.
     Http(Box<HttpTarget>),
     /// `wait-tcp`.
-    Tcp(TcpTarget),
+    Tcp(TcpWait),
+    /// `wait-redis`.
+    Redis(RedisTarget),
 }
 
 /// How `wait-job` finds its Job.
@@ -174,7 +178,7 @@ pub enum IfMissing {
 impl Target {
     /// Whether the target lives in the Kubernetes API.
     pub fn is_kube(&self) -> bool {
-        !matches!(self, Target::Http(_) | Target::Tcp(_))
+        !matches!(self, Target::Http(_) | Target::Tcp(_) | Target::Redis(_))
     }
 }
 
@@ -360,6 +364,7 @@ fn target(command: Command) -> Result<Target, PlanError> {
         }
         Command::WaitHttp(args) => Target::Http(Box::new(net::http_target(args)?)),
         Command::WaitTcp(args) => Target::Tcp(net::tcp_target(args)?),
+        Command::WaitRedis(args) => Target::Redis(redis::redis_target(args)?),
     })
 }
 

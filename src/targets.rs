@@ -28,6 +28,9 @@ pub enum TargetError {
     /// The HTTP client could not be built (`--ca-cert`, ...).
     #[error(transparent)]
     Http(#[from] probe::http::SetupError),
+    /// The Redis TLS client could not be built (`--ca-cert`, ...).
+    #[error(transparent)]
+    Redis(#[from] probe::redis::SetupError),
 }
 
 /// The namespace a Kubernetes target is expected in before anything is contacted, decided as
@@ -44,7 +47,8 @@ pub fn expected_namespace(plan: &Plan) -> Option<String> {
 pub fn describe(target: &Target, namespace: &str) -> Result<String, TargetError> {
     Ok(match target {
         Target::Http(h) => probe::http::describe(h),
-        Target::Tcp(t) => probe::tcp::TcpProbe::new(t).describe(),
+        Target::Tcp(t) => probe::tcp::TcpProbe::for_wait(t).describe(),
+        Target::Redis(r) => probe::redis::describe(r),
         kube_target => describe_kube(kube_target, namespace).unwrap_or_default(),
     })
 }
@@ -71,7 +75,7 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
             all,
             if_missing,
         } => probe::job::Tracker::new(ns, select.clone(), *all, *if_missing).describe(),
-        Target::Http(_) | Target::Tcp(_) => return None,
+        Target::Http(_) | Target::Tcp(_) | Target::Redis(_) => return None,
     })
 }
 
@@ -136,7 +140,16 @@ pub async fn build(plan: &Plan) -> Result<Built, TargetError> {
             }
         }
         Target::Tcp(t) => {
-            let p = probe::tcp::TcpProbe::new(t);
+            let p = probe::tcp::TcpProbe::for_wait(t);
+            let what = p.describe();
+            Built {
+                probe: Box::new(p),
+                wake: None,
+                what,
+            }
+        }
+        Target::Redis(r) => {
+            let p = probe::redis::RedisProbe::new(r)?;
             let what = p.describe();
             Built {
                 probe: Box::new(p),

@@ -13,6 +13,7 @@ pub mod api;
 pub mod certificate;
 pub mod http;
 pub mod job;
+pub mod redis;
 pub mod secret;
 pub mod tcp;
 
