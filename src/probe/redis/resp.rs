@@ -174,10 +174,33 @@ mod tests {
         );
     }
 
-    /// Byte sequences as redis-server 7.0 sends them (recorded with `redis-cli --no-raw` and
-    /// a socket capture).
+    /// The bytes redis-server 7.0.15 sent on one socket (captured with bash's /dev/tcp and
+    /// `od -c`) for `PING` (no AUTH yet), `AUTH wrong`, `AUTH app apppw`, `PING`, `GET x` (a user
+    /// with +ping only), pipelined; and the LOADING line redis-cli showed during a load.
     #[test]
-    fn recorded_replies_parse() {
+    fn a_recorded_session_parses_reply_by_reply() {
+        let wire: &[u8] = b"-NOAUTH Authentication required.\r\n\
+-WRONGPASS invalid username-password pair or user is disabled.\r\n\
++OK\r\n+PONG\r\n\
+-NOPERM this user has no permissions to run the 'get' command\r\n";
+        let mut codes = Vec::new();
+        let mut at = 0;
+        while let Some((reply, n)) = parse(&wire[at..]).unwrap() {
+            codes.push(match &reply {
+                Reply::Error(_) => {
+                    String::from_utf8_lossy(reply.error_code().unwrap()).into_owned()
+                }
+                Reply::Simple(s) => format!("+{}", String::from_utf8_lossy(s)),
+                other => format!("{other:?}"),
+            });
+            at += n;
+        }
+        assert_eq!(at, wire.len());
+        assert_eq!(codes, ["NOAUTH", "WRONGPASS", "+OK", "+PONG", "NOPERM"]);
+    }
+
+    #[test]
+    fn replies_of_every_type_parse() {
         assert_eq!(one(b"+PONG\r\n"), Reply::Simple(b"PONG".to_vec()));
         assert_eq!(one(b"+OK\r\n"), Reply::Simple(b"OK".to_vec()));
         let loading = one(b"-LOADING Redis is loading the dataset in memory\r\n");
