@@ -75,7 +75,8 @@ pub struct Global {
     )]
     pub interval: String,
 
-    /// Longest retry delay [default: 30s for Kubernetes objects, 2s for HTTP/TCP]
+    /// Longest retry delay [default: 30s for Kubernetes objects; for HTTP/TCP/Redis --interval
+    /// plus 5% (1.05s): a steady 1s poll, as a shell loop's, with a little jitter]
     #[arg(
         long,
         global = true,

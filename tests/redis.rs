@@ -294,3 +294,81 @@ fn dry_run_needs_no_rbac_and_bad_arguments_are_exit_2() {
         assert_eq!(r.stderr.trim().lines().count(), 1, "{args:?}: {r:?}");
     }
 }
+
+/// `--tls` against redis-server's TLS port with a CA made in the test: trusted with
+/// `--ca-cert`, refused without it, accepted with `--insecure-skip-tls-verify` (and a warning);
+/// a plain connection to the TLS port is told to add `--tls`.
+#[test]
+fn tls_with_the_ca_is_ready_and_without_it_the_cause_is_tls() {
+    if !available() {
+        return;
+    }
+    let dir = common::scratch("redis-tls");
+    let ca = testkit::netserve::TestCa::new("kwait redis CA");
+    let id = ca.issue(&["localhost"]);
+    let file = |name: &str, text: &str| {
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        f.to_str().unwrap().to_string()
+    };
+    let (ca_file, cert, key) = (
+        file("ca.pem", &ca.pem()),
+        file("cert.pem", &id.cert_pem),
+        file("key.pem", &id.key_pem),
+    );
+    let port = free_port();
+    let redis = Redis::start(
+        port,
+        &dir,
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca_file,
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(20), "{}", redis.log());
+        common::sleep_ms(20);
+    }
+    let addr = format!("localhost:{port}");
+    let (code, out) = done(kwait(&[
+        "wait-redis",
+        &addr,
+        "--tls",
+        "--ca-cert",
+        &ca_file,
+        "--timeout",
+        "30s",
+    ]));
+    assert_eq!(code, 0, "{out}\n{}", redis.log());
+    assert!(out.contains(&format!("Redis {addr} (TLS)")), "{out}");
+    let (code, out) = done(kwait(&[
+        "wait-redis",
+        &addr,
+        "--tls",
+        "--insecure-skip-tls-verify",
+        "--timeout",
+        "30s",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("--insecure-skip-tls-verify: the server's certificate is not verified"),
+        "{out}"
+    );
+    let (code, out) = done(kwait(&["wait-redis", &addr, "--tls", "--timeout", "1s"]));
+    assert_eq!(code, 124, "{out}");
+    assert!(out.contains("TLS handshake failed"), "{out}");
+    let (code, out) = done(kwait(&["wait-redis", &addr, "--timeout", "1s"]));
+    assert_eq!(code, 124, "{out}");
+    assert!(out.contains("add --tls"), "{out}");
+}

@@ -18,6 +18,8 @@
 mod contenders;
 #[path = "../bench/report.rs"]
 mod report;
+#[path = "../bench/resp.rs"]
+mod resp;
 #[path = "../bench/run.rs"]
 mod run;
 #[path = "../bench/util.rs"]
@@ -31,7 +33,9 @@ use std::time::{Duration, Instant};
 use util::{Rng, first_line, fmt_elapsed, which};
 
 const USAGE: &str = "usage: bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] \
-[--jitter SECS] [--out PATH] [--kwait PATH] [--kubectl PATH]";
+[--jitter SECS] [--out PATH] [--kwait PATH] [--kubectl PATH] [--only SCENARIO[,...]] \
+[--kwait-env K=V]...
+scenarios: secret, job, http, tcp, redis (default: all)";
 
 #[derive(Debug)]
 struct Opts {
@@ -43,6 +47,11 @@ struct Opts {
     out: Option<PathBuf>,
     kwait: Option<PathBuf>,
     kubectl: Option<String>,
+    /// `--only`: the scenarios to run (empty: all).
+    only: Vec<String>,
+    /// `--kwait-env K=V`: set for every kwait run (e.g. `KWAIT_MAX_INTERVAL=2s`, the old
+    /// network default, to measure "before" with the same binary).
+    kwait_env: Vec<(String, String)>,
     args: Vec<String>,
 }
 
@@ -56,6 +65,8 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         out: None,
         kwait: None,
         kubectl: None,
+        only: Vec::new(),
+        kwait_env: Vec::new(),
         args: args.clone(),
     };
     let mut it = args.into_iter();
@@ -100,6 +111,23 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
             "--out" => o.out = Some(PathBuf::from(value()?)),
             "--kwait" => o.kwait = Some(PathBuf::from(value()?)),
             "--kubectl" => o.kubectl = Some(value()?),
+            "--only" => {
+                let v = value()?;
+                for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if !Contender::ALL.iter().any(|c| c.scenario.key() == s) {
+                        return Err(format!("--only: unknown scenario {s:?}"));
+                    }
+                    o.only.push(s.to_string());
+                }
+            }
+            "--kwait-env" => {
+                let v = value()?;
+                let (k, val) = v
+                    .split_once('=')
+                    .filter(|(k, _)| k.starts_with("KWAIT_"))
+                    .ok_or_else(|| format!("--kwait-env: expected KWAIT_NAME=VALUE, got {v:?}"))?;
+                o.kwait_env.push((k.to_string(), val.to_string()));
+            }
             "-h" | "--help" => return Err(String::new()),
             _ => return Err(format!("unknown argument {a:?}")),
         }
@@ -269,6 +297,9 @@ fn versions(tools: &Tools) -> Vec<String> {
     if let Some(c) = &tools.curl {
         out.push(format!("curl: {}", v(c, &["--version"])));
     }
+    if let Some(c) = &tools.redis_cli {
+        out.push(format!("redis-cli: {}", v(c, &["--version"])));
+    }
     match &tools.time {
         Some(t) => out.push(format!("GNU time: `{}`", t.display())),
         None => out.push(
@@ -358,6 +389,8 @@ fn main() -> ExitCode {
         kubectl,
         bash: which("bash"),
         curl: which("curl"),
+        redis_cli: which("redis-cli"),
+        kwait_env: opts.kwait_env.clone(),
         time,
     };
     let mut notes = Vec::new();
@@ -375,6 +408,7 @@ fn main() -> ExitCode {
     // ----- latency trials ---------------------------------------------------------------
     let mut rows: Vec<Row> = Contender::ALL
         .iter()
+        .filter(|c| opts.only.is_empty() || opts.only.iter().any(|s| s == c.scenario.key()))
         .map(|&c| Row {
             c,
             cmd: String::new(),
@@ -393,6 +427,8 @@ fn main() -> ExitCode {
                 &contenders::Target {
                     kubeconfig: &env.kubeconfig,
                     url: &env.url,
+                    tcp: &env.tcp,
+                    redis: &env.redis,
                 },
                 "NAME",
                 60,
@@ -545,11 +581,28 @@ fn main() -> ExitCode {
             .to_string(),
     );
     notes.push(
-        "HTTP has no watch: kwait wait-http polls with jittered backoff (1 s first, 2 s cap by \
-         default), the curl loop every 1 s plus curl's start-up; their reaction is about half \
-         a polling period by construction."
+        "HTTP, TCP and Redis have no watch: kwait polls every 1 s to 1.05 s by default (the \
+         first retry after 1 s, then uniform in [1 s, 1.05 s]), the shell loops every 1 s plus \
+         their tool's start-up; their reaction is about half a polling period by construction."
             .to_string(),
     );
+    notes.push(
+        "TCP: the awaited port is closed until the trial opens it, so no server sees the \
+         attempts: there is no \"exec → first request\" figure, and requests per minute are \
+         not counted (kwait wait-tcp polls on the same backoff as wait-http). Redis: a loopback \
+         stand-in answers -LOADING, then PONG; its counts are connections (one per check)."
+            .to_string(),
+    );
+    if !opts.kwait_env.is_empty() {
+        notes.push(format!(
+            "every kwait run had {} set (--kwait-env).",
+            opts.kwait_env
+                .iter()
+                .map(|(k, v)| format!("`{k}={v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
 
     // ----- report -----------------------------------------------------------------------
     let command = if opts.args.is_empty() {
