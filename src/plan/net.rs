@@ -633,4 +633,37 @@ mod tests {
             assert!(t(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn send_escapes_decode_and_unknown_ones_are_refused() {
+        assert_eq!(unescape("PING\\r\\n").unwrap(), b"PING\r\n");
+        assert_eq!(
+            unescape("a\\tb\\\\c\\x00\\xfF").unwrap(),
+            b"a\tb\\c\x00\xff"
+        );
+        assert_eq!(unescape("héllo").unwrap(), "héllo".as_bytes());
+        for bad in ["\\q", "\\x4", "\\xzz", "end\\"] {
+            assert!(unescape(bad).is_err(), "{bad}");
+        }
+        let t = |send: Option<&str>, expect: Option<&str>| {
+            tcp_target(TcpArgs {
+                address: "nats:4222".into(),
+                send: send.map(String::from),
+                expect: expect.map(String::from),
+            })
+        };
+        assert!(t(None, Some("^INFO ")).unwrap().send.is_none());
+        assert!(
+            t(Some("PING"), None)
+                .unwrap_err()
+                .to_string()
+                .contains("--send needs --expect")
+        );
+        assert!(
+            t(None, Some("("))
+                .unwrap_err()
+                .to_string()
+                .contains("--expect")
+        );
+    }
 }

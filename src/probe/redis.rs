@@ -350,3 +350,89 @@ impl Probe for RedisProbe {
         Box::pin(self.check_once(attempt_timeout))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::TcpTarget;
+    use tokio::io::AsyncWriteExt;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// One check against a loopback server that answers every connection with `answer`.
+    async fn check_against(answer: &'static [u8]) -> Check {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let _ = s.write_all(answer).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        });
+        let target = RedisTarget {
+            addr: TcpTarget {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            user: None,
+            password: None,
+            tls: false,
+            ca_cert: None,
+            insecure_skip_tls_verify: false,
+        };
+        let mut p = RedisProbe::new(&target).unwrap();
+        p.check(Duration::from_secs(3)).await
+    }
+
+    #[test]
+    fn busy_and_masterdown_are_not_ready_with_the_servers_words() {
+        rt().block_on(async {
+            let c = check_against(b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n").await;
+            let Check::Pending(o) = c else { panic!("{c:?}") };
+            assert_eq!(o.class, Class::NotReady);
+            assert!(o.state.starts_with("not ready: BUSY Redis is busy running a script."), "{}", o.state);
+            let c = check_against(b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n").await;
+            let Check::Pending(o) = c else { panic!("{c:?}") };
+            assert!(o.state.starts_with("not ready: MASTERDOWN Link with MASTER is down"), "{}", o.state);
+        });
+    }
+
+    #[test]
+    fn what_is_not_redis_is_named_and_a_hostile_reply_is_cut_and_capped() {
+        rt().block_on(async {
+            let c = check_against(b"SSH-2.0-OpenSSH_9.2\r\n").await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (Class::Other, "answered, but not as Redis")
+            );
+            let c = check_against(b"-ERR \x1b[2J\xe2\x80\xaekwait: ready\r\n").await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert!(
+                !o.state.contains('\x1b') && !o.state.contains('\u{202e}'),
+                "{}",
+                o.state
+            );
+            // A bulk string announced at 1 GiB is refused at once, not awaited or allocated.
+            let c = check_against(b"$1073741824\r\n").await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert!(o.cause.unwrap().contains("too large"));
+            let c = check_against(b"+PONG\r\n").await;
+            assert!(
+                matches!(&c, Check::Ready(t) if t.ends_with("answered PONG")),
+                "{c:?}"
+            );
+        });
+    }
+}
