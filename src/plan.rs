@@ -576,4 +576,33 @@ mod tests {
             assert!(check_object_name("NAME", bad).is_err(), "{bad}");
         }
     }
+
+    /// Issue #16: the network defaults grew the period to 2 s, which made wait-http react
+    /// slower than a `sleep 1` loop. Now: a steady 1 s to 1.05 s; Kubernetes objects keep 30 s.
+    #[test]
+    fn network_waits_poll_steadily_at_the_interval_instead_of_growing_to_2s() {
+        use clap::Parser as _;
+        let plan = |args: &[&str]| {
+            let mut argv = vec!["kwait"];
+            argv.extend_from_slice(args);
+            Plan::from_cli(Cli::try_parse_from(argv).unwrap()).unwrap()
+        };
+        for target in [
+            &["wait-tcp", "db:5432"][..],
+            &["wait-http", "http://x/"],
+            &["wait-redis", "redis"],
+        ] {
+            let p = plan(target);
+            assert_eq!(p.interval, Duration::from_secs(1), "{target:?}");
+            assert_eq!(p.max_interval, Duration::from_millis(1050), "{target:?}");
+        }
+        let p = plan(&["--interval", "4s", "wait-tcp", "db:5432"]);
+        assert_eq!(p.max_interval, Duration::from_millis(4200));
+        let p = plan(&["--max-interval", "30s", "wait-tcp", "db:5432"]);
+        assert_eq!(p.max_interval, Duration::from_secs(30));
+        assert_eq!(
+            plan(&["wait-secret", "s"]).max_interval,
+            Duration::from_secs(30)
+        );
+    }
 }
