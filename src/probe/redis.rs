@@ -203,8 +203,9 @@ impl RedisProbe {
                 Ok(Ok(0)) => break,
                 Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
                 Ok(Err(e)) => return Check::Pending(self.closed(&shown, Some(&e))),
-                Err(_) if replies.is_empty() => return timeout("did not answer PING"),
-                Err(_) => break,
+                // A refused AUTH may be all the server says: judge it; else PING is unanswered.
+                Err(_) if matches!(replies.first(), Some(Reply::Error(_))) => break,
+                Err(_) => return timeout("did not answer PING"),
             }
         }
         self.judge(&shown, &replies)
