@@ -440,7 +440,7 @@ fn main() -> ExitCode {
         }
         // warm-up (page cache, first TLS): not counted; a waiter that cannot do it is left out
         let name = format!("warm-{}", r.c.short());
-        if let Err(e) = run::trial(&env, &tools, r.c, &name, Duration::ZERO, &mut rng) {
+        if let Err(e) = run::trial(&env, &tools, r.c, &name, Duration::ZERO) {
             say(&format!(
                 "{}: left out, the warm-up run failed: {e}",
                 r.c.label()
@@ -450,13 +450,21 @@ fn main() -> ExitCode {
         }
     }
     say(&format!(
-        "latency: {trials} trials per waiter, round-robin, random pause [0, {:.1} s) before readiness",
+        "latency: {trials} trials per waiter, round-robin, random pause [0, {:.1} s) before readiness (stratified)",
         jitter.as_secs_f64()
     ));
+    let schedule: Vec<Vec<Duration>> = rows
+        .iter()
+        .map(|_| run::pauses(trials, jitter, &mut rng))
+        .collect();
     for i in 0..trials {
-        for r in rows.iter_mut().filter(|r| r.skipped.is_none()) {
+        for (k, r) in rows
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, r)| r.skipped.is_none())
+        {
             let name = format!("{}-{i}", r.c.short());
-            match run::trial(&env, &tools, r.c, &name, jitter, &mut rng) {
+            match run::trial(&env, &tools, r.c, &name, schedule[k][i]) {
                 Ok(t) => r.trials.push(t),
                 Err(e) => {
                     say(&format!("{} trial {i}: {e}", r.c.label()));
