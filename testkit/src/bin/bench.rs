@@ -464,7 +464,8 @@ fn main() -> ExitCode {
             .filter(|(_, r)| r.skipped.is_none())
         {
             let name = format!("{}-{i}", r.c.short());
-            match run::trial(&env, &tools, r.c, &name, schedule[k][i]) {
+            let pause = schedule[k].get(i).copied().unwrap_or_default();
+            match run::trial(&env, &tools, r.c, &name, pause) {
                 Ok(t) => r.trials.push(t),
                 Err(e) => {
                     say(&format!("{} trial {i}: {e}", r.c.label()));
