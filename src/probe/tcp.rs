@@ -221,7 +221,7 @@ pub struct TcpProbe {
 
 impl TcpProbe {
     /// A probe for the address alone: ready when a connection is accepted.
-    #[cfg(test)]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn new(target: &TcpTarget) -> TcpProbe {
         TcpProbe {
             target: target.clone(),
