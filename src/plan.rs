@@ -16,8 +16,8 @@ mod redis;
 #[cfg(test)]
 pub(crate) use db::Password;
 pub use db::{PgTls, PostgresTarget};
+pub(crate) use net::FILE_CAP;
 pub use net::{BodyMatch, HttpTarget, JsonExpect, TcpTarget, TcpWait};
-pub(crate) use net::{FILE_CAP, read_capped};
 pub use redis::RedisTarget;
 
 /// The shortest `--interval` for Kubernetes objects: retries share the cluster's API server

@@ -28,20 +28,14 @@ pub enum TargetError {
     /// The Kubernetes client could not be built (kubeconfig, credentials, ...).
     #[error(transparent)]
     Kube(#[from] ConfigError),
-    /// The HTTP client could not be built (`--ca-cert`, ...).
+    /// A network probe's client could not be built (`--ca-cert`, ...).
     #[error(transparent)]
-    Http(#[from] probe::http::SetupError),
+    Client(#[from] crate::net::tls::SetupError),
     /// `--dry-run=rbac` for a type only the server can name.
     #[error(
         "--dry-run=rbac cannot name the resource of {0:?} without asking the server: give the type as PLURAL.GROUP (e.g. widgets.example.com) or a known name (deploy, sts, pvc, hr, ...)"
     )]
     UnknownType(String),
-    /// The PostgreSQL probe's TLS could not be set up (`--ca-cert`, ...).
-    #[error(transparent)]
-    Postgres(#[from] probe::postgres::SetupError),
-    /// The Redis TLS client could not be built (`--ca-cert`, ...).
-    #[error(transparent)]
-    Redis(#[from] probe::redis::SetupError),
 }
 
 /// The namespace a Kubernetes target is expected in before anything is contacted, decided as

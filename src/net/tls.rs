@@ -1,8 +1,11 @@
-//! TLS trust shared by the API client and `wait-http`: the trust roots (the system bundle,
-//! certificates from a PEM file or from DER, as a kubeconfig gives them) and the two custom
+//! TLS trust shared by the API client and the network probes: the trust roots (the system
+//! bundle, certificates from a PEM file or from DER, as a kubeconfig gives them), the two custom
 //! verifiers, [`NoVerify`] (`--insecure-skip-tls-verify`, `insecure-skip-tls-verify`) and
-//! [`NamedVerifier`] (a certificate checked against a name other than the URL's host).
+//! [`NamedVerifier`] (a certificate checked against a name other than the URL's host), and the
+//! one client configuration `wait-http`, `wait-postgres` and `wait-redis` build from their
+//! `--ca-cert` / `--insecure-skip-tls-verify` options ([`client_config`]).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -11,6 +14,95 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// What a client trusts, from its options.
+#[derive(Debug, Clone, Copy)]
+pub enum Trust<'a> {
+    /// `--insecure-skip-tls-verify`: any certificate.
+    Insecure,
+    /// `--ca-cert FILE`.
+    CaFile(&'a Path),
+    /// The system bundle.
+    System,
+}
+
+/// Where a client's trust roots came from, to word a failed handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roots {
+    /// `--ca-cert`.
+    CaCert,
+    /// The system bundle.
+    System,
+    /// No system bundle was found and no `--ca-cert` given.
+    None,
+    /// `--insecure-skip-tls-verify`.
+    Insecure,
+}
+
+/// A TLS client that could not be set up (bad `--ca-cert`, ...): exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// `--ca-cert` holds no usable certificate.
+    #[error("cannot use --ca-cert {}: {why}", path.display())]
+    CaCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// `--ca-cert` could not be read, or is over its cap.
+    #[error(transparent)]
+    Read(#[from] super::file::FileError),
+    /// The system CA bundle could not be read (`SSL_CERT_FILE=/dev/zero`).
+    #[error("cannot use the system CA bundle: {0}")]
+    SystemRoots(String),
+    /// The TLS client (or the client around it) could not be built.
+    #[error("cannot set up the {0}")]
+    Client(String),
+}
+
+/// The ring provider every TLS client of kwait uses.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A client configuration trusting what `trust` says (TLS 1.2 and 1.3, no client certificate),
+/// and where its roots came from. `what` names the client in a setup error (`HTTP client`).
+pub fn client_config(
+    trust: Trust<'_>,
+    what: &str,
+) -> Result<(rustls::ClientConfig, Roots), SetupError> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SetupError::Client(format!("{what}: {e}")))?;
+    let (builder, roots) = match trust {
+        Trust::Insecure => (
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
+            Roots::Insecure,
+        ),
+        Trust::CaFile(path) => {
+            let pem = super::file::read_capped(path, crate::plan::FILE_CAP, "--ca-cert")?;
+            let store = pem_roots(&pem).map_err(|why| SetupError::CaCert {
+                path: path.to_path_buf(),
+                why,
+            })?;
+            (builder.with_root_certificates(store), Roots::CaCert)
+        }
+        Trust::System => {
+            let store = system_roots().map_err(SetupError::SystemRoots)?;
+            let roots = if store.is_empty() {
+                Roots::None
+            } else {
+                Roots::System
+            };
+            (builder.with_root_certificates(store), roots)
+        }
+    };
+    Ok((builder.with_no_client_auth(), roots))
+}
 
 /// The most kwait reads of one CA bundle file (a distribution's bundle is about 200 KiB).
 pub(crate) const BUNDLE_CAP: u64 = 4 << 20;

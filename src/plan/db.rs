@@ -165,60 +165,14 @@ fn read_password(path: &std::path::Path) -> Result<Password, PlanError> {
     Ok(Password(data))
 }
 
-/// `HOST[:PORT]` with `default` as the port: `db`, `db:5433`, `10.0.0.1`, `[::1]`,
-/// `[::1]:5433` (a bare IPv6 address without a port is accepted too: `::1`).
+/// `HOST[:PORT]` with `default` as the port (`db`, `db:5433`, `[::1]:5433`, a bare `::1`):
+/// wait-tcp's parser with a default port.
 pub(crate) fn host_port(
     arg: &'static str,
     given: &str,
     default: u16,
 ) -> Result<TcpTarget, PlanError> {
-    let a = given.trim();
-    let bad = |why: &str| PlanError::invalid(arg, given, why.to_string());
-    let (host, port) = if let Some(rest) = a.strip_prefix('[') {
-        let (host, port) = rest
-            .split_once(']')
-            .ok_or_else(|| bad("an IPv6 address needs a closing ']'"))?;
-        host.parse::<std::net::Ipv6Addr>()
-            .map_err(|_| bad("not an IPv6 address inside [...]"))?;
-        let port = match port {
-            "" => None,
-            p => Some(
-                p.strip_prefix(':')
-                    .ok_or_else(|| bad("expected :PORT after ']'"))?,
-            ),
-        };
-        (host, port)
-    } else if a.matches(':').count() > 1 {
-        a.parse::<std::net::Ipv6Addr>()
-            .map_err(|_| bad("write an IPv6 address in brackets, e.g. [::1]:5432"))?;
-        (a, None)
-    } else {
-        match a.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (a, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad("missing HOST"));
-    }
-    if !host.contains(':')
-        && !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-    {
-        return Err(bad("the host must be a DNS name or an IP address"));
-    }
-    let port = match port {
-        None => default,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 && !p.starts_with('+') => n,
-            _ => return Err(bad("the port must be a number from 1 to 65535")),
-        },
-    };
-    Ok(TcpTarget {
-        host: host.to_string(),
-        port,
-    })
+    super::net::host_port(arg, given, Some(default))
 }
 
 #[cfg(test)]

@@ -25,7 +25,6 @@ pub(crate) mod budget;
 
 use std::error::Error as StdError;
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -35,7 +34,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use reqwest::Url;
 use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
 use rustls::pki_types::ServerName;
-use rustls::{CertificateError, NamedGroup, RootCertStore};
+use rustls::{CertificateError, NamedGroup};
 use serde_json::Value;
 
 use super::tcp::connect_observation;
@@ -43,8 +42,8 @@ use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::net::failure::{Failure, failure};
 use crate::net::resolve::Resolver;
 use crate::net::text::{add_secret, printable};
-use crate::net::tls::{NoVerify, pem_roots, system_roots};
-use crate::plan::{BodyMatch, FILE_CAP, HttpTarget, PlanError, read_capped};
+use crate::net::tls::{Roots, Trust, client_config};
+use crate::plan::{BodyMatch, HttpTarget};
 
 /// The most of a body that is read; the rest is never downloaded.
 pub const BODY_CAP: usize = 64 * 1024;
@@ -56,36 +55,7 @@ const SHORT: usize = 60;
 const MAX_REDIRECTS: usize = 10;
 
 /// The probe could not be set up (bad `--ca-cert`, ...): exit code 2.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// `--ca-cert` holds no usable certificate.
-    #[error("cannot use --ca-cert {}: {why}", path.display())]
-    CaCert {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        why: String,
-    },
-    /// `--ca-cert` could not be read, or is over [`FILE_CAP`].
-    #[error(transparent)]
-    Read(#[from] PlanError),
-    /// The system CA bundle could not be read (`SSL_CERT_FILE=/dev/zero`).
-    #[error("cannot use the system CA bundle: {0}")]
-    SystemRoots(String),
-    /// The TLS or HTTP client could not be built.
-    #[error("cannot set up the HTTP client: {0}")]
-    Client(String),
-}
-
-/// Where the trust roots came from, for TLS causes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Roots {
-    CaCert,
-    System,
-    /// No system bundle was found and no `--ca-cert` given.
-    None,
-    Insecure,
-}
+pub use crate::net::tls::SetupError;
 
 /// Waits for an HTTP(S) endpoint to answer as expected.
 pub struct HttpProbe {
@@ -122,30 +92,12 @@ struct Answer {
 impl HttpProbe {
     /// Builds the client: TLS settings, redirects, resolver.
     pub fn new(target: &HttpTarget) -> Result<HttpProbe, SetupError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SetupError::Client(e.to_string()))?;
-        let (builder, roots) = if target.insecure_skip_tls_verify {
-            let b = builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerify(provider.clone())));
-            (b, Roots::Insecure)
-        } else if let Some(path) = &target.ca_cert {
-            (
-                builder.with_root_certificates(ca_file_roots(path)?),
-                Roots::CaCert,
-            )
-        } else {
-            let store = system_roots().map_err(SetupError::SystemRoots)?;
-            let roots = if store.is_empty() {
-                Roots::None
-            } else {
-                Roots::System
-            };
-            (builder.with_root_certificates(store), roots)
+        let trust = match (&target.ca_cert, target.insecure_skip_tls_verify) {
+            (_, true) => Trust::Insecure,
+            (Some(path), false) => Trust::CaFile(path),
+            (None, false) => Trust::System,
         };
-        let mut tls = builder.with_no_client_auth();
+        let (mut tls, roots) = client_config(trust, "HTTP client")?;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let progress = Arc::new(Progress::default());
         tls.resumption = Resumption::store(Arc::new(HelloWatch {
@@ -163,7 +115,7 @@ impl HttpProbe {
             .pool_max_idle_per_host(0)
             .user_agent(concat!("kwait/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| SetupError::Client(chain(&e)))?;
+            .map_err(|e| SetupError::Client(format!("HTTP client: {}", chain(&e))))?;
 
         let mut headers = HeaderMap::new();
         let mut secrets = Vec::new();
@@ -916,14 +868,6 @@ pub(crate) fn redact_url(url: &Url) -> String {
 
 fn chain(e: &(dyn StdError + 'static)) -> String {
     printable(&crate::net::text::chain(e), 400)
-}
-
-fn ca_file_roots(path: &std::path::Path) -> Result<RootCertStore, SetupError> {
-    let pem = read_capped("--ca-cert", path, FILE_CAP)?;
-    pem_roots(&pem).map_err(|why| SetupError::CaCert {
-        path: path.to_path_buf(),
-        why,
-    })
 }
 
 /// How far the TLS handshakes of this probe got: counts of ClientHellos built (the TCP

@@ -23,7 +23,6 @@ pub mod wire;
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -37,33 +36,14 @@ use super::tcp::{ATTEMPT_DELAY, connect_observation, connect_racing};
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::net::resolve::resolve;
 use crate::net::text::{chain, printable};
-use crate::net::tls::{NoVerify, pem_roots, system_roots};
-use crate::plan::{FILE_CAP, PgTls, PlanError, PostgresTarget, read_capped};
+use crate::net::tls::{Roots, Trust, client_config};
+use crate::plan::{PgTls, PostgresTarget};
 
 /// How much of a server's message is shown in a state line.
 const SHOWN: usize = 200;
 
 /// The probe could not be set up (bad `--ca-cert`, ...): exit code 2.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// `--ca-cert` holds no usable certificate.
-    #[error("cannot use --ca-cert {}: {why}", path.display())]
-    CaCert {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        why: String,
-    },
-    /// `--ca-cert` could not be read, or is over its cap.
-    #[error(transparent)]
-    Read(#[from] PlanError),
-    /// The system CA bundle could not be read.
-    #[error("cannot use the system CA bundle: {0}")]
-    SystemRoots(String),
-    /// The TLS client could not be built.
-    #[error("cannot set up TLS for wait-postgres: {0}")]
-    Tls(String),
-}
+pub use crate::net::tls::SetupError;
 
 /// Why one exchange ended without a ready answer.
 #[derive(Debug, thiserror::Error)]
@@ -134,15 +114,6 @@ impl std::fmt::Debug for PostgresProbe {
             .field("addr", &self.target.addr)
             .finish_non_exhaustive()
     }
-}
-
-/// Where the TLS trust roots came from, for the causes of certificate errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Roots {
-    CaCert,
-    System,
-    None,
-    Insecure,
 }
 
 /// What `target` waits for: `PostgreSQL db:5432`, with the login and TLS when they matter.
@@ -533,36 +504,12 @@ async fn send(s: &mut dyn Stream, bytes: &[u8]) -> Result<(), WireError> {
 
 /// The TLS client for `--tls`: `--ca-cert`, the system bundle, or no verification.
 fn tls_connector(mode: &PgTls) -> Result<(tokio_rustls::TlsConnector, Roots), SetupError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| SetupError::Tls(e.to_string()))?;
-    let (builder, roots) = match mode {
-        PgTls::Insecure => (
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
-            Roots::Insecure,
-        ),
-        PgTls::Verify(Some(path)) => {
-            let pem = read_capped("--ca-cert", path, FILE_CAP)?;
-            let store = pem_roots(&pem).map_err(|why| SetupError::CaCert {
-                path: path.clone(),
-                why,
-            })?;
-            (builder.with_root_certificates(store), Roots::CaCert)
-        }
-        PgTls::Verify(None) | PgTls::Off => {
-            let store = system_roots().map_err(SetupError::SystemRoots)?;
-            let roots = if store.is_empty() {
-                Roots::None
-            } else {
-                Roots::System
-            };
-            (builder.with_root_certificates(store), roots)
-        }
+    let trust = match mode {
+        PgTls::Insecure => Trust::Insecure,
+        PgTls::Verify(Some(path)) => Trust::CaFile(path),
+        PgTls::Verify(None) | PgTls::Off => Trust::System,
     };
-    let mut config = builder.with_no_client_auth();
+    let (mut config, roots) = client_config(trust, "TLS client for wait-postgres")?;
     // PostgreSQL 17's direct TLS negotiation requires this ALPN; with SSLRequest it is optional
     // and harmless.
     config.alpn_protocols = vec![b"postgresql".to_vec()];

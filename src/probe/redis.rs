@@ -13,7 +13,6 @@
 
 pub mod resp;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,34 +22,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::tcp::dial;
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::net::text::{chain, printable};
-use crate::net::tls::{NoVerify, pem_roots, system_roots};
-use crate::plan::{FILE_CAP, PlanError, RedisTarget, read_capped};
+use crate::net::tls::{Roots, Trust, client_config};
+use crate::plan::RedisTarget;
 use resp::{Reply, RespError};
 
 /// How much of a server's error text a state line shows.
 const SHOWN: usize = 120;
 
 /// The probe could not be set up (bad `--ca-cert`, ...): exit code 2.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// `--ca-cert` holds no usable certificate.
-    #[error("cannot use --ca-cert {}: {why}", path.display())]
-    CaCert {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        why: String,
-    },
-    /// `--ca-cert` could not be read, or is over its cap.
-    #[error(transparent)]
-    Read(#[from] PlanError),
-    /// The system CA bundle could not be read.
-    #[error("cannot use the system CA bundle: {0}")]
-    SystemRoots(String),
-    /// The TLS client could not be built, or the host is not a name TLS can check.
-    #[error("cannot set up TLS for wait-redis: {0}")]
-    Tls(String),
-}
+pub use crate::net::tls::SetupError;
 
 /// TLS for one target: the connector and the name the certificate must carry.
 struct Tls {
@@ -307,32 +287,17 @@ impl RedisProbe {
 
 /// The TLS client for `--tls`, with the same trust options as `wait-http`.
 fn tls(target: &RedisTarget) -> Result<Tls, SetupError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| SetupError::Tls(e.to_string()))?;
-    let mut no_roots = false;
-    let config = if target.insecure_skip_tls_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-            .with_no_client_auth()
-    } else if let Some(path) = &target.ca_cert {
-        let pem = read_capped("--ca-cert", path, FILE_CAP)?;
-        let roots = pem_roots(&pem).map_err(|why| SetupError::CaCert {
-            path: path.clone(),
-            why,
-        })?;
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        let roots = system_roots().map_err(SetupError::SystemRoots)?;
-        no_roots = roots.is_empty();
-        builder.with_root_certificates(roots).with_no_client_auth()
+    let trust = match (&target.ca_cert, target.insecure_skip_tls_verify) {
+        (_, true) => Trust::Insecure,
+        (Some(path), false) => Trust::CaFile(path),
+        (None, false) => Trust::System,
     };
+    let (config, roots) = client_config(trust, "TLS client for wait-redis")?;
+    let no_roots = roots == Roots::None;
     let host = target.addr.host.clone();
     let name = ServerName::try_from(host.clone()).map_err(|_| {
-        SetupError::Tls(format!(
-            "{host:?} is not a name a certificate can be checked against"
+        SetupError::Client(format!(
+            "TLS client for wait-redis: {host:?} is not a name a certificate can be checked against"
         ))
     })?;
     Ok(Tls {
