@@ -12,10 +12,11 @@ For every example (and the test chart tests/matrix):
   4. the real kwait binary: `--dry-run` accepts each args list (with stand-ins for the files
      from mounted volumes) and lists every target; run with the pod's own paths, which do not
      exist here, it names them in `kwait: note:` lines instead of failing; `--dry-run=rbac`
-     prints one Role per namespace whose targets need rules, merged as kwait.rbac merges them,
-     holding the contract's rules for the targets in that namespace;
-  5. RBAC: for each ServiceAccount, the kwait Roles bound to it hold every rule its pods'
-     waits need (as kwait itself says), nothing beyond the optional explain rules, and exactly
+     prints one Role per namespace whose targets need rules (and one ClusterRole for
+     cluster-scoped wait-ready types), merged as kwait.rbac merges them, holding the
+     contract's rules for the targets in that namespace;
+  5. RBAC: for each ServiceAccount, the kwait Roles (and ClusterRoles) bound to it hold every
+     rule its pods' waits need (as kwait itself says), nothing beyond the optional explain rules, and exactly
      the rules in expect.yaml;
 then every tests/bad-values/*.yaml must make `helm lint --strict` and `helm template` fail
 with the message its "# expect:" line names.
@@ -24,6 +25,7 @@ Usage: check.py --helm H --kubectl K [--kwait BIN | --no-kwait]
 """
 import argparse
 import glob
+import json
 import os
 import re
 import subprocess
@@ -678,6 +680,75 @@ def check_objects(label, docs, expect, kwait, scratch):
             count("Roles equal to expect.yaml")
 
 
+def check_kinds(kwait):
+    """The copies of kwait's table of wait-ready types agree: check.py's KINDS with the binary
+    (every name of every type, as --dry-run=rbac grants it), and the chart's lists (core
+    types, cluster-scoped types, the schema's enum of core types) with KINDS."""
+    core = sorted(p for g, p, _, _, _ in KINDS if g == "")
+    cluster = sorted("%s/%s" % (g, p) for g, p, _, ns, _ in KINDS if not ns)
+    tpl = open(os.path.join(HERE, "kwait", "templates", "_resolve.tpl")).read()
+
+    def tpl_list(var):
+        m = re.search(r"\$%s := list ((?:\"[^\"]*\" ?)+)" % var, tpl)
+        return sorted(re.findall(r'"([^"]*)"', m.group(1))) if m else None
+    for var, want in (("core", core), ("clusterScoped", cluster)):
+        got = tpl_list(var)
+        if got != want:
+            fail("kwait/templates/_resolve.tpl: $%s is %r, kwait's table says %r" % (var, got, want))
+        else:
+            count("chart type lists equal to kwait's table")
+    enums = []
+
+    def walk(o):
+        if isinstance(o, dict):
+            if isinstance(o.get("enum"), list):
+                enums.append(sorted(str(x) for x in o["enum"]))
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+    walk(json.load(open(os.path.join(HERE, "kwait", "values.schema.json"))))
+    if core not in enums:
+        fail("kwait/values.schema.json: no enum of the core types %r" % core)
+    else:
+        count("chart type lists equal to kwait's table")
+    if kwait is None:
+        return
+    for g, plural, kind, namespaced, short in KINDS:
+        names = [plural, kind, kind.lower()] + short + (["%s.%s" % (plural, g)] if g else [])
+        for name in names:
+            try:
+                out = kwait._run("--dry-run=rbac", ["wait-ready", name + "/x"], NAMESPACE)
+            except RuntimeError as e:
+                fail("kwait's table: %s" % e)
+                continue
+            docs = [d for d in yaml.safe_load_all(out) if d]
+            rules = docs[0].get("rules") or [] if len(docs) == 1 else []
+            got = (docs[0].get("kind") if docs else None,
+                   [(r.get("apiGroups"), r.get("resources")) for r in rules])
+            want = ("Role" if namespaced else "ClusterRole", [([g], [plural])])
+            if got != want:
+                fail("check.py KINDS disagrees with kwait for wait-ready %s/x: kwait grants %r, KINDS says %r" % (
+                    name, got, want))
+            else:
+                count("wait-ready type names resolved by kwait as KINDS says")
+    # not in the table: PLURAL.GROUP is taken as namespaced; a bare name has no RBAC (exit 2)
+    try:
+        out = kwait._run("--dry-run=rbac", ["wait-ready", "widgets.example.com/x"], NAMESPACE)
+        if "kind: Role\n" not in out or '"example.com"' not in out:
+            fail("kwait --dry-run=rbac wait-ready widgets.example.com/x: not a Role on example.com:\n" + out)
+        else:
+            count("wait-ready type names resolved by kwait as KINDS says")
+    except RuntimeError as e:
+        fail(str(e))
+    r = run([kwait.path, "--dry-run=rbac", "wait-ready", "widgets/x"], env=dict(os.environ, KWAIT_NAMESPACE=NAMESPACE))
+    if r.returncode != 2:
+        fail("kwait --dry-run=rbac wait-ready widgets/x: exit %d, expected 2 (a type kwait cannot name)" % r.returncode)
+    else:
+        count("wait-ready type names resolved by kwait as KINDS says")
+
+
 def check_bad_values(helm, env):
     chart = os.path.join(HERE, "tests", "matrix")
     for f in sorted(glob.glob(os.path.join(HERE, "tests", "bad-values", "*.yaml"))):
@@ -753,6 +824,8 @@ def main():
             docs = [d for d in yaml.safe_load_all(out) if d]
             check_objects(label, docs, expect, kwait, os.path.join(tmp, "files", label))
 
+        print("- kwait's table of wait-ready types")
+        check_kinds(kwait)
         print("- tests/bad-values")
         check_bad_values(o.helm, env)
 
