@@ -31,6 +31,10 @@ Examples:
   kwait --timeout 5m wait-secret litellm-api-user --key API_KEY \\
         --and wait-http http://litellm:4000/health/readiness
 
+  # Wait for Redis to answer PING (not LOADING), and for NATS to send its INFO banner
+  kwait wait-redis redis --password-file /etc/redis/password
+  kwait wait-tcp nats:4222 --expect '^INFO '
+
   # Print the RBAC Role a wait needs, contacting nothing
   kwait --dry-run=rbac wait-secret litellm-api-user
 
@@ -89,7 +93,8 @@ pub struct Global {
     )]
     pub interval: String,
 
-    /// Longest retry delay [default: 30s for Kubernetes objects, 2s for HTTP/TCP]
+    /// Longest retry delay [default: 30s for Kubernetes objects; for HTTP/TCP/Redis --interval
+    /// plus 5% (1.05s): a steady 1s poll, as a shell loop's, with a little jitter]
     #[arg(
         long,
         global = true,
@@ -211,6 +216,9 @@ pub enum Command {
     /// --password-file, until it logs in and answers SELECT 1
     #[command(name = "wait-postgres", visible_alias = "postgres")]
     WaitPostgres(PostgresArgs),
+    /// Wait until Redis answers PING with PONG (not LOADING, BUSY or MASTERDOWN)
+    #[command(name = "wait-redis", visible_alias = "redis")]
+    WaitRedis(RedisArgs),
 }
 
 /// `wait-secret NAME [--key KEY]...`
@@ -341,11 +349,40 @@ pub struct HttpArgs {
     pub no_follow_redirects: bool,
 }
 
-/// `wait-tcp HOST:PORT`
+/// `wait-tcp HOST:PORT [--send S] [--expect REGEX]`
 #[derive(Debug, Args)]
 pub struct TcpArgs {
     /// HOST:PORT, e.g. postgres:5432 or [::1]:5432
     pub address: String,
+    /// Send this once connected; escapes \r \n \t \\ \xHH, e.g. 'PING\r\n' (needs --expect)
+    #[arg(long, value_name = "TEXT")]
+    pub send: Option<String>,
+    /// The first answer (up to 4 KiB, until 1s of silence) must match this regular expression,
+    /// e.g. '^INFO ' for NATS
+    #[arg(long, value_name = "REGEX")]
+    pub expect: Option<String>,
+}
+
+/// `wait-redis HOST[:PORT] [--password-file F] [--user U] [--tls]`
+#[derive(Debug, Args)]
+pub struct RedisArgs {
+    /// HOST[:PORT] (default port 6379), e.g. redis or redis-master.cache:6380
+    pub address: String,
+    /// A file holding the password sent with AUTH (e.g. a mounted Secret key); never printed
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// An ACL user to AUTH as (needs --password-file)
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Connect with TLS
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: a PEM file of CA certificates to trust
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+    /// With --tls: do not verify the server's certificate (prints a warning)
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
 }
 
 /// The word that joins several commands in one run.

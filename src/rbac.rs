@@ -150,8 +150,7 @@ pub fn rules(target: &Target) -> Vec<Rule> {
                 ),
             ]
         }
-        Target::Http(_) | Target::Tcp(_) => Vec::new(),
-        Target::Postgres(_) => Vec::new(),
+        Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => Vec::new(),
     }
 }
 
@@ -292,8 +291,7 @@ pub fn role_name(target: &Target) -> String {
             ..
         } => n.clone(),
         Target::Job { .. } => "jobs".into(),
-        Target::Http(_) | Target::Tcp(_) => "none".into(),
-        Target::Postgres(_) => "none".into(),
+        Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => "none".into(),
     };
     let mut n = format!("kwait-{base}");
     n.truncate(63);

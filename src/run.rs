@@ -197,6 +197,7 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
         let insecure = match &t.target {
             Target::Http(h) => h.insecure_skip_tls_verify,
             Target::Postgres(p) => p.tls == PgTls::Insecure,
+            Target::Redis(r) => r.insecure_skip_tls_verify,
             _ => false,
         };
         if insecure {

@@ -39,6 +39,9 @@ pub enum TargetError {
     /// The PostgreSQL probe's TLS could not be set up (`--ca-cert`, ...).
     #[error(transparent)]
     Postgres(#[from] probe::postgres::SetupError),
+    /// The Redis TLS client could not be built (`--ca-cert`, ...).
+    #[error(transparent)]
+    Redis(#[from] probe::redis::SetupError),
 }
 
 /// The namespace a Kubernetes target is expected in before anything is contacted, decided as
@@ -55,8 +58,9 @@ pub fn expected_namespace(plan: &Plan, t: &Planned) -> Option<String> {
 pub fn describe(target: &Target, namespace: &str) -> Result<String, TargetError> {
     Ok(match target {
         Target::Http(h) => probe::http::describe(h),
-        Target::Tcp(t) => probe::tcp::TcpProbe::new(t).describe(),
+        Target::Tcp(t) => probe::tcp::TcpProbe::for_wait(t).describe(),
         Target::Postgres(p) => probe::postgres::describe(p),
+        Target::Redis(r) => probe::redis::describe(r),
         kube_target => describe_kube(kube_target, namespace).unwrap_or_default(),
     })
 }
@@ -93,8 +97,7 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
             all,
             if_missing,
         } => probe::job::Tracker::new(ns, select.clone(), *all, *if_missing).describe(),
-        Target::Http(_) | Target::Tcp(_) => return None,
-        Target::Postgres(_) => return None,
+        Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => return None,
     })
 }
 
@@ -209,7 +212,16 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
             }
         }
         Target::Tcp(t) => {
-            let p = probe::tcp::TcpProbe::new(t);
+            let p = probe::tcp::TcpProbe::for_wait(t);
+            let what = p.describe();
+            Built {
+                probe: Box::new(p),
+                wake: None,
+                what,
+            }
+        }
+        Target::Redis(r) => {
+            let p = probe::redis::RedisProbe::new(r)?;
             let what = p.describe();
             Built {
                 probe: Box::new(p),

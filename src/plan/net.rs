@@ -145,6 +145,17 @@ impl fmt::Display for TcpTarget {
     }
 }
 
+/// `wait-tcp`, validated: the address, and what the first answer must show.
+#[derive(Debug, Clone)]
+pub struct TcpWait {
+    /// Where to connect.
+    pub addr: TcpTarget,
+    /// `--send`, escapes decoded: written once connected.
+    pub send: Option<Vec<u8>>,
+    /// `--expect`: the first answer must match it.
+    pub expect: Option<regex_lite::Regex>,
+}
+
 /// The value shown in place of a header value (or a header line that may be one).
 const HIDDEN: &str = "(hidden)";
 
@@ -359,23 +370,114 @@ pub(crate) fn parse_header_lines(text: &str) -> Result<Vec<(HeaderName, HeaderVa
     Ok(headers)
 }
 
-pub(super) fn tcp_target(args: TcpArgs) -> Result<TcpTarget, PlanError> {
-    let a = args.address.trim();
-    let bad = |why: &str| PlanError::invalid("HOST:PORT", &args.address, why.to_string());
+pub(super) fn tcp_target(args: TcpArgs) -> Result<TcpWait, PlanError> {
+    let addr = host_port("HOST:PORT", &args.address, None)?;
+    let send = match &args.send {
+        None => None,
+        Some(s) if s.is_empty() => {
+            return Err(PlanError::invalid("--send", s, "must not be empty"));
+        }
+        Some(s) if s.len() > SEND_CAP => {
+            return Err(PlanError::invalid(
+                "--send",
+                cut(s, 60),
+                format!("longer than {SEND_CAP} bytes"),
+            ));
+        }
+        Some(s) => Some(unescape(s).map_err(|why| PlanError::invalid("--send", s, why))?),
+    };
+    let expect = match &args.expect {
+        None if send.is_some() => {
+            return Err(PlanError::Conflict(
+                "--send needs --expect (the regular expression the answer must match)".into(),
+            ));
+        }
+        None => None,
+        Some(r) => Some(
+            regex_lite::RegexBuilder::new(r)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| {
+                    PlanError::invalid("--expect", r, crate::net::text::one_line(&e.to_string()))
+                })?,
+        ),
+    };
+    Ok(TcpWait { addr, send, expect })
+}
+
+/// The longest `--send` text.
+const SEND_CAP: usize = 64 * 1024;
+
+/// `--send`'s escapes: `\r`, `\n`, `\t`, `\\` and `\xHH`; any other backslash is an error
+/// (a typo such as `\R` would otherwise be sent as it is).
+pub(crate) fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some(b'r') => out.push(b'\r'),
+            Some(b'n') => out.push(b'\n'),
+            Some(b't') => out.push(b'\t'),
+            Some(b'\\') => out.push(b'\\'),
+            Some(b'x') => {
+                let hex: Vec<u8> = bytes.by_ref().take(2).collect();
+                let value = std::str::from_utf8(&hex)
+                    .ok()
+                    .filter(|h| h.len() == 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or("\\x must be followed by two hex digits, e.g. \\x00")?;
+                out.push(value);
+            }
+            Some(other) => {
+                return Err(format!(
+                    "unknown escape \\{} (known: \\r \\n \\t \\\\ \\xHH)",
+                    char::from(other).escape_default()
+                ));
+            }
+            None => return Err("ends with a lone \\ (write \\\\ for a backslash)".into()),
+        }
+    }
+    Ok(out)
+}
+
+/// `HOST:PORT`, `[IPv6]:PORT`, and with `default_port` also `HOST`, `[IPv6]` and a bare IPv6
+/// address; errors name `arg`.
+pub(crate) fn host_port(
+    arg: &'static str,
+    address: &str,
+    default_port: Option<u16>,
+) -> Result<TcpTarget, PlanError> {
+    let a = address.trim();
+    let bad = |why: &str| PlanError::invalid(arg, address, why.to_string());
     let (host, port) = if let Some(rest) = a.strip_prefix('[') {
         let (host, port) = rest
             .split_once(']')
             .ok_or_else(|| bad("an IPv6 address needs a closing ']'"))?;
         host.parse::<std::net::Ipv6Addr>()
             .map_err(|_| bad("not an IPv6 address inside [...]"))?;
-        let port = port.strip_prefix(':').ok_or_else(|| bad("missing :PORT"))?;
+        let port = match (port.strip_prefix(':'), default_port) {
+            (Some(p), _) => Some(p),
+            (None, Some(_)) if port.is_empty() => None,
+            (None, _) => return Err(bad("missing :PORT")),
+        };
         (host, port)
+    } else if default_port.is_some() && a.parse::<std::net::Ipv6Addr>().is_ok() {
+        (a, None)
     } else {
-        let (host, port) = a.rsplit_once(':').ok_or_else(|| bad("missing :PORT"))?;
-        if host.contains(':') {
-            return Err(bad("write an IPv6 address in brackets, e.g. [::1]:5432"));
+        match (a.rsplit_once(':'), default_port) {
+            (Some((host, port)), _) => {
+                if host.contains(':') {
+                    return Err(bad("write an IPv6 address in brackets, e.g. [::1]:5432"));
+                }
+                (host, Some(port))
+            }
+            (None, Some(_)) => (a, None),
+            (None, None) => return Err(bad("missing :PORT")),
         }
-        (host, port)
     };
     if host.is_empty() {
         return Err(bad("missing HOST"));
@@ -387,9 +489,13 @@ pub(super) fn tcp_target(args: TcpArgs) -> Result<TcpTarget, PlanError> {
     {
         return Err(bad("the host must be a DNS name or an IP address"));
     }
-    let port: u16 = match port.parse() {
-        Ok(p) if p > 0 && !port.starts_with('+') => p,
-        _ => return Err(bad("the port must be a number from 1 to 65535")),
+    let port: u16 = match (port, default_port) {
+        (None, Some(d)) => d,
+        (Some(port), _) => match port.parse() {
+            Ok(p) if p > 0 && !port.starts_with('+') => p,
+            _ => return Err(bad("the port must be a number from 1 to 65535")),
+        },
+        (None, None) => return Err(bad("missing :PORT")),
     };
     Ok(TcpTarget {
         host: host.to_string(),
@@ -509,7 +615,14 @@ mod tests {
 
     #[test]
     fn tcp_addresses() {
-        let t = |a: &str| tcp_target(TcpArgs { address: a.into() });
+        let t = |a: &str| {
+            tcp_target(TcpArgs {
+                address: a.into(),
+                send: None,
+                expect: None,
+            })
+            .map(|w| w.addr)
+        };
         let x = t("postgres:5432").unwrap();
         assert_eq!((x.host.as_str(), x.port), ("postgres", 5432));
         let x = t("[::1]:80").unwrap();
@@ -527,5 +640,38 @@ mod tests {
         ] {
             assert!(t(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn send_escapes_decode_and_unknown_ones_are_refused() {
+        assert_eq!(unescape("PING\\r\\n").unwrap(), b"PING\r\n");
+        assert_eq!(
+            unescape("a\\tb\\\\c\\x00\\xfF").unwrap(),
+            b"a\tb\\c\x00\xff"
+        );
+        assert_eq!(unescape("héllo").unwrap(), "héllo".as_bytes());
+        for bad in ["\\q", "\\x4", "\\xzz", "end\\"] {
+            assert!(unescape(bad).is_err(), "{bad}");
+        }
+        let t = |send: Option<&str>, expect: Option<&str>| {
+            tcp_target(TcpArgs {
+                address: "nats:4222".into(),
+                send: send.map(String::from),
+                expect: expect.map(String::from),
+            })
+        };
+        assert!(t(None, Some("^INFO ")).unwrap().send.is_none());
+        assert!(
+            t(Some("PING"), None)
+                .unwrap_err()
+                .to_string()
+                .contains("--send needs --expect")
+        );
+        assert!(
+            t(None, Some("("))
+                .unwrap_err()
+                .to_string()
+                .contains("--expect")
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod job;
 pub mod kstatus;
 pub mod postgres;
 pub mod ready;
+pub mod redis;
 pub mod secret;
 pub mod service;
 pub mod tcp;

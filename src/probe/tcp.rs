@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::net::resolve::resolve;
-use crate::plan::TcpTarget;
+use crate::plan::{TcpTarget, TcpWait};
+
+mod expect;
 
 /// The observation for a failed connect to `addr` (shown as `shown`).
 pub(crate) fn connect_observation(e: &io::Error, shown: &str) -> Observation {
@@ -140,17 +142,100 @@ pub(crate) async fn connect_racing(
     }
 }
 
-/// Waits for `host:port` to accept a TCP connection.
+/// Resolves `addr` and connects to it as `wait-tcp` does (every address, Happy Eyeballs), all
+/// within `attempt_timeout`: the stream and the address that answered, or the pending
+/// observation (DNS, refused, timed out...). Shared by the protocol probes (`wait-redis`).
+pub(crate) async fn dial(
+    addr: &TcpTarget,
+    attempt_timeout: Duration,
+    deadline: tokio::time::Instant,
+) -> Result<(tokio::net::TcpStream, SocketAddr), Observation> {
+    let resolved = tokio::time::timeout_at(deadline, resolve(&addr.host, addr.port)).await;
+    let addrs = match resolved {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => return Err(e.observation()),
+        Err(_) => {
+            return Err(timed_out(
+                addr,
+                attempt_timeout,
+                "the name did not resolve in time",
+            ));
+        }
+    };
+    connect_to(addr, &addrs, attempt_timeout, deadline).await
+}
+
+/// One connection race to `addrs` (what `target`'s host resolved to).
+async fn connect_to(
+    target: &TcpTarget,
+    addrs: &[SocketAddr],
+    attempt_timeout: Duration,
+    deadline: tokio::time::Instant,
+) -> Result<(tokio::net::TcpStream, SocketAddr), Observation> {
+    let shown = target.to_string();
+    let named = |addr: &SocketAddr| {
+        if addrs.len() > 1 || addr.ip().to_string() != target.host {
+            format!("{shown} ({addr})")
+        } else {
+            shown.clone()
+        }
+    };
+    match connect_racing(addrs, ATTEMPT_DELAY, deadline).await {
+        Ok(won) => Ok(won),
+        Err(attempts) if attempts.pending.is_empty() => match attempts.most_informative() {
+            Some((addr, e)) => Err(connect_observation(e, &named(addr))),
+            None => Err(Observation::new(Class::Dns, "DNS: name not found")),
+        },
+        Err(attempts) => {
+            let mut note = String::from("no connection accepted or refused");
+            if addrs.len() > 1 {
+                let silent: Vec<String> = attempts.pending.iter().map(|a| a.to_string()).collect();
+                note.push_str(&format!("; no answer from {}", silent.join(", ")));
+            }
+            if let Some((addr, e)) = attempts.most_informative() {
+                note.push_str(&format!("; {addr}: {e}"));
+            }
+            Err(timed_out(target, attempt_timeout, &note))
+        }
+    }
+}
+
+/// The attempt's time ran out; `note` says what was (not) seen.
+pub(crate) fn timed_out(target: &TcpTarget, attempt_timeout: Duration, note: &str) -> Observation {
+    Observation::new(Class::Timeout, "attempt timed out")
+        .cause(format!(
+            "no answer from {target} within {} ({note})",
+            crate::duration::format(attempt_timeout)
+        ))
+        .fix("a firewall or NetworkPolicy may drop the packets, or DNS is slow; check the address and port")
+}
+
+/// Waits for `host:port` to accept a TCP connection (and, with `--expect`, to answer as
+/// expected: see [`expect`]).
 #[derive(Debug)]
 pub struct TcpProbe {
     target: TcpTarget,
+    send: Option<Vec<u8>>,
+    expect: Option<regex_lite::Regex>,
 }
 
 impl TcpProbe {
-    /// A probe for the target.
+    /// A probe for the address alone: ready when a connection is accepted.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn new(target: &TcpTarget) -> TcpProbe {
         TcpProbe {
             target: target.clone(),
+            send: None,
+            expect: None,
+        }
+    }
+
+    /// A probe for `wait-tcp` with its `--send`/`--expect`.
+    pub fn for_wait(wait: &TcpWait) -> TcpProbe {
+        TcpProbe {
+            target: wait.addr.clone(),
+            send: wait.send.clone(),
+            expect: wait.expect.clone(),
         }
     }
 
@@ -168,7 +253,8 @@ impl TcpProbe {
         self.connect(&addrs, attempt_timeout, deadline).await
     }
 
-    /// The judgement of one connection race to `addrs` (what `host` resolved to).
+    /// The judgement of one connection race to `addrs` (what `host` resolved to), and of the
+    /// first answer where `--expect` asks for one.
     async fn connect(
         &self,
         addrs: &[SocketAddr],
@@ -176,59 +262,52 @@ impl TcpProbe {
         deadline: tokio::time::Instant,
     ) -> Check {
         let shown = self.target.to_string();
-        let named = |addr: &SocketAddr| {
-            if addrs.len() > 1 || addr.ip().to_string() != self.target.host {
-                format!("{shown} ({addr})")
-            } else {
-                shown.clone()
-            }
-        };
-        match connect_racing(addrs, ATTEMPT_DELAY, deadline).await {
+        match connect_to(&self.target, addrs, attempt_timeout, deadline).await {
             Ok((stream, addr)) => {
-                drop(stream);
                 let via = if addr.ip().to_string() == self.target.host {
                     String::new()
                 } else {
                     format!(" ({addr})")
                 };
-                Check::Ready(format!("TCP {shown} accepted a connection{via}"))
-            }
-            Err(attempts) if attempts.pending.is_empty() => match attempts.most_informative() {
-                Some((addr, e)) => Check::Pending(connect_observation(e, &named(addr))),
-                None => Check::Pending(Observation::new(Class::Dns, "DNS: name not found")),
-            },
-            Err(attempts) => {
-                let mut note = String::from("no connection accepted or refused");
-                if addrs.len() > 1 {
-                    let silent: Vec<String> =
-                        attempts.pending.iter().map(|a| a.to_string()).collect();
-                    note.push_str(&format!("; no answer from {}", silent.join(", ")));
+                match &self.expect {
+                    None => {
+                        drop(stream);
+                        Check::Ready(format!("TCP {shown} accepted a connection{via}"))
+                    }
+                    Some(re) => {
+                        expect::judge(
+                            stream,
+                            &shown,
+                            &via,
+                            self.send.as_deref(),
+                            re,
+                            attempt_timeout,
+                            deadline,
+                        )
+                        .await
+                    }
                 }
-                if let Some((addr, e)) = attempts.most_informative() {
-                    note.push_str(&format!("; {addr}: {e}"));
-                }
-                self.timed_out(attempt_timeout, &note)
             }
+            Err(o) => Check::Pending(o),
         }
     }
 
     /// The attempt's time ran out; `note` says what was (not) seen.
     fn timed_out(&self, attempt_timeout: Duration, note: &str) -> Check {
-        Check::Pending(
-            Observation::new(Class::Timeout, "attempt timed out")
-                .cause(format!(
-                    "no answer from {} within {} ({note})",
-                    self.target,
-                    crate::duration::format(attempt_timeout)
-                ))
-                .fix("a firewall or NetworkPolicy may drop the packets, or DNS is slow; check the address and port"),
-        )
+        Check::Pending(timed_out(&self.target, attempt_timeout, note))
     }
 }
 
 impl Probe for TcpProbe {
     fn describe(&self) -> String {
-        format!("TCP {}", self.target)
+        match &self.expect {
+            None => format!("TCP {}", self.target),
+            Some(re) => format!(
+                "TCP {} answering {}",
+                self.target,
+                crate::net::text::printable(&format!("'{}'", re.as_str()), 60)
+            ),
+        }
     }
 
     fn check(&mut self, attempt_timeout: Duration) -> BoxFuture<'_, Check> {

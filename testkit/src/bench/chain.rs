@@ -446,7 +446,7 @@ pub fn trial(
         Mode::One => &Dep::LISTED,
         Mode::Sequential => &Dep::LISTED[..1],
     };
-    let pause = LEAD + rng.duration(pace.jitter);
+    let pause = LEAD + pace.jitter.mul_f64(rng.unit());
     let stop = AtomicBool::new(false);
     let t0 = Instant::now();
     let (chain, last_ready) = std::thread::scope(|s| {

@@ -17,6 +17,10 @@ pub enum Scenario {
     Job,
     /// An HTTP endpoint that turns from 503 to 200.
     Http,
+    /// A TCP port that starts listening.
+    Tcp,
+    /// A Redis that answers -LOADING, then PONG.
+    Redis,
 }
 
 impl Scenario {
@@ -25,6 +29,8 @@ impl Scenario {
             Scenario::Secret => "Secret appears",
             Scenario::Job => "Job completes",
             Scenario::Http => "HTTP 503 → 200",
+            Scenario::Tcp => "TCP port opens",
+            Scenario::Redis => "Redis LOADING → PONG",
         }
     }
 
@@ -33,12 +39,23 @@ impl Scenario {
         match self {
             Scenario::Secret => "secrets",
             Scenario::Job => "jobs",
-            Scenario::Http => "",
+            Scenario::Http | Scenario::Tcp | Scenario::Redis => "",
         }
     }
 
     pub fn is_kube(self) -> bool {
-        self != Scenario::Http
+        matches!(self, Scenario::Secret | Scenario::Job)
+    }
+
+    /// The name `--only` knows it by.
+    pub fn key(self) -> &'static str {
+        match self {
+            Scenario::Secret => "secret",
+            Scenario::Job => "job",
+            Scenario::Http => "http",
+            Scenario::Tcp => "tcp",
+            Scenario::Redis => "redis",
+        }
     }
 
     /// Makes the object exist before the waiter starts (a Job that is still running).
@@ -73,7 +90,7 @@ impl Scenario {
                     }}),
                 );
             }
-            Scenario::Http => {}
+            Scenario::Http | Scenario::Tcp | Scenario::Redis => {}
         }
     }
 }
@@ -99,6 +116,10 @@ pub enum Who {
     GetLoop,
     /// wait-for-it / dockerize style: `until curl ...; do sleep 1; done`.
     CurlLoop,
+    /// wait-for-it.sh without nc: `until (exec 3<>/dev/tcp/HOST/PORT); do sleep 1; done`.
+    TcpLoop,
+    /// `until [ "$(redis-cli ping)" = PONG ]; do sleep 1; done`.
+    RedisCliLoop,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +135,9 @@ pub struct Tools {
     pub kubectl: Option<PathBuf>,
     pub bash: Option<PathBuf>,
     pub curl: Option<PathBuf>,
+    pub redis_cli: Option<PathBuf>,
+    /// Extra environment for every kwait run (`--kwait-env K=V`: e.g. the old defaults).
+    pub kwait_env: Vec<(String, String)>,
     /// GNU time, for the peak RSS of a child (`-f %M`).
     pub time: Option<PathBuf>,
 }
@@ -122,10 +146,14 @@ pub struct Tools {
 pub struct Target<'a> {
     pub kubeconfig: &'a Path,
     pub url: &'a str,
+    /// `127.0.0.1:PORT` of the TCP scenario's port.
+    pub tcp: &'a str,
+    /// `127.0.0.1:PORT` of the Redis stand-in.
+    pub redis: &'a str,
 }
 
 impl Contender {
-    pub const ALL: [Contender; 7] = [
+    pub const ALL: [Contender; 11] = [
         Contender {
             who: Who::Kwait,
             scenario: Scenario::Secret,
@@ -154,6 +182,22 @@ impl Contender {
             who: Who::CurlLoop,
             scenario: Scenario::Http,
         },
+        Contender {
+            who: Who::Kwait,
+            scenario: Scenario::Tcp,
+        },
+        Contender {
+            who: Who::TcpLoop,
+            scenario: Scenario::Tcp,
+        },
+        Contender {
+            who: Who::Kwait,
+            scenario: Scenario::Redis,
+        },
+        Contender {
+            who: Who::RedisCliLoop,
+            scenario: Scenario::Redis,
+        },
     ];
 
     /// The row label (unique).
@@ -162,6 +206,10 @@ impl Contender {
             (Who::Kwait, Scenario::Secret) => "kwait wait-secret",
             (Who::Kwait, Scenario::Job) => "kwait wait-job",
             (Who::Kwait, Scenario::Http) => "kwait wait-http",
+            (Who::Kwait, Scenario::Tcp) => "kwait wait-tcp",
+            (Who::Kwait, Scenario::Redis) => "kwait wait-redis",
+            (Who::TcpLoop, _) => "bash /dev/tcp loop (sleep 1)",
+            (Who::RedisCliLoop, _) => "redis-cli ping loop (sleep 1)",
             (Who::KubectlWait, Scenario::Job) => "kubectl wait --for=condition=complete",
             (Who::KubectlWait, _) => "kubectl wait --for=create",
             (Who::GetLoop, _) => "k8s-wait-for loop (kubectl get, sleep 2)",
@@ -176,11 +224,15 @@ impl Contender {
             Who::KubectlWait => "kubectl",
             Who::GetLoop => "loop",
             Who::CurlLoop => "curl",
+            Who::TcpLoop => "devtcp",
+            Who::RedisCliLoop => "rediscli",
         };
         let what = match self.scenario {
             Scenario::Secret => "secret",
             Scenario::Job => "job",
             Scenario::Http => "http",
+            Scenario::Tcp => "tcp",
+            Scenario::Redis => "redis",
         };
         format!("{who}-{what}")
     }
@@ -203,11 +255,11 @@ impl Contender {
     /// about twice a second); `--for=condition` lists and watches; the loop GETs.
     pub fn waiting_verbs(self) -> &'static [&'static str] {
         match (self.who, self.scenario) {
-            (_, Scenario::Http) => &[],
+            (_, Scenario::Http | Scenario::Tcp | Scenario::Redis) => &[],
             (Who::Kwait, _) => &["get", "watch"],
             (Who::KubectlWait, Scenario::Secret) => &["get"],
             (Who::KubectlWait, _) => &["watch"],
-            (Who::GetLoop | Who::CurlLoop, _) => &["get"],
+            (Who::GetLoop | Who::CurlLoop | Who::TcpLoop | Who::RedisCliLoop, _) => &["get"],
         }
     }
 
@@ -233,6 +285,14 @@ impl Contender {
                     tools.bash.is_none().then(|| "bash not found".to_string())
                 }
             }
+            Who::TcpLoop => tools.bash.is_none().then(|| "bash not found".to_string()),
+            Who::RedisCliLoop => {
+                if tools.redis_cli.is_none() {
+                    Some("redis-cli not found (apt-get install redis-tools)".to_string())
+                } else {
+                    tools.bash.is_none().then(|| "bash not found".to_string())
+                }
+            }
         }
     }
 
@@ -254,11 +314,55 @@ impl Contender {
                 .unwrap_or_else(|| PathBuf::from("kubectl"))
         };
         let home = home.to_string_lossy().into_owned();
+        let kwait = || {
+            tools
+                .kwait_env
+                .iter()
+                .fold(Cmdline::new(&tools.kwait), |c, (k, v)| c.env(k, v.clone()))
+        };
+        let bash = || tools.bash.clone().unwrap_or_else(|| PathBuf::from("bash"));
+        let host_port = |a: &str| -> (String, String) {
+            a.rsplit_once(':')
+                .map(|(h, p)| (h.to_string(), p.to_string()))
+                .unwrap_or_default()
+        };
         match (self.who, self.scenario) {
-            (Who::Kwait, Scenario::Http) => Cmdline::new(&tools.kwait)
+            (Who::Kwait, Scenario::Http) => kwait()
                 .args(["wait-http", target.url, "--timeout"])
                 .arg(format!("{timeout_s}s")),
-            (Who::Kwait, s) => Cmdline::new(&tools.kwait)
+            (Who::Kwait, Scenario::Tcp) => kwait()
+                .args(["wait-tcp", target.tcp, "--timeout"])
+                .arg(format!("{timeout_s}s")),
+            (Who::Kwait, Scenario::Redis) => kwait()
+                .args(["wait-redis", target.redis, "--timeout"])
+                .arg(format!("{timeout_s}s")),
+            (Who::TcpLoop, _) => {
+                let (h, p) = host_port(target.tcp);
+                Cmdline::new(bash()).args([
+                    "-c",
+                    "until (exec 3<>\"/dev/tcp/$1/$2\") 2>/dev/null; do sleep 1; done",
+                    "wait-for-it",
+                    &h,
+                    &p,
+                ])
+            }
+            (Who::RedisCliLoop, _) => {
+                let (h, p) = host_port(target.redis);
+                let cli = tools
+                    .redis_cli
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("redis-cli"));
+                Cmdline::new(bash())
+                    .args([
+                        "-c",
+                        "until [ \"$(redis-cli -h \"$1\" -p \"$2\" ping 2>/dev/null)\" = PONG ]; do sleep 1; done",
+                        "wait-for",
+                        &h,
+                        &p,
+                    ])
+                    .env("PATH", path_with(&cli))
+            }
+            (Who::Kwait, s) => kwait()
                 .args(["--kubeconfig", &kc, "-n", NS])
                 .arg(if s == Scenario::Job {
                     "wait-job"

@@ -24,6 +24,8 @@ mod chain;
 mod contenders;
 #[path = "../bench/report.rs"]
 mod report;
+#[path = "../bench/resp.rs"]
+mod resp;
 #[path = "../bench/run.rs"]
 mod run;
 #[path = "../bench/util.rs"]
@@ -37,7 +39,9 @@ use std::time::{Duration, Instant};
 use util::{Rng, first_line, fmt_elapsed, which};
 
 const USAGE: &str = "usage: bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] \
-[--jitter SECS] [--chain-trials N] [--chain-gap SECS] [--only chain] [--out PATH] [--kwait PATH] [--kubectl PATH]";
+[--jitter SECS] [--chain-trials N] [--chain-gap SECS] [--out PATH] [--kwait PATH] [--kubectl PATH] \
+[--only SCENARIO[,...]] [--kwait-env K=V]...
+scenarios: secret, job, http, tcp, redis, chain (default: all)";
 
 #[derive(Debug)]
 struct Opts {
@@ -55,6 +59,11 @@ struct Opts {
     out: Option<PathBuf>,
     kwait: Option<PathBuf>,
     kubectl: Option<String>,
+    /// `--only`: the scenarios to run (empty: all).
+    only: Vec<String>,
+    /// `--kwait-env K=V`: set for every kwait run (e.g. `KWAIT_MAX_INTERVAL=2s`, the old
+    /// network default, to measure "before" with the same binary).
+    kwait_env: Vec<(String, String)>,
     args: Vec<String>,
 }
 
@@ -71,6 +80,8 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         out: None,
         kwait: None,
         kubectl: None,
+        only: Vec::new(),
+        kwait_env: Vec::new(),
         args: args.clone(),
     };
     let mut it = args.into_iter();
@@ -120,13 +131,30 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
                 o.chain_trials = Some(n);
             }
             "--chain-gap" => o.chain_gap = Some(num(value()?)?),
-            "--only" => match value()?.as_str() {
-                "chain" => o.only_chain = true,
-                v => return Err(format!("--only: unknown section {v:?} (known: chain)")),
-            },
             "--out" => o.out = Some(PathBuf::from(value()?)),
             "--kwait" => o.kwait = Some(PathBuf::from(value()?)),
             "--kubectl" => o.kubectl = Some(value()?),
+            "--only" => {
+                let v = value()?;
+                for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if s == "chain" {
+                        o.only_chain = true;
+                        continue;
+                    }
+                    if !Contender::ALL.iter().any(|c| c.scenario.key() == s) {
+                        return Err(format!("--only: unknown scenario {s:?}"));
+                    }
+                    o.only.push(s.to_string());
+                }
+            }
+            "--kwait-env" => {
+                let v = value()?;
+                let (k, val) = v
+                    .split_once('=')
+                    .filter(|(k, _)| k.starts_with("KWAIT_"))
+                    .ok_or_else(|| format!("--kwait-env: expected KWAIT_NAME=VALUE, got {v:?}"))?;
+                o.kwait_env.push((k.to_string(), val.to_string()));
+            }
             "-h" | "--help" => return Err(String::new()),
             _ => return Err(format!("unknown argument {a:?}")),
         }
@@ -296,6 +324,9 @@ fn versions(tools: &Tools) -> Vec<String> {
     if let Some(c) = &tools.curl {
         out.push(format!("curl: {}", v(c, &["--version"])));
     }
+    if let Some(c) = &tools.redis_cli {
+        out.push(format!("redis-cli: {}", v(c, &["--version"])));
+    }
     match &tools.time {
         Some(t) => out.push(format!("GNU time: `{}`", t.display())),
         None => out.push(
@@ -396,6 +427,8 @@ fn main() -> ExitCode {
         kubectl,
         bash: which("bash"),
         curl: which("curl"),
+        redis_cli: which("redis-cli"),
+        kwait_env: opts.kwait_env.clone(),
         time,
     };
     let mut notes = Vec::new();
@@ -448,6 +481,7 @@ fn main() -> ExitCode {
     // ----- latency trials ---------------------------------------------------------------
     let mut rows: Vec<Row> = Contender::ALL
         .iter()
+        .filter(|c| opts.only.is_empty() || opts.only.iter().any(|s| s == c.scenario.key()))
         .map(|&c| Row {
             c,
             cmd: String::new(),
@@ -466,6 +500,8 @@ fn main() -> ExitCode {
                 &contenders::Target {
                     kubeconfig: &env.kubeconfig,
                     url: &env.url,
+                    tcp: &env.tcp,
+                    redis: &env.redis,
                 },
                 "NAME",
                 60,
@@ -477,7 +513,7 @@ fn main() -> ExitCode {
         }
         // warm-up (page cache, first TLS): not counted; a waiter that cannot do it is left out
         let name = format!("warm-{}", r.c.short());
-        if let Err(e) = run::trial(&env, &tools, r.c, &name, Duration::ZERO, &mut rng) {
+        if let Err(e) = run::trial(&env, &tools, r.c, &name, Duration::ZERO) {
             say(&format!(
                 "{}: left out, the warm-up run failed: {e}",
                 r.c.label()
@@ -487,13 +523,22 @@ fn main() -> ExitCode {
         }
     }
     say(&format!(
-        "latency: {trials} trials per waiter, round-robin, random pause [0, {:.1} s) before readiness",
+        "latency: {trials} trials per waiter, round-robin, random pause [0, {:.1} s) before readiness (stratified)",
         jitter.as_secs_f64()
     ));
+    let schedule: Vec<Vec<Duration>> = rows
+        .iter()
+        .map(|_| run::pauses(trials, jitter, &mut rng))
+        .collect();
     for i in 0..trials {
-        for r in rows.iter_mut().filter(|r| r.skipped.is_none()) {
+        for (k, r) in rows
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, r)| r.skipped.is_none())
+        {
             let name = format!("{}-{i}", r.c.short());
-            match run::trial(&env, &tools, r.c, &name, jitter, &mut rng) {
+            let pause = schedule[k].get(i).copied().unwrap_or_default();
+            match run::trial(&env, &tools, r.c, &name, pause) {
                 Ok(t) => r.trials.push(t),
                 Err(e) => {
                     say(&format!("{} trial {i}: {e}", r.c.label()));
@@ -626,11 +671,28 @@ fn main() -> ExitCode {
             .to_string(),
     );
     notes.push(
-        "HTTP has no watch: kwait wait-http polls with jittered backoff (1 s first, 2 s cap by \
-         default), the curl loop every 1 s plus curl's start-up; their reaction is about half \
-         a polling period by construction."
+        "HTTP, TCP and Redis have no watch: kwait polls every 1 s to 1.05 s by default (the \
+         first retry after 1 s, then uniform in [1 s, 1.05 s]), the shell loops every 1 s plus \
+         their tool's start-up; their reaction is about half a polling period by construction."
             .to_string(),
     );
+    notes.push(
+        "TCP: the awaited port is closed until the trial opens it, so no server sees the \
+         attempts: there is no \"exec → first request\" figure, and requests per minute are \
+         not counted (kwait wait-tcp polls on the same backoff as wait-http). Redis: a loopback \
+         stand-in answers -LOADING, then PONG; its counts are connections (one per check)."
+            .to_string(),
+    );
+    if !opts.kwait_env.is_empty() {
+        notes.push(format!(
+            "every kwait run had {} set (--kwait-env).",
+            opts.kwait_env
+                .iter()
+                .map(|(k, v)| format!("`{k}={v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
 
     // ----- report -----------------------------------------------------------------------
     let report = Report {

@@ -1,0 +1,440 @@
+//! The `wait-redis` probe: ready when the server answers `PING` with `PONG`.
+//!
+//! One check is one connection (wait-tcp's, to every resolved address at once; TLS over it with
+//! `--tls`) carrying `AUTH [user] password` (with `--password-file`) and `PING`, pipelined in
+//! one write, and the replies to them ([`resp`], every reply capped in size, every read bounded
+//! by the attempt's deadline). An open port is not a ready Redis: while it loads its dataset it
+//! answers `-LOADING`, a replica cut off from its master `-MASTERDOWN`, a server busy in a
+//! script `-BUSY`; those are "not ready" with the server's words. `-NOAUTH`, `-WRONGPASS` and
+//! `-NOPERM` say the server is up and what about the credentials is wrong.
+//!
+//! The password is sent as a RESP bulk string (any byte is safe), was registered as a secret
+//! when it was read, and is never part of an observation.
+
+pub mod resp;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::tcp::dial;
+use super::{BoxFuture, Check, Class, Observation, Probe};
+use crate::net::text::{chain, printable};
+use crate::net::tls::{NoVerify, pem_roots, system_roots};
+use crate::plan::{FILE_CAP, PlanError, RedisTarget, read_capped};
+use resp::{Reply, RespError};
+
+/// How much of a server's error text a state line shows.
+const SHOWN: usize = 120;
+
+/// The probe could not be set up (bad `--ca-cert`, ...): exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// `--ca-cert` holds no usable certificate.
+    #[error("cannot use --ca-cert {}: {why}", path.display())]
+    CaCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// `--ca-cert` could not be read, or is over its cap.
+    #[error(transparent)]
+    Read(#[from] PlanError),
+    /// The system CA bundle could not be read.
+    #[error("cannot use the system CA bundle: {0}")]
+    SystemRoots(String),
+    /// The TLS client could not be built, or the host is not a name TLS can check.
+    #[error("cannot set up TLS for wait-redis: {0}")]
+    Tls(String),
+}
+
+/// TLS for one target: the connector and the name the certificate must carry.
+struct Tls {
+    connector: tokio_rustls::TlsConnector,
+    name: ServerName<'static>,
+    /// No `--ca-cert`, and the system has no CA bundle.
+    no_roots: bool,
+}
+
+/// Waits for Redis to answer `PING` with `PONG`.
+pub struct RedisProbe {
+    target: RedisTarget,
+    tls: Option<Tls>,
+}
+
+impl std::fmt::Debug for RedisProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisProbe")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `target` waits for, e.g. `Redis redis:6379 (TLS, user app)`.
+pub fn describe(target: &RedisTarget) -> String {
+    let mut notes = Vec::new();
+    if target.tls {
+        notes.push("TLS".to_string());
+    }
+    if let Some(u) = &target.user {
+        notes.push(format!("user {}", printable(u, 60)));
+    } else if target.password.is_some() {
+        notes.push("password".to_string());
+    }
+    if notes.is_empty() {
+        format!("Redis {}", target.addr)
+    } else {
+        format!("Redis {} ({})", target.addr, notes.join(", "))
+    }
+}
+
+impl RedisProbe {
+    /// The probe; with `--tls`, its TLS client (trust roots read now).
+    pub fn new(target: &RedisTarget) -> Result<RedisProbe, SetupError> {
+        let tls = if target.tls { Some(tls(target)?) } else { None };
+        Ok(RedisProbe {
+            target: target.clone(),
+            tls,
+        })
+    }
+
+    async fn check_once(&self, attempt_timeout: Duration) -> Check {
+        let deadline = tokio::time::Instant::now() + attempt_timeout;
+        let (stream, addr) = match dial(&self.target.addr, attempt_timeout, deadline).await {
+            Ok(s) => s,
+            Err(o) => return Check::Pending(o),
+        };
+        let via = if addr.ip().to_string() == self.target.addr.host {
+            String::new()
+        } else {
+            format!(" ({addr})")
+        };
+        let Some(tls) = &self.tls else {
+            return self.talk(stream, &via, attempt_timeout, deadline).await;
+        };
+        match tokio::time::timeout_at(deadline, tls.connector.connect(tls.name.clone(), stream))
+            .await
+        {
+            Ok(Ok(s)) => self.talk(s, &via, attempt_timeout, deadline).await,
+            Ok(Err(e)) => Check::Pending(self.tls_failed(&e, tls.no_roots)),
+            Err(_) => Check::Pending(
+                Observation::new(Class::Timeout, "TLS handshake timed out")
+                    .cause(format!(
+                        "{}{via} accepted the connection but did not complete a TLS handshake within {}",
+                        self.target.addr,
+                        crate::duration::format(attempt_timeout)
+                    ))
+                    .fix("check that the server has TLS enabled on this port (tls-port)"),
+            ),
+        }
+    }
+
+    fn tls_failed(&self, e: &std::io::Error, no_roots: bool) -> Observation {
+        let mut o = Observation::new(Class::Tls, "TLS handshake failed").cause(format!(
+            "TLS with {} failed: {}",
+            self.target.addr,
+            printable(&chain(e), 300)
+        ));
+        o = if no_roots {
+            o.fix("no CA certificates to check the server's certificate: pass --ca-cert with the CA that issued it")
+        } else {
+            o.fix("pass --ca-cert with the CA that issued the server's certificate; check that the host name is in it; check that this port speaks TLS")
+        };
+        o
+    }
+
+    /// `AUTH` (where a password is given) and `PING` over `stream`, and the judgement.
+    async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut stream: S,
+        via: &str,
+        attempt_timeout: Duration,
+        deadline: tokio::time::Instant,
+    ) -> Check {
+        let shown = format!("{}{via}", self.target.addr);
+        let mut out = Vec::new();
+        if let Some(pw) = &self.target.password {
+            let mut args: Vec<&[u8]> = vec![b"AUTH"];
+            if let Some(u) = &self.target.user {
+                args.push(u.as_bytes());
+            }
+            args.push(pw.expose());
+            out.extend(resp::command(&args));
+        }
+        out.extend(resp::command(&[b"PING"]));
+        let wanted = if self.target.password.is_some() { 2 } else { 1 };
+        let within = crate::duration::format(attempt_timeout);
+        let timeout = |what: &str| {
+            Check::Pending(
+                Observation::new(Class::Timeout, "attempt timed out")
+                    .cause(format!("{shown} accepted the connection but {what} within {within}"))
+                    .fix("the server may be overloaded or not Redis; check its logs (and --tls if it expects TLS)"),
+            )
+        };
+        match tokio::time::timeout_at(deadline, stream.write_all(&out)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Check::Pending(self.closed(&shown, Some(&e))),
+            Err(_) => return timeout("did not take the command"),
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        let mut used = 0;
+        let mut replies = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while replies.len() < wanted {
+            match resp::parse(&buf[used..]) {
+                Ok(Some((reply, n))) => {
+                    used += n;
+                    replies.push(reply);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => return Check::Pending(self.not_redis(&shown, &e)),
+            }
+            match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+                Ok(Ok(0)) if replies.is_empty() => {
+                    return Check::Pending(self.closed(&shown, None));
+                }
+                // The server closed after answering AUTH (a failed AUTH, a protected mode
+                // refusal): judge what it said.
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                Ok(Err(e)) => return Check::Pending(self.closed(&shown, Some(&e))),
+                // A refused AUTH may be all the server says: judge it; else PING is unanswered.
+                Err(_) if matches!(replies.first(), Some(Reply::Error(_))) => break,
+                Err(_) => return timeout("did not answer PING"),
+            }
+        }
+        self.judge(&shown, &replies)
+    }
+
+    /// The judgement of the replies to `[AUTH,] PING`.
+    fn judge(&self, shown: &str, replies: &[Reply]) -> Check {
+        let (auth, ping) = if self.target.password.is_some() {
+            (replies.first(), replies.get(1))
+        } else {
+            (None, replies.first())
+        };
+        if let Some(reply @ Reply::Error(_)) = auth {
+            return Check::Pending(self.error(shown, reply, true));
+        }
+        match ping {
+            Some(Reply::Simple(s)) if s == b"PONG" => {
+                Check::Ready(format!("Redis {shown} answered PONG"))
+            }
+            Some(reply @ Reply::Error(_)) => Check::Pending(self.error(shown, reply, false)),
+            Some(other) => Check::Pending(
+                Observation::new(Class::Other, "answered PING without PONG")
+                    .cause(format!(
+                        "{shown} answered PING with {}, not +PONG",
+                        printable(&format!("{other:?}"), SHOWN)
+                    ))
+                    .fix(
+                        "check that this port is a Redis server (not a proxy or another protocol)",
+                    ),
+            ),
+            None => Check::Pending(self.closed(shown, None)),
+        }
+    }
+
+    /// An error reply (to `AUTH` when `to_auth`, else to `PING`).
+    fn error(&self, shown: &str, reply: &Reply, to_auth: bool) -> Observation {
+        let Reply::Error(line) = reply else {
+            return Observation::new(Class::Other, "no error");
+        };
+        let text = printable(&String::from_utf8_lossy(line), SHOWN);
+        let code = reply.error_code().unwrap_or_default();
+        let user = match &self.target.user {
+            Some(u) => format!("user {}", printable(u, 60)),
+            None => "the default user".to_string(),
+        };
+        match code {
+            b"LOADING" => Observation::new(Class::NotReady, format!("not ready: {text}"))
+                .cause(format!("{shown} is loading its dataset (RDB or AOF) into memory and answers no commands until it is done"))
+                .fix("wait; a large dataset takes a while (the server's log shows the progress); raise --timeout if it needs longer"),
+            b"BUSY" => Observation::new(Class::NotReady, format!("not ready: {text}"))
+                .cause(format!("{shown} is running a script or function longer than busy-reply-threshold"))
+                .fix("wait for the script to end, or end it: SCRIPT KILL / FUNCTION KILL"),
+            b"MASTERDOWN" => Observation::new(Class::NotReady, format!("not ready: {text}"))
+                .cause(format!("{shown} is a replica whose link to its master is down (replica-serve-stale-data no)"))
+                .fix("check the master and the replica's log (INFO replication)"),
+            b"NOAUTH" => Observation::new(Class::Unauthorized, "up, authentication needed")
+                .cause(format!("{shown} is up and requires a password: {text}"))
+                .fix("pass --password-file FILE with the password (requirepass), and --user NAME for an ACL user; mount it from the Secret that holds it"),
+            b"NOPERM" => Observation::new(Class::Forbidden, format!("up, but {user} may not run PING"))
+                .cause(format!("{shown}: {text}"))
+                .fix(format!("allow PING (and AUTH) for {user}, e.g. ACL SETUSER NAME +ping")),
+            _ if to_auth => Observation::new(Class::Unauthorized, "up, authentication failed")
+                .cause(format!("{shown} is up and refused AUTH as {user}: {text}"))
+                .fix("check the password in --password-file (and --user): it must be the server's requirepass, or the ACL user's password; the user must be enabled (ACL LIST)"),
+            b"WRONGPASS" => Observation::new(Class::Unauthorized, "up, authentication failed")
+                .cause(format!("{shown}: {text}"))
+                .fix("check the password in --password-file (and --user)"),
+            _ => Observation::new(Class::NotReady, format!("answered an error: {text}"))
+                .cause(format!("{shown} answered PING with an error: {text}"))
+                .fix("see the server's log; the error is Redis's own words"),
+        }
+    }
+
+    fn closed(&self, shown: &str, e: Option<&std::io::Error>) -> Observation {
+        let how = match e {
+            Some(e) => format!("reset the connection ({e})"),
+            None => "closed the connection".to_string(),
+        };
+        let mut o = Observation::new(Class::Reset, "connection closed without an answer")
+            .cause(format!(
+                "{shown} accepted the connection, then {how} without answering PING"
+            ))
+            .fix("the server may be starting, at maxclients, or expect TLS");
+        if self.tls.is_none() {
+            o = o.fix("if the server has TLS enabled on this port, add --tls");
+        }
+        o
+    }
+
+    fn not_redis(&self, shown: &str, e: &RespError) -> Observation {
+        Observation::new(Class::Other, "answered, but not as Redis")
+            .cause(format!(
+                "{shown} answered something that is not Redis: {}",
+                printable(&e.to_string(), SHOWN)
+            ))
+            .fix("check the host and port; a TLS server needs --tls")
+    }
+}
+
+/// The TLS client for `--tls`, with the same trust options as `wait-http`.
+fn tls(target: &RedisTarget) -> Result<Tls, SetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SetupError::Tls(e.to_string()))?;
+    let mut no_roots = false;
+    let config = if target.insecure_skip_tls_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth()
+    } else if let Some(path) = &target.ca_cert {
+        let pem = read_capped("--ca-cert", path, FILE_CAP)?;
+        let roots = pem_roots(&pem).map_err(|why| SetupError::CaCert {
+            path: path.clone(),
+            why,
+        })?;
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        let roots = system_roots().map_err(SetupError::SystemRoots)?;
+        no_roots = roots.is_empty();
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    let host = target.addr.host.clone();
+    let name = ServerName::try_from(host.clone()).map_err(|_| {
+        SetupError::Tls(format!(
+            "{host:?} is not a name a certificate can be checked against"
+        ))
+    })?;
+    Ok(Tls {
+        connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        name,
+        no_roots,
+    })
+}
+
+impl Probe for RedisProbe {
+    fn describe(&self) -> String {
+        describe(&self.target)
+    }
+
+    fn check(&mut self, attempt_timeout: Duration) -> BoxFuture<'_, Check> {
+        Box::pin(self.check_once(attempt_timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::TcpTarget;
+    use tokio::io::AsyncWriteExt;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// One check against a loopback server that answers every connection with `answer`.
+    async fn check_against(answer: &'static [u8]) -> Check {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let _ = s.write_all(answer).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        });
+        let target = RedisTarget {
+            addr: TcpTarget {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            user: None,
+            password: None,
+            tls: false,
+            ca_cert: None,
+            insecure_skip_tls_verify: false,
+            password_file: None,
+        };
+        let mut p = RedisProbe::new(&target).unwrap();
+        p.check(Duration::from_secs(3)).await
+    }
+
+    #[test]
+    fn busy_and_masterdown_are_not_ready_with_the_servers_words() {
+        rt().block_on(async {
+            let c = check_against(b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n").await;
+            let Check::Pending(o) = c else { panic!("{c:?}") };
+            assert_eq!(o.class, Class::NotReady);
+            assert!(o.state.starts_with("not ready: BUSY Redis is busy running a script."), "{}", o.state);
+            let c = check_against(b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n").await;
+            let Check::Pending(o) = c else { panic!("{c:?}") };
+            assert!(o.state.starts_with("not ready: MASTERDOWN Link with MASTER is down"), "{}", o.state);
+        });
+    }
+
+    #[test]
+    fn what_is_not_redis_is_named_and_a_hostile_reply_is_cut_and_capped() {
+        rt().block_on(async {
+            let c = check_against(b"SSH-2.0-OpenSSH_9.2\r\n").await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (Class::Other, "answered, but not as Redis")
+            );
+            let c = check_against(b"-ERR \x1b[2J\xe2\x80\xaekwait: ready\r\n").await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert!(
+                !o.state.contains('\x1b') && !o.state.contains('\u{202e}'),
+                "{}",
+                o.state
+            );
+            // A bulk string announced at 1 GiB is refused at once, not awaited or allocated.
+            let c = check_against(b"$1073741824\r\n").await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert!(o.cause.unwrap().contains("too large"));
+            let c = check_against(b"+PONG\r\n").await;
+            assert!(
+                matches!(&c, Check::Ready(t) if t.ends_with("answered PONG")),
+                "{c:?}"
+            );
+        });
+    }
+}
