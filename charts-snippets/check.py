@@ -12,10 +12,11 @@ For every example (and the test chart tests/matrix):
   4. the real kwait binary: `--dry-run` accepts each args list (with stand-ins for the files
      from mounted volumes) and lists every target; run with the pod's own paths, which do not
      exist here, it names them in `kwait: note:` lines instead of failing; `--dry-run=rbac`
-     prints one Role per namespace whose targets need rules, merged as kwait.rbac merges them,
-     holding the contract's rules for the targets in that namespace;
-  5. RBAC: for each ServiceAccount, the kwait Roles bound to it hold every rule its pods'
-     waits need (as kwait itself says), nothing beyond the optional explain rules, and exactly
+     prints one Role per namespace whose targets need rules (and one ClusterRole for
+     cluster-scoped wait-ready types), merged as kwait.rbac merges them, holding the
+     contract's rules for the targets in that namespace;
+  5. RBAC: for each ServiceAccount, the kwait Roles (and ClusterRoles) bound to it hold every
+     rule its pods' waits need (as kwait itself says), nothing beyond the optional explain rules, and exactly
      the rules in expect.yaml;
 then every tests/bad-values/*.yaml must make `helm lint --strict` and `helm template` fail
 with the message its "# expect:" line names.
@@ -24,6 +25,7 @@ Usage: check.py --helm H --kubectl K [--kwait BIN | --no-kwait]
 """
 import argparse
 import glob
+import json
 import os
 import re
 import subprocess
@@ -74,8 +76,72 @@ COMMANDS = {
     "wait-job": ({"-l", "--selector", "--if-missing"}, {"--all"}),
     "wait-http": ({"--status", "--body-contains", "--body-regex", "--json-path", "--equals", "--header",
                    "--header-file", "--method", "--ca-cert"}, {"--insecure-skip-tls-verify", "--no-follow-redirects"}),
-    "wait-tcp": (set(), set()),
+    "wait-tcp": ({"--send", "--expect"}, set()),
+    "wait-configmap": ({"--key"}, set()),
+    "wait-service": ({"--port", "--min-ready"}, set()),
+    "wait-ready": ({"-l", "--selector", "--condition", "--json-path", "--equals"}, {"--any"}),
+    "wait-postgres": ({"--user", "--database", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
+    "wait-redis": ({"--user", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
 }
+
+# The types wait-ready knows without the server (src/plan/kinds.rs): (group, plural, kind,
+# namespaced, short names). Any other type must be PLURAL.GROUP, taken as namespaced;
+# anything else makes `kwait --dry-run=rbac` exit 2. A cluster-scoped type is granted by a
+# ClusterRole: its rules are keyed by CLUSTER instead of a namespace.
+KINDS = [
+    ("", "pods", "Pod", True, ["po"]),
+    ("", "services", "Service", True, ["svc"]),
+    ("", "persistentvolumeclaims", "PersistentVolumeClaim", True, ["pvc"]),
+    ("", "persistentvolumes", "PersistentVolume", False, ["pv"]),
+    ("", "configmaps", "ConfigMap", True, ["cm"]),
+    ("", "secrets", "Secret", True, []),
+    ("", "serviceaccounts", "ServiceAccount", True, ["sa"]),
+    ("", "namespaces", "Namespace", False, ["ns"]),
+    ("", "nodes", "Node", False, ["no"]),
+    ("", "replicationcontrollers", "ReplicationController", True, ["rc"]),
+    ("apps", "deployments", "Deployment", True, ["deploy"]),
+    ("apps", "statefulsets", "StatefulSet", True, ["sts"]),
+    ("apps", "daemonsets", "DaemonSet", True, ["ds"]),
+    ("apps", "replicasets", "ReplicaSet", True, ["rs"]),
+    ("batch", "jobs", "Job", True, []),
+    ("batch", "cronjobs", "CronJob", True, ["cj"]),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition", False, ["crd", "crds"]),
+    ("apiregistration.k8s.io", "apiservices", "APIService", False, []),
+    ("storage.k8s.io", "storageclasses", "StorageClass", False, ["sc"]),
+    ("policy", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"]),
+    ("networking.k8s.io", "ingresses", "Ingress", True, ["ing"]),
+    ("cert-manager.io", "certificates", "Certificate", True, ["cert", "certs"]),
+    ("cert-manager.io", "issuers", "Issuer", True, []),
+    ("cert-manager.io", "clusterissuers", "ClusterIssuer", False, []),
+    ("helm.toolkit.fluxcd.io", "helmreleases", "HelmRelease", True, ["hr"]),
+    ("kustomize.toolkit.fluxcd.io", "kustomizations", "Kustomization", True, ["ks"]),
+    ("source.toolkit.fluxcd.io", "gitrepositories", "GitRepository", True, ["gitrepo"]),
+    ("source.toolkit.fluxcd.io", "helmrepositories", "HelmRepository", True, ["helmrepo"]),
+    ("source.toolkit.fluxcd.io", "ocirepositories", "OCIRepository", True, ["ocirepo"]),
+    ("source.toolkit.fluxcd.io", "helmcharts", "HelmChart", True, ["hc"]),
+]
+CLUSTER = "ClusterRole"  # the key of cluster-scoped rules (no namespace is spelled so)
+VERSION = re.compile(r"^v[0-9]+((alpha|beta)[0-9]+)?$")
+
+
+def ready_type(kind):
+    """(group, plural, namespaced) of wait-ready's KIND as kwait knows it before contacting
+    anything: from KINDS (plural, singular, kind or short name, optionally .GROUP or
+    .VERSION.GROUP), else PLURAL.GROUP (namespaced). ValueError otherwise."""
+    lower = kind.lower()
+    head, _, rest = lower.partition(".")
+    group = None
+    if rest:
+        v, _, g = rest.partition(".")
+        group = g if (g and VERSION.match(v)) else ("" if VERSION.match(rest) else rest)
+    for g, plural, k, namespaced, short in KINDS:
+        if (group is None or group == g) and head in [plural, k.lower()] + short:
+            return g, plural, namespaced
+    if rest:
+        v, _, g = rest.partition(".")
+        return (g if (g and VERSION.match(v)) else rest), head, True
+    raise ValueError("wait-ready type %r is neither a type kwait knows nor PLURAL.GROUP "
+                     "(kwait --dry-run=rbac could not name its RBAC)" % kind)
 
 
 def parse_contract(args, globals_inside=True):
@@ -108,6 +174,25 @@ def parse_contract(args, globals_inside=True):
     want_pos = 0 if (cmd == "wait-job" and sel) else 1
     if len(pos) != want_pos:
         raise ValueError("%s takes %d positional argument(s), got %r" % (cmd, want_pos, pos))
+    if cmd == "wait-ready":
+        if sel and "/" in pos[0]:
+            raise ValueError("wait-ready takes KIND/NAME or KIND -l SELECTOR, not both")
+        if not sel and not re.match(r"^[^/]+/[^/]+$", pos[0]):
+            raise ValueError("wait-ready needs KIND/NAME, or KIND with -l")
+        ready_type(pos[0].split("/")[0])
+        if "--any" in opts and not sel:
+            raise ValueError("--any needs -l")
+        if "--condition" in opts and "--json-path" in opts:
+            raise ValueError("--condition and --json-path exclude each other")
+    if cmd in ("wait-postgres", "wait-redis"):
+        if ("--ca-cert" in opts or "--insecure-skip-tls-verify" in opts) and "--tls" not in opts:
+            raise ValueError("--ca-cert and --insecure-skip-tls-verify need --tls")
+    if cmd == "wait-redis" and "--user" in opts and "--password-file" not in opts:
+        raise ValueError("wait-redis --user needs --password-file")
+    if cmd == "wait-tcp" and "--send" in opts and "--expect" not in opts:
+        raise ValueError("wait-tcp --send needs --expect")
+    if cmd == "wait-service" and "--min-ready" in opts and not re.match(r"^[1-9][0-9]*$", opts["--min-ready"][-1]):
+        raise ValueError("--min-ready must be a positive number")
     if "--if-missing" in opts and opts["--if-missing"][-1] not in ("wait", "succeed", "fail"):
         raise ValueError("--if-missing must be wait, succeed or fail")
     if "--all" in opts and not sel:
@@ -170,16 +255,15 @@ def target_namespace(glob, opts, default):
 
 def contract_rules(args, default_ns):
     """{namespace: (required, optional)} RBAC rules for a kwait command line (one target or
-    several), as the contract states them; namespaces whose targets need no rule are absent."""
+    several), as the contract states them; namespaces whose targets need no rule are absent;
+    rules on cluster-scoped types are under CLUSTER (a ClusterRole)."""
     glob, targets = parse_command_line(args)
     out = {}
     for cmd, pos, opts in targets:
         req, opt = target_rules(cmd, pos, opts)
-        if req or opt:
-            ns = target_namespace(glob, opts, default_ns)
-            r0, o0 = out.setdefault(ns, ([], []))
-            r0.extend(req)
-            o0.extend(opt)
+        for r, which in [(r, 0) for r in req] + [(r, 1) for r in opt]:
+            ns = CLUSTER if r.pop("cluster", False) else target_namespace(glob, opts, default_ns)
+            out.setdefault(ns, ([], []))[which].append(r)
     return out
 
 
@@ -200,6 +284,22 @@ def target_rules(cmd, pos, opts):
             req.append(rule("batch", "jobs", ["list", "watch"]))
         opt.append(rule("", "pods", ["list"]))
         opt.append(rule("", "events", ["list"]))
+    elif cmd == "wait-configmap":
+        req.append(rule("", "configmaps", ["get", "watch"], pos))
+    elif cmd == "wait-service":
+        req.append(rule("", "services", ["get", "watch"], pos))
+        req.append(rule("discovery.k8s.io", "endpointslices", ["list", "watch"]))
+        opt.append(rule("", "pods", ["list"]))
+    elif cmd == "wait-ready":
+        kind, _, name = pos[0].partition("/")
+        group, plural, namespaced = ready_type(kind)
+        if name:
+            r = rule(group, plural, ["get", "watch"], [name])
+        else:
+            r = rule(group, plural, ["list", "watch"])
+        r["cluster"] = not namespaced
+        req.append(r)
+    # wait-http, wait-tcp, wait-postgres, wait-redis: no Kubernetes object, no rule
     return req, opt
 
 
@@ -272,14 +372,18 @@ class Kwait:
         out = self._run("--dry-run=rbac", args, ns)
         where = "kwait --dry-run=rbac %s" % " ".join(args)
         docs = [d for d in yaml.safe_load_all(out) if d]
-        roles = [d for d in docs if d.get("kind") == "Role"]
+        roles = [d for d in docs if d.get("kind") in ("Role", "ClusterRole")]
         if len(roles) != len(docs) or not roles:
-            raise RuntimeError("%s: expected only Roles, got %r" % (where, out[:300]))
+            raise RuntimeError("%s: expected only Roles (and a ClusterRole), got %r" % (where, out[:300]))
         by_ns = {}
         for role in roles:
             if role.get("apiVersion") != "rbac.authorization.k8s.io/v1":
                 raise RuntimeError("%s: apiVersion %r" % (where, role.get("apiVersion")))
             meta_ns = (role.get("metadata") or {}).get("namespace")
+            if role["kind"] == "ClusterRole":
+                if meta_ns is not None:
+                    raise RuntimeError("%s: a ClusterRole with a namespace (%s)" % (where, meta_ns))
+                meta_ns = CLUSTER
             if meta_ns in by_ns:
                 raise RuntimeError("%s: two Roles for namespace %r (one per namespace)" % (where, meta_ns))
             rules = role.get("rules") or []
@@ -333,6 +437,7 @@ def pod_spec(obj):
 FILE_OPTIONS = {  # options that name a file, and stand-in content for the dry run
     "--header-file": "X-Kwait-Check: stand-in\n",
     "--ca-cert": "-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n",
+    "--password-file": "stand-in-password\n",
 }
 
 
@@ -506,20 +611,22 @@ def check_objects(label, docs, expect, kwait, scratch):
         else:
             count("args equal to expect.yaml")
 
-    # 5. RBAC
-    roles = {(d["metadata"].get("namespace", ns_default), d["metadata"]["name"]): d
-             for d in docs if d.get("kind") == "Role"}
+    # 5. RBAC (ClusterRoles and their bindings under the pseudo-namespace CLUSTER)
+    def scope(d):
+        return CLUSTER if d["kind"].startswith("Cluster") else d["metadata"].get("namespace", ns_default)
+    roles = {(scope(d), d["metadata"]["name"]): d
+             for d in docs if d.get("kind") in ("Role", "ClusterRole")}
     kwait_roles = {k: r for k, r in roles.items()
                    if (r["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "kwait"}
     granted = {}  # (role ns, sa ns, sa) -> tuples from kwait Roles
     granted_all = {}  # same, from any Role (what the pod may really do)
     granted_roles = {}  # same, the kwait Roles themselves
     for d in docs:
-        if d.get("kind") != "RoleBinding":
+        if d.get("kind") not in ("RoleBinding", "ClusterRoleBinding"):
             continue
-        rns = d["metadata"].get("namespace", ns_default)
+        rns = scope(d)
         ref = d["roleRef"]
-        if ref.get("kind") != "Role" or (rns, ref["name"]) not in roles:
+        if ref.get("kind") != ("ClusterRole" if rns == CLUSTER else "Role") or (rns, ref["name"]) not in roles:
             fail("%s: RoleBinding %s/%s refers to %s %s that is not rendered" % (label, rns, d["metadata"]["name"],
                                                                                 ref.get("kind"), ref["name"]))
             continue
@@ -527,6 +634,9 @@ def check_objects(label, docs, expect, kwait, scratch):
             if s.get("kind") != "ServiceAccount":
                 continue
             k = (rns, s.get("namespace", rns), s["name"])
+            if rns == CLUSTER and "namespace" not in s:
+                fail("%s: ClusterRoleBinding %s: ServiceAccount subject %s without a namespace" % (
+                    label, d["metadata"]["name"], s["name"]))
             t = tuples(roles[(rns, ref["name"])].get("rules"))
             granted_all[k] = granted_all.get(k, set()) | t
             if (rns, ref["name"]) in kwait_roles:
@@ -568,6 +678,75 @@ def check_objects(label, docs, expect, kwait, scratch):
             fail("%s: Role %s rules\n       got  [%s]\n       want [%s]" % (label, k, fmt(got_t), fmt(want_t)))
         else:
             count("Roles equal to expect.yaml")
+
+
+def check_kinds(kwait):
+    """The copies of kwait's table of wait-ready types agree: check.py's KINDS with the binary
+    (every name of every type, as --dry-run=rbac grants it), and the chart's lists (core
+    types, cluster-scoped types, the schema's enum of core types) with KINDS."""
+    core = sorted(p for g, p, _, _, _ in KINDS if g == "")
+    cluster = sorted("%s/%s" % (g, p) for g, p, _, ns, _ in KINDS if not ns)
+    tpl = open(os.path.join(HERE, "kwait", "templates", "_resolve.tpl")).read()
+
+    def tpl_list(var):
+        m = re.search(r"\$%s := list ((?:\"[^\"]*\" ?)+)" % var, tpl)
+        return sorted(re.findall(r'"([^"]*)"', m.group(1))) if m else None
+    for var, want in (("core", core), ("clusterScoped", cluster)):
+        got = tpl_list(var)
+        if got != want:
+            fail("kwait/templates/_resolve.tpl: $%s is %r, kwait's table says %r" % (var, got, want))
+        else:
+            count("chart type lists equal to kwait's table")
+    enums = []
+
+    def walk(o):
+        if isinstance(o, dict):
+            if isinstance(o.get("enum"), list):
+                enums.append(sorted(str(x) for x in o["enum"]))
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+    walk(json.load(open(os.path.join(HERE, "kwait", "values.schema.json"))))
+    if core not in enums:
+        fail("kwait/values.schema.json: no enum of the core types %r" % core)
+    else:
+        count("chart type lists equal to kwait's table")
+    if kwait is None:
+        return
+    for g, plural, kind, namespaced, short in KINDS:
+        names = [plural, kind, kind.lower()] + short + (["%s.%s" % (plural, g)] if g else [])
+        for name in names:
+            try:
+                out = kwait._run("--dry-run=rbac", ["wait-ready", name + "/x"], NAMESPACE)
+            except RuntimeError as e:
+                fail("kwait's table: %s" % e)
+                continue
+            docs = [d for d in yaml.safe_load_all(out) if d]
+            rules = docs[0].get("rules") or [] if len(docs) == 1 else []
+            got = (docs[0].get("kind") if docs else None,
+                   [(r.get("apiGroups"), r.get("resources")) for r in rules])
+            want = ("Role" if namespaced else "ClusterRole", [([g], [plural])])
+            if got != want:
+                fail("check.py KINDS disagrees with kwait for wait-ready %s/x: kwait grants %r, KINDS says %r" % (
+                    name, got, want))
+            else:
+                count("wait-ready type names resolved by kwait as KINDS says")
+    # not in the table: PLURAL.GROUP is taken as namespaced; a bare name has no RBAC (exit 2)
+    try:
+        out = kwait._run("--dry-run=rbac", ["wait-ready", "widgets.example.com/x"], NAMESPACE)
+        if "kind: Role\n" not in out or '"example.com"' not in out:
+            fail("kwait --dry-run=rbac wait-ready widgets.example.com/x: not a Role on example.com:\n" + out)
+        else:
+            count("wait-ready type names resolved by kwait as KINDS says")
+    except RuntimeError as e:
+        fail(str(e))
+    r = run([kwait.path, "--dry-run=rbac", "wait-ready", "widgets/x"], env=dict(os.environ, KWAIT_NAMESPACE=NAMESPACE))
+    if r.returncode != 2:
+        fail("kwait --dry-run=rbac wait-ready widgets/x: exit %d, expected 2 (a type kwait cannot name)" % r.returncode)
+    else:
+        count("wait-ready type names resolved by kwait as KINDS says")
 
 
 def check_bad_values(helm, env):
@@ -645,6 +824,8 @@ def main():
             docs = [d for d in yaml.safe_load_all(out) if d]
             check_objects(label, docs, expect, kwait, os.path.join(tmp, "files", label))
 
+        print("- kwait's table of wait-ready types")
+        check_kinds(kwait)
         print("- tests/bad-values")
         check_bad_values(o.helm, env)
 

@@ -13,7 +13,7 @@ Parameters (a dict):
   waits          instead of `wait`: a non-empty list of keys of .Values.kwait.waits or
                  {name, wait} dicts (inline). One wait renders exactly as `wait` does.
   containerName  for several waits: the container's name (default "kwait")
-If a wait has `headerSecret` or `caCert`, also render "kwait.volumes" (same waits) into the
+If a wait has `headerSecret`, `caCert` or `passwordSecret`, also render "kwait.volumes" (same waits) into the
 pod's volumes.
 
 Several waits: the global options go once at the front, each wait's own options and its
@@ -184,7 +184,7 @@ Parameters: root; waits (a list of keys or {wait, name} dicts; default: every ke
 {{- end -}}
 
 {{/*
-kwait.volumes — the pod volumes the waits need (a projected volume per wait that has
+kwait.volumes — the pod volumes the waits need (a projected volume per wait that has `passwordSecret`,
 `headerSecret` or `caCert`); renders nothing otherwise. Same parameters as kwait.initContainers.
 
   volumes:

@@ -8,8 +8,18 @@ kwait.rbac — Role + RoleBinding giving one ServiceAccount exactly what its wai
   job selector           list, watch jobs.batch                    (a selector cannot name objects)
                          list        pods                          (explain only, both job forms)
                          list        events                        (explain only, both job forms)
-  http, tcp              nothing
-Waits in another namespace (`namespace:`) get their own Role + RoleBinding there.
+  configmap NAME         get, watch  configmaps/NAME
+  service NAME           get, watch  services/NAME
+                         list, watch endpointslices.discovery.k8s.io (found by label)
+                         list        pods                          (explain only)
+  ready RESOURCE NAME    get, watch  RESOURCE.GROUP/NAME
+  ready selector         list, watch RESOURCE.GROUP
+  http, tcp, postgres,   nothing
+  redis
+Waits in another namespace (`namespace:`) get their own Role + RoleBinding there. Ready waits
+on a cluster-scoped type (customresourcedefinitions, persistentvolumes, namespaces, nodes,
+storageclasses, apiservices, clusterissuers) get a ClusterRole + ClusterRoleBinding named
+<namespace>-<release>-kwait-<name> (cluster-wide names: the namespace keeps releases apart).
 Renders nothing when no wait needs any rule.
 
   {{- include "kwait.rbac" (dict "root" . "name" "web" "serviceAccountName" "web" "waits" (list "migrations")) }}
@@ -31,9 +41,11 @@ Parameters (a dict):
 {{- $byNs := dict -}}
 {{- range (include "kwait.waitList" . | fromJson).list -}}
   {{- $r := include "kwait.resolve" (merge (dict "root" $root) .) | fromJson -}}
-  {{- $ns := default $root.Release.Namespace $r.namespace -}}
-  {{- $acc := default dict (index $byNs $ns) -}}
+  {{- $waitNs := default $root.Release.Namespace $r.namespace -}}
   {{- range $rule := $r.rules -}}
+    {{- /* key "" = the ClusterRole (no namespace can be empty) */ -}}
+    {{- $ns := ternary "" $waitNs (not (not $rule.cluster)) -}}
+    {{- $acc := default dict (index $byNs $ns) -}}
     {{- /* merge rules with the same group, resource and verbs; keep named and unnamed apart */ -}}
     {{- $named := hasKey $rule "resourceNames" -}}
     {{- $key := printf "%s|%s|%s|%t" (index $rule.apiGroups 0) (index $rule.resources 0) (join "," $rule.verbs) $named -}}
@@ -45,21 +57,24 @@ Parameters (a dict):
       {{- if $named }}{{ $_ := set $new "resourceNames" $rule.resourceNames }}{{ end -}}
       {{- $_ := set $acc $key $new -}}
     {{- end -}}
+    {{- $_ := set $byNs $ns $acc -}}
   {{- end -}}
-  {{- $_ := set $byNs $ns $acc -}}
 {{- end -}}
 {{- $fullname := printf "%s-kwait-%s" $root.Release.Name $suffix | trunc 63 | trimSuffix "-" -}}
 {{- $labels := merge (dict "app.kubernetes.io/managed-by" $root.Release.Service "app.kubernetes.io/instance" $root.Release.Name "app.kubernetes.io/component" "kwait" "helm.sh/chart" (printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-")) (default dict .labels) -}}
+{{- $clusterName := printf "%s-%s-kwait-%s" $root.Release.Namespace $root.Release.Name $suffix | trunc 253 | trimSuffix "-" -}}
 {{- $hook := .hook -}}
 {{- range $ns := keys $byNs | sortAlpha }}
 {{- $acc := index $byNs $ns }}
 {{- if $acc }}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
+kind: {{ ternary "Role" "ClusterRole" (ne $ns "") }}
 metadata:
-  name: {{ $fullname }}
+  name: {{ ternary $fullname $clusterName (ne $ns "") }}
+  {{- if $ns }}
   namespace: {{ $ns }}
+  {{- end }}
   labels:
     {{- toYaml $labels | nindent 4 }}
   {{- if $hook }}
@@ -80,10 +95,12 @@ rules:
   {{- end }}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
+kind: {{ ternary "RoleBinding" "ClusterRoleBinding" (ne $ns "") }}
 metadata:
-  name: {{ $fullname }}
+  name: {{ ternary $fullname $clusterName (ne $ns "") }}
+  {{- if $ns }}
   namespace: {{ $ns }}
+  {{- end }}
   labels:
     {{- toYaml $labels | nindent 4 }}
   {{- if $hook }}
@@ -94,8 +111,8 @@ metadata:
   {{- end }}
 roleRef:
   apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: {{ $fullname }}
+  kind: {{ ternary "Role" "ClusterRole" (ne $ns "") }}
+  name: {{ ternary $fullname $clusterName (ne $ns "") }}
 subjects:
   - kind: ServiceAccount
     name: {{ $sa }}

@@ -11,7 +11,8 @@ Result (JSON): id, kind, namespace (explicit or ""), args (list: the whole comma
 this wait alone), cmd (list: the subcommand and its own options, without namespace and global
 options: one segment of a `--and` command line), opts (the global options set for this wait:
 timeout, interval, maxInterval, attemptTimeout, logFormat, as strings), verbose, quiet, env
-(list), rules (list of {apiGroups, resources, resourceNames?, verbs, optional}), volume and
+(list), rules (list of {apiGroups, resources, resourceNames?, verbs, optional, cluster?}: cluster
+for a cluster-scoped type, granted by a ClusterRole), volume and
 volumeMount (dicts, or absent), containerName, resources.
 */}}
 {{- define "kwait.resolve" -}}
@@ -43,10 +44,16 @@ volumeMount (dicts, or absent), containerName, resources.
     "certificate" (list "name" "secretName" "secretCheck")
     "job" (list "name" "selector" "all" "ifMissing")
     "http" (list "url" "method" "status" "bodyContains" "bodyRegex" "jsonPath" "equals" "headers" "headerSecret" "caCert" "insecureSkipTlsVerify" "followRedirects")
-    "tcp" (list "address") -}}
-{{- $kind := required (printf "kwait: wait %q needs `kind` (secret, certificate, job, http or tcp)" $id) $w.kind -}}
+    "tcp" (list "address" "send" "expect")
+    "configmap" (list "name" "keys")
+    "service" (list "name" "port" "minReady")
+    "ready" (list "resource" "group" "name" "selector" "any" "condition" "jsonPath" "equals")
+    "postgres" (list "address" "user" "database" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
+    "redis" (list "address" "user" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify") -}}
+{{- $kinds := "secret, configmap, certificate, job, ready, service, http, tcp, postgres or redis" -}}
+{{- $kind := required (printf "kwait: wait %q needs `kind` (%s)" $id $kinds) $w.kind -}}
 {{- if not (hasKey $perKind $kind) -}}
-  {{- fail (printf "kwait: wait %q: unknown kind %q (secret, certificate, job, http or tcp)" $id $kind) -}}
+  {{- fail (printf "kwait: wait %q: unknown kind %q (%s)" $id $kind $kinds) -}}
 {{- end -}}
 {{- $allowed := concat $common (index $perKind $kind) -}}
 {{- range $k, $_ := $w -}}
@@ -132,24 +139,84 @@ volumeMount (dicts, or absent), containerName, resources.
     {{- $args = concat $args (list "--header-file" (printf "%s/headers" $mountDir)) -}}
     {{- $projected = append $projected (dict "secret" (dict "name" (tpl (required (printf "kwait: wait %q: headerSecret needs `name`" $id) .name) $root) "items" (list (dict "key" (default "headers" .key) "path" "headers")))) -}}
   {{- end -}}
-  {{- with $w.caCert -}}
-    {{- $args = concat $args (list "--ca-cert" (printf "%s/ca.crt" $mountDir)) -}}
-    {{- $items := list (dict "key" (default "ca.crt" .key) "path" "ca.crt") -}}
-    {{- if and .secretName .configMapName }}{{ fail (printf "kwait: wait %q: caCert takes `secretName` or `configMapName`, not both" $id) }}{{ end -}}
-    {{- if .secretName -}}
-      {{- $projected = append $projected (dict "secret" (dict "name" (tpl .secretName $root) "items" $items)) -}}
-    {{- else if .configMapName -}}
-      {{- $projected = append $projected (dict "configMap" (dict "name" (tpl .configMapName $root) "items" $items)) -}}
-    {{- else -}}
-      {{- fail (printf "kwait: wait %q: caCert needs `secretName` or `configMapName`" $id) -}}
-    {{- end -}}
-  {{- end -}}
-  {{- if and $w.caCert $w.insecureSkipTlsVerify }}{{ fail (printf "kwait: wait %q (http): `caCert` and `insecureSkipTlsVerify` exclude each other" $id) }}{{ end -}}
-  {{- if $w.insecureSkipTlsVerify }}{{ $args = append $args "--insecure-skip-tls-verify" }}{{ end -}}
+  {{- $tls := include "kwait.tls" (dict "root" $root "id" $id "w" $w "mountDir" $mountDir) | fromJson -}}
+  {{- $args = concat $args $tls.args -}}
+  {{- $projected = concat $projected $tls.sources -}}
   {{- if and (hasKey $w "followRedirects") (not $w.followRedirects) }}{{ $args = append $args "--no-follow-redirects" }}{{ end -}}
 
 {{- else if eq $kind "tcp" -}}
   {{- $args = list "wait-tcp" (tpl (required (printf "kwait: wait %q (tcp) needs `address` (HOST:PORT)" $id) $w.address) $root) -}}
+  {{- if and (hasKey $w "send") (not $w.expect) }}{{ fail (printf "kwait: wait %q (tcp): `send` needs `expect` (the answer to wait for)" $id) }}{{ end -}}
+  {{- if hasKey $w "send" }}{{ $args = concat $args (list "--send" (toString $w.send)) }}{{ end -}}
+  {{- if $w.expect }}{{ $args = concat $args (list "--expect" (toString $w.expect)) }}{{ end -}}
+
+{{- else if eq $kind "configmap" -}}
+  {{- $name := tpl (required (printf "kwait: wait %q (configmap) needs `name`" $id) $w.name) $root -}}
+  {{- $args = list "wait-configmap" $name -}}
+  {{- range $w.keys }}{{ $args = concat $args (list "--key" (toString .)) }}{{ end -}}
+  {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "configmaps") "resourceNames" (list $name) "verbs" (list "get" "watch") "optional" false) -}}
+
+{{- else if eq $kind "service" -}}
+  {{- $name := tpl (required (printf "kwait: wait %q (service) needs `name`" $id) $w.name) $root -}}
+  {{- $args = list "wait-service" $name -}}
+  {{- if hasKey $w "port" }}{{ $args = concat $args (list "--port" (toString $w.port)) }}{{ end -}}
+  {{- if hasKey $w "minReady" }}{{ $args = concat $args (list "--min-ready" (toString $w.minReady)) }}{{ end -}}
+  {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "services") "resourceNames" (list $name) "verbs" (list "get" "watch") "optional" false) -}}
+  {{- $rules = append $rules (dict "apiGroups" (list "discovery.k8s.io") "resources" (list "endpointslices") "verbs" (list "list" "watch") "optional" false) -}}
+  {{- if $explain -}}
+    {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "pods") "verbs" (list "list") "optional" true) -}}
+  {{- end -}}
+
+{{- else if eq $kind "ready" -}}
+  {{- /* the type by plural + group, so the RBAC is known without asking the server (as
+       kwait --dry-run=rbac knows it: its table of types, or PLURAL.GROUP) */ -}}
+  {{- $res := required (printf "kwait: wait %q (ready) needs `resource` (the type's plural, e.g. deployments)" $id) $w.resource -}}
+  {{- if not (hasKey $w "group") }}{{ fail (printf "kwait: wait %q (ready) needs `group` (the type's API group, \"\" for the core group)" $id) }}{{ end -}}
+  {{- $group := toString $w.group -}}
+  {{- $core := list "pods" "services" "persistentvolumeclaims" "persistentvolumes" "configmaps" "secrets" "serviceaccounts" "namespaces" "nodes" "replicationcontrollers" -}}
+  {{- if and (eq $group "") (not (has $res $core)) -}}
+    {{- fail (printf "kwait: wait %q (ready): %q is not a core type kwait knows (%s); give its `group`" $id $res (join ", " $core)) -}}
+  {{- end -}}
+  {{- /* the cluster-scoped types of kwait's table: granted by a ClusterRole */ -}}
+  {{- $clusterScoped := list "/persistentvolumes" "/namespaces" "/nodes" "apiextensions.k8s.io/customresourcedefinitions" "apiregistration.k8s.io/apiservices" "storage.k8s.io/storageclasses" "cert-manager.io/clusterissuers" -}}
+  {{- $cluster := has (printf "%s/%s" $group $res) $clusterScoped -}}
+  {{- if and $cluster $w.namespace }}{{ fail (printf "kwait: wait %q (ready): %s are cluster-scoped; `namespace` has no meaning for them" $id $res) }}{{ end -}}
+  {{- $type := $res -}}
+  {{- if $group }}{{ $type = printf "%s.%s" $res $group }}{{ end -}}
+  {{- if and $w.name $w.selector }}{{ fail (printf "kwait: wait %q (ready): set `name` or `selector`, not both" $id) }}{{ end -}}
+  {{- if $w.name -}}
+    {{- if $w.any }}{{ fail (printf "kwait: wait %q (ready): `any` needs `selector`" $id) }}{{ end -}}
+    {{- $name := tpl $w.name $root -}}
+    {{- $args = list "wait-ready" (printf "%s/%s" $type $name) -}}
+    {{- $rules = append $rules (dict "apiGroups" (list $group) "resources" (list $res) "resourceNames" (list $name) "verbs" (list "get" "watch") "optional" false "cluster" $cluster) -}}
+  {{- else if $w.selector -}}
+    {{- $args = list "wait-ready" $type "-l" (tpl $w.selector $root) -}}
+    {{- if $w.any }}{{ $args = append $args "--any" }}{{ end -}}
+    {{- $rules = append $rules (dict "apiGroups" (list $group) "resources" (list $res) "verbs" (list "list" "watch") "optional" false "cluster" $cluster) -}}
+  {{- else -}}
+    {{- fail (printf "kwait: wait %q (ready) needs `name` or `selector`" $id) -}}
+  {{- end -}}
+  {{- if and $w.condition $w.jsonPath }}{{ fail (printf "kwait: wait %q (ready): `condition` and `jsonPath` exclude each other" $id) }}{{ end -}}
+  {{- if and (hasKey $w "equals") (not $w.jsonPath) }}{{ fail (printf "kwait: wait %q (ready): `equals` needs `jsonPath`" $id) }}{{ end -}}
+  {{- if $w.condition }}{{ $args = concat $args (list "--condition" $w.condition) }}{{ end -}}
+  {{- if $w.jsonPath }}{{ $args = concat $args (list "--json-path" $w.jsonPath) }}{{ end -}}
+  {{- if hasKey $w "equals" }}{{ $args = concat $args (list "--equals" (toString $w.equals)) }}{{ end -}}
+
+{{- else if or (eq $kind "postgres") (eq $kind "redis") -}}
+  {{- $args = list (printf "wait-%s" $kind) (tpl (required (printf "kwait: wait %q (%s) needs `address` (HOST[:PORT])" $id $kind) $w.address) $root) -}}
+  {{- if and (eq $kind "redis") $w.user (not $w.passwordSecret) }}{{ fail (printf "kwait: wait %q (redis): `user` needs `passwordSecret` (AUTH sends both)" $id) }}{{ end -}}
+  {{- if $w.user }}{{ $args = concat $args (list "--user" (tpl (toString $w.user) $root)) }}{{ end -}}
+  {{- if $w.database }}{{ $args = concat $args (list "--database" (tpl (toString $w.database) $root)) }}{{ end -}}
+  {{- with $w.passwordSecret -}}
+    {{- /* from a mounted Secret, never argv or env (both are readable in the pod spec / /proc) */ -}}
+    {{- $args = concat $args (list "--password-file" (printf "%s/password" $mountDir)) -}}
+    {{- $projected = append $projected (dict "secret" (dict "name" (tpl (required (printf "kwait: wait %q: passwordSecret needs `name`" $id) .name) $root) "items" (list (dict "key" (default "password" .key) "path" "password")))) -}}
+  {{- end -}}
+  {{- if and (or $w.caCert $w.insecureSkipTlsVerify) (not $w.tls) }}{{ fail (printf "kwait: wait %q (%s): `caCert` and `insecureSkipTlsVerify` need `tls: true`" $id $kind) }}{{ end -}}
+  {{- if $w.tls }}{{ $args = append $args "--tls" }}{{ end -}}
+  {{- $tls := include "kwait.tls" (dict "root" $root "id" $id "w" $w "mountDir" $mountDir) | fromJson -}}
+  {{- $args = concat $args $tls.args -}}
+  {{- $projected = concat $projected $tls.sources -}}
 {{- end -}}
 
 {{- /* the target alone (a segment of a --and command line), then the global options:
@@ -170,7 +237,7 @@ volumeMount (dicts, or absent), containerName, resources.
 {{- if $w.quiet }}{{ $args = append $args "-q" }}{{ end -}}
 
 {{- $env := list -}}
-{{- if and (has $kind (list "secret" "certificate" "job")) (not $ns) -}}
+{{- if and (has $kind (list "secret" "configmap" "certificate" "job" "ready" "service")) (not $ns) -}}
   {{- $env = append $env (dict "name" "KWAIT_NAMESPACE" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace"))) -}}
 {{- end -}}
 {{- $out := dict "id" $id "kind" $kind "namespace" $ns "args" $args "env" $env "rules" $rules
@@ -182,6 +249,32 @@ volumeMount (dicts, or absent), containerName, resources.
   {{- $_ := set $out "volumeMount" (dict "name" (printf "kwait-%s" $id) "mountPath" $mountDir "readOnly" true) -}}
 {{- end -}}
 {{- toJson $out -}}
+{{- end -}}
+
+{{/*
+kwait.tls — internal: a wait's `caCert` (a Secret or ConfigMap key mounted as
+<mountDir>/ca.crt, passed as --ca-cert) or `insecureSkipTlsVerify`. JSON {args, sources}.
+*/}}
+{{- define "kwait.tls" -}}
+{{- $w := .w -}}
+{{- $id := .id -}}
+{{- $args := list -}}
+{{- $sources := list -}}
+{{- with $w.caCert -}}
+  {{- $args = list "--ca-cert" (printf "%s/ca.crt" $.mountDir) -}}
+  {{- $items := list (dict "key" (default "ca.crt" .key) "path" "ca.crt") -}}
+  {{- if and .secretName .configMapName }}{{ fail (printf "kwait: wait %q: caCert takes `secretName` or `configMapName`, not both" $id) }}{{ end -}}
+  {{- if .secretName -}}
+    {{- $sources = append $sources (dict "secret" (dict "name" (tpl .secretName $.root) "items" $items)) -}}
+  {{- else if .configMapName -}}
+    {{- $sources = append $sources (dict "configMap" (dict "name" (tpl .configMapName $.root) "items" $items)) -}}
+  {{- else -}}
+    {{- fail (printf "kwait: wait %q: caCert needs `secretName` or `configMapName`" $id) -}}
+  {{- end -}}
+{{- end -}}
+{{- if and $w.caCert $w.insecureSkipTlsVerify }}{{ fail (printf "kwait: wait %q (%s): `caCert` and `insecureSkipTlsVerify` exclude each other" $id $w.kind) }}{{ end -}}
+{{- if $w.insecureSkipTlsVerify }}{{ $args = append $args "--insecure-skip-tls-verify" }}{{ end -}}
+{{- toJson (dict "args" $args "sources" $sources) -}}
 {{- end -}}
 
 {{/* kwait.image — internal: repository:tag[@digest]. Parameter: the root context. */}}
