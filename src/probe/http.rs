@@ -98,7 +98,9 @@ impl HttpProbe {
             (None, false) => Trust::System,
         };
         let (mut tls, roots) = client_config(trust, "HTTP client")?;
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // HTTP/1.1 only (reqwest is built without http2): offering h2 would let a server pick
+        // a protocol the client cannot speak.
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let progress = Arc::new(Progress::default());
         tls.resumption = Resumption::store(Arc::new(HelloWatch {
             progress: progress.clone(),
