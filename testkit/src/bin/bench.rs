@@ -8,24 +8,34 @@
 //!
 //! ```text
 //! bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] [--jitter SECS]
-//!       [--chain-trials N] [--chain-gap SECS] [--only chain] [--out PATH] [--kwait PATH]
+//!       [--chain-trials N] [--chain-gap SECS] [--rollout-trials N] [--pg-trials N]
+//!       [--only S[,S...]] [--into PATH] [--skip S[,S...]] [--out PATH] [--kwait PATH]
 //!       [--kubectl PATH]
 //! ```
 //! Full run (default): 30 trials, scale 200 then 1000 (when memory allows), 60 s window,
-//! 10 pod starts per case of the several-dependencies section, out `bench/RESULTS.md`, about
-//! 15 minutes. `--quick`: 6 trials, scale 100, 12 s window, 3 pod starts, out
-//! `target/bench/RESULTS-quick.md`, about 3 minutes. Explicit flags override both.
-//! `--only chain` runs the several-dependencies section alone (out
-//! `target/bench/RESULTS-chain.md`).
+//! 10 pod starts per case of the several-dependencies section, 10 waits per row of the rollout
+//! section, 10 server starts of the postgres section, out `bench/RESULTS.md`, about 20 minutes.
+//! `--quick`: 6 trials, scale 100, 12 s window, 3 pod starts, 3 waits, 2 server starts, out
+//! `target/bench/RESULTS-quick.md`, about 4 minutes. Explicit flags override both.
+//! `--only chain,rollout,postgres` (any of them) runs those sections alone and splices each
+//! between its `<!-- section:NAME -->` markers in `bench/RESULTS.md` (`--into PATH`; with
+//! `--quick`, `target/bench/RESULTS-quick.md`), or writes them to a new file with `--out`.
+//! `--skip` leaves sections out of the full run.
 
 #[path = "../bench/chain.rs"]
 mod chain;
 #[path = "../bench/contenders.rs"]
 mod contenders;
+#[path = "../bench/postgres.rs"]
+mod postgres;
 #[path = "../bench/report.rs"]
 mod report;
+#[path = "../bench/rollout.rs"]
+mod rollout;
 #[path = "../bench/run.rs"]
 mod run;
+#[path = "../bench/splice.rs"]
+mod splice;
 #[path = "../bench/util.rs"]
 mod util;
 
@@ -37,7 +47,31 @@ use std::time::{Duration, Instant};
 use util::{Rng, first_line, fmt_elapsed, which};
 
 const USAGE: &str = "usage: bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] \
-[--jitter SECS] [--chain-trials N] [--chain-gap SECS] [--only chain] [--out PATH] [--kwait PATH] [--kubectl PATH]";
+[--jitter SECS] [--chain-trials N] [--chain-gap SECS] [--rollout-trials N] [--pg-trials N] \
+[--only SECTION[,SECTION...]] [--into PATH] [--skip SECTION[,SECTION...]] [--out PATH] [--kwait PATH] [--kubectl PATH]
+sections: chain, rollout, postgres";
+
+/// The sections `--only` and `--skip` name.
+const SECTIONS: [&str; 3] = ["chain", "rollout", "postgres"];
+
+fn sections(flag: &str, v: &str) -> Result<Vec<String>, String> {
+    let list: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if list.is_empty() {
+        return Err(format!("{flag}: no section named"));
+    }
+    match list.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        Some(bad) => Err(format!(
+            "{flag}: unknown section {bad:?} (known: {})",
+            SECTIONS.join(", ")
+        )),
+        None => Ok(list),
+    }
+}
 
 #[derive(Debug)]
 struct Opts {
@@ -50,8 +84,16 @@ struct Opts {
     chain_trials: Option<usize>,
     /// Between two dependencies becoming ready in that section.
     chain_gap: Option<f64>,
-    /// `--only chain`: that section alone.
-    only_chain: bool,
+    /// Waits per waiter and case in the rollout section.
+    rollout_trials: Option<usize>,
+    /// Server starts in the postgres section.
+    pg_trials: Option<usize>,
+    /// `--only S,...`: those sections alone, spliced into `into` (or written to `--out`).
+    only: Vec<String>,
+    /// Where `--only` splices its sections (default `bench/RESULTS.md`).
+    into: Option<PathBuf>,
+    /// Sections the full run leaves out.
+    skip: Vec<String>,
     out: Option<PathBuf>,
     kwait: Option<PathBuf>,
     kubectl: Option<String>,
@@ -67,7 +109,11 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         jitter: None,
         chain_trials: None,
         chain_gap: None,
-        only_chain: false,
+        rollout_trials: None,
+        pg_trials: None,
+        only: Vec::new(),
+        into: None,
+        skip: Vec::new(),
         out: None,
         kwait: None,
         kubectl: None,
@@ -120,10 +166,20 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
                 o.chain_trials = Some(n);
             }
             "--chain-gap" => o.chain_gap = Some(num(value()?)?),
-            "--only" => match value()?.as_str() {
-                "chain" => o.only_chain = true,
-                v => return Err(format!("--only: unknown section {v:?} (known: chain)")),
-            },
+            "--rollout-trials" | "--pg-trials" => {
+                let n = num(value()?)? as usize;
+                if n == 0 {
+                    return Err(format!("{flag} must be at least 1"));
+                }
+                if flag == "--pg-trials" {
+                    o.pg_trials = Some(n);
+                } else {
+                    o.rollout_trials = Some(n);
+                }
+            }
+            "--only" => o.only = sections(&flag, &value()?)?,
+            "--skip" => o.skip = sections(&flag, &value()?)?,
+            "--into" => o.into = Some(PathBuf::from(value()?)),
             "--out" => o.out = Some(PathBuf::from(value()?)),
             "--kwait" => o.kwait = Some(PathBuf::from(value()?)),
             "--kubectl" => o.kubectl = Some(value()?),
@@ -352,10 +408,19 @@ fn main() -> ExitCode {
         gap: opts.chain_gap.map_or(chain::GAP, Duration::from_secs_f64),
         jitter: jitter.min(Duration::from_secs(1)),
     };
+    let rollout_trials = opts
+        .rollout_trials
+        .unwrap_or_else(|| trials.min(if opts.quick { 3 } else { 10 }));
+    let pg_trials = opts
+        .pg_trials
+        .unwrap_or_else(|| trials.min(if opts.quick { 2 } else { 10 }));
+    if opts.into.is_some() && (opts.only.is_empty() || opts.out.is_some()) {
+        eprintln!("bench: --into goes with --only and without --out");
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
     let out_path = opts.out.clone().unwrap_or_else(|| {
-        if opts.only_chain {
-            target_dir().join("bench").join("RESULTS-chain.md")
-        } else if opts.quick {
+        if opts.quick {
             target_dir().join("bench").join("RESULTS-quick.md")
         } else {
             workspace().join("bench").join("RESULTS.md")
@@ -417,33 +482,59 @@ fn main() -> ExitCode {
             opts.args.join(" ")
         )
     };
-    if opts.only_chain {
-        let chain = chain::run(
-            &work.join("chain"),
-            &tools,
-            chain_trials,
-            chain_pace,
-            &mut Rng::new(),
-            &say,
-        );
+    let run_section = |name: &str, rng: &mut Rng| -> String {
+        let mut md = String::new();
+        match name {
+            "chain" => chain::run(
+                &work.join("chain"),
+                &tools,
+                chain_trials,
+                chain_pace,
+                rng,
+                &say,
+            )
+            .markdown(&mut md),
+            "rollout" => rollout::run(
+                &work.join("rollout"),
+                &tools,
+                rollout_trials,
+                jitter,
+                rng,
+                &say,
+            )
+            .markdown(&mut md),
+            _ => postgres::run(&work.join("postgres"), &tools, pg_trials, rng, &say)
+                .markdown(&mut md),
+        }
+        md
+    };
+    if !opts.only.is_empty() {
+        let mut rng = Rng::new();
+        let mut done = Vec::new();
+        for name in &opts.only {
+            let section_started = Instant::now();
+            let load = loadavg();
+            let md = run_section(name, &mut rng);
+            let info = splice::RunInfo {
+                command: command.clone(),
+                date: now_utc(),
+                elapsed: fmt_elapsed(section_started.elapsed()),
+                machine: [
+                    machine(),
+                    vec![format!(
+                        "load average (1 min) at the start / end of this section: {load} / {}",
+                        loadavg()
+                    )],
+                    versions(&tools),
+                ]
+                .concat(),
+            };
+            done.push((name.clone(), splice::after_heading(&md, &info.markdown())));
+        }
         let _ = std::fs::remove_dir_all(&work);
-        let md = chain::standalone(
-            &command,
-            &now_utc(),
-            &fmt_elapsed(started.elapsed()),
-            &[
-                machine(),
-                vec![format!(
-                    "load average (1 min) at the start / end: {load_start} / {}",
-                    loadavg()
-                )],
-                versions(&tools),
-            ]
-            .concat(),
-            &chain,
-        );
-        return write_report(&out_path, &md, started);
+        return write_sections(&opts, &done, started);
     }
+    let skipped = |name: &str| opts.skip.iter().any(|s| s == name);
 
     // ----- latency trials ---------------------------------------------------------------
     let mut rows: Vec<Row> = Contender::ALL
@@ -506,14 +597,21 @@ fn main() -> ExitCode {
         }
     }
     drop(env);
-    let chain = chain::run(
-        &work.join("chain"),
-        &tools,
-        chain_trials,
-        chain_pace,
-        &mut rng,
-        &say,
-    );
+    let chain = (!skipped("chain")).then(|| {
+        chain::run(
+            &work.join("chain"),
+            &tools,
+            chain_trials,
+            chain_pace,
+            &mut rng,
+            &say,
+        )
+    });
+    let extra: Vec<(&'static str, String)> = ["rollout", "postgres"]
+        .into_iter()
+        .filter(|n| !skipped(n))
+        .map(|n| (n, run_section(n, &mut rng)))
+        .collect();
     for r in &rows {
         if let Some(e) = r.failures.first() {
             notes.push(format!(
@@ -653,10 +751,72 @@ fn main() -> ExitCode {
         sizes: sizes(&tools),
         rows,
         scale: scales,
-        chain: Some(chain),
+        chain,
+        sections: extra,
         notes,
     };
     write_report(&out_path, &report.markdown(), started)
+}
+
+/// `--only`: the sections spliced into `--into` (default `bench/RESULTS.md`; with `--quick`
+/// `target/bench/RESULTS-quick.md`), or written alone to `--out`.
+fn write_sections(opts: &Opts, done: &[(String, String)], started: Instant) -> ExitCode {
+    if let Some(out) = &opts.out {
+        let mut doc = "# kwait benchmark: some sections\n\nThe full benchmark \
+                       (`cargo run --release -p testkit --bin bench`) has these sections too.\n"
+            .to_string();
+        for (name, md) in done {
+            match splice::splice(&doc, name, md) {
+                Ok(d) => doc = d,
+                Err(e) => {
+                    say(&e);
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        return write_report(out, &doc, started);
+    }
+    let into = opts.into.clone().unwrap_or_else(|| {
+        if opts.quick {
+            target_dir().join("bench").join("RESULTS-quick.md")
+        } else {
+            workspace().join("bench").join("RESULTS.md")
+        }
+    });
+    let mut doc =
+        std::fs::read_to_string(&into).unwrap_or_else(|_| "# kwait benchmark\n".to_string());
+    for (name, md) in done {
+        match splice::splice(&doc, name, md) {
+            Ok(d) => doc = d,
+            Err(e) => {
+                say(&format!("{}: {e}", into.display()));
+                for (_, md) in done {
+                    println!("{md}");
+                }
+                return ExitCode::from(1);
+            }
+        }
+    }
+    for (_, md) in done {
+        println!("{md}");
+    }
+    if let Some(dir) = into.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(&into, &doc) {
+        say(&format!("cannot write {}: {e}", into.display()));
+        return ExitCode::from(1);
+    }
+    say(&format!(
+        "spliced {} into {} in {}",
+        done.iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        into.display(),
+        fmt_elapsed(started.elapsed())
+    ));
+    ExitCode::SUCCESS
 }
 
 /// Writes the report (and prints it).
