@@ -619,6 +619,7 @@ impl Rollout {
         let _ = writeln!(w);
         let notes = [
             "`kubectl wait --for=condition=Available` judges one condition: during a rolling update of an available Deployment, Available stays True (the Deployment keeps its minimum availability), so it exits 0 at once, before the new pods exist; it reports a rollout done only for a new Deployment. `kubectl rollout status` and `kwait wait-ready` judge the rollout itself (observedGeneration, updated, available and total replicas, ProgressDeadlineExceeded).",
+            "kwait's slow tail is its request budget, not the watch: kwait treats a watch event as a wake-up and GETs the object (the requests listed below: one GET per status change), and makes at most 2 such checks per second (KUBE_CHECK_BURST per KUBE_CHECK_WINDOW in src/waiter.rs). Its first GET, the half-way patch and the last patch 200 ms later fall within one second when the random pause is short: the last check then waits for the budget (up to about 800 ms here), which is the p90. kubectl judges the object in the watch event itself. Real rollouts write several status updates a second while pods become ready, so the budget matters there too.",
             "API requests include kubectl's discovery (with an empty cache, as in a new pod) and, with the dispatcher build of kubectl, its `GET /version`; kwait resolves `deploy` through discovery too.",
         ];
         for n in notes {

@@ -837,3 +837,31 @@ fn write_report(out_path: &Path, md: &str, started: Instant) -> ExitCode {
     ));
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn only_and_skip_take_a_list_of_known_sections() {
+        let o = parse(args("--only rollout,postgres --into /tmp/R.md")).unwrap();
+        assert_eq!(o.only, ["rollout", "postgres"]);
+        assert_eq!(o.into.as_deref(), Some(Path::new("/tmp/R.md")));
+        let o = parse(args("--skip=chain --pg-trials 3 --rollout-trials 4")).unwrap();
+        assert_eq!(
+            (o.skip.as_slice(), o.pg_trials, o.rollout_trials),
+            (&["chain".to_string()][..], Some(3), Some(4))
+        );
+        assert!(
+            parse(args("--only scale"))
+                .unwrap_err()
+                .contains("unknown section \"scale\"")
+        );
+        assert!(parse(args("--only ,")).is_err());
+        assert!(parse(args("--pg-trials 0")).is_err());
+    }
+}
