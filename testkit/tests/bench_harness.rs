@@ -75,6 +75,8 @@ fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
             "--trials", "2", "--scale", "3", "--window", "3", "--jitter", "0.2",
         ])
         .args(["--chain-trials", "1", "--chain-gap", "0.3"])
+        // the rollout and postgres sections: sections_run_alone_are_spliced_into_a_report
+        .args(["--skip", "rollout,postgres"])
         .arg("--kwait")
         .arg(&kwait)
         .arg("--out")
@@ -184,6 +186,10 @@ fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
             }
         }
     }
+    // the full run marks its sections as `--only` splices them
+    for marker in ["<!-- section:chain -->\n## 7.", "<!-- /section:chain -->"] {
+        assert_eq!(md.matches(marker).count(), 1, "{marker:?} once in\n{md}");
+    }
     let scale = row(&md, "3").expect("scale row");
     let c = cells(scale);
     assert_eq!(c[1], "3/3", "all 3 kwait processes exit 0: {scale}");
@@ -194,6 +200,121 @@ fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
         "cargo run --release -p testkit --bin bench",
     ] {
         assert!(md.contains(what), "{what:?} missing from the report");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sections_run_alone_are_spliced_into_a_report() {
+    let kwait = debug_kwait();
+    let dir = std::env::temp_dir().join(format!("kwait-bench-splice-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let into = dir.join("RESULTS.md");
+    let before = "# kwait benchmark\n\nthe full run's text\n\n<!-- section:rollout -->\n## 8. old\n\nold rollout figures\n<!-- /section:rollout -->\n\n## How it is measured\n\n- kept\n";
+    std::fs::write(&into, before).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["--only", "rollout,postgres", "--jitter", "0.2"])
+        .args(["--rollout-trials", "1", "--pg-trials", "1"])
+        .arg("--kwait")
+        .arg(&kwait)
+        .arg("--into")
+        .arg(&into)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start bench");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(150) {
+            let _ = child.kill();
+            panic!("bench --only did not finish in 150 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "bench --only failed: {status}");
+    let md = std::fs::read_to_string(&into).unwrap();
+    // the rollout section replaced in place, the rest kept, postgres appended
+    assert!(!md.contains("old rollout figures"), "{md}");
+    assert!(md.starts_with("# kwait benchmark\n\nthe full run's text\n\n<!-- section:rollout -->\n## 8. A Deployment rolled out"), "{md}");
+    assert!(
+        md.contains("<!-- /section:rollout -->\n\n## How it is measured\n\n- kept\n"),
+        "{md}"
+    );
+    assert!(
+        md.trim_end().ends_with("<!-- /section:postgres -->"),
+        "{md}"
+    );
+    for name in ["rollout", "postgres"] {
+        assert_eq!(
+            md.matches(&format!("<!-- section:{name} -->")).count(),
+            1,
+            "{md}"
+        );
+    }
+    // each section says how it was run
+    assert_eq!(md.matches("This section was run on its own: `cargo run --release -p testkit --bin bench -- --only rollout,postgres").count(), 2, "{md}");
+
+    let kubectl = tool_found("kubectl", &["version", "--client"]);
+    for case in [
+        "new Deployment (Available=False until done)",
+        "update of an available Deployment (Available=True throughout)",
+    ] {
+        for (who, is_kubectl) in [
+            ("kwait wait-ready deploy/NAME", false),
+            ("kubectl rollout status deploy/NAME", true),
+            ("kubectl wait --for=condition=Available deploy/NAME", true),
+        ] {
+            let head = format!("| {case} | {who} |");
+            let line = md
+                .lines()
+                .find(|l| l.starts_with(&head))
+                .unwrap_or_else(|| panic!("no row {head:?} in\n{md}"));
+            let c = cells(line);
+            if is_kubectl && !kubectl {
+                assert!(c[2].starts_with("SKIPPED"), "{line}");
+                continue;
+            }
+            assert_eq!(c[2], "1/1", "{line}");
+            assert!(number(&c[6]).is_some_and(|x| x > 0.0), "requests: {line}");
+        }
+    }
+    // kwait waits for the rollout in both cases
+    let kw = md.lines().find(|l| l.starts_with("| update of an available Deployment (Available=True throughout) | kwait wait-ready")).unwrap();
+    assert_eq!(
+        cells(kw)[3],
+        "0/1",
+        "kwait exits only when the rollout completed: {kw}"
+    );
+    assert!(number(&cells(kw)[4]).is_some_and(|x| x > 0.0), "{kw}");
+
+    if md.contains("## 9. PostgreSQL in startup") && !md.contains("SKIPPED: postgres not installed")
+    {
+        for who in [
+            "kwait wait-postgres",
+            "pg_isready loop (sleep 1)",
+            "kwait wait-tcp",
+        ] {
+            let line = row(&md, who).unwrap_or_else(|| panic!("no row {who:?} in\n{md}"));
+            assert_eq!(cells(line)[1], "1/1", "{line}");
+        }
+        // the standby refuses sessions for at least a second: wait-tcp is early, the others not
+        assert_eq!(
+            cells(row(&md, "kwait wait-tcp").unwrap())[2],
+            "**1/1**",
+            "{md}"
+        );
+        assert_eq!(
+            cells(row(&md, "kwait wait-postgres").unwrap())[2],
+            "0/1",
+            "{md}"
+        );
+    } else {
+        println!("SKIPPED: postgres not installed: its section must say SKIPPED");
+        assert!(md.contains("SKIPPED: postgres not installed"), "{md}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -683,32 +683,6 @@ impl Chain {
     }
 }
 
-/// The report of `bench --only chain`: this section alone, with the machine and versions.
-pub fn standalone(
-    command: &str,
-    date: &str,
-    elapsed: &str,
-    machine: &[String],
-    chain: &Chain,
-) -> String {
-    let mut s = String::new();
-    let w = &mut s;
-    let _ = writeln!(w, "# kwait benchmark: several dependencies only\n");
-    let _ = writeln!(
-        w,
-        "This run: `{command}`, {date}, took {elapsed}. The full benchmark (`cargo run --release \
-         -p testkit --bin bench`) has this section too. Absolute times on a shared 2-core \
-         machine are noise: read the ratios.\n"
-    );
-    let _ = writeln!(w, "## Machine and versions\n");
-    for m in machine {
-        let _ = writeln!(w, "- {m}");
-    }
-    let _ = writeln!(w);
-    chain.markdown(w);
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

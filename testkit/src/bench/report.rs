@@ -65,6 +65,8 @@ pub struct Report {
     pub scale: Vec<Scale>,
     /// Several dependencies: one kwait with `--and` vs three init containers.
     pub chain: Option<super::chain::Chain>,
+    /// Further sections (name, Markdown), each between its `<!-- section:NAME -->` markers.
+    pub sections: Vec<(&'static str, String)>,
     pub notes: Vec<String>,
 }
 
@@ -109,7 +111,14 @@ impl Report {
         self.ratio_section(w);
         self.scale_section(w);
         if let Some(c) = &self.chain {
-            c.markdown(w);
+            let mut md = String::new();
+            c.markdown(&mut md);
+            w.push_str(&super::splice::wrap("chain", &md));
+            w.push('\n');
+        }
+        for (name, md) in &self.sections {
+            w.push_str(&super::splice::wrap(name, md));
+            w.push('\n');
         }
         self.method_section(w);
         s

@@ -117,6 +117,11 @@ impl Rng {
         let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
         (x >> 11) as f64 / (1u64 << 53) as f64
     }
+
+    /// Uniform in [0, max).
+    pub fn duration(&mut self, max: Duration) -> Duration {
+        max.mul_f64(self.unit())
+    }
 }
 
 // ----- child processes ----------------------------------------------------------------------

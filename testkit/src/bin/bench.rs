@@ -8,26 +8,36 @@
 //!
 //! ```text
 //! bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] [--jitter SECS]
-//!       [--chain-trials N] [--chain-gap SECS] [--only chain] [--out PATH] [--kwait PATH]
+//!       [--chain-trials N] [--chain-gap SECS] [--rollout-trials N] [--pg-trials N]
+//!       [--only S[,S...]] [--into PATH] [--skip S[,S...]] [--out PATH] [--kwait PATH]
 //!       [--kubectl PATH]
 //! ```
 //! Full run (default): 30 trials, scale 200 then 1000 (when memory allows), 60 s window,
-//! 10 pod starts per case of the several-dependencies section, out `bench/RESULTS.md`, about
-//! 15 minutes. `--quick`: 6 trials, scale 100, 12 s window, 3 pod starts, out
-//! `target/bench/RESULTS-quick.md`, about 3 minutes. Explicit flags override both.
-//! `--only chain` runs the several-dependencies section alone (out
-//! `target/bench/RESULTS-chain.md`).
+//! 10 pod starts per case of the several-dependencies section, 10 waits per row of the rollout
+//! section, 10 server starts of the postgres section, out `bench/RESULTS.md`, about 20 minutes.
+//! `--quick`: 6 trials, scale 100, 12 s window, 3 pod starts, 3 waits, 2 server starts, out
+//! `target/bench/RESULTS-quick.md`, about 4 minutes. Explicit flags override both.
+//! `--only chain,rollout,postgres` (any of them) runs those sections alone and splices each
+//! between its `<!-- section:NAME -->` markers in `bench/RESULTS.md` (`--into PATH`; with
+//! `--quick`, `target/bench/RESULTS-quick.md`), or writes them to a new file with `--out`.
+//! `--skip` leaves sections out of the full run.
 
 #[path = "../bench/chain.rs"]
 mod chain;
 #[path = "../bench/contenders.rs"]
 mod contenders;
+#[path = "../bench/postgres.rs"]
+mod postgres;
 #[path = "../bench/report.rs"]
 mod report;
 #[path = "../bench/resp.rs"]
 mod resp;
+#[path = "../bench/rollout.rs"]
+mod rollout;
 #[path = "../bench/run.rs"]
 mod run;
+#[path = "../bench/splice.rs"]
+mod splice;
 #[path = "../bench/util.rs"]
 mod util;
 
@@ -39,9 +49,32 @@ use std::time::{Duration, Instant};
 use util::{Rng, first_line, fmt_elapsed, which};
 
 const USAGE: &str = "usage: bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] \
-[--jitter SECS] [--chain-trials N] [--chain-gap SECS] [--out PATH] [--kwait PATH] [--kubectl PATH] \
-[--only SCENARIO[,...]] [--kwait-env K=V]...
-scenarios: secret, job, http, tcp, redis, chain (default: all)";
+[--jitter SECS] [--chain-trials N] [--chain-gap SECS] [--rollout-trials N] [--pg-trials N] \
+[--only NAME[,NAME...]] [--into PATH] [--skip SECTION[,SECTION...]] [--out PATH] [--kwait PATH] \
+[--kubectl PATH] [--kwait-env K=V]...
+sections (run alone and spliced into RESULTS.md): chain, rollout, postgres
+scenarios (a full run restricted to them): secret, job, http, tcp, redis";
+/// The sections `--only` and `--skip` name.
+const SECTIONS: [&str; 3] = ["chain", "rollout", "postgres"];
+
+fn sections(flag: &str, v: &str) -> Result<Vec<String>, String> {
+    let list: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if list.is_empty() {
+        return Err(format!("{flag}: no section named"));
+    }
+    match list.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        Some(bad) => Err(format!(
+            "{flag}: unknown section {bad:?} (known: {})",
+            SECTIONS.join(", ")
+        )),
+        None => Ok(list),
+    }
+}
 
 #[derive(Debug)]
 struct Opts {
@@ -54,13 +87,21 @@ struct Opts {
     chain_trials: Option<usize>,
     /// Between two dependencies becoming ready in that section.
     chain_gap: Option<f64>,
-    /// `--only chain`: that section alone.
-    only_chain: bool,
+    /// Waits per waiter and case in the rollout section.
+    rollout_trials: Option<usize>,
+    /// Server starts in the postgres section.
+    pg_trials: Option<usize>,
+    /// `--only S,...`: those sections alone, spliced into `into` (or written to `--out`).
+    only: Vec<String>,
+    /// Where `--only` splices its sections (default `bench/RESULTS.md`).
+    into: Option<PathBuf>,
+    /// Sections the full run leaves out.
+    skip: Vec<String>,
     out: Option<PathBuf>,
     kwait: Option<PathBuf>,
     kubectl: Option<String>,
-    /// `--only`: the scenarios to run (empty: all).
-    only: Vec<String>,
+    /// `--only` naming scenarios: the full run's trials restricted to them (empty: all).
+    scenarios: Vec<String>,
     /// `--kwait-env K=V`: set for every kwait run (e.g. `KWAIT_MAX_INTERVAL=2s`, the old
     /// network default, to measure "before" with the same binary).
     kwait_env: Vec<(String, String)>,
@@ -76,11 +117,15 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         jitter: None,
         chain_trials: None,
         chain_gap: None,
-        only_chain: false,
+        rollout_trials: None,
+        pg_trials: None,
+        only: Vec::new(),
+        into: None,
+        skip: Vec::new(),
         out: None,
         kwait: None,
         kubectl: None,
-        only: Vec::new(),
+        scenarios: Vec::new(),
         kwait_env: Vec::new(),
         args: args.clone(),
     };
@@ -131,22 +176,44 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
                 o.chain_trials = Some(n);
             }
             "--chain-gap" => o.chain_gap = Some(num(value()?)?),
+            "--rollout-trials" | "--pg-trials" => {
+                let n = num(value()?)? as usize;
+                if n == 0 {
+                    return Err(format!("{flag} must be at least 1"));
+                }
+                if flag == "--pg-trials" {
+                    o.pg_trials = Some(n);
+                } else {
+                    o.rollout_trials = Some(n);
+                }
+            }
+            "--only" => {
+                // Sections run alone (spliced into RESULTS.md); scenarios restrict a full run.
+                let v = value()?;
+                for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if SECTIONS.contains(&s) {
+                        o.only.push(s.to_string());
+                    } else if Contender::ALL.iter().any(|c| c.scenario.key() == s) {
+                        o.scenarios.push(s.to_string());
+                    } else {
+                        return Err(format!(
+                            "--only: unknown section or scenario {s:?} (sections: {}; scenarios: secret, job, http, tcp, redis)",
+                            SECTIONS.join(", ")
+                        ));
+                    }
+                }
+                if !o.only.is_empty() && !o.scenarios.is_empty() {
+                    return Err("--only: name sections or scenarios, not both".into());
+                }
+                if o.only.is_empty() && o.scenarios.is_empty() {
+                    return Err("--only: no section or scenario named".into());
+                }
+            }
+            "--skip" => o.skip = sections(&flag, &value()?)?,
+            "--into" => o.into = Some(PathBuf::from(value()?)),
             "--out" => o.out = Some(PathBuf::from(value()?)),
             "--kwait" => o.kwait = Some(PathBuf::from(value()?)),
             "--kubectl" => o.kubectl = Some(value()?),
-            "--only" => {
-                let v = value()?;
-                for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    if s == "chain" {
-                        o.only_chain = true;
-                        continue;
-                    }
-                    if !Contender::ALL.iter().any(|c| c.scenario.key() == s) {
-                        return Err(format!("--only: unknown scenario {s:?}"));
-                    }
-                    o.only.push(s.to_string());
-                }
-            }
             "--kwait-env" => {
                 let v = value()?;
                 let (k, val) = v
@@ -383,10 +450,19 @@ fn main() -> ExitCode {
         gap: opts.chain_gap.map_or(chain::GAP, Duration::from_secs_f64),
         jitter: jitter.min(Duration::from_secs(1)),
     };
+    let rollout_trials = opts
+        .rollout_trials
+        .unwrap_or_else(|| trials.min(if opts.quick { 3 } else { 10 }));
+    let pg_trials = opts
+        .pg_trials
+        .unwrap_or_else(|| trials.min(if opts.quick { 2 } else { 10 }));
+    if opts.into.is_some() && (opts.only.is_empty() || opts.out.is_some()) {
+        eprintln!("bench: --into goes with --only and without --out");
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
     let out_path = opts.out.clone().unwrap_or_else(|| {
-        if opts.only_chain {
-            target_dir().join("bench").join("RESULTS-chain.md")
-        } else if opts.quick {
+        if opts.quick {
             target_dir().join("bench").join("RESULTS-quick.md")
         } else {
             workspace().join("bench").join("RESULTS.md")
@@ -450,38 +526,66 @@ fn main() -> ExitCode {
             opts.args.join(" ")
         )
     };
-    if opts.only_chain {
-        let chain = chain::run(
-            &work.join("chain"),
-            &tools,
-            chain_trials,
-            chain_pace,
-            &mut Rng::new(),
-            &say,
-        );
+    let run_section = |name: &str, rng: &mut Rng| -> String {
+        let mut md = String::new();
+        match name {
+            "chain" => chain::run(
+                &work.join("chain"),
+                &tools,
+                chain_trials,
+                chain_pace,
+                rng,
+                &say,
+            )
+            .markdown(&mut md),
+            "rollout" => rollout::run(
+                &work.join("rollout"),
+                &tools,
+                rollout_trials,
+                jitter,
+                rng,
+                &say,
+            )
+            .markdown(&mut md),
+            _ => postgres::run(&work.join("postgres"), &tools, pg_trials, rng, &say)
+                .markdown(&mut md),
+        }
+        md
+    };
+    if !opts.only.is_empty() {
+        let mut rng = Rng::new();
+        let mut done = Vec::new();
+        for name in &opts.only {
+            let section_started = Instant::now();
+            let load = loadavg();
+            let md = run_section(name, &mut rng);
+            let info = splice::RunInfo {
+                command: command.clone(),
+                date: now_utc(),
+                elapsed: fmt_elapsed(section_started.elapsed()),
+                machine: [
+                    machine(),
+                    vec![format!(
+                        "load average (1 min) at the start / end of this section: {load} / {}",
+                        loadavg()
+                    )],
+                    versions(&tools),
+                ]
+                .concat(),
+            };
+            done.push((name.clone(), splice::after_heading(&md, &info.markdown())));
+        }
         let _ = std::fs::remove_dir_all(&work);
-        let md = chain::standalone(
-            &command,
-            &now_utc(),
-            &fmt_elapsed(started.elapsed()),
-            &[
-                machine(),
-                vec![format!(
-                    "load average (1 min) at the start / end: {load_start} / {}",
-                    loadavg()
-                )],
-                versions(&tools),
-            ]
-            .concat(),
-            &chain,
-        );
-        return write_report(&out_path, &md, started);
+        return write_sections(&opts, &done, started);
     }
+    let skipped = |name: &str| opts.skip.iter().any(|s| s == name);
 
     // ----- latency trials ---------------------------------------------------------------
     let mut rows: Vec<Row> = Contender::ALL
         .iter()
-        .filter(|c| opts.only.is_empty() || opts.only.iter().any(|s| s == c.scenario.key()))
+        .filter(|c| {
+            opts.scenarios.is_empty() || opts.scenarios.iter().any(|s| s == c.scenario.key())
+        })
         .map(|&c| Row {
             c,
             cmd: String::new(),
@@ -551,14 +655,21 @@ fn main() -> ExitCode {
         }
     }
     drop(env);
-    let chain = chain::run(
-        &work.join("chain"),
-        &tools,
-        chain_trials,
-        chain_pace,
-        &mut rng,
-        &say,
-    );
+    let chain = (!skipped("chain")).then(|| {
+        chain::run(
+            &work.join("chain"),
+            &tools,
+            chain_trials,
+            chain_pace,
+            &mut rng,
+            &say,
+        )
+    });
+    let extra: Vec<(&'static str, String)> = ["rollout", "postgres"]
+        .into_iter()
+        .filter(|n| !skipped(n))
+        .map(|n| (n, run_section(n, &mut rng)))
+        .collect();
     for r in &rows {
         if let Some(e) = r.failures.first() {
             notes.push(format!(
@@ -715,10 +826,72 @@ fn main() -> ExitCode {
         sizes: sizes(&tools),
         rows,
         scale: scales,
-        chain: Some(chain),
+        chain,
+        sections: extra,
         notes,
     };
     write_report(&out_path, &report.markdown(), started)
+}
+
+/// `--only`: the sections spliced into `--into` (default `bench/RESULTS.md`; with `--quick`
+/// `target/bench/RESULTS-quick.md`), or written alone to `--out`.
+fn write_sections(opts: &Opts, done: &[(String, String)], started: Instant) -> ExitCode {
+    if let Some(out) = &opts.out {
+        let mut doc = "# kwait benchmark: some sections\n\nThe full benchmark \
+                       (`cargo run --release -p testkit --bin bench`) has these sections too.\n"
+            .to_string();
+        for (name, md) in done {
+            match splice::splice(&doc, name, md) {
+                Ok(d) => doc = d,
+                Err(e) => {
+                    say(&e);
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        return write_report(out, &doc, started);
+    }
+    let into = opts.into.clone().unwrap_or_else(|| {
+        if opts.quick {
+            target_dir().join("bench").join("RESULTS-quick.md")
+        } else {
+            workspace().join("bench").join("RESULTS.md")
+        }
+    });
+    let mut doc =
+        std::fs::read_to_string(&into).unwrap_or_else(|_| "# kwait benchmark\n".to_string());
+    for (name, md) in done {
+        match splice::splice(&doc, name, md) {
+            Ok(d) => doc = d,
+            Err(e) => {
+                say(&format!("{}: {e}", into.display()));
+                for (_, md) in done {
+                    println!("{md}");
+                }
+                return ExitCode::from(1);
+            }
+        }
+    }
+    for (_, md) in done {
+        println!("{md}");
+    }
+    if let Some(dir) = into.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(&into, &doc) {
+        say(&format!("cannot write {}: {e}", into.display()));
+        return ExitCode::from(1);
+    }
+    say(&format!(
+        "spliced {} into {} in {}",
+        done.iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        into.display(),
+        fmt_elapsed(started.elapsed())
+    ));
+    ExitCode::SUCCESS
 }
 
 /// Writes the report (and prints it).
@@ -738,4 +911,38 @@ fn write_report(out_path: &Path, md: &str, started: Instant) -> ExitCode {
         fmt_elapsed(started.elapsed())
     ));
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn only_and_skip_take_a_list_of_known_sections() {
+        let o = parse(args("--only rollout,postgres --into /tmp/R.md")).unwrap();
+        assert_eq!(o.only, ["rollout", "postgres"]);
+        assert_eq!(o.into.as_deref(), Some(Path::new("/tmp/R.md")));
+        let o = parse(args("--skip=chain --pg-trials 3 --rollout-trials 4")).unwrap();
+        assert_eq!(
+            (o.skip.as_slice(), o.pg_trials, o.rollout_trials),
+            (&["chain".to_string()][..], Some(3), Some(4))
+        );
+        assert!(
+            parse(args("--only scale"))
+                .unwrap_err()
+                .contains("unknown section or scenario \"scale\"")
+        );
+        let o = parse(args("--only http,tcp")).unwrap();
+        assert_eq!(
+            (o.only.len(), o.scenarios.as_slice()),
+            (0, &["http".to_string(), "tcp".to_string()][..])
+        );
+        assert!(parse(args("--only chain,http")).is_err());
+        assert!(parse(args("--only ,")).is_err());
+        assert!(parse(args("--pg-trials 0")).is_err());
+    }
 }
