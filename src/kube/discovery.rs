@@ -34,6 +34,15 @@ pub const AGGREGATED_ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2
 /// Longest name kept in a message.
 const NAME_MAX: usize = 253;
 
+/// The most per-group documents one legacy discovery reads (`/apis/GROUP/VERSION`, one request
+/// each). Real clusters serve a few dozen groups; a server listing thousands (hostile, or
+/// broken) must not turn each check into thousands of requests.
+const MAX_GROUP_DOCUMENTS: usize = 200;
+
+/// The most resource types one discovery keeps. Real clusters serve a few hundred; documents of
+/// 8 MiB each listing hundreds of thousands must not grow memory without end.
+const MAX_ENTRIES: usize = 10_000;
+
 /// One served resource type, as discovery describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -188,9 +197,19 @@ pub async fn resolve(kube: &Kube, name: &str) -> Result<Resolved, DiscoveryError
     if is_aggregated(&groups_doc) {
         entries.extend(aggregated(&groups_doc)?);
     } else {
-        for (group, version, preferred) in legacy_groups(&groups_doc, &wanted)? {
+        let groups = legacy_groups(&groups_doc, &wanted)?;
+        if groups.len() > MAX_GROUP_DOCUMENTS {
+            return Err(DiscoveryError::Document(format!(
+                "the API server lists {} group versions to read one by one, more than the {MAX_GROUP_DOCUMENTS} kwait reads: name the type with its group (PLURAL.GROUP), which reads only that group's",
+                groups.len()
+            )));
+        }
+        for (group, version, preferred) in groups {
             match read(kube, &format!("/apis/{group}/{version}")).await {
-                Ok(doc) => entries.extend(legacy_resources(&doc, &group, preferred)?),
+                Ok(doc) => {
+                    entries.extend(legacy_resources(&doc, &group, preferred)?);
+                    too_many(&entries)?;
+                }
                 // A group whose aggregated API server is down (metrics.k8s.io, ...) must not
                 // stop a name of another group from resolving; when it is the group named, the
                 // failure is the answer (transient: retried).
@@ -199,7 +218,18 @@ pub async fn resolve(kube: &Kube, name: &str) -> Result<Resolved, DiscoveryError
             }
         }
     }
+    too_many(&entries)?;
     pick(&entries, &wanted, name)
+}
+
+/// More resource types than [`MAX_ENTRIES`]: not a real cluster's discovery.
+fn too_many(entries: &[Entry]) -> Result<(), DiscoveryError> {
+    if entries.len() > MAX_ENTRIES {
+        return Err(not_understood(&format!(
+            "more than {MAX_ENTRIES} resource types"
+        )));
+    }
+    Ok(())
 }
 
 /// One GET of a discovery document.
@@ -1012,6 +1042,52 @@ mod tests {
         api.unregister_resource("certificaterequests");
         let err = resolve(&kube, "cr").await.unwrap_err();
         assert!(matches!(err, DiscoveryError::NotServed { .. }), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A server listing hundreds of API groups, in the legacy form, made every check read each
+    /// group's document, one request each: a request storm per check. Past
+    /// MAX_GROUP_DOCUMENTS the bare name is refused without those requests; a name with its
+    /// group still reads only that group's document.
+    #[tokio::test]
+    async fn hundreds_of_legacy_groups_are_not_read_one_by_one() {
+        let api = testkit::ApiServer::start();
+        let dir = std::env::temp_dir().join(format!(
+            "kwait-many-groups-{}-{}",
+            std::process::id(),
+            api.port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kc = api.write_kubeconfig(&dir, testkit::KubeconfigOpts::default());
+        let settings = crate::plan::KubeSettings {
+            namespace: None,
+            kubeconfig: Some(kc),
+            context: None,
+        };
+        let kube = Kube::connect(&settings, std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        for i in 0..MAX_GROUP_DOCUMENTS + 50 {
+            api.register_resource(testkit::ResourceDef::new(
+                &format!("g{i}.example.com"),
+                "v1",
+                "Widget",
+                "widgets",
+            ));
+        }
+        api.set_aggregated_discovery(false);
+        api.reset_counters();
+        let err = resolve(&kube, "widgets").await.unwrap_err();
+        assert!(
+            matches!(err, DiscoveryError::Document(_))
+                && err.to_string().contains("name the type with its group"),
+            "{err}"
+        );
+        assert!(api.requests().len() <= 3, "{:#?}", api.requests());
+        api.reset_counters();
+        let r = resolve(&kube, "widgets.g7.example.com").await.unwrap();
+        assert_eq!(r.entry.group, "g7.example.com");
+        assert!(api.requests().len() <= 4, "{:#?}", api.requests());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
