@@ -264,13 +264,12 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
             return Err(TargetError::UnknownType(kind));
         }
         // One Role per namespace that needs rules, in the order the targets name them, and one
-        // ClusterRole for cluster-scoped types (key `None`).
-        type Doc = (Option<String>, Vec<rbac::Rule>, bool, String);
+        // ClusterRole for cluster-scoped types: keyed by (cluster-scoped, namespace).
+        type Doc = ((bool, Option<String>), Vec<rbac::Rule>, bool, String);
         let mut roles: Vec<Doc> = Vec::new();
         for (t, ns, _, rules) in &per_target {
             for rule in rules {
-                let key = if rule.cluster { None } else { ns.clone() };
-                let key = key.or_else(|| (!rule.cluster).then(String::new));
+                let key = (rule.cluster, ns.clone().filter(|_| !rule.cluster));
                 match roles.iter_mut().find(|r| r.0 == key) {
                     Some(r) => {
                         r.1.push(rule.clone());
@@ -296,8 +295,7 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
         }
         let docs: Vec<String> = roles
             .into_iter()
-            .map(|(ns, rules, note, name)| {
-                let ns = ns.filter(|n| !n.is_empty());
+            .map(|((_, ns), rules, note, name)| {
                 rbac::role_yaml(&name, ns.as_deref(), &rbac::merge(rules), note)
             })
             .collect();
