@@ -116,14 +116,6 @@ impl Plan {
             .map_err(|e| PlanError::Conflict(e.to_string()))?;
         Plan::from_cli(cli)
     }
-
-    /// How to reach the Kubernetes API for `t`: the global settings, with its own `-n`.
-    pub fn kube_for(&self, t: &Planned) -> KubeSettings {
-        KubeSettings {
-            namespace: t.namespace.clone().or_else(|| self.kube.namespace.clone()),
-            ..self.kube.clone()
-        }
-    }
 }
 
 /// How to reach the Kubernetes API.

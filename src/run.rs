@@ -120,11 +120,9 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
     let count = plan.targets.len();
     // Until connected, the report names each target with the namespace expected before
     // anything is read (as --dry-run does).
-    let expected: Vec<String> = plan
-        .targets
-        .iter()
-        .map(|t| {
-            let ns = targets::expected_namespace(&plan, t);
+    let expected: Vec<String> = (plan.targets.iter())
+        .zip(targets::expected_namespaces(&plan))
+        .map(|(t, ns)| {
             targets::describe(&t.target, ns.as_deref().unwrap_or("<default namespace>"))
                 .unwrap_or_default()
         })

@@ -38,11 +38,20 @@ pub enum TargetError {
     UnknownType(String),
 }
 
-/// The namespace a Kubernetes target is expected in before anything is contacted, decided as
-/// the run decides it (client-go's order: `-n`, the kubeconfig context's, the pod's own);
-/// `None` when no configuration decides it.
-pub fn expected_namespace(plan: &Plan, t: &Planned) -> Option<String> {
-    kube::default_namespace(&plan.kube_for(t))
+/// The namespace each target is expected in before anything is contacted, decided as the run
+/// decides it (client-go's order: `-n`, the kubeconfig context's, the pod's own); `None` when no
+/// configuration decides it. The kubeconfig is read once for all the targets without a `-n` of
+/// their own, not once per target.
+pub fn expected_namespaces(plan: &Plan) -> Vec<Option<String>> {
+    let mut shared: Option<Option<String>> = None;
+    (plan.targets.iter())
+        .map(|t: &Planned| match &t.namespace {
+            Some(ns) => Some(ns.clone()),
+            None => shared
+                .get_or_insert_with(|| kube::default_namespace(&plan.kube))
+                .clone(),
+        })
+        .collect()
 }
 
 /// What `target` waits for, e.g. `Secret crs/litellm-api-user (keys: API_KEY)`: the one text a
@@ -240,8 +249,7 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
 pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
     // Each target's namespace as expected before anything is contacted, and its rules.
     let mut per_target = Vec::with_capacity(plan.targets.len());
-    for t in &plan.targets {
-        let ns = expected_namespace(plan, t);
+    for (t, ns) in plan.targets.iter().zip(expected_namespaces(plan)) {
         let shown = ns.clone().unwrap_or_else(|| "<default namespace>".into());
         per_target.push((t, ns, shown, rbac::rules(&t.target)));
     }
