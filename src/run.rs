@@ -203,6 +203,9 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
                 .member(i)
                 .warn("--insecure-skip-tls-verify: the server's certificate is not verified");
         }
+        if let Some(note) = targets::namespace_unused(&plan, t) {
+            voice.member(i).warn(&note);
+        }
     }
 
     // Every target at once. The first that fails for good cancels the others; a signal stops

@@ -54,6 +54,23 @@ pub fn expected_namespaces(plan: &Plan) -> Vec<Option<String>> {
         .collect()
 }
 
+/// A `-n` that cannot apply: the target is of a type the table knows to be cluster-scoped
+/// (`wait-ready pv/data -n app` where a `pvc` was meant, or a Namespace). Said, not refused:
+/// kubectl ignores it too, but a user who gave it may have meant another type. Types found only
+/// through discovery are not known here, and are not said.
+pub fn namespace_unused(plan: &Plan, t: &Planned) -> Option<String> {
+    let Target::Ready(r) = &t.target else {
+        return None;
+    };
+    let known = r.known.filter(|k| !k.namespaced)?;
+    let ns = t.namespace.as_ref().or(plan.kube.namespace.as_ref())?;
+    Some(format!(
+        "-n {} does not apply: {} is cluster-scoped, so the namespace is not used",
+        crate::net::text::printable(ns, 63),
+        known.kind
+    ))
+}
+
 /// What `target` waits for, e.g. `Secret crs/litellm-api-user (keys: API_KEY)`: the one text a
 /// run prints (with the namespace it connected to) and `--dry-run` prints (with the namespace
 /// it expects). An HTTP target is described by its probe, which is built (contacting nothing)
@@ -378,6 +395,11 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
         out.push_str(
             "kwait: RBAC needed: get on the Secret named by spec.secretName (pass --secret-name to name it)\n",
         );
+    }
+    for (t, _, _, _) in &per_target {
+        if let Some(note) = namespace_unused(plan, t) {
+            out.push_str(&format!("kwait: note: {note}\n"));
+        }
     }
     // Files the options name that are not here: the pod the arguments are for may have them.
     for (t, _, _, _) in &per_target {

@@ -265,6 +265,34 @@ fn cluster_scoped_crds_and_persistent_volumes_are_read_without_a_namespace() {
             .any(|p| p == "/api/v1/persistentvolumes/data-1"),
         "{paths:?}"
     );
+    // A -n given for a cluster-scoped type is said (the user may have meant pvc), not refused:
+    // the kubeconfig's own namespace, given by nobody, is not.
+    let r = run(
+        c.kwait(&["--timeout", "10s", "wait-ready", "pv/data-1", "-n", "app"]),
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let note =
+        "-n app does not apply: PersistentVolume is cluster-scoped, so the namespace is not used";
+    assert!(
+        r.stderr.contains(&format!("kwait: warning: {note}\n")),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        c.kwait(&["--timeout", "10s", "wait-ready", "pv/data-1"]),
+        LIMIT,
+    );
+    assert!(!r.stderr.contains("does not apply"), "{}", r.stderr);
+    let dry = run_in(
+        &c.dir,
+        &["--dry-run", "-n", "app", "wait-ready", "pv/data-1"],
+    );
+    assert!(
+        dry.stdout.contains(&format!("kwait: note: {note}\n")),
+        "{}",
+        dry.stdout
+    );
     // --dry-run=rbac grants cluster-scoped types through a ClusterRole.
     let dry = run_in(
         &c.dir,

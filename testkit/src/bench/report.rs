@@ -132,7 +132,7 @@ impl Report {
         let _ = writeln!(
             w,
             "- settings: {} trials per waiter, {} s idle window, random pause before readiness \
-             uniform in [0, {} s), stratified\n",
+             uniform in [0, {} s), stratified, the same pauses for every waiter\n",
             self.trials,
             fmt_num(self.window_s),
             fmt_num(self.jitter_s)
@@ -372,7 +372,7 @@ impl Report {
         let _ = writeln!(w, "## How it is measured\n");
         let items = [
             "**exec → first request**: wall time from just before `spawn()` to the arrival time the server recorded for the waiter's first request (any path, discovery included; for HTTP, the first hit seen by a 0.1 ms poll).",
-            "**reaction**: the waiter is started, the bench waits until it is certainly waiting (kwait: the server has seen its GET and its watch; `kubectl wait --for=condition`: its watch; `kubectl wait --for=create` and the loops: their first GET of the object; HTTP: the first request), pauses a random time in [0, jitter) so a polling loop is caught at every phase (stratified: each waiter's trials draw once from each of N equal slices of [0, jitter), in random order, so that every phase is sampled evenly and the median is not left to chance), records t0 just before the object is created (Job: `status.conditions` Complete=True; HTTP: the server starts answering 200), and stops when the waiter process has exited 0 (a thread blocked in `wait()` notes the instant).",
+            "**reaction**: the waiter is started, the bench waits until it is certainly waiting (kwait: the server has seen its GET and its watch; `kubectl wait --for=condition`: its watch; `kubectl wait --for=create` and the loops: their first GET of the object; HTTP: the first request), pauses a random time in [0, jitter) so a polling loop is caught at every phase (stratified: the trials draw once from each of N equal slices of [0, jitter), in random order, so that every phase is sampled evenly and the median is not left to chance; every waiter gets the same pauses in the same order, so a ratio of two waiters' medians compares them at the same phases), records t0 just before the object is created (Job: `status.conditions` Complete=True; HTTP: the server starts answering 200), and stops when the waiter process has exited 0 (a thread blocked in `wait()` notes the instant).",
             "**requests/min**: a fresh server per waiter; the count starts once the waiter is waiting and runs for the idle window; all waiters' windows run at the same time.",
             "**peak RSS**: the waiter's `ru_maxrss` from `wait4` through GNU `time -f %M`, over the whole idle run (waiting, then the object appears, exit). For the shell loops this is the largest of bash and the `kubectl`/`curl` it ran.",
             "**scale**: N kwait processes start at once; after all have their watch open, requests at the server are counted over the window; then the Secret is created and the last exit is timed. RSS/PSS from `/proc/PID/status` and `smaps_rollup` while waiting (PSS shares the binary's pages).",

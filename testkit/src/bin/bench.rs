@@ -627,21 +627,16 @@ fn main() -> ExitCode {
         }
     }
     say(&format!(
-        "latency: {trials} trials per waiter, round-robin, random pause [0, {:.1} s) before readiness (stratified)",
+        "latency: {trials} trials per waiter, round-robin, random pause [0, {:.1} s) before readiness (stratified, the same for every waiter)",
         jitter.as_secs_f64()
     ));
-    let schedule: Vec<Vec<Duration>> = rows
-        .iter()
-        .map(|_| run::pauses(trials, jitter, &mut rng))
-        .collect();
+    // One schedule for every waiter (common random numbers): trial i of each waiter comes at
+    // the same phase, so a ratio of two medians compares the waiters, not their luck of draw.
+    let schedule = run::pauses(trials, jitter, &mut rng);
     for i in 0..trials {
-        for (k, r) in rows
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, r)| r.skipped.is_none())
-        {
+        for r in rows.iter_mut().filter(|r| r.skipped.is_none()) {
             let name = format!("{}-{i}", r.c.short());
-            let pause = schedule[k].get(i).copied().unwrap_or_default();
+            let pause = schedule.get(i).copied().unwrap_or_default();
             match run::trial(&env, &tools, r.c, &name, pause) {
                 Ok(t) => r.trials.push(t),
                 Err(e) => {
