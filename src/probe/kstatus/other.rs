@@ -63,7 +63,7 @@ pub(super) fn pvc(o: &Obj<'_>, class: Option<&Value>) -> Check {
     o.pending(
         shown,
         format!(
-            "{} is not Bound yet: no PersistentVolume matches it, or its StorageClass {class_name}'s provisioner has not made one (events say which)",
+            "{} is not Bound yet: no PersistentVolume matches it, or its StorageClass {class_name}'s provisioner has not made one, or that class binds only once a pod that mounts the claim is scheduled (volumeBindingMode: WaitForFirstConsumer: then waiting for the claim before that pod exists waits for ever; events say which)",
             o.what()
         ),
     )
