@@ -378,7 +378,7 @@ pub struct RedisArgs {
 
 /// `--tls` and its trust options, the same for `wait-postgres` and `wait-redis` (validated
 /// once, by `plan::tls_choice`).
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct TlsArgs {
     /// Connect with TLS; the server's certificate is verified
     #[arg(long)]
@@ -390,7 +390,7 @@ pub struct TlsArgs {
 
 /// How a server's TLS certificate is checked: `wait-http` (for https://), and `wait-postgres`
 /// and `wait-redis` with `--tls`. One wording, true for all three.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct TrustArgs {
     /// A PEM file of CA certificates to trust (instead of the system bundle)
     #[arg(long, value_name = "PATH")]

@@ -380,6 +380,18 @@ pub fn handshake_failed(
     Observation::new(Class::Tls, state).cause(cause).fix(fix)
 }
 
+/// A TLS handshake that did not finish within `within` (the attempt's time), after `peer`
+/// (`HOST:PORT`, a URL) accepted the connection: the same words in every probe.
+pub fn handshake_timed_out(peer: &str, within: std::time::Duration, hints: Hints) -> Observation {
+    Observation::new(Class::Timeout, "attempt timed out: TLS handshake did not finish")
+        .cause(format!(
+            "{peer} accepted the connection, but the TLS handshake did not finish within {}",
+            crate::duration::format(within)
+        ))
+        .fix("check that the port speaks TLS and that the server is not overloaded; a plain port that waits for a request never answers a TLS hello")
+        .fix(hints.not_tls)
+}
+
 /// `fix`, naming the server's TLS settings where the probe knows them.
 fn settings_fix(fix: &str, hints: Hints) -> String {
     match hints.settings {
@@ -494,6 +506,15 @@ mod tests {
             no_hint,
         );
         assert_eq!(o.fix, vec!["check the server's TLS settings".to_string()]);
+    }
+
+    #[test]
+    fn a_stalled_handshake_is_an_attempt_timeout_with_the_probes_hint() {
+        let o = handshake_timed_out("db:5432", std::time::Duration::from_secs(5), HINTS);
+        assert_eq!(o.class, Class::Timeout);
+        assert_eq!(o.state, "attempt timed out: TLS handshake did not finish");
+        assert!(o.cause.unwrap_or_default().starts_with("db:5432 accepted"));
+        assert_eq!(o.fix.last().map(String::as_str), Some("NOT-TLS HINT"));
     }
 
     #[test]

@@ -158,13 +158,7 @@ mod tests {
             user: "postgres".into(),
             database: None,
             password_file: None,
-            tls: crate::cli::TlsArgs {
-                tls: false,
-                trust: crate::cli::TrustArgs {
-                    ca_cert: None,
-                    insecure_skip_tls_verify: false,
-                },
-            },
+            tls: Default::default(),
         }
     }
 

@@ -116,13 +116,7 @@ mod tests {
             address: address.into(),
             password_file: None,
             user: None,
-            tls: crate::cli::TlsArgs {
-                tls: false,
-                trust: crate::cli::TrustArgs {
-                    ca_cert: None,
-                    insecure_skip_tls_verify: false,
-                },
-            },
+            tls: Default::default(),
         }
     }
 

@@ -42,7 +42,7 @@ use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::net::failure::{Failure, failure};
 use crate::net::resolve::Resolver;
 use crate::net::text::{add_secret, printable};
-use crate::net::tls::{Hints, Roots, client_config, handshake_failed};
+use crate::net::tls::{Hints, Roots, client_config, handshake_failed, handshake_timed_out};
 use crate::plan::{BodyMatch, HttpTarget};
 
 /// The most of a body that is read; the rest is never downloaded.
@@ -402,11 +402,7 @@ impl HttpProbe {
         let within = crate::duration::format(timeout);
         let url = redact_url(url);
         if phase == "TLS handshake did not finish" {
-            return Observation::new(Class::Timeout, "attempt timed out: TLS handshake did not finish")
-                .cause(format!(
-                    "{url} accepted the connection, but the TLS handshake did not finish within {within}"
-                ))
-                .fix("check that the port speaks TLS (https://) and that the server is not overloaded; a plain-HTTP port that waits for a request never answers a TLS hello");
+            return handshake_timed_out(&url, timeout, TLS_HINTS);
         }
         Observation::new(Class::Timeout, "attempt timed out")
             .cause(format!(

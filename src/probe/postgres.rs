@@ -36,7 +36,7 @@ use super::tcp::{ATTEMPT_DELAY, connect_observation, connect_racing};
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::net::resolve::resolve;
 use crate::net::text::{chain, printable};
-use crate::net::tls::{Hints, Roots, client_config, handshake_failed};
+use crate::net::tls::{Hints, Roots, client_config, handshake_failed, handshake_timed_out};
 use crate::plan::{PostgresTarget, TlsChoice};
 
 /// How much of a server's message is shown in a state line.
@@ -186,6 +186,12 @@ impl PostgresProbe {
         match tokio::time::timeout_at(deadline, self.session(tcp, &stage)).await {
             Ok(Ok(reached)) => self.ready(reached),
             Ok(Err(e)) => Check::Pending(self.observation(e, &named(&addr))),
+            // The one stage every TLS client has: worded as every probe words it.
+            Err(_) if stage.load(Ordering::Relaxed) == 1 => Check::Pending(handshake_timed_out(
+                &named(&addr),
+                attempt_timeout,
+                TLS_HINTS,
+            )),
             Err(_) => {
                 let waited = STAGES
                     .get(stage.load(Ordering::Relaxed))
@@ -609,6 +615,46 @@ mod tests {
                 panic!("53300 is not ready")
             };
             assert_eq!(o.state, "not ready: sorry, too many clients already");
+        });
+    }
+
+    /// A server that accepts the TLS request and then does not speak TLS, or stalls: the words
+    /// every probe uses ([`handshake_failed`], [`handshake_timed_out`]) with wait-postgres's
+    /// hint. Before, the stall was "attempt timed out" naming the stage.
+    #[test]
+    fn a_server_that_accepts_the_tls_request_then_fails_the_handshake_is_named() {
+        rt().block_on(async {
+            let mut t = target(0);
+            t.tls = TlsChoice::Insecure;
+            let (port, _h) = answering(b"Snot TLS at all".to_vec()).await;
+            t.addr.port = port;
+            let Check::Pending(o) = check(t.clone(), Duration::from_secs(5)).await else {
+                panic!("not TLS is not ready")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (Class::Tls, "TLS: handshake failed")
+            );
+            assert_eq!(o.fix, vec![TLS_HINTS.not_tls.to_string()]);
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            t.addr.port = l.local_addr().unwrap().port();
+            tokio::spawn(async move {
+                let (mut c, _) = l.accept().await.unwrap();
+                let mut got = [0u8; 8];
+                c.read_exact(&mut got).await.unwrap();
+                c.write_all(b"S").await.unwrap();
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+            let Check::Pending(o) = check(t, Duration::from_secs(1)).await else {
+                panic!("a stalled handshake is not ready")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (
+                    Class::Timeout,
+                    "attempt timed out: TLS handshake did not finish"
+                )
+            );
         });
     }
 

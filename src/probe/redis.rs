@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::tcp::dial;
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::net::text::printable;
-use crate::net::tls::{Hints, Roots, client_config, handshake_failed};
+use crate::net::tls::{Hints, Roots, client_config, handshake_failed, handshake_timed_out};
 use crate::plan::RedisTarget;
 use resp::{Reply, RespError};
 
@@ -108,15 +108,11 @@ impl RedisProbe {
                 &self.target.addr.host,
                 TLS_HINTS,
             )),
-            Err(_) => Check::Pending(
-                Observation::new(Class::Timeout, "TLS handshake timed out")
-                    .cause(format!(
-                        "{}{via} accepted the connection but did not complete a TLS handshake within {}",
-                        self.target.addr,
-                        crate::duration::format(attempt_timeout)
-                    ))
-                    .fix("check that the server has TLS enabled on this port (tls-port)"),
-            ),
+            Err(_) => Check::Pending(handshake_timed_out(
+                &format!("{}{via}", self.target.addr),
+                attempt_timeout,
+                TLS_HINTS,
+            )),
         }
     }
 
@@ -327,6 +323,15 @@ mod tests {
 
     /// One check against a loopback server that answers every connection with `answer`.
     async fn check_against(answer: &'static [u8]) -> Check {
+        check_with(answer, crate::plan::TlsChoice::Off, Duration::from_secs(3)).await
+    }
+
+    /// [`check_against`] with `tls` and an attempt timeout of `attempt`.
+    async fn check_with(
+        answer: &'static [u8],
+        tls: crate::plan::TlsChoice,
+        attempt: Duration,
+    ) -> Check {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         tokio::spawn(async move {
@@ -342,11 +347,42 @@ mod tests {
             },
             user: None,
             password: None,
-            tls: crate::plan::TlsChoice::Off,
+            tls,
             password_file: None,
         };
         let mut p = RedisProbe::new(&target).unwrap();
-        p.check(Duration::from_secs(3)).await
+        p.check(attempt).await
+    }
+
+    /// Before the handshake words were shared, wait-redis said "TLS handshake failed" (a
+    /// plain port) and "TLS handshake timed out" (a stalled one), unlike wait-http.
+    #[test]
+    fn a_plain_port_and_a_stalled_handshake_read_as_in_every_probe() {
+        rt().block_on(async {
+            let insecure = || crate::plan::TlsChoice::Insecure;
+            let secs = Duration::from_secs;
+            let c = check_with(b"-ERR wrong protocol\r\n", insecure(), secs(3)).await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (Class::Tls, "TLS: handshake failed")
+            );
+            assert_eq!(o.fix, vec![TLS_HINTS.not_tls.to_string()]);
+            let c = check_with(b"", insecure(), secs(1)).await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (
+                    Class::Timeout,
+                    "attempt timed out: TLS handshake did not finish"
+                )
+            );
+            assert_eq!(o.fix.last(), Some(&TLS_HINTS.not_tls.to_string()));
+        });
     }
 
     #[test]
