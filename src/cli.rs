@@ -338,12 +338,9 @@ pub struct HttpArgs {
     /// The request method
     #[arg(long, value_name = "METHOD", default_value = "GET")]
     pub method: String,
-    /// A PEM file of CA certificates to trust for https://
-    #[arg(long, value_name = "PATH")]
-    pub ca_cert: Option<PathBuf>,
-    /// Do not verify the server's TLS certificate (prints a warning)
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
+    /// How an https:// server's certificate is checked
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Judge a redirect itself instead of following it
     #[arg(long)]
     pub no_follow_redirects: bool,
@@ -374,13 +371,31 @@ pub struct RedisArgs {
     /// An ACL user to AUTH as (needs --password-file)
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    /// Connect with TLS
+    /// `--tls` and how the server's certificate is checked
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// `--tls` and its trust options, the same for `wait-postgres` and `wait-redis` (validated
+/// once, by `plan::tls_choice`).
+#[derive(Debug, Default, Args)]
+pub struct TlsArgs {
+    /// Connect with TLS; the server's certificate is verified
     #[arg(long)]
     pub tls: bool,
-    /// With --tls: a PEM file of CA certificates to trust
+    /// How the server's certificate is checked (with --tls)
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// How a server's TLS certificate is checked: `wait-http` (for https://), and `wait-postgres`
+/// and `wait-redis` with `--tls`. One wording, true for all three.
+#[derive(Debug, Default, Args)]
+pub struct TrustArgs {
+    /// A PEM file of CA certificates to trust (instead of the system bundle)
     #[arg(long, value_name = "PATH")]
     pub ca_cert: Option<PathBuf>,
-    /// With --tls: do not verify the server's certificate (prints a warning)
+    /// Do not verify the server's TLS certificate (kwait prints a warning)
     #[arg(long)]
     pub insecure_skip_tls_verify: bool,
 }
@@ -585,15 +600,9 @@ pub struct PostgresArgs {
     /// A file holding the password: kwait then logs in (SCRAM-SHA-256 or MD5) and runs SELECT 1
     #[arg(long, value_name = "PATH")]
     pub password_file: Option<PathBuf>,
-    /// Negotiate TLS (SSLRequest); the server's certificate is verified
-    #[arg(long)]
-    pub tls: bool,
-    /// With --tls: a PEM file of CA certificates to trust [default: the system bundle]
-    #[arg(long, value_name = "PATH")]
-    pub ca_cert: Option<PathBuf>,
-    /// With --tls: do not verify the server's certificate (the description says so)
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
+    /// `--tls` (negotiated with an SSLRequest) and how the server's certificate is checked
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use crate::net::failure::{Failure, failure};
 use crate::net::resolve::{DnsError, Resolver};
 pub use crate::net::text::chain;
 use crate::net::text::{lock, printable, scrub};
-use crate::net::tls::{NamedVerifier, NoVerify, system_roots};
+use crate::net::tls::{Verifier, system_roots};
 use crate::plan::KubeSettings;
 pub use watch::Wake;
 use watch::WatchSet;
@@ -660,7 +660,7 @@ async fn read_body(
 /// host as SNI, so the URL's host becomes the `tls-server-name`, a resolver override maps that
 /// name to the real host's addresses, and the `Host` header is set to the real host. Through a
 /// proxy (which resolves the CONNECT target itself) or for an IP address as the name (never SNI),
-/// the name is only the one the certificate is checked against ([`NamedVerifier`]).
+/// the name is only the one the certificate is checked against ([`Verifier`]).
 struct Route {
     base: String,
     host: Option<reqwest::header::HeaderValue>,
@@ -759,7 +759,7 @@ impl ClientSpec {
             .with_safe_default_protocol_versions()
             .map_err(|e| ConfigError::Client(e.to_string()))?;
         let verifier: Arc<dyn ServerCertVerifier> = if config.accept_invalid_certs {
-            Arc::new(NoVerify(provider.clone()))
+            Arc::new(Verifier::insecure(&provider))
         } else {
             let mut roots = RootCertStore::empty();
             match &config.root_cert {
@@ -778,19 +778,21 @@ impl ClientSpec {
                         .into(),
                 ));
             }
-            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| ConfigError::Unusable(format!("certificate-authority: {e}")))?;
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| ConfigError::Unusable(format!("certificate-authority: {e}")))?;
             match (&config.tls_server_name, &self.sni) {
                 // Sent as SNI: the URL's host is the name, rustls checks it as usual.
                 (Some(_), Some(_)) | (None, _) => webpki,
-                (Some(name), None) => Arc::new(NamedVerifier::new(
+                (Some(name), None) => Arc::new(Verifier::named(
                     webpki,
                     ServerName::try_from(name.clone()).map_err(|_| {
                         ConfigError::Unusable(format!(
                             "tls-server-name {name:?} is not a host name"
                         ))
                     })?,
+                    &provider,
                 )),
             }
         };

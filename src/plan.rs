@@ -13,12 +13,14 @@ mod db;
 pub mod kinds;
 mod net;
 mod redis;
+mod tls;
 #[cfg(test)]
 pub(crate) use db::Password;
-pub use db::{PgTls, PostgresTarget};
+pub use db::PostgresTarget;
 pub(crate) use net::FILE_CAP;
 pub use net::{BodyMatch, HttpTarget, JsonExpect, TcpTarget, TcpWait};
 pub use redis::RedisTarget;
+pub use tls::TlsChoice;
 
 /// The shortest `--interval` for Kubernetes objects: retries share the cluster's API server
 /// with every other client, and the watch wakes kwait the moment the object changes, so a shorter
@@ -287,21 +289,15 @@ impl Target {
         match self {
             Target::Http(h) => (h.header_files.iter())
                 .map(|p| ("--header-file", p.as_path()))
-                .chain(h.ca_cert.iter().map(|p| ("--ca-cert", p.as_path())))
+                .chain(h.tls.ca_cert().map(|p| ("--ca-cert", p)))
                 .collect(),
-            Target::Postgres(p) => {
-                let ca = match &p.tls {
-                    PgTls::Verify(Some(ca)) => Some(("--ca-cert", ca.as_path())),
-                    _ => None,
-                };
-                (p.password_file.iter())
-                    .map(|f| ("--password-file", f.as_path()))
-                    .chain(ca)
-                    .collect()
-            }
+            Target::Postgres(p) => (p.password_file.iter())
+                .map(|f| ("--password-file", f.as_path()))
+                .chain(p.tls.ca_cert().map(|p| ("--ca-cert", p)))
+                .collect(),
             Target::Redis(r) => (r.password_file.iter())
                 .map(|f| ("--password-file", f.as_path()))
-                .chain(r.ca_cert.iter().map(|p| ("--ca-cert", p.as_path())))
+                .chain(r.tls.ca_cert().map(|p| ("--ca-cert", p)))
                 .collect(),
             _ => Vec::new(),
         }

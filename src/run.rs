@@ -18,7 +18,7 @@ use crate::check::{Class, Observation};
 use crate::duration;
 use crate::exit;
 use crate::kube::Kube;
-use crate::plan::{PgTls, Plan, Target};
+use crate::plan::{Plan, Target};
 use crate::probe::Probe;
 use crate::report::{Ending, Group, GroupSummary, Reporter, Stream, Summary, write_out};
 use crate::targets::{self, Built};
@@ -193,9 +193,9 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
     voice.start(plan.timeout);
     for (i, t) in plan.targets.iter().enumerate() {
         let insecure = match &t.target {
-            Target::Http(h) => h.insecure_skip_tls_verify,
-            Target::Postgres(p) => p.tls == PgTls::Insecure,
-            Target::Redis(r) => r.insecure_skip_tls_verify,
+            Target::Http(h) => h.tls.is_insecure(),
+            Target::Postgres(p) => p.tls.is_insecure(),
+            Target::Redis(r) => r.tls.is_insecure(),
             _ => false,
         };
         if insecure {

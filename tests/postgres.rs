@@ -552,6 +552,21 @@ fn dry_run_needs_no_rbac_and_never_shows_the_password() {
             "--ca-cert needs --tls",
         ),
         (
+            vec!["wait-postgres", "db", "--insecure-skip-tls-verify"],
+            "--insecure-skip-tls-verify needs --tls",
+        ),
+        (
+            vec![
+                "wait-postgres",
+                "db",
+                "--tls",
+                "--ca-cert",
+                "/x",
+                "--insecure-skip-tls-verify",
+            ],
+            "--ca-cert and --insecure-skip-tls-verify cannot be used together",
+        ),
+        (
             vec!["wait-postgres", "db", "--password-file", "/dev/zero"],
             "--password-file",
         ),

@@ -285,7 +285,22 @@ fn dry_run_needs_no_rbac_and_bad_arguments_are_exit_2() {
         ),
         (
             &["wait-redis", "redis", "--ca-cert", "/etc/hostname"][..],
-            "--tls",
+            "--ca-cert needs --tls",
+        ),
+        (
+            &["wait-redis", "redis", "--insecure-skip-tls-verify"][..],
+            "--insecure-skip-tls-verify needs --tls",
+        ),
+        (
+            &[
+                "wait-redis",
+                "redis",
+                "--tls",
+                "--ca-cert",
+                "/etc/hostname",
+                "--insecure-skip-tls-verify",
+            ][..],
+            "--ca-cert and --insecure-skip-tls-verify cannot be used together",
         ),
     ] {
         let r = common::run_in(&home, args);
@@ -296,8 +311,10 @@ fn dry_run_needs_no_rbac_and_bad_arguments_are_exit_2() {
 }
 
 /// `--tls` against redis-server's TLS port with a CA made in the test: trusted with
-/// `--ca-cert`, refused without it, accepted with `--insecure-skip-tls-verify` (and a warning);
-/// a plain connection to the TLS port is told to add `--tls`.
+/// `--ca-cert`, refused without it, accepted with `--insecure-skip-tls-verify` (and a warning,
+/// and the description says so, as wait-postgres's does); a plain connection to the TLS port is
+/// told to add `--tls`. A refused certificate reads as it does for wait-http and wait-postgres
+/// (one classifier): an unknown authority, a name the certificate was not issued for.
 #[test]
 fn tls_with_the_ca_is_ready_and_without_it_the_cause_is_tls() {
     if !available() {
@@ -365,9 +382,35 @@ fn tls_with_the_ca_is_ready_and_without_it_the_cause_is_tls() {
         out.contains("--insecure-skip-tls-verify: the server's certificate is not verified"),
         "{out}"
     );
+    assert!(
+        out.contains(&format!("Redis {addr} (TLS, certificate not verified)")),
+        "{out}"
+    );
     let (code, out) = done(kwait(&["wait-redis", &addr, "--tls", "--timeout", "1s"]));
     assert_eq!(code, 124, "{out}");
-    assert!(out.contains("TLS handshake failed"), "{out}");
+    assert!(
+        out.contains("TLS: certificate signed by an unknown authority")
+            || out.contains("TLS: no trusted CA certificates"),
+        "{out}"
+    );
+    assert!(out.contains("--ca-cert"), "{out}");
+    // The certificate names localhost only.
+    let by_ip = format!("127.0.0.1:{port}");
+    let (code, out) = done(kwait(&[
+        "wait-redis",
+        &by_ip,
+        "--tls",
+        "--ca-cert",
+        &ca_file,
+        "--timeout",
+        "1s",
+    ]));
+    assert_eq!(code, 124, "{out}");
+    assert!(out.contains("TLS: certificate name mismatch"), "{out}");
+    assert!(
+        out.contains("add 127.0.0.1 to its subject alternative names"),
+        "{out}"
+    );
     let (code, out) = done(kwait(&["wait-redis", &addr, "--timeout", "1s"]));
     assert_eq!(code, 124, "{out}");
     assert!(out.contains("add --tls"), "{out}");

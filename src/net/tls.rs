@@ -1,11 +1,12 @@
 //! TLS trust shared by the API client and the network probes: the trust roots (the system
-//! bundle, certificates from a PEM file or from DER, as a kubeconfig gives them), the two custom
-//! verifiers, [`NoVerify`] (`--insecure-skip-tls-verify`, `insecure-skip-tls-verify`) and
-//! [`NamedVerifier`] (a certificate checked against a name other than the URL's host), and the
-//! one client configuration `wait-http`, `wait-postgres` and `wait-redis` build from their
-//! `--ca-cert` / `--insecure-skip-tls-verify` options ([`client_config`]).
+//! bundle, certificates from a PEM file or from DER, as a kubeconfig gives them), kwait's own
+//! [`Verifier`] (any certificate for `--insecure-skip-tls-verify` / `insecure-skip-tls-verify`,
+//! or one checked against a name other than the URL's host), the one client configuration
+//! `wait-http`, `wait-postgres` and `wait-redis` build from their `--ca-cert` /
+//! `--insecure-skip-tls-verify` options ([`client_config`]), and the one set of words for a
+//! failed handshake they all use ([`handshake_failed`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -13,18 +14,11 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-/// What a client trusts, from its options.
-#[derive(Debug, Clone, Copy)]
-pub enum Trust<'a> {
-    /// `--insecure-skip-tls-verify`: any certificate.
-    Insecure,
-    /// `--ca-cert FILE`.
-    CaFile(&'a Path),
-    /// The system bundle.
-    System,
-}
+use super::text::{causes, chain, printable};
+use crate::check::{Class, Observation};
+use crate::plan::TlsChoice;
 
 /// Where a client's trust roots came from, to word a failed handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +62,9 @@ pub fn provider() -> Arc<CryptoProvider> {
 
 /// A client configuration trusting what `trust` says (TLS 1.2 and 1.3, no client certificate),
 /// and where its roots came from. `what` names the client in a setup error (`HTTP client`).
+/// [`TlsChoice::Off`] asks for no client; given, it gets the default: the system bundle.
 pub fn client_config(
-    trust: Trust<'_>,
+    trust: &TlsChoice,
     what: &str,
 ) -> Result<(rustls::ClientConfig, Roots), SetupError> {
     let provider = provider();
@@ -77,13 +72,13 @@ pub fn client_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| SetupError::Client(format!("{what}: {e}")))?;
     let (builder, roots) = match trust {
-        Trust::Insecure => (
+        TlsChoice::Insecure => (
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
+                .with_custom_certificate_verifier(Arc::new(Verifier::insecure(&provider))),
             Roots::Insecure,
         ),
-        Trust::CaFile(path) => {
+        TlsChoice::Verify(Some(path)) => {
             let pem = super::file::read_capped(path, crate::plan::FILE_CAP, "--ca-cert")?;
             let store = pem_roots(&pem).map_err(|why| SetupError::CaCert {
                 path: path.to_path_buf(),
@@ -91,7 +86,7 @@ pub fn client_config(
             })?;
             (builder.with_root_certificates(store), Roots::CaCert)
         }
-        Trust::System => {
+        TlsChoice::Verify(None) | TlsChoice::Off => {
             let store = system_roots().map_err(SetupError::SystemRoots)?;
             let roots = if store.is_empty() {
                 Roots::None
@@ -186,69 +181,52 @@ pub(crate) fn pem_roots(pem: &[u8]) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// `--insecure-skip-tls-verify`: any certificate is accepted; handshake signatures are still
-/// checked, so the session is at least bound to the certificate presented.
+/// A certificate verifier of kwait's own: which server certificates it accepts ([`Accept`]),
+/// with the handshake signatures checked as rustls's own verifier checks them (with the
+/// provider's algorithms), so the session is bound to the certificate presented either way.
 #[derive(Debug)]
-pub(crate) struct NoVerify(pub(crate) Arc<CryptoProvider>);
-
-impl NoVerify {
-    /// The provider's signature algorithms, with which handshake signatures are still checked.
-    fn algorithms(&self) -> &WebPkiSupportedAlgorithms {
-        &self.0.signature_verification_algorithms
-    }
+pub(crate) struct Verifier {
+    accept: Accept,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, self.algorithms())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, self.algorithms())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms().supported_schemes()
-    }
-}
-
-/// Checks the server's certificate against a fixed name instead of the URL's host: the API
-/// client's `tls-server-name` where it cannot be sent as SNI (through a proxy).
+/// The certificates a [`Verifier`] accepts.
 #[derive(Debug)]
-pub(crate) struct NamedVerifier {
-    inner: Arc<WebPkiServerVerifier>,
-    name: ServerName<'static>,
+enum Accept {
+    /// Any (`--insecure-skip-tls-verify`, a kubeconfig's `insecure-skip-tls-verify`).
+    Any,
+    /// Those `inner` accepts for `name` instead of the URL's host: the API client's
+    /// `tls-server-name` where it cannot be sent as SNI (through a proxy).
+    Named {
+        inner: Arc<WebPkiServerVerifier>,
+        name: ServerName<'static>,
+    },
 }
 
-impl NamedVerifier {
-    /// `inner`'s checks, with the certificate checked against `name`.
-    pub(crate) fn new(inner: Arc<WebPkiServerVerifier>, name: ServerName<'static>) -> Self {
-        NamedVerifier { inner, name }
+impl Verifier {
+    /// Accepts any certificate; `provider` checks the handshake signatures.
+    pub(crate) fn insecure(provider: &CryptoProvider) -> Self {
+        Verifier {
+            accept: Accept::Any,
+            algorithms: provider.signature_verification_algorithms,
+        }
+    }
+
+    /// `inner`'s checks, with the certificate checked against `name`; `provider` (the one
+    /// `inner` was built with) checks the handshake signatures.
+    pub(crate) fn named(
+        inner: Arc<WebPkiServerVerifier>,
+        name: ServerName<'static>,
+        provider: &CryptoProvider,
+    ) -> Self {
+        Verifier {
+            accept: Accept::Named { inner, name },
+            algorithms: provider.signature_verification_algorithms,
+        }
     }
 }
 
-impl ServerCertVerifier for NamedVerifier {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -257,8 +235,12 @@ impl ServerCertVerifier for NamedVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+        match &self.accept {
+            Accept::Any => Ok(ServerCertVerified::assertion()),
+            Accept::Named { inner, name } => {
+                inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
+            }
+        }
     }
 
     fn verify_tls12_signature(
@@ -267,7 +249,7 @@ impl ServerCertVerifier for NamedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -276,10 +258,289 @@ impl ServerCertVerifier for NamedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// What a probe adds to [`handshake_failed`]'s words: its protocol's side of a failed
+/// handshake. Everything else is worded once, the same for every probe.
+#[derive(Debug, Clone, Copy)]
+pub struct Hints {
+    /// The fix when the server does not answer with TLS at all (a plain port).
+    pub not_tls: &'static str,
+    /// Where the server's TLS settings are, when known (PostgreSQL's `ssl` settings, ...): added
+    /// to the fix of a handshake the server refused or that failed for no certificate reason.
+    pub settings: Option<&'static str>,
+}
+
+/// A failed TLS handshake with `host`, classified by the [`rustls::Error`] in `err`'s source
+/// chain (never by its text): the state line, the cause and the fix. `roots` is where the
+/// client's trust came from ([`client_config`]).
+pub fn handshake_failed(
+    err: &(dyn std::error::Error + 'static),
+    roots: Roots,
+    host: &str,
+    hints: Hints,
+) -> Observation {
+    let host = printable(host, 100);
+    let Some(rustls_error) = causes(err)
+        .into_iter()
+        .find_map(|c| c.downcast_ref::<rustls::Error>())
+    else {
+        // The connection failed under the handshake (reset, closed).
+        return Observation::new(Class::Tls, "TLS: handshake failed")
+            .cause(format!(
+                "TLS with {host} failed: {}",
+                printable(&chain(err), 300)
+            ))
+            .fix(settings_fix("check the server's TLS settings", hints));
+    };
+    // The texts carry server data (webpki lists the certificate's names, decoded lossily):
+    // escaped and bounded like any other server text.
+    let e = printable(&rustls_error.to_string(), 300);
+    let (state, cause, fix): (&str, String, String) = match rustls_error {
+        rustls::Error::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer if roots == Roots::None => (
+                "TLS: no trusted CA certificates",
+                "there is no system CA bundle in this image and no --ca-cert was given, so no server certificate can be trusted".into(),
+                "pass the CA with --ca-cert, or mount a CA bundle and point SSL_CERT_FILE at it".into(),
+            ),
+            CertificateError::UnknownIssuer => (
+                "TLS: certificate signed by an unknown authority",
+                match roots {
+                    Roots::CaCert => "the server's certificate is not signed by a CA in --ca-cert".into(),
+                    _ => "the server's certificate is not signed by a CA in the system bundle".into(),
+                },
+                "pass the CA that signed it with --ca-cert (for cert-manager: the ca.crt of the Certificate's Secret)".into(),
+            ),
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => (
+                "TLS: certificate name mismatch",
+                format!("the server's certificate is not valid for {host} ({e})"),
+                format!("use a host name the certificate was issued for, or add {host} to its subject alternative names"),
+            ),
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => (
+                "TLS: certificate expired",
+                format!("the server's certificate has expired ({e})"),
+                "renew the certificate (cert-manager: cmctl renew NAME), or check this machine's clock".into(),
+            ),
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => (
+                "TLS: certificate not yet valid",
+                format!("the server's certificate is not valid yet ({e})"),
+                "check the clocks of this machine and of the CA".into(),
+            ),
+            CertificateError::Other(o)
+                if matches!(
+                    o.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) =>
+            {
+                if roots == Roots::CaCert {
+                    (
+                        "TLS: self-signed CA certificate",
+                        "the server presents a CA certificate (basicConstraints CA:TRUE) as its own; it is refused as a server certificate even when it is in --ca-cert".into(),
+                        "issue the server a certificate signed by that CA (cert-manager: a CA Issuer), and pass the CA with --ca-cert".into(),
+                    )
+                } else {
+                    (
+                        "TLS: self-signed certificate",
+                        format!("the server's certificate for {host} is self-signed (a CA certificate used as the server's own)"),
+                        "self-signed certificate; pass its CA with --ca-cert (cert-manager: the ca.crt of the Certificate's Secret)".into(),
+                    )
+                }
+            }
+            _ => (
+                "TLS: invalid certificate",
+                format!("the server's certificate was refused: {e}"),
+                "check the server's certificate chain: openssl s_client -connect HOST:PORT -showcerts".into(),
+            ),
+        },
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => (
+            "TLS: handshake failed",
+            format!("the server did not answer with TLS ({e})"),
+            hints.not_tls.into(),
+        ),
+        rustls::Error::AlertReceived(a) => (
+            "TLS: handshake refused by the server",
+            format!("the server ended the TLS handshake with the alert {a:?}"),
+            settings_fix(
+                "check the TLS settings the server requires (client certificate, TLS version, SNI)",
+                hints,
+            ),
+        ),
+        _ => (
+            "TLS: handshake failed",
+            format!("TLS with {host} failed: {e}"),
+            settings_fix("check the server's TLS settings", hints),
+        ),
+    };
+    Observation::new(Class::Tls, state).cause(cause).fix(fix)
+}
+
+/// A TLS handshake that did not finish within `within` (the attempt's time), after `peer`
+/// (`HOST:PORT`, a URL) accepted the connection: the same words in every probe.
+pub fn handshake_timed_out(peer: &str, within: std::time::Duration, hints: Hints) -> Observation {
+    Observation::new(Class::Timeout, "attempt timed out: TLS handshake did not finish")
+        .cause(format!(
+            "{peer} accepted the connection, but the TLS handshake did not finish within {}",
+            crate::duration::format(within)
+        ))
+        .fix("check that the port speaks TLS and that the server is not overloaded; a plain port that waits for a request never answers a TLS hello")
+        .fix(hints.not_tls)
+}
+
+/// `fix`, naming the server's TLS settings where the probe knows them.
+fn settings_fix(fix: &str, hints: Hints) -> String {
+    match hints.settings {
+        Some(settings) => format!("{fix}: {settings}"),
+        None => fix.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HINTS: Hints = Hints {
+        not_tls: "NOT-TLS HINT",
+        settings: Some("SETTINGS"),
+    };
+
+    /// `err` as a probe meets it: inside the `io::Error` tokio-rustls returns.
+    fn words(err: rustls::Error, roots: Roots) -> (String, String, String) {
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, err);
+        let o = handshake_failed(&io, roots, "db.example", HINTS);
+        assert_eq!(o.class, Class::Tls);
+        (
+            o.state.clone(),
+            o.cause.clone().unwrap_or_default(),
+            o.fix.join(" | "),
+        )
+    }
+
+    fn cert(c: CertificateError) -> rustls::Error {
+        rustls::Error::InvalidCertificate(c)
+    }
+
+    #[test]
+    fn each_certificate_error_has_its_own_words() {
+        let state = |e, roots| words(e, roots).0;
+        let unknown = || cert(CertificateError::UnknownIssuer);
+        assert_eq!(
+            state(unknown(), Roots::None),
+            "TLS: no trusted CA certificates"
+        );
+        let (s, cause, fix) = words(unknown(), Roots::CaCert);
+        assert_eq!(s, "TLS: certificate signed by an unknown authority");
+        assert!(cause.contains("not signed by a CA in --ca-cert"), "{cause}");
+        assert!(fix.contains("--ca-cert"), "{fix}");
+        let (_, cause, _) = words(unknown(), Roots::System);
+        assert!(cause.contains("in the system bundle"), "{cause}");
+        let (s, cause, fix) = words(cert(CertificateError::NotValidForName), Roots::System);
+        assert_eq!(s, "TLS: certificate name mismatch");
+        assert!(cause.contains("not valid for db.example"), "{cause}");
+        assert!(fix.contains("add db.example to its subject"), "{fix}");
+        assert_eq!(
+            state(cert(CertificateError::Expired), Roots::System),
+            "TLS: certificate expired"
+        );
+        assert_eq!(
+            state(cert(CertificateError::NotValidYet), Roots::System),
+            "TLS: certificate not yet valid"
+        );
+        let ca_as_leaf = || {
+            cert(CertificateError::Other(rustls::OtherError(Arc::new(
+                webpki::Error::CaUsedAsEndEntity,
+            ))))
+        };
+        assert_eq!(
+            state(ca_as_leaf(), Roots::System),
+            "TLS: self-signed certificate"
+        );
+        assert_eq!(
+            state(ca_as_leaf(), Roots::CaCert),
+            "TLS: self-signed CA certificate"
+        );
+        let (s, _, fix) = words(cert(CertificateError::BadSignature), Roots::System);
+        assert_eq!(s, "TLS: invalid certificate");
+        // A certificate problem is not the server's TLS settings: no probe hint.
+        assert!(!fix.contains("SETTINGS"), "{fix}");
+    }
+
+    #[test]
+    fn a_handshake_failure_adds_only_the_probes_hint() {
+        let (s, cause, fix) = words(
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+            Roots::System,
+        );
+        assert_eq!(s, "TLS: handshake failed");
+        assert!(
+            cause.starts_with("the server did not answer with TLS"),
+            "{cause}"
+        );
+        assert_eq!(fix, "NOT-TLS HINT");
+        let (s, cause, fix) = words(
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+            Roots::System,
+        );
+        assert_eq!(s, "TLS: handshake refused by the server");
+        assert!(cause.contains("HandshakeFailure"), "{cause}");
+        assert!(fix.ends_with(": SETTINGS"), "{fix}");
+        let (s, _, fix) = words(
+            rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered),
+            Roots::System,
+        );
+        assert_eq!(s, "TLS: handshake failed");
+        assert_eq!(fix, "check the server's TLS settings: SETTINGS");
+        let no_hint = Hints {
+            settings: None,
+            ..HINTS
+        };
+        let o = handshake_failed(
+            &rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered),
+            Roots::System,
+            "h",
+            no_hint,
+        );
+        assert_eq!(o.fix, vec!["check the server's TLS settings".to_string()]);
+    }
+
+    #[test]
+    fn a_stalled_handshake_is_an_attempt_timeout_with_the_probes_hint() {
+        let o = handshake_timed_out("db:5432", std::time::Duration::from_secs(5), HINTS);
+        assert_eq!(o.class, Class::Timeout);
+        assert_eq!(o.state, "attempt timed out: TLS handshake did not finish");
+        assert!(o.cause.unwrap_or_default().starts_with("db:5432 accepted"));
+        assert_eq!(o.fix.last().map(String::as_str), Some("NOT-TLS HINT"));
+    }
+
+    #[test]
+    fn a_connection_lost_under_the_handshake_is_a_failed_handshake() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let o = handshake_failed(&io, Roots::System, "h", HINTS);
+        assert_eq!(o.state, "TLS: handshake failed");
+        assert!(
+            o.cause
+                .as_deref()
+                .unwrap_or_default()
+                .contains("reset by peer")
+        );
+    }
+
+    /// Moved from wait-http's tests: webpki's name-mismatch text lists the certificate's names,
+    /// decoded lossily, and any probe's error text is the server's.
+    #[test]
+    fn tls_error_texts_with_server_names_are_escaped() {
+        let (_, cause, _) = words(
+            rustls::Error::General("evil\u{1b}[2Jname\u{202e}\nkwait: ready".into()),
+            Roots::System,
+        );
+        for c in ['\u{1b}', '\u{202e}', '\n'] {
+            assert!(!cause.contains(c), "{cause:?}");
+        }
+        assert!(cause.contains("\\u{1b}"), "{cause:?}");
     }
 }

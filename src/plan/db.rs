@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use super::PlanError;
 use super::net::TcpTarget;
+use super::tls::{TlsChoice, tls_choice};
 use crate::cli::PostgresArgs;
 
 /// PostgreSQL's port when none is given.
@@ -33,20 +34,9 @@ pub struct PostgresTarget {
     /// `--password-file`'s content: with it, the probe logs in and runs `SELECT 1`.
     pub password: Option<Password>,
     /// `--tls` and its CA options.
-    pub tls: PgTls,
+    pub tls: TlsChoice,
     /// `--password-file` as given (for `--dry-run`'s notes).
     pub password_file: Option<PathBuf>,
-}
-
-/// How the connection is secured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PgTls {
-    /// Plain TCP (no SSLRequest).
-    Off,
-    /// TLS, the certificate verified against `--ca-cert` (or the system bundle when `None`).
-    Verify(Option<PathBuf>),
-    /// TLS, any certificate accepted (`--insecure-skip-tls-verify`).
-    Insecure,
 }
 
 /// A password read from a file. Its `Debug` shows `***`.
@@ -87,24 +77,7 @@ pub(super) fn postgres_target(
         Some(path) => Some(read_password(path)?),
         None => None,
     };
-    let tls = match (args.tls, args.ca_cert, args.insecure_skip_tls_verify) {
-        (_, Some(_), true) => {
-            return Err(PlanError::Conflict(
-                "--ca-cert and --insecure-skip-tls-verify cannot be used together".into(),
-            ));
-        }
-        (false, Some(_), _) => {
-            return Err(PlanError::Conflict("--ca-cert needs --tls".into()));
-        }
-        (false, None, true) => {
-            return Err(PlanError::Conflict(
-                "--insecure-skip-tls-verify needs --tls".into(),
-            ));
-        }
-        (false, None, false) => PgTls::Off,
-        (true, ca, false) => PgTls::Verify(ca),
-        (true, None, true) => PgTls::Insecure,
-    };
+    let tls = tls_choice(args.tls)?;
     Ok(PostgresTarget {
         addr,
         user: args.user,
@@ -185,9 +158,7 @@ mod tests {
             user: "postgres".into(),
             database: None,
             password_file: None,
-            tls: false,
-            ca_cert: None,
-            insecure_skip_tls_verify: false,
+            tls: Default::default(),
         }
     }
 
@@ -218,9 +189,9 @@ mod tests {
         a.user = "app".into();
         let t = postgres_target(a, false).unwrap();
         assert_eq!((t.user.as_str(), t.database.as_str()), ("app", "app"));
-        assert_eq!(t.tls, PgTls::Off);
+        assert_eq!(t.tls, TlsChoice::Off);
         let mut a = args("db");
-        a.ca_cert = Some("/x".into());
+        a.tls.trust.ca_cert = Some("/x".into());
         assert!(
             postgres_target(a, false)
                 .unwrap_err()
@@ -228,9 +199,9 @@ mod tests {
                 .contains("--ca-cert needs --tls")
         );
         let mut a = args("db");
-        a.tls = true;
-        a.insecure_skip_tls_verify = true;
-        assert_eq!(postgres_target(a, false).unwrap().tls, PgTls::Insecure);
+        a.tls.tls = true;
+        a.tls.trust.insecure_skip_tls_verify = true;
+        assert_eq!(postgres_target(a, false).unwrap().tls, TlsChoice::Insecure);
         let mut a = args("db");
         a.user = String::new();
         assert!(

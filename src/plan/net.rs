@@ -11,6 +11,7 @@ use reqwest::Url;
 use serde_json_path::JsonPath;
 
 use super::PlanError;
+use super::tls::{TlsChoice, trust_choice};
 use crate::cli::{HttpArgs, TcpArgs};
 use crate::net::text::{cut, redact_url};
 
@@ -30,10 +31,9 @@ pub struct HttpTarget {
     /// Request headers from `--header` and `--header-file`, in order; every value is marked
     /// sensitive (its `Debug` prints nothing of it).
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// `--ca-cert`: read by the probe when it is built.
-    pub ca_cert: Option<PathBuf>,
-    /// `--insecure-skip-tls-verify`.
-    pub insecure_skip_tls_verify: bool,
+    /// How an https:// server's certificate is checked (`--ca-cert`, read by the probe when it
+    /// is built, or `--insecure-skip-tls-verify`); never [`TlsChoice::Off`]: the scheme decides.
+    pub tls: TlsChoice,
     /// Follow redirects (the default) or judge the 3xx itself (`--no-follow-redirects`).
     pub follow_redirects: bool,
     /// The `--header-file`s the headers were read from (for `--dry-run`'s notes).
@@ -256,11 +256,7 @@ pub(super) fn http_target(args: HttpArgs, dry_run: bool) -> Result<HttpTarget, P
         }
         headers.extend(read_header_file(path)?);
     }
-    if args.insecure_skip_tls_verify && args.ca_cert.is_some() {
-        return Err(PlanError::Conflict(
-            "--ca-cert and --insecure-skip-tls-verify cannot be used together".into(),
-        ));
-    }
+    let tls = trust_choice(args.trust)?;
     Ok(HttpTarget {
         url,
         method,
@@ -268,8 +264,7 @@ pub(super) fn http_target(args: HttpArgs, dry_run: bool) -> Result<HttpTarget, P
         body,
         json,
         headers,
-        ca_cert: args.ca_cert,
-        insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+        tls,
         follow_redirects: !args.no_follow_redirects,
         header_files: args.header_file,
     })

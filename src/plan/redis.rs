@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::PlanError;
 use super::net::{FILE_CAP, TcpTarget, host_port, read_capped};
+use super::tls::{TlsChoice, tls_choice};
 use crate::cli::RedisArgs;
 use crate::net::text::add_secret;
 
@@ -38,12 +39,8 @@ pub struct RedisTarget {
     pub user: Option<String>,
     /// The password from `--password-file`.
     pub password: Option<Password>,
-    /// `--tls`.
-    pub tls: bool,
-    /// `--ca-cert` (with `--tls`): read when the probe is built.
-    pub ca_cert: Option<PathBuf>,
-    /// `--insecure-skip-tls-verify` (with `--tls`).
-    pub insecure_skip_tls_verify: bool,
+    /// `--tls` and its CA options (`--ca-cert` is read when the probe is built).
+    pub tls: TlsChoice,
     /// `--password-file` as given (for `--dry-run`'s notes).
     pub password_file: Option<PathBuf>,
 }
@@ -100,23 +97,12 @@ pub(super) fn redis_target(args: RedisArgs, dry_run: bool) -> Result<RedisTarget
             ));
         }
     }
-    if !args.tls && (args.ca_cert.is_some() || args.insecure_skip_tls_verify) {
-        return Err(PlanError::Conflict(
-            "--ca-cert and --insecure-skip-tls-verify need --tls".into(),
-        ));
-    }
-    if args.insecure_skip_tls_verify && args.ca_cert.is_some() {
-        return Err(PlanError::Conflict(
-            "--ca-cert and --insecure-skip-tls-verify cannot be used together".into(),
-        ));
-    }
+    let tls = tls_choice(args.tls)?;
     Ok(RedisTarget {
         addr,
         user: args.user,
         password,
-        tls: args.tls,
-        ca_cert: args.ca_cert,
-        insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+        tls,
         password_file: args.password_file,
     })
 }
@@ -130,9 +116,7 @@ mod tests {
             address: address.into(),
             password_file: None,
             user: None,
-            tls: false,
-            ca_cert: None,
-            insecure_skip_tls_verify: false,
+            tls: Default::default(),
         }
     }
 
@@ -185,12 +169,10 @@ mod tests {
                 .contains("--user needs --password-file")
         );
         let mut a = args("redis");
-        a.insecure_skip_tls_verify = true;
-        assert!(
-            redis_target(a, false)
-                .unwrap_err()
-                .to_string()
-                .contains("need --tls")
+        a.tls.trust.insecure_skip_tls_verify = true;
+        assert_eq!(
+            redis_target(a, false).unwrap_err().to_string(),
+            "--insecure-skip-tls-verify needs --tls"
         );
     }
 }

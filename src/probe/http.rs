@@ -32,9 +32,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use reqwest::Url;
+use rustls::NamedGroup;
 use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
 use rustls::pki_types::ServerName;
-use rustls::{CertificateError, NamedGroup};
 use serde_json::Value;
 
 use super::tcp::connect_observation;
@@ -42,7 +42,7 @@ use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::net::failure::{Failure, failure};
 use crate::net::resolve::Resolver;
 use crate::net::text::{add_secret, printable};
-use crate::net::tls::{Roots, Trust, client_config};
+use crate::net::tls::{Hints, Roots, client_config, handshake_failed, handshake_timed_out};
 use crate::plan::{BodyMatch, HttpTarget};
 
 /// The most of a body that is read; the rest is never downloaded.
@@ -53,6 +53,12 @@ const SNIPPET: usize = 200;
 const SHORT: usize = 60;
 /// The most redirects followed in one check (as reqwest's default policy, and curl's 50 / 10).
 const MAX_REDIRECTS: usize = 10;
+
+/// wait-http's side of a failed handshake: the URL's scheme decides whether TLS is spoken.
+const TLS_HINTS: Hints = Hints {
+    not_tls: "use http:// if the server does not speak TLS on this port",
+    settings: None,
+};
 
 /// The probe could not be set up (bad `--ca-cert`, ...): exit code 2.
 pub use crate::net::tls::SetupError;
@@ -92,12 +98,7 @@ struct Answer {
 impl HttpProbe {
     /// Builds the client: TLS settings, redirects, resolver.
     pub fn new(target: &HttpTarget) -> Result<HttpProbe, SetupError> {
-        let trust = match (&target.ca_cert, target.insecure_skip_tls_verify) {
-            (_, true) => Trust::Insecure,
-            (Some(path), false) => Trust::CaFile(path),
-            (None, false) => Trust::System,
-        };
-        let (mut tls, roots) = client_config(trust, "HTTP client")?;
+        let (mut tls, roots) = client_config(&target.tls, "HTTP client")?;
         // HTTP/1.1 only (reqwest is built without http2): offering h2 would let a server pick
         // a protocol the client cannot speak.
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -401,11 +402,7 @@ impl HttpProbe {
         let within = crate::duration::format(timeout);
         let url = redact_url(url);
         if phase == "TLS handshake did not finish" {
-            return Observation::new(Class::Timeout, "attempt timed out: TLS handshake did not finish")
-                .cause(format!(
-                    "{url} accepted the connection, but the TLS handshake did not finish within {within}"
-                ))
-                .fix("check that the port speaks TLS (https://) and that the server is not overloaded; a plain-HTTP port that waits for a request never answers a TLS hello");
+            return handshake_timed_out(&url, timeout, TLS_HINTS);
         }
         Observation::new(Class::Timeout, "attempt timed out")
             .cause(format!(
@@ -428,7 +425,7 @@ impl HttpProbe {
         let at = format!("{host}:{port}");
         match failure(e) {
             Failure::Dns(d) => d.observation(),
-            Failure::Tls(t) => self.tls_observation(t, host),
+            Failure::Tls(t) => handshake_failed(t, self.roots, host, TLS_HINTS),
             Failure::Closed => reset(&at, &chain(e)),
             Failure::Io(io) => connect_observation(io, &at),
             Failure::Timeout { connecting } => {
@@ -451,85 +448,6 @@ impl HttpProbe {
                 .fix("check the port and the scheme (http:// or https://)"),
             Failure::Other => Observation::new(Class::Other, "request failed").cause(chain(e)),
         }
-    }
-
-    fn tls_observation(&self, err: &rustls::Error, host: &str) -> Observation {
-        // The texts carry server data (webpki lists the certificate's names, decoded lossily):
-        // escaped and bounded like any other server text.
-        let e = printable(&err.to_string(), 300);
-        let (state, cause, fix): (&str, String, String) = match err {
-            rustls::Error::InvalidCertificate(c) => match c {
-                CertificateError::UnknownIssuer if self.roots == Roots::None => (
-                    "TLS: no trusted CA certificates",
-                    "there is no system CA bundle in this image and no --ca-cert was given, so no server certificate can be trusted".into(),
-                    "pass the CA with --ca-cert, or mount a CA bundle and point SSL_CERT_FILE at it".into(),
-                ),
-                CertificateError::UnknownIssuer => (
-                    "TLS: certificate signed by an unknown authority",
-                    match self.roots {
-                        Roots::CaCert => "the server's certificate is not signed by a CA in --ca-cert".into(),
-                        _ => "the server's certificate is not signed by a CA in the system bundle".into(),
-                    },
-                    "pass the CA that signed it with --ca-cert (for cert-manager: the ca.crt of the Certificate's Secret)".into(),
-                ),
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => (
-                    "TLS: certificate name mismatch",
-                    format!("the server's certificate is not valid for {host} ({e})"),
-                    format!("use a host name the certificate was issued for, or add {host} to its subject alternative names"),
-                ),
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => (
-                    "TLS: certificate expired",
-                    format!("the server's certificate has expired ({e})"),
-                    "renew the certificate (cert-manager: cmctl renew NAME), or check this machine's clock".into(),
-                ),
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => (
-                    "TLS: certificate not yet valid",
-                    format!("the server's certificate is not valid yet ({e})"),
-                    "check the clocks of this machine and of the CA".into(),
-                ),
-                CertificateError::Other(o)
-                    if matches!(
-                        o.0.downcast_ref::<webpki::Error>(),
-                        Some(webpki::Error::CaUsedAsEndEntity)
-                    ) =>
-                {
-                    if self.roots == Roots::CaCert {
-                        (
-                            "TLS: self-signed CA certificate",
-                            "the server presents a CA certificate (basicConstraints CA:TRUE) as its own; it is refused as a server certificate even when it is in --ca-cert".into(),
-                            "issue the server a certificate signed by that CA (cert-manager: a CA Issuer), and pass the CA with --ca-cert".into(),
-                        )
-                    } else {
-                        (
-                            "TLS: self-signed certificate",
-                            format!("the server's certificate for {host} is self-signed (a CA certificate used as the server's own)"),
-                            "self-signed certificate; pass its CA with --ca-cert (cert-manager: the ca.crt of the Certificate's Secret)".into(),
-                        )
-                    }
-                }
-                _ => (
-                    "TLS: invalid certificate",
-                    format!("the server's certificate was refused: {e}"),
-                    "check the server's certificate chain: openssl s_client -connect HOST:PORT -showcerts".into(),
-                ),
-            },
-            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => (
-                "TLS: handshake failed",
-                format!("the server did not answer with TLS ({e}); is it plain http?"),
-                "use http:// if the server does not speak TLS on this port".into(),
-            ),
-            rustls::Error::AlertReceived(a) => (
-                "TLS: handshake refused by the server",
-                format!("the server ended the TLS handshake with the alert {a:?}"),
-                "check the TLS settings the server requires (client certificate, TLS version, SNI)".into(),
-            ),
-            _ => (
-                "TLS: handshake failed",
-                format!("TLS with {host} failed: {e}"),
-                "check the server's TLS settings".into(),
-            ),
-        };
-        Observation::new(Class::Tls, state).cause(cause).fix(fix)
     }
 
     /// Replaces every header value in `text` with `***`.
@@ -1390,19 +1308,6 @@ mod tests {
             let shown = p.shown_location(&location, SHORT * 2);
             no_prefix_of_the_secret(&shown);
         }
-    }
-
-    #[test]
-    fn tls_error_texts_with_server_names_are_escaped() {
-        let p = HttpProbe::new(&target(&["https://x/"])).unwrap();
-        // webpki's name-mismatch text lists the certificate's names, decoded lossily.
-        let e = rustls::Error::General("evil\u{1b}[2Jname\u{202e}\nkwait: ready".into());
-        let obs = p.tls_observation(&e, "x");
-        let cause = obs.cause.unwrap_or_default();
-        for c in ['\u{1b}', '\u{202e}', '\n'] {
-            assert!(!cause.contains(c), "{cause:?}");
-        }
-        assert!(cause.contains("\\u{1b}"), "{cause:?}");
     }
 
     #[test]

@@ -36,8 +36,8 @@ use super::tcp::{ATTEMPT_DELAY, connect_observation, connect_racing};
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::net::resolve::resolve;
 use crate::net::text::{chain, printable};
-use crate::net::tls::{Roots, Trust, client_config};
-use crate::plan::{PgTls, PostgresTarget};
+use crate::net::tls::{Hints, Roots, client_config, handshake_failed, handshake_timed_out};
+use crate::plan::{PostgresTarget, TlsChoice};
 
 /// How much of a server's message is shown in a state line.
 const SHOWN: usize = 200;
@@ -126,11 +126,7 @@ pub fn describe(target: &PostgresTarget) -> String {
             printable(&target.database, 80)
         ));
     }
-    match target.tls {
-        PgTls::Off => {}
-        PgTls::Verify(_) => parts.push("TLS".into()),
-        PgTls::Insecure => parts.push("TLS, certificate not verified".into()),
-    }
+    parts.extend(target.tls.note().map(String::from));
     if parts.is_empty() {
         format!("PostgreSQL {}", target.addr)
     } else {
@@ -142,8 +138,8 @@ impl PostgresProbe {
     /// The probe, with its TLS client when `--tls` is given (reads `--ca-cert`).
     pub fn new(target: &PostgresTarget) -> Result<PostgresProbe, SetupError> {
         let tls = match &target.tls {
-            PgTls::Off => None,
-            mode => Some(tls_connector(mode)?),
+            TlsChoice::Off => None,
+            choice => Some(tls_connector(choice)?),
         };
         Ok(PostgresProbe {
             target: target.clone(),
@@ -190,6 +186,12 @@ impl PostgresProbe {
         match tokio::time::timeout_at(deadline, self.session(tcp, &stage)).await {
             Ok(Ok(reached)) => self.ready(reached),
             Ok(Err(e)) => Check::Pending(self.observation(e, &named(&addr))),
+            // The one stage every TLS client has: worded as every probe words it.
+            Err(_) if stage.load(Ordering::Relaxed) == 1 => Check::Pending(handshake_timed_out(
+                &named(&addr),
+                attempt_timeout,
+                TLS_HINTS,
+            )),
             Err(_) => {
                 let waited = STAGES
                     .get(stage.load(Ordering::Relaxed))
@@ -391,7 +393,7 @@ impl PostgresProbe {
             PgError::Wire(w) => Observation::new(Class::Other, "not a PostgreSQL answer")
                 .cause(format!("{shown}: {}", printable(&w.to_string(), 300)))
                 .fix("check that HOST:PORT is PostgreSQL's port (a proxy or another service may answer there)"),
-            PgError::Tls(e) => tls_observation(&e, self.roots(), &t.addr.host),
+            PgError::Tls(e) => handshake_failed(&e, self.roots(), &t.addr.host, TLS_HINTS),
             PgError::NoTls => Observation::new(Class::Tls, "TLS: not offered by the server")
                 .cause(format!("{shown} answered the TLS request with N: its ssl setting is off"))
                 .fix("turn on ssl in postgresql.conf (with ssl_cert_file and ssl_key_file), or drop --tls"),
@@ -502,60 +504,19 @@ async fn send(s: &mut dyn Stream, bytes: &[u8]) -> Result<(), WireError> {
     Ok(())
 }
 
+/// wait-postgres's side of a failed handshake (the rest is worded by [`handshake_failed`]).
+const TLS_HINTS: Hints = Hints {
+    not_tls: "check that HOST:PORT is PostgreSQL's own port: it accepted the TLS request, then did not speak TLS (a proxy in front of it?)",
+    settings: Some("ssl, ssl_min_protocol_version and ssl_ciphers in postgresql.conf"),
+};
+
 /// The TLS client for `--tls`: `--ca-cert`, the system bundle, or no verification.
-fn tls_connector(mode: &PgTls) -> Result<(tokio_rustls::TlsConnector, Roots), SetupError> {
-    let trust = match mode {
-        PgTls::Insecure => Trust::Insecure,
-        PgTls::Verify(Some(path)) => Trust::CaFile(path),
-        PgTls::Verify(None) | PgTls::Off => Trust::System,
-    };
-    let (mut config, roots) = client_config(trust, "TLS client for wait-postgres")?;
+fn tls_connector(choice: &TlsChoice) -> Result<(tokio_rustls::TlsConnector, Roots), SetupError> {
+    let (mut config, roots) = client_config(choice, "TLS client for wait-postgres")?;
     // PostgreSQL 17's direct TLS negotiation requires this ALPN; with SSLRequest it is optional
     // and harmless.
     config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), roots))
-}
-
-/// A failed TLS handshake, by the rustls error in its chain.
-fn tls_observation(e: &io::Error, roots: Roots, host: &str) -> Observation {
-    let text = printable(&chain(e), 300);
-    let rustls_error = crate::net::text::causes(e)
-        .into_iter()
-        .find_map(|c| c.downcast_ref::<rustls::Error>());
-    use rustls::CertificateError as C;
-    let (state, fix): (&str, String) = match rustls_error {
-        Some(rustls::Error::InvalidCertificate(C::UnknownIssuer)) if roots == Roots::None => (
-            "TLS: no trusted CA certificates",
-            "pass the CA with --ca-cert, or mount a CA bundle and point SSL_CERT_FILE at it".into(),
-        ),
-        Some(rustls::Error::InvalidCertificate(C::UnknownIssuer)) => (
-            "TLS: certificate signed by an unknown authority",
-            "pass the CA that signed the server's certificate with --ca-cert".into(),
-        ),
-        Some(rustls::Error::InvalidCertificate(
-            C::NotValidForName | C::NotValidForNameContext { .. },
-        )) => (
-            "TLS: certificate name mismatch",
-            format!(
-                "use a host name the certificate was issued for, or add {host} to its subject alternative names"
-            ),
-        ),
-        Some(rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. })) => (
-            "TLS: certificate expired",
-            "renew the server's certificate, or check this machine's clock".into(),
-        ),
-        Some(rustls::Error::InvalidCertificate(_)) => (
-            "TLS: invalid certificate",
-            "check the server's certificate chain (ssl_cert_file)".into(),
-        ),
-        _ => (
-            "TLS: handshake failed",
-            "check the server's TLS settings (ssl, ssl_min_protocol_version)".into(),
-        ),
-    };
-    Observation::new(Class::Tls, state)
-        .cause(format!("TLS with {} failed: {text}", printable(host, 100)))
-        .fix(fix)
 }
 
 #[cfg(test)]
@@ -580,7 +541,7 @@ mod tests {
             user: "app".into(),
             database: "appdb".into(),
             password: None,
-            tls: PgTls::Off,
+            tls: TlsChoice::Off,
             password_file: None,
         }
     }
@@ -654,6 +615,46 @@ mod tests {
                 panic!("53300 is not ready")
             };
             assert_eq!(o.state, "not ready: sorry, too many clients already");
+        });
+    }
+
+    /// A server that accepts the TLS request and then does not speak TLS, or stalls: the words
+    /// every probe uses ([`handshake_failed`], [`handshake_timed_out`]) with wait-postgres's
+    /// hint. Before, the stall was "attempt timed out" naming the stage.
+    #[test]
+    fn a_server_that_accepts_the_tls_request_then_fails_the_handshake_is_named() {
+        rt().block_on(async {
+            let mut t = target(0);
+            t.tls = TlsChoice::Insecure;
+            let (port, _h) = answering(b"Snot TLS at all".to_vec()).await;
+            t.addr.port = port;
+            let Check::Pending(o) = check(t.clone(), Duration::from_secs(5)).await else {
+                panic!("not TLS is not ready")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (Class::Tls, "TLS: handshake failed")
+            );
+            assert_eq!(o.fix, vec![TLS_HINTS.not_tls.to_string()]);
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            t.addr.port = l.local_addr().unwrap().port();
+            tokio::spawn(async move {
+                let (mut c, _) = l.accept().await.unwrap();
+                let mut got = [0u8; 8];
+                c.read_exact(&mut got).await.unwrap();
+                c.write_all(b"S").await.unwrap();
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+            let Check::Pending(o) = check(t, Duration::from_secs(1)).await else {
+                panic!("a stalled handshake is not ready")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (
+                    Class::Timeout,
+                    "attempt timed out: TLS handshake did not finish"
+                )
+            );
         });
     }
 

@@ -21,8 +21,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::tcp::dial;
 use super::{BoxFuture, Check, Class, Observation, Probe};
-use crate::net::text::{chain, printable};
-use crate::net::tls::{Roots, Trust, client_config};
+use crate::net::text::printable;
+use crate::net::tls::{Hints, Roots, client_config, handshake_failed, handshake_timed_out};
 use crate::plan::RedisTarget;
 use resp::{Reply, RespError};
 
@@ -36,8 +36,8 @@ pub use crate::net::tls::SetupError;
 struct Tls {
     connector: tokio_rustls::TlsConnector,
     name: ServerName<'static>,
-    /// No `--ca-cert`, and the system has no CA bundle.
-    no_roots: bool,
+    /// Where the trust roots came from, to word a failed handshake.
+    roots: Roots,
 }
 
 /// Waits for Redis to answer `PING` with `PONG`.
@@ -57,9 +57,7 @@ impl std::fmt::Debug for RedisProbe {
 /// What `target` waits for, e.g. `Redis redis:6379 (TLS, user app)`.
 pub fn describe(target: &RedisTarget) -> String {
     let mut notes = Vec::new();
-    if target.tls {
-        notes.push("TLS".to_string());
-    }
+    notes.extend(target.tls.note().map(String::from));
     if let Some(u) = &target.user {
         notes.push(format!("user {}", printable(u, 60)));
     } else if target.password.is_some() {
@@ -75,7 +73,11 @@ pub fn describe(target: &RedisTarget) -> String {
 impl RedisProbe {
     /// The probe; with `--tls`, its TLS client (trust roots read now).
     pub fn new(target: &RedisTarget) -> Result<RedisProbe, SetupError> {
-        let tls = if target.tls { Some(tls(target)?) } else { None };
+        let tls = if target.tls.is_on() {
+            Some(tls(target)?)
+        } else {
+            None
+        };
         Ok(RedisProbe {
             target: target.clone(),
             tls,
@@ -100,31 +102,18 @@ impl RedisProbe {
             .await
         {
             Ok(Ok(s)) => self.talk(s, &via, attempt_timeout, deadline).await,
-            Ok(Err(e)) => Check::Pending(self.tls_failed(&e, tls.no_roots)),
-            Err(_) => Check::Pending(
-                Observation::new(Class::Timeout, "TLS handshake timed out")
-                    .cause(format!(
-                        "{}{via} accepted the connection but did not complete a TLS handshake within {}",
-                        self.target.addr,
-                        crate::duration::format(attempt_timeout)
-                    ))
-                    .fix("check that the server has TLS enabled on this port (tls-port)"),
-            ),
+            Ok(Err(e)) => Check::Pending(handshake_failed(
+                &e,
+                tls.roots,
+                &self.target.addr.host,
+                TLS_HINTS,
+            )),
+            Err(_) => Check::Pending(handshake_timed_out(
+                &format!("{}{via}", self.target.addr),
+                attempt_timeout,
+                TLS_HINTS,
+            )),
         }
-    }
-
-    fn tls_failed(&self, e: &std::io::Error, no_roots: bool) -> Observation {
-        let mut o = Observation::new(Class::Tls, "TLS handshake failed").cause(format!(
-            "TLS with {} failed: {}",
-            self.target.addr,
-            printable(&chain(e), 300)
-        ));
-        o = if no_roots {
-            o.fix("no CA certificates to check the server's certificate: pass --ca-cert with the CA that issued it")
-        } else {
-            o.fix("pass --ca-cert with the CA that issued the server's certificate; check that the host name is in it; check that this port speaks TLS")
-        };
-        o
     }
 
     /// `AUTH` (where a password is given) and `PING` over `stream`, and the judgement.
@@ -285,15 +274,17 @@ impl RedisProbe {
     }
 }
 
+/// wait-redis's side of a failed handshake (the rest is worded by [`handshake_failed`]).
+const TLS_HINTS: Hints = Hints {
+    not_tls: "check that the port is the server's tls-port (a plain port does not speak TLS), or drop --tls",
+    settings: Some(
+        "tls-port, tls-protocols and tls-ciphers in redis.conf; kwait sends no client certificate, so tls-auth-clients must be no or optional",
+    ),
+};
+
 /// The TLS client for `--tls`, with the same trust options as `wait-http`.
 fn tls(target: &RedisTarget) -> Result<Tls, SetupError> {
-    let trust = match (&target.ca_cert, target.insecure_skip_tls_verify) {
-        (_, true) => Trust::Insecure,
-        (Some(path), false) => Trust::CaFile(path),
-        (None, false) => Trust::System,
-    };
-    let (config, roots) = client_config(trust, "TLS client for wait-redis")?;
-    let no_roots = roots == Roots::None;
+    let (config, roots) = client_config(&target.tls, "TLS client for wait-redis")?;
     let host = target.addr.host.clone();
     let name = ServerName::try_from(host.clone()).map_err(|_| {
         SetupError::Client(format!(
@@ -303,7 +294,7 @@ fn tls(target: &RedisTarget) -> Result<Tls, SetupError> {
     Ok(Tls {
         connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
         name,
-        no_roots,
+        roots,
     })
 }
 
@@ -332,6 +323,15 @@ mod tests {
 
     /// One check against a loopback server that answers every connection with `answer`.
     async fn check_against(answer: &'static [u8]) -> Check {
+        check_with(answer, crate::plan::TlsChoice::Off, Duration::from_secs(3)).await
+    }
+
+    /// [`check_against`] with `tls` and an attempt timeout of `attempt`.
+    async fn check_with(
+        answer: &'static [u8],
+        tls: crate::plan::TlsChoice,
+        attempt: Duration,
+    ) -> Check {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         tokio::spawn(async move {
@@ -347,13 +347,42 @@ mod tests {
             },
             user: None,
             password: None,
-            tls: false,
-            ca_cert: None,
-            insecure_skip_tls_verify: false,
+            tls,
             password_file: None,
         };
         let mut p = RedisProbe::new(&target).unwrap();
-        p.check(Duration::from_secs(3)).await
+        p.check(attempt).await
+    }
+
+    /// Before the handshake words were shared, wait-redis said "TLS handshake failed" (a
+    /// plain port) and "TLS handshake timed out" (a stalled one), unlike wait-http.
+    #[test]
+    fn a_plain_port_and_a_stalled_handshake_read_as_in_every_probe() {
+        rt().block_on(async {
+            let insecure = || crate::plan::TlsChoice::Insecure;
+            let secs = Duration::from_secs;
+            let c = check_with(b"-ERR wrong protocol\r\n", insecure(), secs(3)).await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (Class::Tls, "TLS: handshake failed")
+            );
+            assert_eq!(o.fix, vec![TLS_HINTS.not_tls.to_string()]);
+            let c = check_with(b"", insecure(), secs(1)).await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(
+                (o.class, o.state.as_str()),
+                (
+                    Class::Timeout,
+                    "attempt timed out: TLS handshake did not finish"
+                )
+            );
+            assert_eq!(o.fix.last(), Some(&TLS_HINTS.not_tls.to_string()));
+        });
     }
 
     #[test]
