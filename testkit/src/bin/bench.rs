@@ -21,6 +21,8 @@
 //! between its `<!-- section:NAME -->` markers in `bench/RESULTS.md` (`--into PATH`; with
 //! `--quick`, `target/bench/RESULTS-quick.md`), or writes them to a new file with `--out`.
 //! `--skip` leaves sections out of the full run.
+//! `--only http,tcp,redis` (scenarios) runs the full run's trials for those scenarios alone,
+//! without the sections.
 
 #[path = "../bench/chain.rs"]
 mod chain;
@@ -53,7 +55,7 @@ const USAGE: &str = "usage: bench [--quick] [--trials N] [--scale N[,N...]] [--w
 [--only NAME[,NAME...]] [--into PATH] [--skip SECTION[,SECTION...]] [--out PATH] [--kwait PATH] \
 [--kubectl PATH] [--kwait-env K=V]...
 sections (run alone and spliced into RESULTS.md): chain, rollout, postgres
-scenarios (a full run restricted to them): secret, job, http, tcp, redis";
+scenarios (a full run restricted to their trials, without the sections): secret, job, http, tcp, redis";
 /// The sections `--only` and `--skip` name.
 const SECTIONS: [&str; 3] = ["chain", "rollout", "postgres"];
 
@@ -578,7 +580,8 @@ fn main() -> ExitCode {
         let _ = std::fs::remove_dir_all(&work);
         return write_sections(&opts, &done, started);
     }
-    let skipped = |name: &str| opts.skip.iter().any(|s| s == name);
+    // Named scenarios are a run of their trials alone: the sections are not scenarios.
+    let skipped = |name: &str| !opts.scenarios.is_empty() || opts.skip.iter().any(|s| s == name);
 
     // ----- latency trials ---------------------------------------------------------------
     let mut rows: Vec<Row> = Contender::ALL
