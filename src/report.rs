@@ -120,6 +120,20 @@ pub fn write_out(to: Stream, text: &str) -> std::io::Result<()> {
     }
 }
 
+/// What a reporter has said of its target so far: enough for a report written without its
+/// waiter's word (the watchdog's, should the run not stop in time).
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// Checks made.
+    pub checks: u32,
+    /// The last state reported, if any.
+    pub last: Option<Observation>,
+    /// When `last` was first seen, since the start.
+    pub since: Duration,
+    /// The changes of state.
+    pub history: History,
+}
+
 /// Writes progress lines and the final report.
 #[derive(Debug, Clone)]
 pub struct Reporter {
@@ -129,6 +143,8 @@ pub struct Reporter {
     what: String,
     /// The target's place in a run with several (0-based), for JSON lines.
     index: Option<usize>,
+    /// Shared by the reporter's clones (the watchdog's fallback holds one).
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
 }
 
 impl Reporter {
@@ -144,7 +160,13 @@ impl Reporter {
             termination_log,
             what,
             index: None,
+            seen: Default::default(),
         }
+    }
+
+    /// What this reporter has said of its target so far.
+    pub fn seen(&self) -> Seen {
+        crate::net::text::lock(&self.seen).clone()
     }
 
     /// The reporter of target `index` in a run with several: its progress lines and its ready
@@ -186,6 +208,12 @@ impl Reporter {
     /// Where the user must act (RBAC, credentials, a missing CRD), the fix comes with it at once
     /// rather than only in the report at the deadline.
     pub fn state(&self, elapsed: Duration, obs: &Observation) {
+        {
+            let mut seen = crate::net::text::lock(&self.seen);
+            seen.last = Some(obs.clone());
+            seen.since = elapsed;
+            seen.history.push(elapsed, obs.state.clone());
+        }
         let mut text = format!("{}: {}", self.what, obs.state);
         let actionable = matches!(
             obs.class,
@@ -223,6 +251,7 @@ impl Reporter {
 
     /// One check, at `-v`.
     pub fn check(&self, n: u32, elapsed: Duration, result: &str) {
+        crate::net::text::lock(&self.seen).checks = n;
         let text = format!("check {n} at {}: {result}", dur(elapsed));
         self.event(1, "check", &text, |j| {
             j.num("check", Some(f64::from(n)));
@@ -760,6 +789,7 @@ mod tests {
             termination_log: None,
             what: "Secret crs/litellm-api-user (keys: API_KEY)".into(),
             index: None,
+            seen: Default::default(),
         }
     }
 

@@ -18,7 +18,8 @@ use crate::check::{Class, Observation};
 use crate::duration;
 use crate::exit;
 use crate::kube::Kube;
-use crate::plan::{Plan, Target};
+use crate::net::text::lock;
+use crate::plan::{Output, Plan, Target};
 use crate::probe::Probe;
 use crate::report::{Ending, Group, GroupSummary, Reporter, Stream, Summary, write_out};
 use crate::targets::{self, Built};
@@ -45,13 +46,13 @@ enum Voice {
 }
 
 impl Voice {
-    fn new(plan: &Plan, whats: Vec<String>) -> Voice {
+    fn new(output: &Output, whats: Vec<String>) -> Voice {
         if whats.len() == 1 {
             let what = whats.into_iter().next().unwrap_or_default();
-            Voice::One(Reporter::new(&plan.output, what))
+            Voice::One(Reporter::new(output, what))
         } else {
-            let group = Group::new(&plan.output, whats);
-            let members = group.reporters(&plan.output);
+            let group = Group::new(output, whats);
+            let members = group.reporters(output);
             Voice::Many(group, members)
         }
     }
@@ -86,17 +87,55 @@ impl Voice {
         }
     }
 
-    /// What the watchdog prints should it have to end the run itself: every target with `state`.
-    fn fallback(&self, count: usize, state: &'static str) -> crate::watchdog::Fallback {
+    /// What the watchdog prints should it have to end the run itself: each target as its
+    /// waiter ended, else what its reporter last said of it, else `state`.
+    fn fallback(
+        &self,
+        count: usize,
+        state: &'static str,
+        ended: Ended,
+    ) -> crate::watchdog::Fallback {
         let voice = self.clone();
         Arc::new(move |ending: &Ending, elapsed: Duration| {
-            let members: Vec<Summary> = (0..count)
-                .map(|_| stopped(ending.clone(), elapsed, state))
-                .collect();
+            let members = voice.members_now(count, ending, elapsed, state, &ended);
             voice.finish(ending, elapsed, &members);
         })
     }
+
+    /// The summaries of a run ended without its waiters' word (see [`Voice::fallback`]).
+    fn members_now(
+        &self,
+        count: usize,
+        ending: &Ending,
+        elapsed: Duration,
+        state: &str,
+        ended: &Ended,
+    ) -> Vec<Summary> {
+        let ended = lock(ended).clone();
+        (0..count)
+            .map(|i| match ended.get(i).cloned().flatten() {
+                Some(s) => s,
+                None => {
+                    let seen = self.member(i).seen();
+                    match seen.last {
+                        Some(last) => Summary {
+                            checks: seen.checks,
+                            last: Some(last),
+                            since: seen.since,
+                            history: seen.history,
+                            ..stopped(ending.clone(), elapsed, state)
+                        },
+                        None => stopped(ending.clone(), elapsed, state),
+                    }
+                }
+            })
+            .collect()
+    }
 }
+
+/// The summaries of the targets whose waiters have ended, by index: shared with the watchdog's
+/// fallback, which reports them as they ended.
+type Ended = Arc<std::sync::Mutex<Vec<Option<Summary>>>>;
 
 /// A target's summary when the run ended without its waiter's word.
 fn stopped(ending: Ending, elapsed: Duration, state: &str) -> Summary {
@@ -127,8 +166,9 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
                 .unwrap_or_default()
         })
         .collect();
-    let early = Voice::new(&plan, expected);
-    watchdog.report_as(early.fallback(count, CONNECTING));
+    let ended: Ended = Arc::new(std::sync::Mutex::new(vec![None; count]));
+    let early = Voice::new(&plan.output, expected);
+    watchdog.report_as(early.fallback(count, CONNECTING, ended.clone()));
     let before_start = |ending: Ending| {
         let cause = if ending == Ending::TimedOut {
             "reading the kubeconfig and getting credentials (an exec credential plugin?) did not finish before the deadline"
@@ -188,8 +228,8 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
     if let Some(Err(e)) = prepared.into_iter().find(Result::is_err) {
         return usage(&e);
     }
-    let voice = Voice::new(&plan, built.iter().map(|b| b.what.clone()).collect());
-    watchdog.report_as(voice.fallback(count, BUSY));
+    let voice = Voice::new(&plan.output, built.iter().map(|b| b.what.clone()).collect());
+    watchdog.report_as(voice.fallback(count, BUSY, ended.clone()));
     voice.start(plan.timeout);
     for (i, t) in plan.targets.iter().enumerate() {
         let insecure = match &t.target {
@@ -254,6 +294,9 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
                 }
                 Ending::Ready(_) if count > 1 => voice.member(i).ready(&s),
                 _ => {}
+            }
+            if let Some(slot) = lock(&ended).get_mut(i) {
+                *slot = Some(s.clone());
             }
             summaries[i] = Some(s);
         }
@@ -359,6 +402,7 @@ async fn until<T>(deadline: Option<Instant>, fut: impl Future<Output = T>) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Format;
 
     fn ending(e: Ending) -> Summary {
         stopped(e, Duration::ZERO, "x")
@@ -392,5 +436,62 @@ mod tests {
             Ending::Ready(String::new())
         );
         assert_eq!(group_ending(&[ready()]), Ending::Ready("r".into()));
+    }
+
+    /// Regression: the watchdog's report (a run that did not stop in time) said "not known"
+    /// of every target, even one whose waiter had ended ready or had reported its state.
+    #[test]
+    fn the_watchdog_report_keeps_what_each_target_showed() {
+        let output = Output {
+            format: Format::Text,
+            verbosity: -1,
+            termination_log: Some("/dev/null".into()),
+        };
+        let voice = Voice::new(&output, vec!["a".into(), "b".into(), "c".into()]);
+        let ended: Ended = Arc::new(std::sync::Mutex::new(vec![None; 3]));
+        // a: reported a state, then checked on; b: its waiter ended ready; c: said nothing.
+        let a = voice.member(0);
+        a.check(1, Duration::from_secs(1), "not found");
+        a.state(
+            Duration::from_secs(1),
+            &Observation::new(Class::NotFound, "not found").cause("Secret x does not exist yet"),
+        );
+        a.check(4, Duration::from_secs(4), "not found");
+        let ready = Summary {
+            ending: Ending::Ready("has key K".into()),
+            checks: 2,
+            ..stopped(Ending::Cancelled, Duration::from_secs(2), "")
+        };
+        lock(&ended)[1] = Some(ready);
+        let elapsed = Duration::from_secs(5);
+        let members = voice.members_now(3, &Ending::TimedOut, elapsed, BUSY, &ended);
+
+        let last = members[0].last.as_ref().map(|o| o.state.as_str());
+        assert_eq!(last, Some("not found"));
+        assert_eq!(
+            (
+                members[0].checks,
+                members[0].since,
+                members[0].history.len()
+            ),
+            (4, Duration::from_secs(1), 1)
+        );
+        assert_eq!(members[0].ending, Ending::TimedOut);
+        assert_eq!(members[1].ending, Ending::Ready("has key K".into()));
+        assert_eq!(
+            members[2].last.as_ref().map(|o| o.state.as_str()),
+            Some(BUSY)
+        );
+        // The report names a's state and b as ready, and "not known" only for c.
+        let Voice::Many(group, _) = &voice else {
+            panic!("three targets make a group");
+        };
+        let text = group.render(&GroupSummary {
+            ending: Ending::TimedOut,
+            elapsed,
+            members,
+        });
+        assert!(text.contains("not found"), "{text}");
+        assert_eq!(text.matches("not known").count(), 1, "{text}");
     }
 }
