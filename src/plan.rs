@@ -12,13 +12,14 @@ use crate::duration::{self, parse_duration};
 mod db;
 pub mod kinds;
 mod net;
+mod password;
 mod redis;
 mod tls;
-#[cfg(test)]
-pub(crate) use db::Password;
 pub use db::PostgresTarget;
 pub(crate) use net::FILE_CAP;
 pub use net::{BodyMatch, HttpTarget, JsonExpect, TcpTarget, TcpWait};
+#[cfg(test)]
+pub(crate) use password::Password;
 pub use redis::RedisTarget;
 pub use tls::TlsChoice;
 

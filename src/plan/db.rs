@@ -1,22 +1,17 @@
 //! Validated settings for the database waits (`wait-postgres`).
 //!
-//! The password comes from a file only (never argv), is registered with
-//! [`crate::net::text::add_secret`] as soon as it is read, and its `Debug` prints nothing of it.
+//! The password comes from `--password-file` ([`super::password`]).
 
-use std::fmt;
 use std::path::PathBuf;
 
 use super::PlanError;
 use super::net::TcpTarget;
+use super::password::{Password, read_password};
 use super::tls::{TlsChoice, tls_choice};
 use crate::cli::PostgresArgs;
 
 /// PostgreSQL's port when none is given.
 pub const POSTGRES_PORT: u16 = 5432;
-
-/// The most of a `--password-file` that is read: a password is a few dozen bytes; a log file
-/// or `/dev/zero` named by mistake ends at once with exit 2.
-const PASSWORD_CAP: u64 = 4096;
 
 /// The longest user or database name accepted (the server cuts names at 63 bytes; a longer one
 /// cannot name anything, but a little slack keeps the error the server's own).
@@ -39,29 +34,6 @@ pub struct PostgresTarget {
     pub password_file: Option<PathBuf>,
 }
 
-/// A password read from a file. Its `Debug` shows `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(Vec<u8>);
-
-impl Password {
-    /// The password's bytes, for the authentication exchange only.
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// A password for unit tests.
-    #[cfg(test)]
-    pub(crate) fn for_tests(b: &[u8]) -> Password {
-        Password(b.to_vec())
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(***)")
-    }
-}
-
 /// `wait-postgres`'s target. In a dry run (`dry_run`), a `--password-file` that does not exist
 /// here is not read (`--dry-run` notes it: the pod may have it).
 pub(super) fn postgres_target(
@@ -72,11 +44,7 @@ pub(super) fn postgres_target(
     check_name("--user", &args.user)?;
     let database = args.database.unwrap_or_else(|| args.user.clone());
     check_name("--database", &database)?;
-    let password = match &args.password_file {
-        Some(path) if dry_run && !path.exists() => None,
-        Some(path) => Some(read_password(path)?),
-        None => None,
-    };
+    let password = read_password(args.password_file.as_deref(), dry_run)?;
     let tls = tls_choice(args.tls)?;
     Ok(PostgresTarget {
         addr,
@@ -108,34 +76,6 @@ fn check_name(arg: &'static str, s: &str) -> Result<(), PlanError> {
         ));
     }
     Ok(())
-}
-
-/// The password of `--password-file`: the file's bytes without trailing line breaks (as a
-/// shell's `$(cat file)` reads it), registered as a secret at once.
-fn read_password(path: &std::path::Path) -> Result<Password, PlanError> {
-    let mut data = crate::net::file::read_capped(path, PASSWORD_CAP, "--password-file")?;
-    while matches!(data.last(), Some(b'\n' | b'\r')) {
-        data.pop();
-    }
-    let shown = || path.display().to_string();
-    if data.is_empty() {
-        return Err(PlanError::invalid(
-            "--password-file",
-            shown(),
-            "the file is empty",
-        ));
-    }
-    if data.contains(&0) {
-        return Err(PlanError::invalid(
-            "--password-file",
-            shown(),
-            "the password contains a NUL byte",
-        ));
-    }
-    if let Ok(text) = std::str::from_utf8(&data) {
-        crate::net::text::add_secret(text);
-    }
-    Ok(Password(data))
 }
 
 /// `HOST[:PORT]` with `default` as the port (`db`, `db:5433`, `[::1]:5433`, a bare `::1`):

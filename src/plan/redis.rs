@@ -1,34 +1,16 @@
 //! `wait-redis`, validated: the address (default port 6379), the credentials (the password only
 //! from a file, registered as a secret the moment it is read) and the TLS options.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use super::PlanError;
-use super::net::{FILE_CAP, TcpTarget, host_port, read_capped};
+use super::net::{TcpTarget, host_port};
+use super::password::{Password, read_password};
 use super::tls::{TlsChoice, tls_choice};
 use crate::cli::RedisArgs;
-use crate::net::text::add_secret;
 
 /// Redis's port when none is given.
 pub const REDIS_PORT: u16 = 6379;
-
-/// A password read from `--password-file`. Its `Debug` shows nothing of it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(Vec<u8>);
-
-impl Password {
-    /// The bytes sent in `AUTH`.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(hidden)")
-    }
-}
 
 /// `wait-redis`, validated.
 #[derive(Debug, Clone)]
@@ -45,39 +27,11 @@ pub struct RedisTarget {
     pub password_file: Option<PathBuf>,
 }
 
-/// The password in a file: the whole file, without one trailing line break (as `echo` or an
-/// editor leaves it; a Kubernetes Secret mounted as a file has none).
-fn password_from(bytes: Vec<u8>) -> Vec<u8> {
-    let mut p = bytes;
-    if p.ends_with(b"\n") {
-        p.pop();
-        if p.ends_with(b"\r") {
-            p.pop();
-        }
-    }
-    p
-}
-
 /// `wait-redis`'s target. In a dry run (`dry_run`), a `--password-file` that does not exist here
 /// is not read (`--dry-run` notes it: the pod may have it).
 pub(super) fn redis_target(args: RedisArgs, dry_run: bool) -> Result<RedisTarget, PlanError> {
     let addr = host_port("HOST[:PORT]", &args.address, Some(REDIS_PORT))?;
-    let password = match &args.password_file {
-        None => None,
-        Some(path) if dry_run && !path.exists() => None,
-        Some(path) => {
-            let p = password_from(read_capped("--password-file", path, FILE_CAP)?);
-            if p.is_empty() {
-                return Err(PlanError::invalid(
-                    "--password-file",
-                    path.display().to_string(),
-                    "the file is empty",
-                ));
-            }
-            add_secret(&String::from_utf8_lossy(&p));
-            Some(Password(p))
-        }
-    };
+    let password = read_password(args.password_file.as_deref(), dry_run)?;
     if let Some(user) = &args.user {
         if args.password_file.is_none() {
             return Err(PlanError::Conflict(
@@ -143,7 +97,7 @@ mod tests {
         a.password_file = Some(f.clone());
         a.user = Some("app".into());
         let r = redis_target(a, false).unwrap();
-        assert_eq!(r.password.as_ref().unwrap().expose(), b"s3cr3t pass");
+        assert_eq!(r.password.as_ref().unwrap().bytes(), b"s3cr3t pass");
         assert!(!format!("{r:?}").contains("s3cr3t"));
         assert_eq!(crate::net::text::scrub("x s3cr3t pass y"), "x *** y");
         std::fs::write(&f, "\n").unwrap();

@@ -131,7 +131,7 @@ impl RedisProbe {
             if let Some(u) = &self.target.user {
                 args.push(u.as_bytes());
             }
-            args.push(pw.expose());
+            args.push(pw.bytes());
             out.extend(resp::command(&args));
         }
         out.extend(resp::command(&[b"PING"]));
