@@ -51,3 +51,12 @@ pub trait Probe: Send {
         Box::pin(async { Vec::new() })
     }
 }
+
+/// A single-threaded runtime with I/O and time, for the probes' unit tests.
+#[cfg(test)]
+pub(crate) fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}

@@ -525,12 +525,7 @@ mod tests {
     use crate::plan::{Password, TcpTarget};
     use tokio::io::AsyncWriteExt;
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::probe::test_runtime as rt;
 
     fn target(port: u16) -> PostgresTarget {
         PostgresTarget {

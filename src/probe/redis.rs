@@ -314,12 +314,7 @@ mod tests {
     use crate::plan::TcpTarget;
     use tokio::io::AsyncWriteExt;
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::probe::test_runtime as rt;
 
     /// One check against a loopback server that answers every connection with `answer`.
     async fn check_against(answer: &'static [u8]) -> Check {

@@ -319,12 +319,7 @@ impl Probe for TcpProbe {
 mod tests {
     use super::*;
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::probe::test_runtime as rt;
 
     fn target(host: &str, port: u16) -> TcpTarget {
         TcpTarget {

@@ -362,12 +362,7 @@ mod tests {
         assert_eq!(parse_error(b""), ServerError::default());
     }
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::probe::test_runtime as rt;
 
     #[test]
     fn messages_are_read_whole_and_a_huge_length_is_refused_unread() {

@@ -129,12 +129,7 @@ where
 mod tests {
     use super::*;
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::probe::test_runtime as rt;
 
     /// The check, what the server received, and how long the check took.
     async fn run(
