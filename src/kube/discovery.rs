@@ -550,6 +550,42 @@ mod tests {
 
     use super::*;
 
+    /// A testkit API server, a scratch dir `kwait-NAME-PID-PORT` holding its kubeconfig (with
+    /// `namespace`), the kubeconfig's path, and a client connected through it.
+    async fn connected(
+        name: &str,
+        namespace: Option<&str>,
+    ) -> (
+        testkit::ApiServer,
+        std::path::PathBuf,
+        std::path::PathBuf,
+        Kube,
+    ) {
+        let api = testkit::ApiServer::start();
+        let dir = std::env::temp_dir().join(format!(
+            "kwait-{name}-{}-{}",
+            std::process::id(),
+            api.port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kc = api.write_kubeconfig(
+            &dir,
+            testkit::KubeconfigOpts {
+                namespace,
+                ..Default::default()
+            },
+        );
+        let settings = crate::plan::KubeSettings {
+            namespace: None,
+            kubeconfig: Some(kc.clone()),
+            context: None,
+        };
+        let kube = Kube::connect(&settings, std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        (api, dir, kc, kube)
+    }
+
     /// `/apis` as a 1.30+ server answers it with aggregated discovery (shortened).
     fn aggregated_apis() -> Value {
         json!({
@@ -851,28 +887,8 @@ mod tests {
     /// scope and kind; aggregated discovery costs 2 requests, the legacy form one per group.
     #[tokio::test]
     async fn every_name_kubectl_api_resources_lists_resolves_to_the_same_type() {
-        let api = testkit::ApiServer::start();
-        let dir = std::env::temp_dir().join(format!(
-            "kwait-discovery-{}-{}",
-            std::process::id(),
-            api.port()
-        ));
+        let (api, dir, kc, kube) = connected("discovery", Some("crs")).await;
         std::fs::create_dir_all(dir.join("home")).unwrap();
-        let kc = api.write_kubeconfig(
-            &dir,
-            testkit::KubeconfigOpts {
-                namespace: Some("crs"),
-                ..Default::default()
-            },
-        );
-        let settings = crate::plan::KubeSettings {
-            namespace: None,
-            kubeconfig: Some(kc.clone()),
-            context: None,
-        };
-        let kube = Kube::connect(&settings, std::time::Duration::from_secs(10))
-            .await
-            .unwrap();
         for aggregated in [true, false] {
             api.set_aggregated_discovery(aggregated);
             // A fresh HOME each time: kubectl caches discovery there.
@@ -1000,22 +1016,7 @@ mod tests {
     /// whose CRD is removed is NotServed.
     #[tokio::test]
     async fn a_name_two_crds_serve_is_ambiguous_against_a_server_in_both_forms() {
-        let api = testkit::ApiServer::start();
-        let dir = std::env::temp_dir().join(format!(
-            "kwait-ambiguous-{}-{}",
-            std::process::id(),
-            api.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let kc = api.write_kubeconfig(&dir, testkit::KubeconfigOpts::default());
-        let settings = crate::plan::KubeSettings {
-            namespace: None,
-            kubeconfig: Some(kc),
-            context: None,
-        };
-        let kube = Kube::connect(&settings, std::time::Duration::from_secs(10))
-            .await
-            .unwrap();
+        let (api, dir, _, kube) = connected("ambiguous", None).await;
         api.register_resource(
             testkit::ResourceDef::new(
                 "networking.internal.knative.dev",
@@ -1051,22 +1052,7 @@ mod tests {
     /// group still reads only that group's document.
     #[tokio::test]
     async fn hundreds_of_legacy_groups_are_not_read_one_by_one() {
-        let api = testkit::ApiServer::start();
-        let dir = std::env::temp_dir().join(format!(
-            "kwait-many-groups-{}-{}",
-            std::process::id(),
-            api.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let kc = api.write_kubeconfig(&dir, testkit::KubeconfigOpts::default());
-        let settings = crate::plan::KubeSettings {
-            namespace: None,
-            kubeconfig: Some(kc),
-            context: None,
-        };
-        let kube = Kube::connect(&settings, std::time::Duration::from_secs(10))
-            .await
-            .unwrap();
+        let (api, dir, _, kube) = connected("many-groups", None).await;
         for i in 0..MAX_GROUP_DOCUMENTS + 50 {
             api.register_resource(testkit::ResourceDef::new(
                 &format!("g{i}.example.com"),
