@@ -257,7 +257,6 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
         probes.push(probe);
         wakes.push(wake);
     }
-    let mut summaries: Vec<Option<Summary>> = vec![None; count];
     {
         let mut waits: FuturesUnordered<_> = probes
             .iter_mut()
@@ -295,13 +294,15 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
                 Ending::Ready(_) if count > 1 => voice.member(i).ready(&s),
                 _ => {}
             }
+            // Kept where the watchdog's fallback finds it too.
             if let Some(slot) = lock(&ended).get_mut(i) {
-                *slot = Some(s.clone());
+                *slot = Some(s);
             }
-            summaries[i] = Some(s);
         }
     }
-    let mut summaries: Vec<Summary> = summaries
+    // A copy: the fallback may still need them while the report's extra lines are read.
+    let ended_now = lock(&ended).clone();
+    let mut summaries: Vec<Summary> = ended_now
         .into_iter()
         .map(|s| s.unwrap_or_else(|| stopped(Ending::Cancelled, started.elapsed(), BUSY)))
         .collect();
