@@ -14,6 +14,7 @@ usage: bench/periods.py [--kwait PATH] [--checks N]     (python3 standard librar
 """
 
 import argparse
+import glob
 import http.server
 import json
 import os
@@ -120,9 +121,7 @@ rport = rs.getsockname()[1]
 threading.Thread(target=resp_server, args=(rs,), daemon=True).start()
 dead = closed_port()
 kw = [args.kwait, "-v", "--log-format", "json", "--timeout", "0"]
-pg_isready = shutil.which("pg_isready") or next(
-    (p for p in sorted(os.popen("ls /usr/lib/postgresql/*/bin/pg_isready 2>/dev/null").read().split())), None
-)
+pg_isready = shutil.which("pg_isready") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_isready"))), None)
 
 rows = [
     ("HTTP 503", "kwait wait-http", lambda: server_side([args.kwait, "wait-http", url, "--timeout", "0"])),
