@@ -300,9 +300,12 @@ fn a_server_restart_mid_wait_is_survived() {
     });
     // A restart drops every connection, the watch's too (stop alone leaves an open stream
     // running, and kwait, rightly, trusts a live watch and does not poll).
+    // The outage outlasts --max-interval (2 s) by a margin, so kwait's next check certainly
+    // falls inside it: with a 2 s outage a check delayed to the top of its jitter by a loaded
+    // machine could land after the restart and see the Secret without ever seeing the outage.
     c.api.stop();
     c.api.close_watches();
-    sleep_ms(2000);
+    sleep_ms(4000);
     c.api.restart();
     c.api.create("secrets", NS, secret("s", &[("k", "v")]));
     let r = k.finish(LIMIT);
