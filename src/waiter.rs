@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 
-pub use crate::backoff::{Backoff, MAX_RETRY_AFTER};
+use crate::backoff::{Backoff, MAX_RETRY_AFTER};
 use crate::check::{Check, Class, Observation};
 pub use crate::kube::Wake;
 use crate::probe::Probe;

@@ -747,7 +747,7 @@ fn short(s: &str) -> String {
 }
 
 /// `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` (capped at
-/// [`MAX_RETRY_AFTER`](crate::waiter::MAX_RETRY_AFTER)).
+/// [`MAX_RETRY_AFTER`](crate::backoff::MAX_RETRY_AFTER)).
 fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
     let d = match v.parse::<u64>() {
@@ -756,7 +756,7 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default(),
     };
-    Some(d.min(crate::waiter::MAX_RETRY_AFTER))
+    Some(d.min(crate::backoff::MAX_RETRY_AFTER))
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form RFC 9110 says senders use.
