@@ -9,9 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::check::{Class, Observation};
 use crate::duration::format as dur;
 use crate::plan::{Format, Output};
-use crate::probe::{Class, Observation};
 
 /// The kubelet reads at most 4096 bytes of a termination message; stay under it.
 const TERMINATION_LOG_LIMIT: usize = 4000;
