@@ -16,7 +16,6 @@ mod password;
 mod redis;
 mod tls;
 pub use db::PostgresTarget;
-pub(crate) use net::FILE_CAP;
 pub use net::{BodyMatch, HttpTarget, JsonExpect, TcpTarget, TcpWait};
 #[cfg(test)]
 pub(crate) use password::Password;

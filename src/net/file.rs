@@ -31,6 +31,11 @@ pub enum FileError {
     },
 }
 
+/// The most of a file named by `--header-file` or `--ca-cert` that is read: a CA bundle of
+/// a few hundred certificates or a header file is far smaller; `/dev/zero` or a log file named
+/// by mistake ends at once with exit 2 instead of filling memory.
+pub const FILE_CAP: u64 = 1024 * 1024;
+
 /// Reads at most `limit` bytes of `path`; more is an error naming `what`, the path and the
 /// limit. The size in the metadata is checked first (a large regular file is refused without
 /// reading it), and the read itself stops one byte past the limit (devices and pipes such as

@@ -6,7 +6,7 @@
 //! `--insecure-skip-tls-verify` options ([`client_config`]), and the one set of words for a
 //! failed handshake they all use ([`handshake_failed`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -18,7 +18,47 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureSc
 
 use super::text::{causes, chain, printable};
 use crate::check::{Class, Observation};
-use crate::plan::TlsChoice;
+
+/// How a connection is secured, and how the server's certificate is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsChoice {
+    /// Plain TCP (no `--tls`). Never for `wait-http`, whose URL's scheme decides.
+    Off,
+    /// TLS, the certificate verified against `--ca-cert` (or the system bundle when `None`).
+    Verify(Option<PathBuf>),
+    /// TLS, any certificate accepted (`--insecure-skip-tls-verify`; kwait warns).
+    Insecure,
+}
+
+impl TlsChoice {
+    /// `--insecure-skip-tls-verify` was given.
+    pub fn is_insecure(&self) -> bool {
+        *self == TlsChoice::Insecure
+    }
+
+    /// Whether TLS is used at all (always, for an https:// URL).
+    pub fn is_on(&self) -> bool {
+        *self != TlsChoice::Off
+    }
+
+    /// What a target's description says of it: nothing, `TLS`, or that the certificate is
+    /// not verified (`wait-postgres` and `wait-redis` say it alike).
+    pub fn note(&self) -> Option<&'static str> {
+        match self {
+            TlsChoice::Off => None,
+            TlsChoice::Verify(_) => Some("TLS"),
+            TlsChoice::Insecure => Some("TLS, certificate not verified"),
+        }
+    }
+
+    /// `--ca-cert`, where given.
+    pub fn ca_cert(&self) -> Option<&Path> {
+        match self {
+            TlsChoice::Verify(Some(path)) => Some(path),
+            _ => None,
+        }
+    }
+}
 
 /// Where a client's trust roots came from, to word a failed handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +119,7 @@ pub fn client_config(
             Roots::Insecure,
         ),
         TlsChoice::Verify(Some(path)) => {
-            let pem = super::file::read_capped(path, crate::plan::FILE_CAP, "--ca-cert")?;
+            let pem = super::file::read_capped(path, super::file::FILE_CAP, "--ca-cert")?;
             let store = pem_roots(&pem).map_err(|why| SetupError::CaCert {
                 path: path.to_path_buf(),
                 why,

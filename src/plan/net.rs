@@ -13,6 +13,7 @@ use serde_json_path::JsonPath;
 use super::PlanError;
 use super::tls::{TlsChoice, trust_choice};
 use crate::cli::{HttpArgs, TcpArgs};
+use crate::net::file::FILE_CAP;
 use crate::net::text::{cut, redact_url};
 
 /// `wait-http`, validated.
@@ -158,11 +159,6 @@ pub struct TcpWait {
 
 /// The value shown in place of a header value (or a header line that may be one).
 const HIDDEN: &str = "(hidden)";
-
-/// The most of a file named by `--header-file` or `--ca-cert` that is read: a CA bundle of
-/// a few hundred certificates or a header file is far smaller; `/dev/zero` or a log file named
-/// by mistake ends at once with exit 2 instead of filling memory.
-pub(crate) const FILE_CAP: u64 = 1024 * 1024;
 
 /// The longest URL the HTTP client can send (`http::Uri` stores offsets in 16 bits).
 pub(crate) const URL_CAP: usize = u16::MAX as usize - 1;

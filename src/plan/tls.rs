@@ -2,51 +2,9 @@
 //! `--insecure-skip-tls-verify` of `wait-postgres` and `wait-redis`, and the last two of
 //! `wait-http` (where the URL's scheme decides whether TLS is used).
 
-use std::path::{Path, PathBuf};
-
 use super::PlanError;
 use crate::cli::{TlsArgs, TrustArgs};
-
-/// How a connection is secured, and how the server's certificate is checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsChoice {
-    /// Plain TCP (no `--tls`). Never for `wait-http`, whose URL's scheme decides.
-    Off,
-    /// TLS, the certificate verified against `--ca-cert` (or the system bundle when `None`).
-    Verify(Option<PathBuf>),
-    /// TLS, any certificate accepted (`--insecure-skip-tls-verify`; kwait warns).
-    Insecure,
-}
-
-impl TlsChoice {
-    /// `--insecure-skip-tls-verify` was given.
-    pub fn is_insecure(&self) -> bool {
-        *self == TlsChoice::Insecure
-    }
-
-    /// Whether TLS is used at all (always, for an https:// URL).
-    pub fn is_on(&self) -> bool {
-        *self != TlsChoice::Off
-    }
-
-    /// What a target's description says of it: nothing, `TLS`, or that the certificate is
-    /// not verified (`wait-postgres` and `wait-redis` say it alike).
-    pub fn note(&self) -> Option<&'static str> {
-        match self {
-            TlsChoice::Off => None,
-            TlsChoice::Verify(_) => Some("TLS"),
-            TlsChoice::Insecure => Some("TLS, certificate not verified"),
-        }
-    }
-
-    /// `--ca-cert`, where given.
-    pub fn ca_cert(&self) -> Option<&Path> {
-        match self {
-            TlsChoice::Verify(Some(path)) => Some(path),
-            _ => None,
-        }
-    }
-}
+pub use crate::net::tls::TlsChoice;
 
 /// `--ca-cert` and `--insecure-skip-tls-verify` (`wait-http`): never [`TlsChoice::Off`].
 pub(super) fn trust_choice(args: TrustArgs) -> Result<TlsChoice, PlanError> {
@@ -77,6 +35,8 @@ pub(super) fn tls_choice(args: TlsArgs) -> Result<TlsChoice, PlanError> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+
     use super::*;
 
     fn args(tls: bool, ca: bool, insecure: bool) -> TlsArgs {
