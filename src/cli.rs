@@ -44,7 +44,7 @@ Every global option can also be set by its KWAIT_* environment variable (shown i
 
 /// Wait until a Kubernetes dependency is really ready, and say why when it is not.
 #[derive(Debug, Parser)]
-#[command(name = "kwait", version = crate::VERSION, after_help = EXAMPLES, max_term_width = 100)]
+#[command(name = "kwait", version = crate::version::VERSION, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
     /// Global options, accepted before or after the command.
     #[command(flatten)]
@@ -514,7 +514,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
 
 /// The global options alone: what comes before the first command of a line with `--and`.
 #[derive(Debug, Parser)]
-#[command(name = "kwait", version = crate::VERSION)]
+#[command(name = "kwait", version = crate::version::VERSION)]
 struct Globals {
     #[command(flatten)]
     global: Global,

@@ -16,6 +16,7 @@ mod rbac;
 mod report;
 mod run;
 mod targets;
+mod version;
 mod waiter;
 mod watchdog;
 
@@ -26,9 +27,6 @@ use crate::cli::CliError;
 use crate::plan::{DryRun, Plan};
 use crate::report::{Stream, write_out};
 use crate::watchdog::Watchdog;
-
-/// `kwait --version`: the crate version and the commit it was built from.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KWAIT_COMMIT"), ")");
 
 fn main() -> ExitCode {
     // The deadline counts from here, and signals are caught from here on: as PID 1 (an init

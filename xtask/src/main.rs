@@ -17,9 +17,11 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-/// What `crate::VERSION` is in the binary (cli.rs names it in `#[command(version)]`); the man
-/// page's version line. The commit is the binary's own affair.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION_KWAIT");
+/// What `crate::version::VERSION` is in the binary (cli.rs names it in `#[command(version)]`);
+/// the man page's version line. The commit is the binary's own affair.
+mod version {
+    pub const VERSION: &str = env!("CARGO_PKG_VERSION_KWAIT");
+}
 
 // Only the clap definitions are used; the parse helpers are the binary's.
 #[allow(dead_code)]
