@@ -171,6 +171,22 @@ impl<'a> Obj<'a> {
             .and_then(Value::as_i64)
     }
 
+    /// `status.observedGeneration`, where set.
+    fn status_observed(&self) -> Option<i64> {
+        self.v
+            .pointer("/status/observedGeneration")
+            .and_then(Value::as_i64)
+    }
+
+    /// `(judged, current)` when condition `c` judged an older generation than the spec's: the
+    /// generation a condition judged is its own `observedGeneration`, else the status's (as
+    /// `kubectl wait` reads it); `None` when it is current or nothing says.
+    fn behind(&self, c: &Cond<'_>) -> Option<(i64, i64)> {
+        let judged = c.observed.or_else(|| self.status_observed())?;
+        let current = self.generation()?;
+        (judged < current).then_some((judged, current))
+    }
+
     fn pending(&self, state: String, cause: String) -> Check {
         Check::Pending(
             Observation::new(Class::NotReady, state)

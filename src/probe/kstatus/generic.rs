@@ -51,6 +51,18 @@ pub(super) fn rules(o: &Obj<'_>) -> Option<Check> {
         ));
     }
     if let Some(c) = o.condition("Stalled").filter(|c| c.status == "True") {
+        // A Stalled of an older generation was the verdict on a spec since changed: the fix
+        // may be that change, which the controller has not judged yet.
+        if let Some((seen, g)) = o.behind(&c) {
+            return Some(o.pending(
+                format!("Stalled condition is of generation {seen}, waiting for generation {g}"),
+                format!(
+                    "{} reports {} for generation {seen} of its spec, and the spec is at generation {g}: its controller has not judged the latest change yet",
+                    o.what(),
+                    c.line("Stalled")
+                ),
+            ));
+        }
         return Some(Check::Failed(
             Observation::new(Class::NotReady, with_message("stalled", c.message))
                 .cause(format!(
@@ -68,9 +80,7 @@ pub(super) fn rules(o: &Obj<'_>) -> Option<Check> {
 /// `status.observedGeneration` behind `metadata.generation`: the status describes an older spec.
 pub(super) fn stale(o: &Obj<'_>) -> Option<Check> {
     let generation = o.generation()?;
-    let observed =
-        o.v.pointer("/status/observedGeneration")
-            .and_then(Value::as_i64)?;
+    let observed = o.status_observed()?;
     (observed < generation).then(|| {
         o.pending(
             format!("waiting for the controller to observe generation {generation}"),
@@ -97,9 +107,8 @@ fn with_message(head: &str, message: &str) -> String {
 /// status is waiting for its controller's first report.
 pub(super) fn ready_condition(o: &Obj<'_>, builtin: bool) -> Check {
     if let Some(c) = o.condition("Ready") {
-        let generation = o.generation();
-        return match (c.status, c.observed, generation) {
-            ("True", Some(seen), Some(g)) if seen < g => o.pending(
+        return match (c.status, o.behind(&c)) {
+            ("True", Some((seen, g))) => o.pending(
                 format!("Ready condition is of generation {seen}, waiting for generation {g}"),
                 format!(
                     "{} reports {} for generation {seen} of its spec, and the spec is at generation {g}: its controller has not judged the latest change yet",
@@ -156,9 +165,7 @@ pub fn judge_condition(obj: &Value, kind: &str, status: &str) -> Check {
             ),
         );
     }
-    if let (Some(seen), Some(g)) = (c.observed, o.generation())
-        && seen < g
-    {
+    if let Some((seen, g)) = o.behind(&c) {
         return o.pending(
             format!("{kind_shown} condition is of generation {seen}, waiting for generation {g}"),
             format!(
@@ -193,7 +200,14 @@ pub fn judge_json_path(obj: &Value, path: &str, query: &JsonPath, equals: Option
                 .fix("use a path without nested descendant segments (..), e.g. $.status.phase"),
         );
     }
-    let nodes: Vec<&Value> = query.query(obj).all();
+    let located = query.query_located(obj);
+    // A match in the status (or one holding it, `$`) is only as current as the status is.
+    let reads_status = located.iter().any(|n| {
+        n.location()
+            .first()
+            .is_none_or(|e| e.as_name() == Some("status"))
+    });
+    let nodes: Vec<&Value> = located.nodes().collect();
     if nodes.is_empty() {
         return o.pending(
             format!("{shown} matched nothing"),
@@ -201,10 +215,11 @@ pub fn judge_json_path(obj: &Value, path: &str, query: &JsonPath, equals: Option
         );
     }
     let found = printable(&found_text(&nodes, &[]), super::MESSAGE_MAX);
+    let stale = || reads_status.then(|| stale(&o)).flatten();
     match equals {
-        None => o.ready(format!("has {shown} = {found}")),
+        None => stale().unwrap_or_else(|| o.ready(format!("has {shown} = {found}"))),
         Some(want) if all_equal(&nodes, want) => {
-            o.ready(format!("has {shown} == {:?}", printable(want, 200)))
+            stale().unwrap_or_else(|| o.ready(format!("has {shown} == {:?}", printable(want, 200))))
         }
         Some(want) => o.pending(
             format!("{shown} is {found}"),

@@ -716,3 +716,124 @@ fn a_waiting_container_without_reason_or_restarts_is_worded_without_empty_bracke
     );
     assert_eq!(state(&judge(&p)), "not ready: container db waiting");
 }
+
+/// A Flux HelmRelease at `generation` whose status says `status_observed` and whose `Released`
+/// and `Ready` conditions (True) say `cond_observed` (each `None`: the field is left out).
+fn release_with(
+    generation: i64,
+    status_observed: Option<i64>,
+    cond_observed: Option<i64>,
+) -> Value {
+    let cond = |kind: &str| {
+        let mut c = json!({"type": kind, "status": "True", "reason": "UpgradeSucceeded",
+            "message": "Helm upgrade succeeded", "lastTransitionTime": "2026-11-30T10:00:00Z"});
+        if let Some(g) = cond_observed {
+            c["observedGeneration"] = json!(g);
+        }
+        c
+    };
+    let mut status = json!({"conditions": [cond("Ready"), cond("Released")]});
+    if let Some(g) = status_observed {
+        status["observedGeneration"] = json!(g);
+    }
+    helmrelease(generation, status)
+}
+
+/// kubectl's getObservedGeneration: a condition's own `observedGeneration`, else the status's;
+/// a verdict for an older generation is not ready, in every judgement.
+#[test]
+fn every_judgement_reads_a_condition_generation_as_kubectl_does() {
+    // (generation, status.observedGeneration, condition's own, current?)
+    let table = [
+        (2, Some(2), None, true),
+        (2, Some(1), None, false),
+        (2, None, None, true),
+        (2, None, Some(1), false),
+        (2, Some(2), Some(1), false),
+        (2, Some(1), Some(2), true),
+        (2, Some(2), Some(2), true),
+    ];
+    let path = "$.status.conditions[?@.type=='Released'].status";
+    let q = JsonPath::parse(path).unwrap();
+    for (generation, status, own, current) in table {
+        let hr = release_with(generation, status, own);
+        let case = format!("generation {generation}, status {status:?}, own {own:?}");
+        let condition = judge_condition(&hr, "Released", "True");
+        assert_eq!(
+            matches!(condition, Check::Ready(_)),
+            current,
+            "--condition, {case}: {condition:?}"
+        );
+        // --json-path reads the condition without knowing it is one: only the status's own
+        // observedGeneration says whether it is current.
+        let by_path = judge_json_path(&hr, path, &q, Some("True"));
+        assert_eq!(
+            matches!(by_path, Check::Ready(_)),
+            status.is_none_or(|s| s >= generation),
+            "--json-path, {case}: {by_path:?}"
+        );
+        // The kstatus rules: the status's observedGeneration first, then Ready's own.
+        let rules = judge(&hr);
+        assert_eq!(
+            matches!(rules, Check::Ready(_)),
+            current && status.is_none_or(|s| s >= generation),
+            "rules, {case}: {rules:?}"
+        );
+    }
+}
+
+#[test]
+fn stale_condition_without_own_observed_generation_is_not_ready() {
+    // Generation 2's spec, a status still about generation 1, a condition with no
+    // observedGeneration of its own: kubectl keeps waiting, and so must kwait.
+    let hr = release_with(2, Some(1), None);
+    assert_eq!(
+        state(&judge_condition(&hr, "Released", "True")),
+        "Released condition is of generation 1, waiting for generation 2"
+    );
+}
+
+#[test]
+fn json_path_on_a_status_of_an_older_generation_is_not_ready() {
+    let d = deployment(
+        3,
+        json!({}),
+        json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3}),
+    );
+    let q = |s: &str| JsonPath::parse(s).unwrap();
+    for path in ["$.status.readyReplicas", "$..readyReplicas"] {
+        assert_eq!(
+            state(&judge_json_path(&d, path, &q(path), Some("3"))),
+            "waiting for the controller to observe generation 3",
+            "{path}"
+        );
+    }
+    // A path outside the status does not depend on the controller.
+    let path = "$.spec.replicas";
+    assert!(matches!(
+        judge_json_path(&d, path, &q(path), Some("3")),
+        Check::Ready(_)
+    ));
+    // A value that does not match says what it is, stale or not.
+    let path = "$.status.readyReplicas";
+    assert_eq!(
+        state(&judge_json_path(&d, path, &q(path), Some("2"))),
+        "$.status.readyReplicas is 3"
+    );
+}
+
+#[test]
+fn stalled_of_an_older_generation_does_not_fail_the_wait() {
+    // Stalled on generation 2; the user changed the spec (generation 3) and the controller
+    // has not judged it yet: the change may be the fix, so kwait waits instead of exit 1.
+    let hr = helmrelease(
+        3,
+        json!({"observedGeneration": 3, "conditions": [
+            {"type": "Stalled", "status": "True", "observedGeneration": 2, "reason": "RetriesExceeded", "message": "Failed to install after 3 attempt(s)"},
+            {"type": "Ready", "status": "False", "observedGeneration": 2, "reason": "InstallFailed"}]}),
+    );
+    assert_eq!(
+        state(&judge(&hr)),
+        "Stalled condition is of generation 2, waiting for generation 3"
+    );
+}
