@@ -151,12 +151,23 @@ impl<'a> Obj<'a> {
 
     /// The condition of `type`, if any.
     fn condition(&self, kind: &str) -> Option<Cond<'a>> {
+        self.find_condition(|t| t == kind)
+    }
+
+    /// The first condition whose type is `kind` without regard to case, as `kubectl wait
+    /// --for=condition=` compares them (`ready` finds `Ready`).
+    fn condition_any_case(&self, kind: &str) -> Option<Cond<'a>> {
+        self.find_condition(|t| t.eq_ignore_ascii_case(kind))
+    }
+
+    fn find_condition(&self, matches: impl Fn(&str) -> bool) -> Option<Cond<'a>> {
         self.v
             .pointer("/status/conditions")
             .and_then(Value::as_array)?
             .iter()
-            .find(|c| str_at(c, "/type") == kind)
+            .find(|c| matches(str_at(c, "/type")))
             .map(|c| Cond {
+                kind: str_at(c, "/type"),
                 status: str_at(c, "/status"),
                 reason: str_at(c, "/reason"),
                 message: str_at(c, "/message"),
@@ -203,6 +214,8 @@ impl<'a> Obj<'a> {
 /// One entry of `status.conditions`, as sent.
 #[derive(Debug, Clone, Copy)]
 struct Cond<'a> {
+    /// The type as sent (`Ready`).
+    kind: &'a str,
     status: &'a str,
     reason: &'a str,
     message: &'a str,

@@ -139,14 +139,16 @@ pub(super) fn ready_condition(o: &Obj<'_>, builtin: bool) -> Check {
     o.ready("exists (no Ready condition to wait for)")
 }
 
-/// `--condition TYPE[=STATUS]`: the condition `kind` has status `status` (compared without
-/// case, as `kubectl wait` does) and, where it says which generation it judged, the current
-/// one. Never a failure: any other status may still change before the deadline.
+/// `--condition TYPE[=STATUS]`: the first condition whose type is `kind` (compared without
+/// case, as `kubectl wait` does: `ready` finds `Ready`) has status `status` (also without case)
+/// and judged the current generation (its own `observedGeneration`, else the status's). Never
+/// a failure: any other status may still change before the deadline. The lines name the type
+/// as the object spells it.
 pub fn judge_condition(obj: &Value, kind: &str, status: &str) -> Check {
     let o = Obj::of(obj);
-    let kind_shown = printable(kind, 100);
     let want = printable(status, 20);
-    let Some(c) = o.condition(kind) else {
+    let Some(c) = o.condition_any_case(kind) else {
+        let kind_shown = printable(kind, 100);
         return o.pending(
             format!("no {kind_shown} condition yet"),
             format!(
@@ -155,6 +157,7 @@ pub fn judge_condition(obj: &Value, kind: &str, status: &str) -> Check {
             ),
         );
     };
+    let kind_shown = printable(c.kind, 100);
     if !c.status.eq_ignore_ascii_case(status) {
         return o.pending(
             c.line(&kind_shown),
@@ -175,7 +178,18 @@ pub fn judge_condition(obj: &Value, kind: &str, status: &str) -> Check {
             ),
         );
     }
-    o.ready(format!("has {kind_shown}={want}"))
+    let asked = if c.kind == kind {
+        String::new()
+    } else {
+        format!(
+            " (--condition {}, compared without case)",
+            printable(kind, 100)
+        )
+    };
+    o.ready(format!(
+        "has {kind_shown}={}{asked}",
+        printable(c.status, 20)
+    ))
 }
 
 /// `--json-path P [--equals V]`: every value `query` (the parsed form of `path`) selects in the

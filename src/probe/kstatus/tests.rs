@@ -640,7 +640,7 @@ fn explicit_condition_compares_status_without_case_and_needs_the_current_generat
     );
     assert_eq!(
         ready(&judge_condition(&hr, "Released", "true")),
-        "HelmRelease apps/openhands has Released=true"
+        "HelmRelease apps/openhands has Released=True"
     );
     assert_eq!(
         state(&judge_condition(&hr, "Released", "False")),
@@ -835,5 +835,36 @@ fn stalled_of_an_older_generation_does_not_fail_the_wait() {
     assert_eq!(
         state(&judge(&hr)),
         "Stalled condition is of generation 2, waiting for generation 3"
+    );
+}
+
+#[test]
+fn condition_ready_matches_a_ready_condition_without_regard_to_case() {
+    let hr = release_with(2, Some(2), None);
+    // (asked type, asked status, the ready line)
+    let table = [
+        ("Ready", "True", "HelmRelease apps/openhands has Ready=True"),
+        (
+            "ready",
+            "True",
+            "HelmRelease apps/openhands has Ready=True (--condition ready, compared without case)",
+        ),
+        (
+            "RELEASED",
+            "true",
+            "HelmRelease apps/openhands has Released=True (--condition RELEASED, compared without case)",
+        ),
+    ];
+    for (kind, status, line) in table {
+        assert_eq!(ready(&judge_condition(&hr, kind, status)), line, "{kind}");
+    }
+    // The pending line names the type as the object spells it.
+    assert_eq!(
+        state(&judge_condition(&hr, "ready", "False")),
+        "Ready=True (UpgradeSucceeded): Helm upgrade succeeded"
+    );
+    assert_eq!(
+        state(&judge_condition(&hr, "readyz", "True")),
+        "no readyz condition yet"
     );
 }
