@@ -35,18 +35,76 @@ fn flux_ready(status: &str, reason: &str, message: &str, observed: u64) -> Value
          "observedGeneration": observed, "lastTransitionTime": "2026-11-30T10:00:00Z"}]}})
 }
 
+/// A Deployment as the API server stores it (its defaults filled in) at generation 2.
 fn deployment(replicas: u64) -> Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": "web", "generation": 2, "labels": {"app": "web"}},
-           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
-                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "web:2"}]}}}})
+    deployment_named("web", replicas, json!({}))
 }
 
+/// A Deployment `name` as the API server stores it, with `spec` merged over the defaults.
+fn deployment_named(name: &str, replicas: u64, spec: Value) -> Value {
+    let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": name, "generation": 2, "labels": {"app": name},
+                        "annotations": {"deployment.kubernetes.io/revision": "2"}},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "progressDeadlineSeconds": 600, "revisionHistoryLimit": 10,
+                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                                 "spec": {"containers": [{"name": "web", "image": "web:2", "imagePullPolicy": "IfNotPresent",
+                                                          "terminationMessagePath": "/dev/termination-log",
+                                                          "terminationMessagePolicy": "File", "resources": {}}],
+                                          "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+                                          "schedulerName": "default-scheduler", "securityContext": {},
+                                          "terminationGracePeriodSeconds": 30}}}});
+    if let (Some(s), Some(extra)) = (d["spec"].as_object_mut(), spec.as_object()) {
+        s.extend(extra.clone());
+    }
+    d
+}
+
+/// One condition of a Deployment's status as the controller writes it.
+fn condition(kind: &str, status: &str, reason: &str, message: &str) -> Value {
+    json!({"type": kind, "status": status, "reason": reason, "message": message,
+           "lastUpdateTime": "2026-11-30T10:00:00Z", "lastTransitionTime": "2026-11-30T10:00:00Z"})
+}
+
+/// A 3-replica Deployment's status at generation 2 as the controller writes it: `updated` on
+/// the new template, `available` and `ready` of 3.
 fn rollout(updated: u64, available: u64, ready: u64) -> Value {
+    let done = updated == 3 && available == 3 && ready == 3;
+    let progressing = if done {
+        condition(
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            "ReplicaSet \"web-7d4b9c\" has successfully progressed.",
+        )
+    } else {
+        condition(
+            "Progressing",
+            "True",
+            "ReplicaSetUpdated",
+            "ReplicaSet \"web-7d4b9c\" is progressing.",
+        )
+    };
+    let available_cond = if available >= 3 {
+        condition(
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+        )
+    } else {
+        condition(
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+        )
+    };
     json!({"status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": updated,
                       "readyReplicas": ready, "availableReplicas": available,
-                      "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
-                                      "message": "ReplicaSet \"web-7d4b9c\" is progressing."}]}})
+                      "unavailableReplicas": 3 - available,
+                      "conditions": [available_cond, progressing]}})
 }
 
 #[test]
@@ -180,13 +238,13 @@ fn a_deployment_rollout_completes_by_status_patches() {
     );
     assert!(
         r.stderr
-            .contains("kwait: Deployment crs/web: 1 of 3 updated"),
+            .contains("kwait: Deployment crs/web: waiting for rollout to finish: 1 out of 3 new replicas have been updated\n"),
         "{}",
         r.stderr
     );
     assert!(
         r.stderr
-            .contains("kwait: Deployment crs/web: 2 of 3 updated"),
+            .contains("kwait: Deployment crs/web: waiting for rollout to finish: 2 out of 3 new replicas have been updated\n"),
         "{}",
         r.stderr
     );

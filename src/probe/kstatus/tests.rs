@@ -63,7 +63,7 @@ fn deployment_mid_rollout_counts_updated_and_available() {
     );
     assert_eq!(
         state(&judge(&d)),
-        "2 of 3 updated, 1 available; waiting for the rollout"
+        "waiting for rollout to finish: 2 out of 3 new replicas have been updated"
     );
 }
 
@@ -76,7 +76,7 @@ fn deployment_with_old_replicas_left_waits_for_them_to_terminate() {
     );
     assert_eq!(
         state(&judge(&d)),
-        "3 of 3 updated, 4 available; waiting for 1 old replica to terminate"
+        "waiting for rollout to finish: 1 old replicas are pending termination"
     );
 }
 
@@ -125,7 +125,7 @@ fn deployment_paused_mid_rollout_says_paused_and_how_to_resume() {
     let c = judge(&d);
     assert_eq!(
         state(&c),
-        "paused: 0 of 3 updated, 3 available; waiting for the rollout"
+        "paused: waiting for rollout to finish: 0 out of 3 new replicas have been updated"
     );
     let Check::Pending(o) = &c else { return };
     assert!(
@@ -171,9 +171,13 @@ fn deployment_scaled_to_zero_is_ready_once_no_replica_is_left() {
     );
     assert_eq!(
         state(&judge(&d)),
-        "0 of 0 updated, 0 available; waiting for 1 old replica to terminate"
+        "waiting for rollout to finish: 1 old replicas are pending termination"
     );
-    let d = deployment(5, json!({"replicas": 0}), json!({"observedGeneration": 5}));
+    let d = deployment(
+        5,
+        json!({"replicas": 0}),
+        json!({"observedGeneration": 5, "conditions": complete_conditions()}),
+    );
     assert_eq!(
         ready(&judge(&d)),
         "Deployment crs/web scaled to 0 (no replica left)"
@@ -867,4 +871,150 @@ fn condition_ready_matches_a_ready_condition_without_regard_to_case() {
         state(&judge_condition(&hr, "readyz", "True")),
         "no readyz condition yet"
     );
+}
+
+/// The conditions the Deployment controller writes with the final counts of a rollout.
+fn complete_conditions() -> Value {
+    json!([
+        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+         "message": "Deployment has minimum availability.",
+         "lastUpdateTime": "2026-11-30T10:00:00Z", "lastTransitionTime": "2026-11-30T10:00:00Z"},
+        {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+         "message": "ReplicaSet \"web-7d9c\" has successfully progressed.",
+         "lastUpdateTime": "2026-11-30T10:00:00Z", "lastTransitionTime": "2026-11-30T09:58:00Z"}
+    ])
+}
+
+/// A Deployment of 3 whose counts say rolled out, with `conditions`.
+fn counted_out(spec: Value, conditions: Value) -> Value {
+    deployment(
+        2,
+        spec,
+        json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3,
+               "availableReplicas": 3, "conditions": conditions}),
+    )
+}
+
+/// kstatus' deploymentConditions, each rule decided (the safe side wins): complete counts are
+/// not enough while the controller's conditions disagree.
+#[test]
+fn deployment_conditions_must_agree_with_complete_counts() {
+    let available = |status: &str, reason: &str| json!({"type": "Available", "status": status, "reason": reason, "message": "Deployment does not have minimum availability."});
+    let progressing = |status: &str, reason: &str| json!({"type": "Progressing", "status": status, "reason": reason, "message": "ReplicaSet \"web-7d9c\" is progressing."});
+    let deadline = json!({});
+    let no_deadline = json!({"progressDeadlineSeconds": 2147483647});
+    let paused = json!({"paused": true});
+    // (spec, conditions, ready?, the state line when pending)
+    let table = [
+        (&deadline, complete_conditions(), true, ""),
+        (
+            &deadline,
+            json!([
+                available("False", "MinimumReplicasUnavailable"),
+                progressing("True", "NewReplicaSetAvailable")
+            ]),
+            false,
+            "not available: Available=False (MinimumReplicasUnavailable): Deployment does not have minimum availability.",
+        ),
+        (
+            &deadline,
+            json!([progressing("True", "NewReplicaSetAvailable")]),
+            false,
+            "waiting for the controller's Available condition",
+        ),
+        (
+            &deadline,
+            json!([
+                available("True", "MinimumReplicasAvailable"),
+                progressing("True", "ReplicaSetUpdated")
+            ]),
+            false,
+            "waiting for Progressing=True (NewReplicaSetAvailable); now Progressing=True (ReplicaSetUpdated): ReplicaSet \"web-7d9c\" is progressing.",
+        ),
+        (
+            &deadline,
+            json!([available("True", "MinimumReplicasAvailable")]),
+            false,
+            "waiting for the controller's Progressing condition",
+        ),
+        // Without a progress deadline the controller writes no Progressing condition.
+        (
+            &no_deadline,
+            json!([available("True", "MinimumReplicasAvailable")]),
+            true,
+            "",
+        ),
+        (
+            &no_deadline,
+            json!([available("False", "MinimumReplicasUnavailable")]),
+            false,
+            "not available: Available=False (MinimumReplicasUnavailable): Deployment does not have minimum availability.",
+        ),
+        // Paused: the controller writes DeploymentPaused and judges no progress.
+        (
+            &paused,
+            json!([
+                available("True", "MinimumReplicasAvailable"),
+                progressing("Unknown", "DeploymentPaused")
+            ]),
+            true,
+            "",
+        ),
+    ];
+    for (spec, conditions, is_ready, line) in table {
+        let d = counted_out(spec.clone(), conditions.clone());
+        let c = judge(&d);
+        if is_ready {
+            assert!(matches!(c, Check::Ready(_)), "{conditions}: {c:?}");
+        } else {
+            assert_eq!(state(&c), line, "{conditions}");
+        }
+    }
+}
+
+#[test]
+fn deployment_with_available_false_is_not_ready() {
+    let d = counted_out(
+        json!({}),
+        json!([
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."},
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
+        ]),
+    );
+    assert!(matches!(judge(&d), Check::Pending(_)), "{:?}", judge(&d));
+}
+
+#[test]
+fn deployment_with_a_progress_deadline_and_progressing_not_complete_is_not_ready() {
+    let d = counted_out(
+        json!({"progressDeadlineSeconds": 600}),
+        json!([
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+            {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": "ReplicaSet \"web-7d9c\" is progressing."}
+        ]),
+    );
+    assert!(matches!(judge(&d), Check::Pending(_)), "{:?}", judge(&d));
+}
+
+#[test]
+fn deployment_rollout_during_a_surge_is_worded_as_kubectl_rollout_status_words_it() {
+    // 2 desired, maxSurge 1: the new ReplicaSet has 1 pod, the old one still 2, 3 available.
+    // (status counts, kubectl's words after "Waiting for deployment "web" rollout to finish: ")
+    let table = [
+        ((3, 1, 3, 3), "1 out of 2 new replicas have been updated"),
+        ((3, 2, 3, 3), "1 old replicas are pending termination"),
+        ((2, 2, 1, 2), "1 of 2 updated replicas are available"),
+    ];
+    for ((replicas, updated, available, ready), words) in table {
+        let d = deployment(
+            2,
+            json!({"replicas": 2, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}),
+            json!({"observedGeneration": 2, "replicas": replicas, "updatedReplicas": updated,
+                   "availableReplicas": available, "readyReplicas": ready, "conditions": complete_conditions()}),
+        );
+        assert_eq!(
+            state(&judge(&d)),
+            format!("waiting for rollout to finish: {words}")
+        );
+    }
 }
