@@ -269,7 +269,7 @@ fn daemonset_waits_for_updated_and_available_pods_on_every_node() {
     }));
     assert_eq!(
         state(&judge(&d)),
-        "2 of 4 updated, 3 available; waiting for the rollout"
+        "waiting for rollout to finish: 2 out of 4 new pods have been updated"
     );
     let d = daemonset(json!({
         "observedGeneration": 3, "desiredNumberScheduled": 4, "currentNumberScheduled": 4,
@@ -1017,4 +1017,133 @@ fn deployment_rollout_during_a_surge_is_worded_as_kubectl_rollout_status_words_i
             format!("waiting for rollout to finish: {words}")
         );
     }
+}
+
+/// kstatus' stsConditions and kubectl's StatefulSetStatusViewer, each rule decided: every
+/// replica created, ready, updated and counted at the update revision (no partition).
+#[test]
+fn statefulset_rules_table() {
+    let rolling = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+    let unset = json!({"type": "RollingUpdate"});
+    let partition = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 1}});
+    let on_delete = json!({"type": "OnDelete"});
+    // (strategy, replicas, ready, current, updated, currentRevision, ready?)
+    let table = [
+        (&rolling, 3, 3, 3, 3, "db-7c9d", true),
+        (&unset, 3, 3, 3, 3, "db-7c9d", true),
+        (&rolling, 2, 2, 2, 2, "db-7c9d", false),
+        (&rolling, 4, 3, 3, 3, "db-7c9d", false),
+        (&rolling, 3, 2, 3, 3, "db-7c9d", false),
+        (&rolling, 3, 3, 2, 3, "db-7c9d", false),
+        (&unset, 3, 3, 2, 3, "db-7c9d", false),
+        (&rolling, 3, 3, 3, 2, "db-7c9d", false),
+        (&rolling, 3, 3, 3, 3, "db-6b8f", false),
+        (&partition, 3, 3, 1, 2, "db-6b8f", true),
+        (&partition, 3, 3, 2, 1, "db-6b8f", false),
+        (&on_delete, 3, 3, 0, 0, "db-6b8f", true),
+        (&on_delete, 3, 2, 3, 3, "db-7c9d", false),
+    ];
+    for (strategy, replicas, ready, current, updated, revision, is_ready) in table {
+        let s = statefulset(
+            strategy.clone(),
+            json!({"observedGeneration": 2, "replicas": replicas, "readyReplicas": ready,
+                   "currentReplicas": current, "updatedReplicas": updated,
+                   "currentRevision": revision, "updateRevision": "db-7c9d"}),
+        );
+        let c = judge(&s);
+        assert_eq!(
+            matches!(c, Check::Ready(_)),
+            is_ready,
+            "{strategy} replicas {replicas} ready {ready} current {current} updated {updated} {revision}: {c:?}"
+        );
+    }
+}
+
+#[test]
+fn statefulset_with_current_replicas_below_replicas_is_not_ready() {
+    let s = statefulset(
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+        json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 3, "currentReplicas": 2, "updatedReplicas": 3,
+               "currentRevision": "db-7c9d", "updateRevision": "db-7c9d"}),
+    );
+    assert_eq!(
+        state(&judge(&s)),
+        "2 of 3 at revision db-7c9d; waiting for the rollout"
+    );
+}
+
+/// kstatus' daemonsetConditions and kubectl's DaemonSetStatusViewer, each rule decided.
+#[test]
+fn daemonset_rules_table() {
+    // (strategy, scheduled, updated, available, ready, the state line or "" when ready)
+    let table = [
+        ("RollingUpdate", 4, 4, 4, 4, ""),
+        (
+            "RollingUpdate",
+            3,
+            3,
+            3,
+            3,
+            "waiting for rollout to finish: 3 of 4 pods are scheduled",
+        ),
+        (
+            "RollingUpdate",
+            4,
+            3,
+            4,
+            4,
+            "waiting for rollout to finish: 3 out of 4 new pods have been updated",
+        ),
+        (
+            "RollingUpdate",
+            4,
+            4,
+            3,
+            4,
+            "waiting for rollout to finish: 3 of 4 updated pods are available",
+        ),
+        (
+            "RollingUpdate",
+            4,
+            4,
+            4,
+            3,
+            "waiting for rollout to finish: 3 of 4 pods are ready",
+        ),
+        ("OnDelete", 4, 0, 4, 4, ""),
+        (
+            "OnDelete",
+            4,
+            0,
+            3,
+            4,
+            "waiting for rollout to finish: 3 of 4 pods are available",
+        ),
+    ];
+    for (strategy, scheduled, updated, available, ready, line) in table {
+        let mut d = daemonset(json!({
+            "observedGeneration": 3, "desiredNumberScheduled": 4, "currentNumberScheduled": scheduled,
+            "updatedNumberScheduled": updated, "numberAvailable": available, "numberReady": ready,
+            "numberMisscheduled": 0
+        }));
+        d["spec"]["updateStrategy"]["type"] = json!(strategy);
+        let c = judge(&d);
+        if line.is_empty() {
+            assert!(
+                matches!(c, Check::Ready(_)),
+                "{strategy} {scheduled} {updated} {available} {ready}: {c:?}"
+            );
+        } else {
+            assert_eq!(state(&c), line);
+        }
+    }
+}
+
+#[test]
+fn daemonset_with_number_ready_below_desired_is_not_ready() {
+    let d = daemonset(json!({
+        "observedGeneration": 3, "desiredNumberScheduled": 4, "currentNumberScheduled": 4,
+        "updatedNumberScheduled": 4, "numberAvailable": 4, "numberReady": 3, "numberUnavailable": 0
+    }));
+    assert!(matches!(judge(&d), Check::Pending(_)), "{:?}", judge(&d));
 }

@@ -219,6 +219,22 @@ pub(super) fn statefulset(o: &Obj<'_>) -> Check {
             )),
         );
     }
+    // The revisions agree, yet not every replica is counted at them (kstatus' LessCurrent
+    // and, for partition 0, its updated count): the controller has not finished.
+    let at_current = o.int("/status/currentReplicas", 0);
+    if at_current < desired || updated < desired {
+        return o.pending(
+            format!(
+                "{} of {desired} at revision {}; waiting for the rollout",
+                at_current.min(updated),
+                printable(update, NAME_MAX)
+            ),
+            cause(&format!(
+                "; {at_current} at the current revision {}",
+                printable(current, NAME_MAX)
+            )),
+        );
+    }
     o.ready(format!("rolled out ({counts})"))
 }
 
@@ -241,14 +257,31 @@ pub(super) fn daemonset(o: &Obj<'_>) -> Check {
     };
     let updated = o.int("/status/updatedNumberScheduled", 0);
     let available = o.int("/status/numberAvailable", 0);
+    let ready = o.int("/status/numberReady", 0);
     let scheduled = o.int("/status/currentNumberScheduled", 0);
-    let counts = format!("{updated} of {desired} updated, {available} available");
     let on_delete = o.str("/spec/updateStrategy/type") == "OnDelete";
-    if scheduled < desired || (!on_delete && updated < desired) || available < desired {
+    // kstatus' order; kubectl rollout status' words where it has them.
+    let waiting = if scheduled < desired {
+        Some(format!("{scheduled} of {desired} pods are scheduled"))
+    } else if !on_delete && updated < desired {
+        Some(format!(
+            "{updated} out of {desired} new pods have been updated"
+        ))
+    } else if available < desired {
+        let which = if on_delete { "" } else { "updated " };
+        Some(format!(
+            "{available} of {desired} {which}pods are available"
+        ))
+    } else if ready < desired {
+        Some(format!("{ready} of {desired} pods are ready"))
+    } else {
+        None
+    };
+    if let Some(waiting) = waiting {
         return o.pending(
-            format!("{counts}; waiting for the rollout"),
+            format!("waiting for rollout to finish: {waiting}"),
             format!(
-                "{} should run on {desired} nodes: {scheduled} scheduled, {updated} on the current template, {available} available",
+                "{} should run on {desired} nodes: {scheduled} scheduled, {updated} on the current template, {available} available, {ready} ready",
                 o.what()
             ),
         );
@@ -256,7 +289,9 @@ pub(super) fn daemonset(o: &Obj<'_>) -> Check {
     if desired == 0 {
         return o.ready("rolled out (no node to run on: 0 scheduled)");
     }
-    o.ready(format!("rolled out ({counts})"))
+    o.ready(format!(
+        "rolled out ({updated} of {desired} updated, {available} available)"
+    ))
 }
 
 /// A ReplicaSet: every desired replica labelled, available and ready, no extra one; a
