@@ -469,7 +469,7 @@ fn crd(conditions: Value) -> Value {
 }
 
 #[test]
-fn crd_is_ready_once_established_and_shows_a_names_conflict() {
+fn crd_is_ready_once_established_and_fails_on_a_names_conflict() {
     let c = crd(json!([
         {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
         {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}
@@ -491,8 +491,32 @@ fn crd_is_ready_once_established_and_shows_a_names_conflict() {
         "message": "\"certificates\" is already in use"}]),
     );
     assert_eq!(
-        state(&judge(&c)),
-        "NamesAccepted=False (MultipleConflicts): \"certificates\" is already in use"
+        failed(&judge(&c)).state,
+        "names not accepted: NamesAccepted=False (MultipleConflicts): \"certificates\" is already in use"
+    );
+}
+
+#[test]
+fn crd_with_names_not_accepted_fails_at_once_naming_the_conflict() {
+    // As the API server's naming controller writes it when another definition already serves
+    // the plural: NamesAccepted=False, and Established=False (NotAccepted).
+    let c = crd(json!([
+        {"type": "NamesAccepted", "status": "False", "reason": "PluralConflict",
+         "message": "\"certificates\" is already in use", "lastTransitionTime": "2026-11-30T10:00:00Z"},
+        {"type": "Established", "status": "False", "reason": "NotAccepted",
+         "message": "not all names are accepted", "lastTransitionTime": "2026-11-30T10:00:00Z"}
+    ]));
+    let c = judge(&c);
+    let o = failed(&c);
+    assert_eq!(
+        o.state,
+        "names not accepted: NamesAccepted=False (PluralConflict): \"certificates\" is already in use"
+    );
+    assert!(
+        o.cause
+            .as_deref()
+            .is_some_and(|c| c.contains("\"certificates\" is already in use")),
+        "{o:?}"
     );
 }
 
