@@ -1171,3 +1171,94 @@ fn daemonset_with_number_ready_below_desired_is_not_ready() {
     }));
     assert!(matches!(judge(&d), Check::Pending(_)), "{:?}", judge(&d));
 }
+
+#[test]
+fn unschedulable_with_an_empty_message_prints_no_empty_colon() {
+    let p = pod(json!({
+        "phase": "Pending",
+        "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "",
+                        "lastTransitionTime": "2026-11-30T05:00:00Z"}]
+    }));
+    let c = judge(&p);
+    assert_eq!(state(&c), "unschedulable");
+    let Check::Pending(o) = &c else { return };
+    assert_eq!(
+        o.cause.as_deref(),
+        Some("the scheduler cannot place Pod crs/postgres-0 (Unschedulable)")
+    );
+}
+
+#[test]
+fn crash_loop_is_named_even_when_pod_scheduled_is_false() {
+    // A status whose conditions contradict its containers (PodScheduled=False left over, or
+    // written by hand): the crash loop is what the user must act on.
+    let p = pod(json!({
+        "phase": "Running",
+        "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available"},
+            {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}
+        ],
+        "containerStatuses": [
+            {"name": "proxy", "ready": false, "restartCount": 0, "state": {"running": {"startedAt": "2026-11-30T05:00:03Z"}}},
+            {"name": "db", "ready": false, "restartCount": 5,
+             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s restarting failed container=db"}},
+             "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}
+        ]
+    }));
+    let c = judge(&p);
+    assert_eq!(
+        state(&c),
+        "not ready: container db waiting (CrashLoopBackOff: back-off 2m40s restarting failed container=db, restarted 5 times)"
+    );
+    let Check::Pending(o) = &c else { return };
+    assert!(
+        o.fix
+            .iter()
+            .any(|f| f == "see why it exits: kubectl logs postgres-0 -c db -n crs --previous"),
+        "{o:?}"
+    );
+}
+
+/// What a not-ready pod's line names first, by what its status holds.
+#[test]
+fn pod_names_first_the_crash_loop_then_the_scheduler_then_the_first_container() {
+    let unscheduled = json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available"});
+    let crash = json!({"name": "db", "ready": false, "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}});
+    let pulling = json!({"name": "db", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff"}}});
+    let running =
+        json!({"name": "proxy", "ready": false, "restartCount": 0, "state": {"running": {}}});
+    // (conditions, container statuses, state line)
+    let table = [
+        (
+            json!([unscheduled]),
+            json!([]),
+            "unschedulable: 0/1 nodes are available",
+        ),
+        (
+            json!([unscheduled]),
+            json!([pulling]),
+            "unschedulable: 0/1 nodes are available",
+        ),
+        (
+            json!([unscheduled]),
+            json!([crash]),
+            "not ready: container db waiting (CrashLoopBackOff, restarted 2 times)",
+        ),
+        (
+            json!([]),
+            json!([running, crash]),
+            "not ready: container db waiting (CrashLoopBackOff, restarted 2 times)",
+        ),
+        (
+            json!([]),
+            json!([running, pulling]),
+            "not ready: container proxy running, not ready",
+        ),
+    ];
+    for (conditions, statuses, line) in table {
+        let p = pod(
+            json!({"phase": "Pending", "conditions": conditions, "containerStatuses": statuses}),
+        );
+        assert_eq!(state(&judge(&p)), line, "{conditions} {statuses}");
+    }
+}
