@@ -1,18 +1,19 @@
-//! Whether any Kubernetes object is ready, judged as Flux and `kubectl rollout status` judge it
-//! (the rules of kstatus, sigs.k8s.io/cli-utils/pkg/kstatus/status, restated here in our own
-//! words), as small pure functions over the object's JSON. `wait-ready` calls [`judge`] on
-//! every object it reads; `--condition` and `--json-path --equals` replace it with
-//! [`judge_condition`] and [`judge_json_path`].
+//! Whether any Kubernetes object is ready, by the rules of kstatus
+//! (sigs.k8s.io/cli-utils/pkg/kstatus/status, restated here in our own words; a few stricter on
+//! purpose, listed in README's wait-ready table), as small pure functions over the object's
+//! JSON. `wait-ready` calls [`judge`] on every object it reads; `--condition` and `--json-path
+//! --equals` replace it with [`judge_condition`] and [`judge_json_path`].
 //!
 //! Order of the rules (the first that decides wins):
 //! 1. generic ([`generic`]): being deleted → not ready; `status.observedGeneration` behind
 //!    `metadata.generation` → not ready ("waiting for the controller to observe generation N");
-//!    `Reconciling=True` → not ready; `Stalled=True` → **failed** (exit 1) with its message;
+//!    `Reconciling=True` → not ready; `Stalled=True` → **failed** (exit 1) with its message
+//!    (not ready when the Stalled condition's own `observedGeneration` is older than the spec's);
 //! 2. the built-in types ([`workload`] for Deployment, StatefulSet, DaemonSet, ReplicaSet;
 //!    [`pod`]; [`other`] for PVC, PV, Service, CRD, PodDisruptionBudget, APIService; a Job is
 //!    judged by `wait-job`'s own [`job::judge`](super::job::judge));
 //! 3. any other type: its `Ready` condition, where it has one, must be `True` and of the current
-//!    generation (Flux HelmRelease, Kustomization, cert-manager, Crossplane ...); its message is
+//!    generation (its own `observedGeneration`, else the status's, as kubectl reads it) (Flux HelmRelease, Kustomization, cert-manager, Crossplane ...); its message is
 //!    shown. A custom resource without any status is not ready yet (its controller has not
 //!    reported); one with a status but no `Ready` condition is ready (as kstatus).
 //!
