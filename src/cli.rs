@@ -42,6 +42,25 @@ Exit codes: 0 ready, 1 failed for good (e.g. the Job failed), 2 bad usage or con
 124 timed out, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 Every global option can also be set by its KWAIT_* environment variable (shown in brackets).";
 
+const READY_RULES: &str = "\
+Judged by the kstatus rules (sigs.k8s.io/cli-utils); a status for an older generation is never
+ready. Where kwait differs on purpose (the README has the whole table):
+  Job                  must complete (kstatus: a running Job is current); a suspended one has not
+  LoadBalancer Service needs an ingress address, as Helm's --wait (kstatus: a cluster IP)
+  custom resource      no status yet = not ready (kstatus: current)
+  Ready condition      its own observedGeneration, else the status's, must be current
+  Pod                  crash loop, Unschedulable: waited through, named at the deadline (kstatus:
+                       failed); phase Failed fails (kstatus: current)
+  Deployment           paused: judged by its counts and Available (kstatus: in progress for ever)
+  StatefulSet          OnDelete: every replica ready (kstatus: current at once)
+  DaemonSet            OnDelete: updated pods not awaited (kstatus: awaited)
+  PVC, Stalled         a Lost claim fails (kstatus: in progress); Stalled of an older generation
+                       waits (kstatus: failed)
+--condition as kubectl wait: type and status compared without case; the condition's own
+observedGeneration, else the status's, must be current. --json-path: RFC 9535, every match
+must equal --equals (kubectl wait: its own dialect, refuses several matches); a match in a
+status of an older generation is not ready.";
+
 /// Wait until a Kubernetes dependency is really ready, and say why when it is not.
 #[derive(Debug, Parser)]
 #[command(name = "kwait", version = crate::version::VERSION, after_help = EXAMPLES, max_term_width = 100)]
@@ -188,8 +207,8 @@ pub enum Command {
     #[command(name = "wait-configmap", visible_aliases = ["configmap", "cm"])]
     WaitConfigmap(ConfigMapArgs),
 
-    /// Wait until any Kubernetes object is ready, judged as Flux and kubectl rollout status judge it
-    #[command(name = "wait-ready", visible_alias = "ready")]
+    /// Wait until any Kubernetes object is ready by its kind's rules (kstatus', a few stricter)
+    #[command(name = "wait-ready", visible_alias = "ready", after_help = READY_RULES)]
     WaitReady(ReadyArgs),
 
     /// Wait until a Service has ready endpoints (over its EndpointSlices)
