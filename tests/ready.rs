@@ -70,41 +70,28 @@ fn condition(kind: &str, status: &str, reason: &str, message: &str) -> Value {
 /// A 3-replica Deployment's status at generation 2 as the controller writes it: `updated` on
 /// the new template, `available` and `ready` of 3.
 fn rollout(updated: u64, available: u64, ready: u64) -> Value {
-    let done = updated == 3 && available == 3 && ready == 3;
-    let progressing = if done {
-        condition(
-            "Progressing",
-            "True",
-            "NewReplicaSetAvailable",
-            "ReplicaSet \"web-7d4b9c\" has successfully progressed.",
-        )
+    let conditions = if updated == 3 && available == 3 && ready == 3 {
+        rolled_out_conditions("web-7d4b9c")
     } else {
-        condition(
-            "Progressing",
-            "True",
-            "ReplicaSetUpdated",
-            "ReplicaSet \"web-7d4b9c\" is progressing.",
-        )
+        json!([
+            available_condition(false),
+            progressing("ReplicaSetUpdated", "web-7d4b9c")
+        ])
     };
-    let available_cond = if available >= 3 {
-        condition(
-            "Available",
-            "True",
-            "MinimumReplicasAvailable",
-            "Deployment has minimum availability.",
-        )
-    } else {
-        condition(
-            "Available",
-            "False",
-            "MinimumReplicasUnavailable",
-            "Deployment does not have minimum availability.",
-        )
-    };
-    json!({"status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": updated,
-                      "readyReplicas": ready, "availableReplicas": available,
-                      "unavailableReplicas": 3 - available,
-                      "conditions": [available_cond, progressing]}})
+    deploy_status(2, (3, updated, ready, available), conditions)
+}
+
+/// Flux's HelmRelease CRD and a HelmRelease `postgres` installed at generation 1 (Ready=True).
+fn installed_helmrelease(c: &Cluster) {
+    c.api
+        .create("customresourcedefinitions", "", helmrelease_crd());
+    c.api.create("helmreleases", NS, helmrelease(1));
+    c.api.patch_status(
+        "helmreleases",
+        NS,
+        "postgres",
+        flux_ready("True", "InstallSucceeded", "Helm install succeeded", 1),
+    );
 }
 
 #[test]
@@ -153,15 +140,7 @@ fn a_crd_installed_after_kwait_started_is_pending_then_its_object_ready() {
 #[test]
 fn a_helmrelease_is_judged_by_ready_observed_generation_and_stalled() {
     let c = Cluster::new("ready-flux");
-    c.api
-        .create("customresourcedefinitions", "", helmrelease_crd());
-    c.api.create("helmreleases", NS, helmrelease(1));
-    c.api.patch_status(
-        "helmreleases",
-        NS,
-        "postgres",
-        flux_ready("True", "InstallSucceeded", "Helm install succeeded", 1),
-    );
+    installed_helmrelease(&c);
     // A new spec (generation 2): Ready=True is for the previous generation, so not ready.
     c.api.patch(
         "helmreleases",
@@ -426,22 +405,57 @@ fn deploy_status(observed: u64, counts: (u64, u64, u64, u64), conditions: Value)
                       "conditions": conditions}})
 }
 
-/// The conditions the Deployment controller writes with the final counts of a rollout.
-fn rolled_out_conditions(rs: &str) -> Value {
-    json!([
+/// A Deployment's `Available` condition as the controller writes it.
+fn available_condition(available: bool) -> Value {
+    if available {
         condition(
             "Available",
             "True",
             "MinimumReplicasAvailable",
-            "Deployment has minimum availability."
-        ),
+            "Deployment has minimum availability.",
+        )
+    } else {
         condition(
-            "Progressing",
-            "True",
-            "NewReplicaSetAvailable",
-            &format!("ReplicaSet \"{rs}\" has successfully progressed.")
-        ),
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+        )
+    }
+}
+
+/// A Deployment's `Progressing` condition of `reason` about its new ReplicaSet `rs`, as the
+/// controller writes it.
+fn progressing(reason: &str, rs: &str) -> Value {
+    let (status, says) = match reason {
+        "NewReplicaSetAvailable" => ("True", "has successfully progressed."),
+        "ProgressDeadlineExceeded" => ("False", "has timed out progressing."),
+        _ => ("True", "is progressing."),
+    };
+    condition(
+        "Progressing",
+        status,
+        reason,
+        &format!("ReplicaSet \"{rs}\" {says}"),
+    )
+}
+
+/// The conditions the Deployment controller writes with the final counts of a rollout.
+fn rolled_out_conditions(rs: &str) -> Value {
+    json!([
+        available_condition(true),
+        progressing("NewReplicaSetAvailable", rs)
     ])
+}
+
+/// `r` exited with `code` and its output says `says`.
+fn ended(r: &Run, code: i32, says: &str) {
+    assert_eq!(r.code, Some(code), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(says),
+        "expected {says:?} in:\n{}",
+        r.stderr
+    );
 }
 
 /// Runs every `args` at once against `c` and returns their runs in order.
@@ -509,15 +523,7 @@ fn stale_condition_without_own_observed_generation_is_not_ready() {
 #[test]
 fn condition_ready_matches_a_ready_condition_without_regard_to_case() {
     let c = Cluster::new("ready-condition-case");
-    c.api
-        .create("customresourcedefinitions", "", helmrelease_crd());
-    c.api.create("helmreleases", NS, helmrelease(1));
-    c.api.patch_status(
-        "helmreleases",
-        NS,
-        "postgres",
-        flux_ready("True", "InstallSucceeded", "Helm install succeeded", 1),
-    );
+    installed_helmrelease(&c);
     let r = run(
         c.kwait(&[
             "--timeout",
@@ -547,53 +553,23 @@ fn deployment_with_available_false_or_progressing_not_complete_is_not_ready() {
         (
             "avail-false",
             json!([
-                condition(
-                    "Available",
-                    "False",
-                    "MinimumReplicasUnavailable",
-                    "Deployment does not have minimum availability."
-                ),
-                condition(
-                    "Progressing",
-                    "True",
-                    "NewReplicaSetAvailable",
-                    "ReplicaSet \"avail-false-6b8f\" has successfully progressed."
-                ),
+                available_condition(false),
+                progressing("NewReplicaSetAvailable", "avail-false-6b8f")
             ]),
         ),
         // Counts complete, but with a progress deadline the rollout is not judged done yet.
         (
             "progressing",
             json!([
-                condition(
-                    "Available",
-                    "True",
-                    "MinimumReplicasAvailable",
-                    "Deployment has minimum availability."
-                ),
-                condition(
-                    "Progressing",
-                    "True",
-                    "ReplicaSetUpdated",
-                    "ReplicaSet \"progressing-6b8f\" is progressing."
-                ),
+                available_condition(true),
+                progressing("ReplicaSetUpdated", "progressing-6b8f")
             ]),
         ),
         (
             "deadline",
             json!([
-                condition(
-                    "Available",
-                    "True",
-                    "MinimumReplicasAvailable",
-                    "Deployment has minimum availability."
-                ),
-                condition(
-                    "Progressing",
-                    "False",
-                    "ProgressDeadlineExceeded",
-                    "ReplicaSet \"deadline-6b8f\" has timed out progressing."
-                ),
+                available_condition(true),
+                progressing("ProgressDeadlineExceeded", "deadline-6b8f")
             ]),
         ),
         ("done", rolled_out_conditions("done-6b8f")),
@@ -615,25 +591,17 @@ fn deployment_with_available_false_or_progressing_not_complete_is_not_ready() {
         .collect();
     let runs: Vec<&[&str]> = runs.iter().map(|a| &a[..]).collect();
     let r = run_all(&c, &runs);
-    assert_eq!(r[0].code, Some(124), "{}", r[0].stderr);
-    assert!(
-        r[0].stderr
-            .contains("not available: Available=False (MinimumReplicasUnavailable)"),
-        "{}",
-        r[0].stderr
+    ended(
+        &r[0],
+        124,
+        "not available: Available=False (MinimumReplicasUnavailable)",
     );
-    assert_eq!(r[1].code, Some(124), "{}", r[1].stderr);
-    assert!(
-        r[1].stderr.contains("waiting for Progressing=True (NewReplicaSetAvailable); now Progressing=True (ReplicaSetUpdated)"),
-        "{}",
-        r[1].stderr
+    ended(
+        &r[1],
+        124,
+        "waiting for Progressing=True (NewReplicaSetAvailable); now Progressing=True (ReplicaSetUpdated)",
     );
-    assert_eq!(r[2].code, Some(1), "{}", r[2].stderr);
-    assert!(
-        r[2].stderr.contains("ReplicaSet deadline-6b8f"),
-        "{}",
-        r[2].stderr
-    );
+    ended(&r[2], 1, "ReplicaSet deadline-6b8f");
     assert_eq!(r[3].code, Some(0), "{}", r[3].stderr);
 }
 
@@ -675,18 +643,8 @@ fn statefulset_and_daemonset_with_pods_left_behind_are_not_ready() {
             &["--timeout", "3s", "wait-ready", "ds/agent"],
         ],
     );
-    assert_eq!(r[0].code, Some(124), "{}", r[0].stderr);
-    assert!(
-        r[0].stderr.contains("2 of 3 at revision db-7c9d8f"),
-        "{}",
-        r[0].stderr
-    );
-    assert_eq!(r[1].code, Some(124), "{}", r[1].stderr);
-    assert!(
-        r[1].stderr.contains("2 of 3 pods are ready"),
-        "{}",
-        r[1].stderr
-    );
+    ended(&r[0], 124, "2 of 3 at revision db-7c9d8f");
+    ended(&r[1], 124, "2 of 3 pods are ready");
     c.api.patch_status("statefulsets", NS, "db", sts(3));
     c.api.patch_status("daemonsets", NS, "agent", ds(3));
     for r in run_all(
@@ -776,20 +734,12 @@ fn pod_reports_name_the_crash_loop_and_an_unschedulable_pod_without_an_empty_mes
             &["--timeout", "2s", "wait-ready", "pod/unplaced"],
         ],
     );
-    assert_eq!(r[0].code, Some(124), "{}", r[0].stderr);
-    assert!(
-        r[0].stderr
-            .contains("container db waiting (CrashLoopBackOff: back-off 1m20s"),
-        "{}",
-        r[0].stderr
+    ended(
+        &r[0],
+        124,
+        "container db waiting (CrashLoopBackOff: back-off 1m20s",
     );
-    assert_eq!(r[1].code, Some(124), "{}", r[1].stderr);
-    assert!(
-        r[1].stderr
-            .contains("kwait: Pod crs/unplaced: unschedulable\n"),
-        "{}",
-        r[1].stderr
-    );
+    ended(&r[1], 124, "kwait: Pod crs/unplaced: unschedulable\n");
     assert!(
         !r[1].stderr.contains("(Unschedulable): ") && !r[1].stderr.contains("unschedulable: "),
         "{}",

@@ -199,6 +199,21 @@ impl<'a> Obj<'a> {
         (judged < current).then_some((judged, current))
     }
 
+    /// Pending when condition `c` judged an older generation than the spec's ([`Self::behind`]):
+    /// "Ready condition is of generation 1, waiting for generation 2".
+    fn judged_behind(&self, c: &Cond<'_>) -> Option<Check> {
+        let (seen, g) = self.behind(c)?;
+        let kind = printable(c.kind, 100);
+        Some(self.pending(
+            format!("{kind} condition is of generation {seen}, waiting for generation {g}"),
+            format!(
+                "{} reports {} for generation {seen} of its spec, and the spec is at generation {g}: its controller has not judged the latest change yet",
+                self.what(),
+                c.line(&kind)
+            ),
+        ))
+    }
+
     fn pending(&self, state: String, cause: String) -> Check {
         Check::Pending(
             Observation::new(Class::NotReady, state)

@@ -53,15 +53,8 @@ pub(super) fn rules(o: &Obj<'_>) -> Option<Check> {
     if let Some(c) = o.condition("Stalled").filter(|c| c.status == "True") {
         // A Stalled of an older generation was the verdict on a spec since changed: the fix
         // may be that change, which the controller has not judged yet.
-        if let Some((seen, g)) = o.behind(&c) {
-            return Some(o.pending(
-                format!("Stalled condition is of generation {seen}, waiting for generation {g}"),
-                format!(
-                    "{} reports {} for generation {seen} of its spec, and the spec is at generation {g}: its controller has not judged the latest change yet",
-                    o.what(),
-                    c.line("Stalled")
-                ),
-            ));
+        if let Some(stale) = o.judged_behind(&c) {
+            return Some(stale);
         }
         return Some(Check::Failed(
             Observation::new(Class::NotReady, with_message("stalled", c.message))
@@ -107,16 +100,9 @@ fn with_message(head: &str, message: &str) -> String {
 /// status is waiting for its controller's first report.
 pub(super) fn ready_condition(o: &Obj<'_>, builtin: bool) -> Check {
     if let Some(c) = o.condition("Ready") {
-        return match (c.status, o.behind(&c)) {
-            ("True", Some((seen, g))) => o.pending(
-                format!("Ready condition is of generation {seen}, waiting for generation {g}"),
-                format!(
-                    "{} reports {} for generation {seen} of its spec, and the spec is at generation {g}: its controller has not judged the latest change yet",
-                    o.what(),
-                    c.line("Ready")
-                ),
-            ),
-            ("True", ..) => o.ready(with_message("is Ready", c.message)),
+        return match (c.status, o.judged_behind(&c)) {
+            ("True", Some(stale)) => stale,
+            ("True", None) => o.ready(with_message("is Ready", c.message)),
             _ => o.pending(
                 c.line("Ready"),
                 format!("{} reports {}", o.what(), c.line("Ready")),

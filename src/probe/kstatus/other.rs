@@ -185,7 +185,9 @@ pub(super) fn pdb(o: &Obj<'_>) -> Check {
 /// An APIService is ready once `Available` (its backing service answers).
 pub(super) fn apiservice(o: &Obj<'_>) -> Check {
     match o.condition("Available") {
-        Some(c) if c.status == "True" => o.ready("is Available"),
+        Some(c) if c.status == "True" => o
+            .judged_behind(&c)
+            .unwrap_or_else(|| o.ready("is Available")),
         Some(c) => o.pending(
             c.line("Available"),
             format!("{} reports {}", o.what(), c.line("Available")),

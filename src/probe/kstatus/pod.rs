@@ -36,8 +36,10 @@ pub(super) fn judge(o: &Obj<'_>) -> Check {
         }
         _ => {}
     }
-    if o.condition("Ready").is_some_and(|c| c.status == "True") {
-        return o.ready("ready");
+    if let Some(c) = o.condition("Ready").filter(|c| c.status == "True") {
+        // A Ready of an older generation (a resized or re-imaged pod's kubelet has not
+        // reported on the change yet) is not ready.
+        return o.judged_behind(&c).unwrap_or_else(|| o.ready("ready"));
     }
     let holding = not_ready(o.v);
     // A crash loop is named first: it is the cause the user must act on, whatever else the

@@ -1262,3 +1262,29 @@ fn pod_names_first_the_crash_loop_then_the_scheduler_then_the_first_container() 
         assert_eq!(state(&judge(&p)), line, "{conditions} {statuses}");
     }
 }
+
+/// A built-in type's deciding condition carrying an observedGeneration (a Pod's, written by
+/// the kubelet since Kubernetes 1.33), or any other that carries one: a True condition of an
+/// older generation is not ready.
+#[test]
+fn ready_condition_of_an_older_generation_is_not_ready_on_built_in_types() {
+    let mut p = pod(
+        json!({"phase": "Running", "observedGeneration": 2, "conditions": [
+        {"type": "Ready", "status": "True", "observedGeneration": 1}]}),
+    );
+    p["metadata"]["generation"] = json!(2);
+    assert_eq!(
+        state(&judge(&p)),
+        "Ready condition is of generation 1, waiting for generation 2"
+    );
+    p["status"]["conditions"][0]["observedGeneration"] = json!(2);
+    assert!(matches!(judge(&p), Check::Ready(_)));
+    let api = json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+        "metadata": {"name": "v1beta1.metrics.k8s.io", "generation": 3},
+        "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "service": {"name": "metrics-server", "namespace": "kube-system"}},
+        "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Passed", "observedGeneration": 2}]}});
+    assert_eq!(
+        state(&judge(&api)),
+        "Available condition is of generation 2, waiting for generation 3"
+    );
+}

@@ -1,12 +1,14 @@
 //! Deployment, StatefulSet, DaemonSet and ReplicaSet: rolled out when every desired replica
-//! runs the current template and is available, as `kubectl rollout status` words it. The
-//! generic rules ran first, so the status observed the current generation where it says so.
+//! runs the current template and is available and ready, by kstatus' counts and conditions,
+//! worded as `kubectl rollout status` words it. The generic rules ran first, so the status
+//! observed the current generation where it says so.
 
 use super::{Check, Class, NAME_MAX, Obj, Observation, printable};
 
-/// A Deployment: `updated = available = desired`, no old replica left; a rollout that
-/// exceeded `spec.progressDeadlineSeconds` fails, naming its new ReplicaSet; scaled to 0 is
-/// ready once no replica is left.
+/// A Deployment: `updated = available = ready = desired`, no old replica left, and the
+/// controller's conditions agreeing ([`deployment_conditions`]); a rollout that exceeded
+/// `spec.progressDeadlineSeconds` fails, naming its new ReplicaSet; scaled to 0 is ready once
+/// no replica is left.
 pub(super) fn deployment(o: &Obj<'_>) -> Check {
     if let Some(c) = o
         .condition("Progressing")
@@ -155,8 +157,8 @@ fn deployment_conditions(o: &Obj<'_>, paused: bool) -> Option<Check> {
     }
 }
 
-/// A StatefulSet: every desired replica created and ready, and (RollingUpdate) updated to the
-/// update revision, or past its partition. With `OnDelete`, pods change only when deleted: the
+/// A StatefulSet: every desired replica created and ready, and (RollingUpdate) updated and
+/// counted at the update revision (`currentReplicas`), or past its partition. With `OnDelete`, pods change only when deleted: the
 /// ready replicas are all that is waited for.
 pub(super) fn statefulset(o: &Obj<'_>) -> Check {
     let desired = o.int("/spec/replicas", 1);
@@ -238,8 +240,9 @@ pub(super) fn statefulset(o: &Obj<'_>) -> Check {
     o.ready(format!("rolled out ({counts})"))
 }
 
-/// A DaemonSet: `desired = updated = available` pods scheduled. Its controller always writes
-/// `status.observedGeneration`, so a status without one is not read yet.
+/// A DaemonSet: `desired = scheduled = updated = available = ready` (updated not awaited with
+/// `OnDelete`). Its controller always writes `status.observedGeneration`, so a status without
+/// one is not read yet.
 pub(super) fn daemonset(o: &Obj<'_>) -> Check {
     let no_observation = o.v.pointer("/status/observedGeneration").is_none();
     let Some(desired) =
