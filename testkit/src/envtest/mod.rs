@@ -105,12 +105,18 @@ pub struct AuditEntry {
     pub code: Option<u16>,
     /// The last stage logged (`RequestReceived`, `ResponseStarted`, `ResponseComplete`, `Panic`).
     pub stage: String,
+    /// When the server received it (RFC 3339 with microseconds, as logged).
+    pub received: String,
 }
 
 impl std::fmt::Display for AuditEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let code = self.code.map_or("-".to_string(), |c| c.to_string());
-        write!(f, "{} {} -> {code} ({})", self.verb, self.uri, self.stage)
+        write!(
+            f,
+            "{} {} {} -> {code} ({})",
+            self.received, self.verb, self.uri, self.stage
+        )
     }
 }
 
@@ -620,6 +626,10 @@ wait
                     uri: ev["requestURI"].as_str().unwrap_or_default().to_string(),
                     code: None,
                     stage: String::new(),
+                    received: ev["requestReceivedTimestamp"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                 }
             });
             e.code = code.or(e.code);
