@@ -148,23 +148,26 @@ echo "binary: $bin_bytes bytes (hard cap $MAX_BINARY)"
 [ "$bin_bytes" -le "$MAX_BINARY" ] || fail "binary is $bin_bytes bytes, over the budget of $MAX_BINARY"
 
 # ---------------------------------------------------------------------------------------------
-# A loopback server for the real checks, for as long as this script runs (killed by its trap;
-# it also ends by itself when the script is gone).
+# A loopback server for the real checks, for as long as this script runs.
 rm -rf "$OUT"
 mkdir -p "$OUT/www"
 printf '{"status":"healthy"}\n' >"$OUT/www/health"
-cat >"$OUT/serve.py" <<'EOF'
-import http.server, os, sys, threading, time
-os.chdir(sys.argv[1])
-# Lives as long as this script: its trap kills it, and should the script die without running
-# the trap (SIGKILL), it notices its parent is gone. No timer of its own: a slow machine's
-# Dockerfile builds took longer than one, and the later checks found no server.
+# The helper servers live as long as this script: its trap kills them, and should the script die
+# without running it (SIGKILL), they notice their parent is gone. No timer of their own: a slow
+# machine's Dockerfile builds outlasted one, and the later checks found no server.
+cat >"$OUT/lifetime.py" <<'EOF'
+import os, threading, time
 parent = os.getppid()
 def orphaned():
     while os.getppid() == parent:
         time.sleep(1)
     os._exit(0)
 threading.Thread(target=orphaned, daemon=True).start()
+EOF
+cat >"$OUT/serve.py" <<'EOF'
+import http.server, os, sys
+import lifetime  # noqa: F401 (ends this server with the script)
+os.chdir(sys.argv[1])
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a):
         pass
@@ -234,14 +237,8 @@ printf '127.0.0.1 localhost\n127.0.0.1 db-from-hosts\n' >"$NAMES/etc/hosts"
 printf 'search crs.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.153\noptions ndots:5\n' \
     >"$NAMES/etc/resolv.conf"
 cat >"$OUT/dns.py" <<'PY'
-import os, socket, struct, sys, threading, time
-# As serve.py: as long as this script, no timer of its own.
-parent = os.getppid()
-def orphaned():
-    while os.getppid() == parent:
-        time.sleep(1)
-    os._exit(0)
-threading.Thread(target=orphaned, daemon=True).start()
+import socket, struct, sys
+import lifetime  # noqa: F401 (ends this server with the script)
 ready, log = sys.argv[1:]
 known = {"postgres.crs.svc.cluster.local": "127.0.0.1"}
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -481,9 +481,22 @@ fn crd(ns: &str, plural: &str, kind: &str) -> Value {
     })
 }
 
+/// `wait-ready crd/widgets.NS.example.com`.
+fn crd_args(ns: &str) -> Vec<String> {
+    vec!["wait-ready".into(), format!("crd/widgets.{ns}.example.com")]
+}
+
+/// A CRD wait's requests: discovery, one read and one watch.
+const CRD_REQUESTS: &[&str] = &[
+    "get /api",
+    "get /apis",
+    "get customresourcedefinitions",
+    "watch customresourcedefinitions",
+];
+
 const CRD: Kind = Kind {
     name: "crd",
-    args: |ns| vec!["wait-ready".into(), format!("crd/widgets.{ns}.example.com")],
+    args: crd_args,
     // Its kind is already another CRD's in the group: the server's naming controller refuses
     // its names (NamesAccepted=False, ListKindConflict), which kwait shows and waits through.
     pending: |env, ns| {
@@ -496,29 +509,19 @@ const CRD: Kind = Kind {
         env.delete("", &crd(ns, "gadgets", "Widget"));
     },
     failed: None,
-    requests: &[
-        "get /api",
-        "get /apis",
-        "get customresourcedefinitions",
-        "watch customresourcedefinitions",
-    ],
+    requests: CRD_REQUESTS,
 };
 
 /// A CRD its installer has not created yet.
 const CRD_INSTALL: Kind = Kind {
     name: "crd-install",
-    args: |ns| vec!["wait-ready".into(), format!("crd/widgets.{ns}.example.com")],
+    args: crd_args,
     pending: |_, _| {},
     ready: |env, ns| {
         env.create("", &crd(ns, "widgets", "Widget"));
     },
     failed: None,
-    requests: &[
-        "get /api",
-        "get /apis",
-        "get customresourcedefinitions",
-        "watch customresourcedefinitions",
-    ],
+    requests: CRD_REQUESTS,
 };
 
 // ----- Flux HelmRelease (Ready / Stalled conditions) -------------------------------------------

@@ -8,16 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use testkit::envtest;
 
-/// Whether `pid` runs (not a zombie).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| !r.trim_start().starts_with(['Z', 'X']))
-        })
-        .unwrap_or(false)
-}
+use envtest::alive;
 
 #[test]
 fn no_etcd_or_apiserver_survives_a_killed_test_process() {

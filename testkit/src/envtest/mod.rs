@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{CertificateParams, DnType, KeyPair};
 use serde_json::{Value, json};
 
 /// How long etcd + kube-apiserver may take to answer `/readyz` ok (about 5 s on an idle
@@ -643,7 +643,7 @@ wait
 }
 
 /// Whether the process `pid` runs (a zombie does not).
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
@@ -677,18 +677,7 @@ struct Pki {
 impl Pki {
     fn generate() -> Result<Pki, String> {
         let e = |what: &'static str| move |err: rcgen::Error| format!("{what}: {err}");
-        let ca_key = KeyPair::generate().map_err(e("CA key"))?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e("CA"))?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "envtest CA");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(e("CA"))?;
+        let ca = crate::tls::new_ca("envtest CA").map_err(e("CA"))?;
         let server_key = KeyPair::generate().map_err(e("server key"))?;
         let mut params = CertificateParams::new(vec![
             "localhost".to_string(),
@@ -816,26 +805,31 @@ mod tests {
 
     #[test]
     fn rest_paths_follow_the_kinds_the_tests_use() {
-        assert_eq!(
-            collection_path("v1", "Secret", "a"),
-            "/api/v1/namespaces/a/secrets"
-        );
-        assert_eq!(
-            collection_path("networking.k8s.io/v1", "Ingress", "a"),
-            "/apis/networking.k8s.io/v1/namespaces/a/ingresses"
-        );
-        assert_eq!(
-            collection_path("networking.k8s.io/v1", "NetworkPolicy", "a"),
-            "/apis/networking.k8s.io/v1/namespaces/a/networkpolicies"
-        );
-        assert_eq!(
-            collection_path("apiextensions.k8s.io/v1", "CustomResourceDefinition", "a"),
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-        );
-        assert_eq!(
-            collection_path("v1", "PersistentVolumeClaim", "a"),
-            "/api/v1/namespaces/a/persistentvolumeclaims"
-        );
+        for (api_version, kind, path) in [
+            ("v1", "Secret", "/api/v1/namespaces/a/secrets"),
+            (
+                "networking.k8s.io/v1",
+                "Ingress",
+                "/apis/networking.k8s.io/v1/namespaces/a/ingresses",
+            ),
+            (
+                "networking.k8s.io/v1",
+                "NetworkPolicy",
+                "/apis/networking.k8s.io/v1/namespaces/a/networkpolicies",
+            ),
+            (
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            ),
+            (
+                "v1",
+                "PersistentVolumeClaim",
+                "/api/v1/namespaces/a/persistentvolumeclaims",
+            ),
+        ] {
+            assert_eq!(collection_path(api_version, kind, "a"), path);
+        }
     }
 
     #[test]
