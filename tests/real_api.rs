@@ -497,18 +497,22 @@ const CRD_REQUESTS: &[&str] = &[
 const CRD: Kind = Kind {
     name: "crd",
     args: crd_args,
-    // Its kind is already another CRD's in the group: the server's naming controller refuses
-    // its names (NamesAccepted=False, ListKindConflict), which kwait shows and waits through.
+    // Another CRD of the group already has the kind Widget; widgets is not created yet.
     pending: |env, ns| {
         env.create("", &crd(ns, "gadgets", "Widget"));
         env.wait_established(&format!("gadgets.{ns}.example.com"));
-        env.create("", &crd(ns, "widgets", "Widget"));
     },
-    // The other definition goes: the server accepts the names and establishes it.
+    // widgets arrives with a kind of its own: the server accepts its names and establishes it.
     ready: |env, ns| {
-        env.delete("", &crd(ns, "gadgets", "Widget"));
+        env.create("", &crd(ns, "widgets", "Sprocket"));
     },
-    failed: None,
+    // widgets arrives with the kind gadgets already has: the server's naming controller refuses
+    // its names (NamesAccepted=False, ListKindConflict) and kwait fails at once (issue 22 item 4).
+    // The server would accept them if gadgets went away; kwait does not wait for that (kstatus
+    // calls this Failed too), and `--condition Established` waits through it.
+    failed: Some(|env, ns| {
+        env.create("", &crd(ns, "widgets", "Widget"));
+    }),
     requests: CRD_REQUESTS,
 };
 
@@ -899,6 +903,11 @@ fn pvc_failed() {
 #[test]
 fn crd_ready() {
     ready("crd_ready", &CRD);
+}
+
+#[test]
+fn crd_failed() {
+    failed("crd_failed", &CRD);
 }
 
 #[test]
