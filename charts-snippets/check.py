@@ -612,10 +612,24 @@ def check_objects(label, docs, expect, kwait, scratch):
             count("args equal to expect.yaml")
 
     # 5. RBAC (ClusterRoles and their bindings under the pseudo-namespace CLUSTER)
+    seen_names = {}
     def scope(d):
         return CLUSTER if d["kind"].startswith("Cluster") else d["metadata"].get("namespace", ns_default)
-    roles = {(scope(d), d["metadata"]["name"]): d
-             for d in docs if d.get("kind") in ("Role", "ClusterRole")}
+    roles = {}
+    for d in docs:
+        if d.get("kind") not in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"):
+            continue
+        # one name, one content: applying a second Role of the same name with other rules would
+        # silently take the first pod's permissions away (issue #22)
+        k = (d["kind"], scope(d), d["metadata"]["name"])
+        body = json.dumps({f: d.get(f) for f in ("rules", "roleRef", "subjects")}, sort_keys=True)
+        if seen_names.setdefault(k, body) != body:
+            fail("%s: two different %s named %s in %s: the second would replace the first" % (
+                label, d["kind"], k[2], k[1]))
+        else:
+            count("RBAC names rendered with one content each")
+        if d["kind"] in ("Role", "ClusterRole"):
+            roles[(scope(d), d["metadata"]["name"])] = d
     kwait_roles = {k: r for k, r in roles.items()
                    if (r["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "kwait"}
     granted = {}  # (role ns, sa ns, sa) -> tuples from kwait Roles

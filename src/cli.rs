@@ -193,6 +193,11 @@ pub struct Global {
     #[arg(long, global = true, env = "KWAIT_DRY_RUN", value_name = "rbac",
           num_args = 0..=1, require_equals = true, default_missing_value = "plan")]
     pub dry_run: Option<String>,
+
+    /// The name of the Role (and ClusterRole) --dry-run=rbac prints [default: kwait-<first
+    /// object>-<hash of its rules>: different rules, different names]
+    #[arg(long, global = true, env = "KWAIT_ROLE_NAME", value_name = "NAME")]
+    pub role_name: Option<String>,
 }
 
 /// The dependency kinds (named `wait-*` on the command line, as the contract says).

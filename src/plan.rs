@@ -93,6 +93,8 @@ pub struct Plan {
     pub output: Output,
     /// `--dry-run`: print instead of waiting.
     pub dry_run: Option<DryRun>,
+    /// `--role-name`: the Role's name in `--dry-run=rbac` (and the base of the forbidden hint's).
+    pub role_name: Option<String>,
     /// What to wait for: one or more targets (joined by `--and`), awaited at once.
     pub targets: Vec<Planned>,
 }
@@ -401,6 +403,9 @@ impl Plan {
         if let Some(ns) = &g.namespace {
             check_dns_label("--namespace", ns)?;
         }
+        if let Some(name) = &g.role_name {
+            check_object_name("--role-name", name)?;
+        }
         if let Some(ctx) = &g.context
             && ctx.is_empty()
         {
@@ -433,6 +438,7 @@ impl Plan {
                 termination_log: g.termination_log,
             },
             dry_run,
+            role_name: g.role_name,
             targets,
         })
     }

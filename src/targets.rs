@@ -127,7 +127,9 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
 pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, TargetError> {
     let target = &t.target;
     let rules = rbac::rules(target);
-    let role = rbac::role_name(target);
+    // The Role name a forbidden hint suggests is made per rule from this (`--role-name`, or
+    // empty: kwait's own names), by `rbac::fix_role_name`.
+    let role = plan.role_name.clone().unwrap_or_default();
     let kube_for = || -> Result<Kube, TargetError> {
         match kube {
             Some(k) => Ok(k.for_target(t.namespace.as_deref())),
@@ -289,8 +291,9 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
             return Err(TargetError::UnknownType(kind));
         }
         // One Role per namespace that needs rules, in the order the targets name them, and one
-        // ClusterRole for cluster-scoped types: keyed by (cluster-scoped, namespace).
-        type Doc = ((bool, Option<String>), Vec<rbac::Rule>, bool, String);
+        // ClusterRole for cluster-scoped types: keyed by (cluster-scoped, namespace). Each is
+        // named after its merged rules (`rbac::role_name`), or `--role-name`.
+        type Doc = ((bool, Option<String>), Vec<rbac::Rule>, bool);
         let mut roles: Vec<Doc> = Vec::new();
         for (t, ns, _, rules) in &per_target {
             for rule in rules {
@@ -300,19 +303,15 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
                         r.1.push(rule.clone());
                         r.2 |= no_secret_name(&t.target);
                     }
-                    None => roles.push((
-                        key,
-                        vec![rule.clone()],
-                        no_secret_name(&t.target),
-                        rbac::role_name(&t.target),
-                    )),
+                    None => roles.push((key, vec![rule.clone()], no_secret_name(&t.target))),
                 }
             }
         }
+        let chosen = plan.role_name.as_deref();
         if roles.is_empty() {
             let first = &per_target[0];
             return Ok(rbac::role_yaml(
-                &rbac::role_name(&first.0.target),
+                &rbac::role_name(&[], chosen),
                 first.1.as_deref(),
                 &[],
                 false,
@@ -320,8 +319,10 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
         }
         let docs: Vec<String> = roles
             .into_iter()
-            .map(|((_, ns), rules, note, name)| {
-                rbac::role_yaml(&name, ns.as_deref(), &rbac::merge(rules), note)
+            .map(|((_, ns), rules, note)| {
+                let rules = rbac::merge(rules);
+                let name = rbac::role_name(&rules, chosen);
+                rbac::role_yaml(&name, ns.as_deref(), &rules, note)
             })
             .collect();
         return Ok(docs.join("---\n"));

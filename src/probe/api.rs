@@ -15,7 +15,7 @@ pub struct Ctx<'a> {
     pub res: &'a Resource,
     /// The rules this wait needs (for the forbidden hint).
     pub rules: &'a [Rule],
-    /// The Role name to suggest.
+    /// `--role-name`, or "" for kwait's own Role names ([`rbac::fix_role_name`]).
     pub role: &'a str,
 }
 
@@ -172,14 +172,10 @@ fn forbidden(err: &ApiError, ctx: &Ctx<'_>) -> Observation {
             "that user"
         };
         obs = obs.fix(format!("grant {what} to {who}, e.g."));
-        // One Role per rule (kubectl create role takes one set of verbs); the first keeps the
-        // plain name, so that following two hints never collides on an existing Role.
-        let first = ctx.rules.first().is_none_or(|r| r == rule);
-        let role = if first {
-            ctx.role.to_string()
-        } else {
-            format!("{}-{}", ctx.role, rule.resource)
-        };
+        // One Role per rule (kubectl create role takes one set of verbs), named after it: two
+        // hints never name one Role with different rules.
+        let chosen = Some(ctx.role).filter(|r| !r.is_empty());
+        let role = rbac::fix_role_name(rule, chosen);
         for cmd in rbac::fix_commands(&role, ns, f.user.as_deref(), rule) {
             obs = obs.fix(cmd);
         }
