@@ -2,7 +2,7 @@
 //! (a Role as YAML) and the forbidden hint's `kubectl create role` commands, so they cannot
 //! drift apart (the Helm chart is checked against `--dry-run=rbac` in CI).
 
-use crate::plan::{JobSelect, ReadyTarget, Target, kinds};
+use crate::plan::{DeletedTarget, JobSelect, ReadyTarget, Target, kinds};
 
 /// One RBAC rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,10 @@ pub fn rules(target: &Target) -> Vec<Rule> {
             false,
         )],
         Target::Ready(r) => ready_rules(r).into_iter().collect(),
+        Target::Deleted(d) => deleted_resource(d)
+            .map(|(group, plural, namespaced)| deleted_rule(d, &group, &plural, namespaced))
+            .into_iter()
+            .collect(),
         Target::Service { name, .. } => vec![
             rule(
                 "",
@@ -158,7 +162,16 @@ pub fn rules(target: &Target) -> Vec<Rule> {
 /// server: from the table of known types, or from a `PLURAL.GROUP` name (taken as namespaced).
 /// `None` for any other name: discovery finds the type when kwait runs.
 pub fn ready_resource(r: &ReadyTarget) -> Option<(String, String, bool)> {
-    match (r.known, kinds::qualified(&r.kind)) {
+    object_resource(r.known, &r.kind)
+}
+
+/// [`ready_resource`] for `wait-deleted`.
+pub fn deleted_resource(d: &DeletedTarget) -> Option<(String, String, bool)> {
+    object_resource(d.known, &d.kind)
+}
+
+fn object_resource(known: Option<kinds::Known>, kind: &str) -> Option<(String, String, bool)> {
+    match (known, kinds::qualified(kind)) {
         (Some(k), _) => Some((k.group.to_string(), k.plural.to_string(), k.namespaced)),
         (None, Some((plural, group))) => Some((group, plural.to_ascii_lowercase(), true)),
         (None, None) => None,
@@ -180,6 +193,33 @@ pub fn ready_rule(r: &ReadyTarget, group: &str, plural: &str, namespaced: bool) 
             vec![],
             &["list", "watch"],
             "find the objects by label; watch them to react at once",
+        ),
+    };
+    Rule {
+        group: group.to_string(),
+        resource: plural.to_string(),
+        names,
+        verbs,
+        why,
+        optional: false,
+        cluster: !namespaced,
+    }
+}
+
+/// `wait-deleted`'s one rule: as `wait-ready`'s, `get`/`watch` on the object by name, or
+/// `list`/`watch` for a selector.
+pub fn deleted_rule(d: &DeletedTarget, group: &str, plural: &str, namespaced: bool) -> Rule {
+    let (names, verbs, why): (Vec<String>, &'static [&'static str], &'static str) = match &d.select
+    {
+        JobSelect::Name(n) => (
+            vec![n.clone()],
+            &["get", "watch"],
+            "read the object (its uid, deletionTimestamp and finalizers); watch it to see it go at once",
+        ),
+        JobSelect::Selector(_) => (
+            vec![],
+            &["list", "watch"],
+            "find the objects by label; watch them to see them go at once",
         ),
     };
     Rule {

@@ -59,10 +59,12 @@ pub fn expected_namespaces(plan: &Plan) -> Vec<Option<String>> {
 /// kubectl ignores it too, but a user who gave it may have meant another type. Types found only
 /// through discovery are not known here, and are not said.
 pub fn namespace_unused(plan: &Plan, t: &Planned) -> Option<String> {
-    let Target::Ready(r) = &t.target else {
-        return None;
+    let known = match &t.target {
+        Target::Ready(r) => r.known,
+        Target::Deleted(d) => d.known,
+        _ => None,
     };
-    let known = r.known.filter(|k| !k.namespaced)?;
+    let known = known.filter(|k| !k.namespaced)?;
     let ns = t.namespace.as_ref().or(plan.kube.namespace.as_ref())?;
     Some(format!(
         "-n {} does not apply: {} is cluster-scoped, so the namespace is not used",
@@ -95,6 +97,7 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
             format!("ConfigMap {ns}/{name} (keys: {})", keys.join(", "))
         }
         Target::Ready(r) => probe::ready::describe(ns, r),
+        Target::Deleted(d) => probe::deleted::describe(ns, d),
         Target::Service {
             name,
             port,
@@ -164,6 +167,21 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
             let p = probe::ready::ReadyProbe::new(
                 kube,
                 (**r).clone(),
+                rules,
+                role,
+                plan.interval,
+                t.max_interval,
+            );
+            kube_built(Box::new(p), wake, &ns)
+        }
+        Target::Deleted(d) => {
+            let kube = kube_for()?;
+            let ns = kube.namespace.clone();
+            // The watch starts once discovery found the type.
+            let wake = kube.wake();
+            let p = probe::deleted::DeletedProbe::new(
+                kube,
+                (**d).clone(),
                 rules,
                 role,
                 plan.interval,
@@ -284,6 +302,7 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
     };
     let unknown = plan.targets.iter().find_map(|t| match &t.target {
         Target::Ready(r) if rbac::ready_resource(r).is_none() => Some(r.kind.clone()),
+        Target::Deleted(d) if rbac::deleted_resource(d).is_none() => Some(d.kind.clone()),
         _ => None,
     });
     if mode == DryRun::Rbac {
