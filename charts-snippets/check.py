@@ -80,6 +80,7 @@ COMMANDS = {
     "wait-configmap": ({"--key"}, set()),
     "wait-service": ({"--port", "--min-ready"}, set()),
     "wait-ready": ({"-l", "--selector", "--condition", "--json-path", "--equals"}, {"--any"}),
+    "wait-deleted": ({"-l", "--selector"}, {"--any"}),
     "wait-postgres": ({"--user", "--database", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
     "wait-redis": ({"--user", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
 }
@@ -174,11 +175,11 @@ def parse_contract(args, globals_inside=True):
     want_pos = 0 if (cmd == "wait-job" and sel) else 1
     if len(pos) != want_pos:
         raise ValueError("%s takes %d positional argument(s), got %r" % (cmd, want_pos, pos))
-    if cmd == "wait-ready":
+    if cmd in ("wait-ready", "wait-deleted"):
         if sel and "/" in pos[0]:
-            raise ValueError("wait-ready takes KIND/NAME or KIND -l SELECTOR, not both")
+            raise ValueError("%s takes KIND/NAME or KIND -l SELECTOR, not both" % cmd)
         if not sel and not re.match(r"^[^/]+/[^/]+$", pos[0]):
-            raise ValueError("wait-ready needs KIND/NAME, or KIND with -l")
+            raise ValueError("%s needs KIND/NAME, or KIND with -l" % cmd)
         ready_type(pos[0].split("/")[0])
         if "--any" in opts and not sel:
             raise ValueError("--any needs -l")
@@ -290,7 +291,8 @@ def target_rules(cmd, pos, opts):
         req.append(rule("", "services", ["get", "watch"], pos))
         req.append(rule("discovery.k8s.io", "endpointslices", ["list", "watch"]))
         opt.append(rule("", "pods", ["list"]))
-    elif cmd == "wait-ready":
+    elif cmd in ("wait-ready", "wait-deleted"):
+        # wait-deleted needs what wait-ready needs: the object by name, or list by label
         kind, _, name = pos[0].partition("/")
         group, plural, namespaced = ready_type(kind)
         if name:

@@ -14,10 +14,12 @@ kwait.rbac — Role + RoleBinding giving one ServiceAccount exactly what its wai
                          list        pods                          (explain only)
   ready RESOURCE NAME    get, watch  RESOURCE.GROUP/NAME
   ready selector         list, watch RESOURCE.GROUP
+  deleted RESOURCE NAME  get, watch  RESOURCE.GROUP/NAME            (as ready)
+  deleted selector       list, watch RESOURCE.GROUP
   http, tcp, postgres,   nothing
   redis
-Waits in another namespace (`namespace:`) get their own Role + RoleBinding there. Ready waits
-on a cluster-scoped type (customresourcedefinitions, persistentvolumes, namespaces, nodes,
+Waits in another namespace (`namespace:`) get their own Role + RoleBinding there. Ready and
+deleted waits on a cluster-scoped type (customresourcedefinitions, persistentvolumes, namespaces, nodes,
 storageclasses, apiservices, clusterissuers) get a ClusterRole + ClusterRoleBinding named
 <namespace>-<release>-kwait-<name>-<hash> (cluster-wide names: the namespace keeps releases
 apart). Every name ends with <hash>, the first 8 hex digits of the sha256 of the rules it
