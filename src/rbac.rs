@@ -182,45 +182,37 @@ fn object_resource(known: Option<kinds::Known>, kind: &str) -> Option<(String, S
 /// selector; cluster-scoped types through a ClusterRole. `None` when the type is known only to
 /// the server (see [`ready_resource`]).
 pub fn ready_rule(r: &ReadyTarget, group: &str, plural: &str, namespaced: bool) -> Rule {
-    let (names, verbs, why): (Vec<String>, &'static [&'static str], &'static str) = match &r.select
-    {
-        JobSelect::Name(n) => (
-            vec![n.clone()],
-            &["get", "watch"],
-            "read the object; watch it to react at once",
-        ),
-        JobSelect::Selector(_) => (
-            vec![],
-            &["list", "watch"],
-            "find the objects by label; watch them to react at once",
-        ),
+    let why = match &r.select {
+        JobSelect::Name(_) => "read the object; watch it to react at once",
+        JobSelect::Selector(_) => "find the objects by label; watch them to react at once",
     };
-    Rule {
-        group: group.to_string(),
-        resource: plural.to_string(),
-        names,
-        verbs,
-        why,
-        optional: false,
-        cluster: !namespaced,
-    }
+    object_rule(&r.select, why, group, plural, namespaced)
 }
 
 /// `wait-deleted`'s one rule: as `wait-ready`'s, `get`/`watch` on the object by name, or
 /// `list`/`watch` for a selector.
 pub fn deleted_rule(d: &DeletedTarget, group: &str, plural: &str, namespaced: bool) -> Rule {
-    let (names, verbs, why): (Vec<String>, &'static [&'static str], &'static str) = match &d.select
-    {
-        JobSelect::Name(n) => (
-            vec![n.clone()],
-            &["get", "watch"],
-            "read the object (its uid, deletionTimestamp and finalizers); watch it to see it go at once",
-        ),
-        JobSelect::Selector(_) => (
-            vec![],
-            &["list", "watch"],
-            "find the objects by label; watch them to see them go at once",
-        ),
+    let why = match &d.select {
+        JobSelect::Name(_) => {
+            "read the object (its uid, deletionTimestamp and finalizers); watch it to see it go at once"
+        }
+        JobSelect::Selector(_) => "find the objects by label; watch them to see them go at once",
+    };
+    object_rule(&d.select, why, group, plural, namespaced)
+}
+
+/// The one rule of a wait on any object: `get`/`watch` on it by name, or `list`/`watch` for a
+/// selector (a selector cannot name objects); cluster-scoped types through a ClusterRole.
+fn object_rule(
+    select: &JobSelect,
+    why: &'static str,
+    group: &str,
+    plural: &str,
+    namespaced: bool,
+) -> Rule {
+    let (names, verbs): (Vec<String>, &'static [&'static str]) = match select {
+        JobSelect::Name(n) => (vec![n.clone()], &["get", "watch"]),
+        JobSelect::Selector(_) => (vec![], &["list", "watch"]),
     };
     Rule {
         group: group.to_string(),

@@ -26,7 +26,7 @@ use serde_json::Value;
 use super::api::{self, Ctx};
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::kube::discovery::{self, DiscoveryError, Resolved};
-use crate::kube::{Kube, Resource, Selector};
+use crate::kube::{Kube, Selector};
 use crate::net::text::printable;
 use crate::plan::{DeletedTarget, JobSelect};
 use crate::rbac::{self, Rule};
@@ -118,34 +118,12 @@ impl DeletedProbe {
         match self.lookup().await {
             Ok(r) => Ok(r),
             Err(DiscoveryError::NotServed { name, unread }) => Err(self.not_served(&name, &unread)),
-            Err(DiscoveryError::Api(e)) => {
-                // Discovery documents are readable by every authenticated user
-                // (system:discovery); a failure here is the server's or the network's.
-                let res = Resource {
-                    group: "",
-                    version: "v1",
-                    plural: "",
-                    kind: "discovery document",
-                };
-                Err(Check::Pending(api::observe(
-                    &e,
-                    &Ctx {
-                        kube: &self.kube,
-                        res: &res,
-                        rules: &self.rules,
-                        role: &self.role,
-                    },
-                )))
-            }
-            Err(e) => Err(match e.pending() {
-                Some(obs) => Check::Pending(obs),
-                // Ambiguous or not a type name, found only after a transient failure at the
-                // start: waiting cannot help.
-                None => Check::Failed(
-                    Observation::new(Class::Other, e.to_string())
-                        .fix("name the type with its group, e.g. certificates.cert-manager.io"),
-                ),
-            }),
+            Err(e) => Err(api::discovery_failed(
+                e,
+                &self.kube,
+                &self.rules,
+                &self.role,
+            )),
         }
     }
 
@@ -501,6 +479,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::kube::Resource;
     use crate::kube::discovery::Entry;
 
     fn resolved(kind: &str, plural: &str, namespaced: bool) -> Resolved {
