@@ -258,6 +258,37 @@ fn a_selector_waits_for_every_object_matched_at_the_start_or_with_any_for_one() 
 }
 
 #[test]
+fn a_cluster_scoped_object_by_its_short_name_is_read_without_a_namespace() {
+    let c = Cluster::new("deleted-cluster-scoped");
+    c.api.create(
+        "persistentvolumes",
+        "",
+        json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "data"},
+               "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}}),
+    );
+    let k = spawn(c.kwait(&["--timeout", "30s", "wait-deleted", "pv/data"]));
+    first_read(&c.api, "get", "persistentvolumes");
+    sleep_ms(300);
+    assert!(c.api.delete("persistentvolumes", "", "data"));
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("PersistentVolume data is gone"),
+        "{}",
+        r.stderr
+    );
+    let reads: Vec<String> = (c.api.requests().into_iter())
+        .filter(|q| q.resource == "persistentvolumes")
+        .map(|q| q.path)
+        .collect();
+    assert!(!reads.is_empty());
+    assert!(
+        reads.iter().all(|p| !p.contains("/namespaces/")),
+        "{reads:?}"
+    );
+}
+
+#[test]
 fn a_type_the_server_positively_does_not_serve_has_no_objects_left() {
     let c = Cluster::new("deleted-not-served");
     let r = run(
