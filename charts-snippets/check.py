@@ -80,6 +80,7 @@ COMMANDS = {
     "wait-configmap": ({"--key"}, set()),
     "wait-service": ({"--port", "--min-ready"}, set()),
     "wait-ready": ({"-l", "--selector", "--condition", "--json-path", "--equals"}, {"--any"}),
+    "wait-deleted": ({"-l", "--selector"}, {"--any"}),
     "wait-postgres": ({"--user", "--database", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
     "wait-redis": ({"--user", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
 }
@@ -174,11 +175,11 @@ def parse_contract(args, globals_inside=True):
     want_pos = 0 if (cmd == "wait-job" and sel) else 1
     if len(pos) != want_pos:
         raise ValueError("%s takes %d positional argument(s), got %r" % (cmd, want_pos, pos))
-    if cmd == "wait-ready":
+    if cmd in ("wait-ready", "wait-deleted"):
         if sel and "/" in pos[0]:
-            raise ValueError("wait-ready takes KIND/NAME or KIND -l SELECTOR, not both")
+            raise ValueError("%s takes KIND/NAME or KIND -l SELECTOR, not both" % cmd)
         if not sel and not re.match(r"^[^/]+/[^/]+$", pos[0]):
-            raise ValueError("wait-ready needs KIND/NAME, or KIND with -l")
+            raise ValueError("%s needs KIND/NAME, or KIND with -l" % cmd)
         ready_type(pos[0].split("/")[0])
         if "--any" in opts and not sel:
             raise ValueError("--any needs -l")
@@ -290,7 +291,8 @@ def target_rules(cmd, pos, opts):
         req.append(rule("", "services", ["get", "watch"], pos))
         req.append(rule("discovery.k8s.io", "endpointslices", ["list", "watch"]))
         opt.append(rule("", "pods", ["list"]))
-    elif cmd == "wait-ready":
+    elif cmd in ("wait-ready", "wait-deleted"):
+        # wait-deleted needs what wait-ready needs: the object by name, or list by label
         kind, _, name = pos[0].partition("/")
         group, plural, namespaced = ready_type(kind)
         if name:
@@ -612,10 +614,24 @@ def check_objects(label, docs, expect, kwait, scratch):
             count("args equal to expect.yaml")
 
     # 5. RBAC (ClusterRoles and their bindings under the pseudo-namespace CLUSTER)
+    seen_names = {}
     def scope(d):
         return CLUSTER if d["kind"].startswith("Cluster") else d["metadata"].get("namespace", ns_default)
-    roles = {(scope(d), d["metadata"]["name"]): d
-             for d in docs if d.get("kind") in ("Role", "ClusterRole")}
+    roles = {}
+    for d in docs:
+        if d.get("kind") not in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"):
+            continue
+        # one name, one content: applying a second Role of the same name with other rules would
+        # silently take the first pod's permissions away (issue #22)
+        k = (d["kind"], scope(d), d["metadata"]["name"])
+        body = json.dumps({f: d.get(f) for f in ("rules", "roleRef", "subjects")}, sort_keys=True)
+        if seen_names.setdefault(k, body) != body:
+            fail("%s: two different %s named %s in %s: the second would replace the first" % (
+                label, d["kind"], k[2], k[1]))
+        else:
+            count("RBAC names rendered with one content each")
+        if d["kind"] in ("Role", "ClusterRole"):
+            roles[(scope(d), d["metadata"]["name"])] = d
     kwait_roles = {k: r for k, r in roles.items()
                    if (r["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "kwait"}
     granted = {}  # (role ns, sa ns, sa) -> tuples from kwait Roles

@@ -232,7 +232,7 @@ fn the_deadline_reports_both_targets_not_ready_with_cause_and_fix_and_the_ready_
     let forbidden_part = &report[forbidden..job.max(forbidden)];
     assert!(forbidden_part.contains("  cause     : "), "{report}");
     assert!(
-        forbidden_part.contains("  fix       : ") && forbidden_part.contains("kubectl create role kwait-forbidden-one --verb=get,watch --resource=secrets --resource-name=forbidden-one -n crs"),
+        forbidden_part.contains("  fix       : ") && forbidden_part.contains("kubectl create role kwait-forbidden-one-2887c7d3 --verb=get,watch --resource=secrets --resource-name=forbidden-one -n crs"),
         "{report}"
     );
 }
