@@ -312,8 +312,8 @@ pub struct DeletedArgs {
 const DELETED_EXAMPLES: &str = "\
 Gone means: the object is not found (404), or the name now holds another object (another uid
 than the one first seen). An object that does not exist when the wait starts is already gone
-(as kubectl wait --for=delete), and so is a type the API server positively does not serve
-(discovery answered in full): no object of it can exist. While an object is held, the state
+(as kubectl wait --for=delete). A type the API server does not serve is not taken for gone
+(a typo looks the same as a removed CRD): kwait waits, naming it. While an object is held, the state
 names its deletionTimestamp and every finalizer left on it. With -l, the objects are those the
 selector matches at the first answer; objects created later are new ones, not waited for.
 RBAC: get and watch on the object (list and watch with -l), as kwait --dry-run=rbac prints.

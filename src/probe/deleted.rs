@@ -52,6 +52,8 @@ pub struct DeletedProbe {
     target: DeletedTarget,
     /// The type, once discovery found it.
     resolved: Option<Resolved>,
+    /// Discovery served the type once in this run (a type never served is not taken as gone).
+    was_served: bool,
     /// Whether the watch was started (once, when the type was first found).
     watching: bool,
     rules: Vec<Rule>,
@@ -77,6 +79,7 @@ impl DeletedProbe {
             kube,
             target,
             resolved: None,
+            was_served: false,
             watching: false,
             rules,
             role,
@@ -110,6 +113,7 @@ impl DeletedProbe {
             self.watching = true;
         }
         self.resolved = Some(r.clone());
+        self.was_served = true;
         Ok(r)
     }
 
@@ -127,20 +131,31 @@ impl DeletedProbe {
         }
     }
 
-    /// The answer for a type discovery did not find: gone when discovery answered in full,
-    /// else pending, naming the groups it could not read.
+    /// The answer for a type discovery did not find. Gone only when this run saw the type
+    /// served before and discovery now answered in full without it (a removed CRD takes its
+    /// objects with it). A type never seen served is pending: a misspelt type and a CRD removed
+    /// before kwait started look the same to discovery, and calling the object gone on a typo
+    /// would let a hook go on while the old object still exists (kubectl wait errors here).
     fn not_served(&self, name: &str, unread: &[String]) -> Check {
         let name = printable(name, NAME_MAX);
         let what = self.describe_target();
-        if unread.is_empty() {
-            let had = if self.seen.as_ref().is_some_and(|s| !s.is_empty()) {
-                "no longer serves"
-            } else {
-                "does not serve"
-            };
+        if unread.is_empty() && self.was_served {
             return Check::Ready(format!(
-                "{what}: gone: the API server {had} a resource type {name} (discovery answered in full), so no such object exists"
+                "{what}: gone: the API server no longer serves the resource type {name} (discovery answered in full), so no such object exists"
             ));
+        }
+        if unread.is_empty() {
+            return Check::Pending(
+                Observation::new(
+                    Class::NotServed,
+                    format!("the API server serves no resource type {name}"),
+                )
+                .cause(format!(
+                    "the API server serves no resource type named {name}: either the name is misspelt, or its CustomResourceDefinition is not installed (or was removed, with its objects); kwait cannot tell these apart, so it does not call the object gone"
+                ))
+                .fix("check the type's name: kubectl api-resources")
+                .fix("if its CRD was removed on purpose, there is nothing to wait for: drop this wait"),
+            );
         }
         Check::Pending(
             Observation::new(
