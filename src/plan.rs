@@ -94,6 +94,8 @@ pub struct Plan {
     pub output: Output,
     /// `--dry-run`: print instead of waiting.
     pub dry_run: Option<DryRun>,
+    /// Record Events on kwait's own pod (`--no-events`: off).
+    pub events: bool,
     /// What to wait for: one or more targets (joined by `--and`), awaited at once.
     pub targets: Vec<Planned>,
 }
@@ -434,6 +436,7 @@ impl Plan {
                 termination_log: g.termination_log,
             },
             dry_run,
+            events: !g.no_events,
             targets,
         })
     }

@@ -309,6 +309,15 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
                 }
             }
         }
+        // Events on kwait's own pod: in the pod's namespace (src/events.rs).
+        let events = plan.events.then(|| crate::events::rbac_scope(&plan.kube));
+        if let Some(scope) = &events {
+            let key = (false, scope.namespace.clone());
+            match roles.iter_mut().find(|r| r.0 == key) {
+                Some(r) => r.1.push(rbac::events_rule()),
+                None => roles.push((key, vec![rbac::events_rule()], false, "kwait-events".into())),
+            }
+        }
         if roles.is_empty() {
             let first = &per_target[0];
             return Ok(rbac::role_yaml(
@@ -320,8 +329,12 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
         }
         let docs: Vec<String> = roles
             .into_iter()
-            .map(|((_, ns), rules, note, name)| {
-                rbac::role_yaml(&name, ns.as_deref(), &rbac::merge(rules), note)
+            .map(|((cluster, ns), rules, note, name)| {
+                let doc = rbac::role_yaml(&name, ns.as_deref(), &rbac::merge(rules), note);
+                match &events {
+                    Some(s) if !cluster && s.namespace == ns => format!("{}{doc}", s.comment()),
+                    _ => doc,
+                }
             })
             .collect();
         return Ok(docs.join("---\n"));
@@ -387,6 +400,9 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
                 if r.optional { " (optional)" } else { "" }
             ));
         }
+    }
+    if plan.events {
+        out.push_str(&crate::events::rbac_scope(&plan.kube).lines());
     }
     if per_target
         .iter()
