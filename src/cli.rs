@@ -191,6 +191,12 @@ pub struct Global {
     )]
     pub termination_log: Option<PathBuf>,
 
+    /// Record no Events on kwait's own pod (recorded when POD_NAME and POD_NAMESPACE are set,
+    /// for kubectl describe pod) and drop their RBAC rule
+    #[arg(long, global = true, env = "KWAIT_NO_EVENTS",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_events: bool,
+
     /// Validate, print what would be waited for and the RBAC it needs, contact nothing;
     /// --dry-run=rbac prints the RBAC as a Role
     #[arg(long, global = true, env = "KWAIT_DRY_RUN", value_name = "rbac",

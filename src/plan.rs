@@ -95,6 +95,8 @@ pub struct Plan {
     pub dry_run: Option<DryRun>,
     /// `--role-name`: the Role's name in `--dry-run=rbac` (and the base of the forbidden hint's).
     pub role_name: Option<String>,
+    /// Record Events on kwait's own pod (`--no-events`: off).
+    pub events: bool,
     /// What to wait for: one or more targets (joined by `--and`), awaited at once.
     pub targets: Vec<Planned>,
 }
@@ -461,6 +463,7 @@ impl Plan {
             },
             dry_run,
             role_name: g.role_name,
+            events: !g.no_events,
             targets,
         })
     }

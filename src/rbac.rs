@@ -158,6 +158,21 @@ pub fn rules(target: &Target) -> Vec<Rule> {
     }
 }
 
+/// The rule for the Events kwait records on its own pod (`src/events.rs`), granted in the pod's
+/// namespace: `create` for a new Event, `patch` for its series. RBAC cannot narrow `create` to
+/// names, and the names are made when written.
+pub fn events_rule() -> Rule {
+    Rule {
+        group: "events.k8s.io".to_string(),
+        resource: "events".to_string(),
+        names: Vec::new(),
+        verbs: &["create", "patch"],
+        why: "optional: record Events on kwait's own pod, so kubectl describe pod shows why it waits (in the pod's namespace; --no-events drops this rule)",
+        optional: true,
+        cluster: false,
+    }
+}
+
 /// The group, plural and scope of `wait-ready`'s type as far as they are known without the
 /// server: from the table of known types, or from a `PLURAL.GROUP` name (taken as namespaced).
 /// `None` for any other name: discovery finds the type when kwait runs.

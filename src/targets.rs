@@ -326,6 +326,15 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
                 }
             }
         }
+        // Events on kwait's own pod: in the pod's namespace (src/events.rs).
+        let events = plan.events.then(|| crate::events::rbac_scope(&plan.kube));
+        if let Some(scope) = &events {
+            let key = (false, scope.namespace.clone());
+            match roles.iter_mut().find(|r| r.0 == key) {
+                Some(r) => r.1.push(rbac::events_rule()),
+                None => roles.push((key, vec![rbac::events_rule()], false)),
+            }
+        }
         let chosen = plan.role_name.as_deref();
         if roles.is_empty() {
             let first = &per_target[0];
@@ -338,10 +347,14 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
         }
         let docs: Vec<String> = roles
             .into_iter()
-            .map(|((_, ns), rules, note)| {
+            .map(|((cluster, ns), rules, note)| {
                 let rules = rbac::merge(rules);
                 let name = rbac::role_name(&rules, chosen);
-                rbac::role_yaml(&name, ns.as_deref(), &rules, note)
+                let doc = rbac::role_yaml(&name, ns.as_deref(), &rules, note);
+                match &events {
+                    Some(s) if !cluster && s.namespace == ns => format!("{}{doc}", s.comment()),
+                    _ => doc,
+                }
             })
             .collect();
         return Ok(docs.join("---\n"));
@@ -407,6 +420,9 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
                 if r.optional { " (optional)" } else { "" }
             ));
         }
+    }
+    if plan.events {
+        out.push_str(&crate::events::rbac_scope(&plan.kube).lines());
     }
     if per_target
         .iter()

@@ -201,7 +201,9 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
     assert_eq!(
         r.stdout,
         "kwait: would wait for Secret crs/litellm-api-user (keys: API_KEY), timeout 5m0s\n\
-         kwait: RBAC needed: get, watch on secrets named litellm-api-user in namespace crs\n"
+         kwait: RBAC needed: get, watch on secrets named litellm-api-user in namespace crs\n\
+         kwait: RBAC for Events on kwait's pod (optional; --no-events drops it): create, patch on events.events.k8s.io in namespace crs\n\
+         kwait: note: Events go to the pod's own namespace, not known here (POD_NAMESPACE is unset): the run's namespace is assumed\n"
     );
     let r = run_in(
         &dir,
@@ -216,9 +218,13 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(
         r.stdout,
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: kwait-litellm-api-user-e10164d3\n  namespace: crs\nrules:\n\
+        "# events: kwait records Events in its pod's own namespace, not known here (POD_NAMESPACE is unset);\n\
+         # this Role assumes crs: grant the events rule in the pod's namespace, or pass --no-events\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: kwait-litellm-api-user-166ffd93\n  namespace: crs\nrules:\n\
          # read the Secret; watch it to react at once\n\
-         - apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  resourceNames: [\"litellm-api-user\"]\n  verbs: [\"get\", \"watch\"]\n"
+         - apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  resourceNames: [\"litellm-api-user\"]\n  verbs: [\"get\", \"watch\"]\n\
+         # optional: record Events on kwait's own pod, so kubectl describe pod shows why it waits (in the pod's namespace; --no-events drops this rule)\n\
+         - apiGroups: [\"events.k8s.io\"]\n  resources: [\"events\"]\n  verbs: [\"create\", \"patch\"]\n"
     );
     let r = run_in(
         &dir,
@@ -236,9 +242,22 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
         "{}",
         r.stdout
     );
-    let r = run_in(&dir, &["--dry-run=rbac", "wait-tcp", "postgres:5432"]);
+    let r = run_in(
+        &dir,
+        &["--no-events", "--dry-run=rbac", "wait-tcp", "postgres:5432"],
+    );
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stdout.ends_with("rules: []\n"), "{}", r.stdout);
+    // Without --no-events, only the (optional) rule for the Events on kwait's pod.
+    let r = run_in(&dir, &["--dry-run=rbac", "wait-tcp", "postgres:5432"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stdout.ends_with(
+            "- apiGroups: [\"events.k8s.io\"]\n  resources: [\"events\"]\n  verbs: [\"create\", \"patch\"]\n"
+        ),
+        "{}",
+        r.stdout
+    );
     // Bad input is still refused in dry-run.
     let r = run_in(&dir, &["--dry-run", "wait-secret", "Bad"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);

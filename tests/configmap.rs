@@ -146,7 +146,14 @@ fn a_configmap_and_a_secret_in_one_run() {
     );
     let dry = run_in(
         &c.dir,
-        &["--dry-run=rbac", "-n", NS, "wait-configmap", "app-config"],
+        &[
+            "--no-events",
+            "--dry-run=rbac",
+            "-n",
+            NS,
+            "wait-configmap",
+            "app-config",
+        ],
     );
     assert_eq!(
         dry.stdout,

@@ -325,7 +325,7 @@ fn a_forbidden_read_is_never_taken_for_gone() {
 
 /// The rules `--dry-run=rbac` prints for `args` (one Role in `crs`), as testkit rules.
 fn printed_rules(dir: &std::path::Path, args: &[&str]) -> Vec<Rule> {
-    let mut all = vec!["-n", NS, "--dry-run=rbac"];
+    let mut all = vec!["-n", NS, "--no-events", "--dry-run=rbac"];
     all.extend(args);
     let r = run_in(dir, &all);
     assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);

@@ -333,7 +333,14 @@ fn cluster_scoped_crds_and_persistent_volumes_are_read_without_a_namespace() {
     // --dry-run=rbac grants cluster-scoped types through a ClusterRole.
     let dry = run_in(
         &c.dir,
-        &["--dry-run=rbac", "-n", NS, "wait-ready", "pv/data-1"],
+        &[
+            "--no-events",
+            "--dry-run=rbac",
+            "-n",
+            NS,
+            "wait-ready",
+            "pv/data-1",
+        ],
     );
     assert!(
         dry.stdout.contains("kind: ClusterRole\n") && !dry.stdout.contains("namespace:"),

@@ -18,6 +18,9 @@ kwait.rbac — Role + RoleBinding giving one ServiceAccount exactly what its wai
   deleted selector       list, watch RESOURCE.GROUP
   http, tcp, postgres,   nothing
   redis
+  every wait             create, patch events.events.k8s.io        (Events on the waiting pod, in
+                                                                    the release namespace; events:
+                                                                    false drops it)
 Waits in another namespace (`namespace:`) get their own Role + RoleBinding there. Ready and
 deleted waits on a cluster-scoped type (customresourcedefinitions, persistentvolumes, namespaces, nodes,
 storageclasses, apiservices, clusterissuers) get a ClusterRole + ClusterRoleBinding named
@@ -25,7 +28,7 @@ storageclasses, apiservices, clusterissuers) get a ClusterRole + ClusterRoleBind
 apart). Every name ends with <hash>, the first 8 hex digits of the sha256 of the rules it
 grants: two calls with different waits never render one name (applying the second would take
 the first pod's permissions away), the same waits always render the same name.
-Renders nothing when no wait needs any rule.
+Renders nothing when no wait needs any rule (with `events: false`).
 
   {{- include "kwait.rbac" (dict "root" . "name" "web" "serviceAccountName" "web" "waits" (list "migrations")) }}
 
@@ -64,6 +67,12 @@ Parameters (a dict):
     {{- end -}}
     {{- $_ := set $byNs $ns $acc -}}
   {{- end -}}
+{{- end -}}
+{{- $g := default dict (index $root.Values "kwait") -}}
+{{- if or (not (hasKey $g "events")) $g.events -}}
+  {{- $acc := default dict (index $byNs $root.Release.Namespace) -}}
+  {{- $_ := set $acc "events.k8s.io|events|create,patch|false" (dict "apiGroups" (list "events.k8s.io") "resources" (list "events") "verbs" (list "create" "patch")) -}}
+  {{- $_ := set $byNs $root.Release.Namespace $acc -}}
 {{- end -}}
 {{- $fullname := printf "%s-kwait-%s" $root.Release.Name $suffix | trunc 63 | trimSuffix "-" -}}
 {{- $labels := merge (dict "app.kubernetes.io/managed-by" $root.Release.Service "app.kubernetes.io/instance" $root.Release.Name "app.kubernetes.io/component" "kwait" "helm.sh/chart" (printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-")) (default dict .labels) -}}

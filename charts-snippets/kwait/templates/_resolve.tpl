@@ -243,6 +243,12 @@ volumeMount (dicts, or absent), containerName, resources.
 {{- if and (has $kind (list "secret" "configmap" "certificate" "job" "ready" "deleted" "service")) (not $ns) -}}
   {{- $env = append $env (dict "name" "KWAIT_NAMESPACE" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace"))) -}}
 {{- end -}}
+{{- /* Events on the waiting pod (kwait.rbac grants them): the downward API names it */ -}}
+{{- if or (not (hasKey $g "events")) $g.events -}}
+  {{- range $var := list (list "POD_NAME" "metadata.name") (list "POD_NAMESPACE" "metadata.namespace") (list "POD_UID" "metadata.uid") -}}
+    {{- $env = append $env (dict "name" (index $var 0) "valueFrom" (dict "fieldRef" (dict "fieldPath" (index $var 1)))) -}}
+  {{- end -}}
+{{- end -}}
 {{- $out := dict "id" $id "kind" $kind "namespace" $ns "args" $args "env" $env "rules" $rules
     "cmd" $cmd "opts" $opts "verbose" (not (not $w.verbose)) "quiet" (not (not $w.quiet))
     "containerName" (default (printf "kwait-%s" $id) $w.containerName)
