@@ -14,7 +14,9 @@ pub mod certificate;
 pub mod http;
 pub mod job;
 pub mod kstatus;
+pub mod nats;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod ready;
 pub mod redis;
 pub mod secret;
@@ -25,6 +27,14 @@ pub mod tcp;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub use crate::check::{Check, Class, Observation};
+
+/// A connection a protocol probe talks over, plain TCP or TLS, as one trait object: one copy
+/// of the exchange's code for both (`wait-nats`, `wait-rabbitmq`).
+pub(crate) trait Stream:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 
 /// One dependency kind. Implementations live one per file in this module.
 pub trait Probe: Send {
