@@ -31,9 +31,9 @@ Examples:
   kwait --timeout 5m wait-secret litellm-api-user --key API_KEY \\
         --and wait-http http://litellm:4000/health/readiness
 
-  # Wait for Redis to answer PING (not LOADING), and for NATS to send its INFO banner
+  # Wait for Redis to answer PING (not LOADING), and for NATS to take the app's login
   kwait wait-redis redis --password-file /etc/redis/password
-  kwait wait-tcp nats:4222 --expect '^INFO '
+  kwait wait-nats nats://app@nats --password-file /etc/nats/password
 
   # Print the RBAC Role a wait needs, contacting nothing
   kwait --dry-run=rbac wait-secret litellm-api-user

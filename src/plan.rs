@@ -845,6 +845,8 @@ mod tests {
             &["wait-http", "http://x/"],
             &["wait-redis", "redis"],
             &["wait-postgres", "db"],
+            &["wait-nats", "nats"],
+            &["wait-rabbitmq", "rabbitmq"],
         ] {
             let p = plan(target);
             assert_eq!(p.interval, Duration::from_secs(1), "{target:?}");

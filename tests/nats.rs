@@ -113,6 +113,11 @@ fn a_wrong_password_times_out_naming_the_failed_login() {
             "{out}"
         );
         assert!(!out.contains("s3cr3t"), "{out}");
+        if format == "json" {
+            let target = format!("\"target\":\"NATS {addr} (user app)\"");
+            assert!(out.contains(&target), "{out}");
+            assert!(out.contains("\"class\":\"unauthorized\""), "{out}");
+        }
     }
     let (code, out) = done(kwait(&["wait-nats", &addr, "--timeout", "1s"]));
     assert_eq!(code, 124, "{out}");
@@ -249,6 +254,25 @@ fn dry_run_shows_the_port_and_needs_no_rbac_and_bad_arguments_are_exit_2() {
     assert!(
         r.stdout
             .contains("would wait for NATS nats:4222 (user default)"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("RBAC needed: none"), "{r:?}");
+    // Joined with --and, each keeps its own line.
+    let r = common::run_in(
+        &home,
+        &[
+            "--dry-run",
+            "wait-nats",
+            "nats",
+            "--and",
+            "wait-rabbitmq",
+            "amqps://rabbitmq",
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("1. NATS nats:4222\n"), "{r:?}");
+    assert!(
+        r.stdout.contains("2. RabbitMQ rabbitmq:5671 (TLS)\n"),
         "{r:?}"
     );
     assert!(r.stdout.contains("RBAC needed: none"), "{r:?}");
