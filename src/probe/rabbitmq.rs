@@ -381,7 +381,15 @@ impl RabbitmqProbe {
         let stage = AtomicUsize::new(Stage::Handshake as usize);
         let session = self.session(tcp, &shown, attempt_timeout, deadline, &stage);
         match tokio::time::timeout_at(deadline, session).await {
-            Ok(Ok(server)) => Check::Ready(self.ready(&shown, server)),
+            Ok(Ok((server, mut s))) => {
+                // A clean goodbye, so the broker logs no "client unexpectedly closed TCP
+                // connection": after Open-Ok, within what is left of the attempt, and not part
+                // of the judgement (a broker slow to answer Close is still ready).
+                if self.target.password.is_some() {
+                    let _ = tokio::time::timeout_at(deadline, close(&mut *s)).await;
+                }
+                Check::Ready(self.ready(&shown, server))
+            }
             Ok(Err(e)) => Check::Pending(self.observation(e, &shown)),
             Err(_) => {
                 let waited = match stage.load(Ordering::Relaxed) {
@@ -417,25 +425,30 @@ impl RabbitmqProbe {
         }
     }
 
-    /// The exchange, over TLS when asked for; the server's product and version when ready.
+    /// The exchange, over TLS when asked for; when ready, the server's product and version,
+    /// and the connection (to close).
     async fn session(
         &self,
-        mut tcp: tokio::net::TcpStream,
+        tcp: tokio::net::TcpStream,
         shown: &str,
         attempt_timeout: Duration,
         deadline: tokio::time::Instant,
         stage: &AtomicUsize,
-    ) -> Result<Option<String>, AmqpError> {
-        let Some(tls) = &self.tls else {
-            return self.exchange(&mut tcp, stage).await;
+    ) -> Result<(Option<String>, Box<dyn Stream>), AmqpError> {
+        let mut s: Box<dyn Stream> = match &self.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                stage.store(Stage::Tls as usize, Ordering::Relaxed);
+                let s = tls
+                    .connect(tcp, deadline, shown, attempt_timeout)
+                    .await
+                    .map_err(AmqpError::Tls)?;
+                stage.store(Stage::Handshake as usize, Ordering::Relaxed);
+                Box::new(s)
+            }
         };
-        stage.store(Stage::Tls as usize, Ordering::Relaxed);
-        let mut s = tls
-            .connect(tcp, deadline, shown, attempt_timeout)
-            .await
-            .map_err(AmqpError::Tls)?;
-        stage.store(Stage::Handshake as usize, Ordering::Relaxed);
-        self.exchange(&mut s, stage).await
+        let server = self.exchange(&mut *s, stage).await?;
+        Ok((server, s))
     }
 
     async fn exchange(
@@ -478,18 +491,6 @@ impl RabbitmqProbe {
         s.write_all(&out).await?;
         stage.store(Stage::Open as usize, Ordering::Relaxed);
         expect(s, OPEN_OK).await?;
-        // A clean goodbye, so the broker logs no "client unexpectedly closed TCP connection";
-        // the answer is courtesy, not part of the judgement.
-        let mut close = Vec::new();
-        close.extend_from_slice(&200u16.to_be_bytes());
-        short_str(&mut close, b"kwait: ready");
-        close.extend_from_slice(&[0, 0, 0, 0]);
-        if s.write_all(&method(CONNECTION, CLOSE, &close))
-            .await
-            .is_ok()
-        {
-            let _ = read_method(s).await;
-        }
         Ok(server)
     }
 
@@ -552,6 +553,17 @@ impl RabbitmqProbe {
     }
 }
 
+/// `Connection.Close` (200, normal) and the broker's `Close-Ok`.
+async fn close(s: &mut dyn Stream) {
+    let mut args = Vec::new();
+    args.extend_from_slice(&200u16.to_be_bytes());
+    short_str(&mut args, b"kwait: ready");
+    args.extend_from_slice(&[0, 0, 0, 0]);
+    if s.write_all(&method(CONNECTION, CLOSE, &args)).await.is_ok() {
+        let _ = read_method(s).await;
+    }
+}
+
 /// The next method, which must be `connection.want`; a `Connection.Close` is answered with
 /// `Close-Ok` and becomes [`AmqpError::Close`].
 async fn expect(s: &mut dyn Stream, want: u16) -> Result<Reader, AmqpError> {
@@ -581,6 +593,88 @@ impl Probe for RabbitmqProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Password, TcpTarget, TlsChoice};
+    use crate::probe::test_runtime as rt;
+
+    /// Reads one frame the client sent (test side).
+    async fn client_frame(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut head = [0u8; 7];
+        s.read_exact(&mut head).await.unwrap();
+        let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
+        let mut rest = vec![0u8; size + 1];
+        s.read_exact(&mut rest).await.unwrap();
+        rest
+    }
+
+    /// A broker that logs the client in and opens the vhost, then `after_open`: answers
+    /// Close-Ok, or (false) never answers again.
+    async fn broker(close_ok: bool) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let mut header = [0u8; 8];
+            s.read_exact(&mut header).await.unwrap();
+            assert_eq!(&header, HEADER);
+            let mut start = vec![0, 9];
+            table(&mut start, &[("product", Field::Text("RabbitMQ"))]);
+            long_str(&mut start, b"AMQPLAIN PLAIN");
+            long_str(&mut start, b"en_US");
+            s.write_all(&method(CONNECTION, START, &start))
+                .await
+                .unwrap();
+            client_frame(&mut s).await;
+            let tune = [0, 0, 0, 2, 0, 0, 0, 60];
+            s.write_all(&method(CONNECTION, TUNE, &tune)).await.unwrap();
+            client_frame(&mut s).await;
+            let open = client_frame(&mut s).await;
+            assert_eq!(&open[..7], &[0, 10, 0, 40, 1, b'/', 0]);
+            s.write_all(&method(CONNECTION, OPEN_OK, &[0]))
+                .await
+                .unwrap();
+            client_frame(&mut s).await;
+            if close_ok {
+                s.write_all(&method(CONNECTION, CLOSE_OK, &[]))
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        port
+    }
+
+    fn target(port: u16) -> RabbitmqTarget {
+        RabbitmqTarget {
+            addr: TcpTarget {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            user: Some("app".into()),
+            password: Some(Password::for_tests(b"pw")),
+            vhost: "/".into(),
+            tls: TlsChoice::Off,
+            password_file: None,
+        }
+    }
+
+    /// The goodbye after Open-Ok is courtesy: a broker that never answers Close-Ok (before the
+    /// close was taken out of the judged exchange, the attempt then timed out) is ready.
+    #[test]
+    fn an_unanswered_close_after_open_ok_is_still_ready() {
+        rt().block_on(async {
+            for close_ok in [true, false] {
+                let port = broker(close_ok).await;
+                let mut p = RabbitmqProbe::new(&target(port)).unwrap();
+                let c = p.check(Duration::from_millis(800)).await;
+                assert!(
+                    matches!(&c, Check::Ready(s) if s.ends_with("(RabbitMQ): user app opened vhost /")),
+                    "{close_ok}: {c:?}"
+                );
+            }
+        });
+    }
 
     #[test]
     fn start_ok_is_the_frame_the_spec_describes() {
