@@ -404,7 +404,29 @@ pub struct StreamTls {
     hints: Hints,
 }
 
+impl std::fmt::Debug for StreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamTls")
+            .field("host", &self.host)
+            .field("roots", &self.roots)
+            .finish_non_exhaustive()
+    }
+}
+
 impl StreamTls {
+    /// [`StreamTls::new`] when `choice` asks for TLS, else `None` (plain TCP).
+    pub fn when_on(
+        choice: &TlsChoice,
+        host: &str,
+        what: &str,
+        hints: Hints,
+    ) -> Result<Option<StreamTls>, SetupError> {
+        if !choice.is_on() {
+            return Ok(None);
+        }
+        StreamTls::new(choice, host, what, hints).map(Some)
+    }
+
     /// The client for `host` trusting what `choice` says; `what` names it in a setup error
     /// (`wait-redis`), `hints` are the probe's side of a failed handshake.
     pub fn new(

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::tcp::dial;
+use super::tcp::{dial_named, exchange_failed};
 use super::{BoxFuture, Check, Class, Observation, Probe, Stream};
 use crate::net::text::printable;
 use crate::net::tls::{Hints, SetupError, StreamTls};
@@ -110,33 +110,20 @@ impl Lines {
 }
 
 /// Waits for NATS to answer `PING` with `PONG` after `CONNECT`.
+#[derive(Debug)]
 pub struct NatsProbe {
     target: NatsTarget,
     tls: Option<StreamTls>,
 }
 
-impl std::fmt::Debug for NatsProbe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsProbe")
-            .field("target", &self.target)
-            .finish_non_exhaustive()
-    }
-}
-
 /// What `target` waits for, e.g. `NATS nats:4222 (TLS, user app)`.
 pub fn describe(target: &NatsTarget) -> String {
-    let mut notes = Vec::new();
-    notes.extend(target.tls.note().map(String::from));
-    if let Some(u) = &target.user {
-        notes.push(format!("user {}", printable(u, 60)));
-    } else if target.token.is_some() {
-        notes.push("token".to_string());
-    }
-    if notes.is_empty() {
-        format!("NATS {}", target.addr)
-    } else {
-        format!("NATS {} ({})", target.addr, notes.join(", "))
-    }
+    let login = match (&target.user, &target.token) {
+        (Some(u), _) => Some(format!("user {}", printable(u, 60))),
+        (None, Some(_)) => Some("token".to_string()),
+        (None, None) => None,
+    };
+    super::described("NATS", &target.addr, &target.tls, login)
 }
 
 /// wait-nats's side of a failed handshake (the rest is worded by the shared TLS words).
@@ -150,33 +137,17 @@ const TLS_HINTS: Hints = Hints {
 impl NatsProbe {
     /// The probe; with `--tls`, its TLS client (trust roots read now).
     pub fn new(target: &NatsTarget) -> Result<NatsProbe, SetupError> {
-        let tls = if target.tls.is_on() {
-            Some(StreamTls::new(
-                &target.tls,
-                &target.addr.host,
-                "wait-nats",
-                TLS_HINTS,
-            )?)
-        } else {
-            None
-        };
         Ok(NatsProbe {
             target: target.clone(),
-            tls,
+            tls: StreamTls::when_on(&target.tls, &target.addr.host, "wait-nats", TLS_HINTS)?,
         })
     }
 
     async fn check_once(&self, attempt_timeout: Duration) -> Check {
         let deadline = tokio::time::Instant::now() + attempt_timeout;
-        let (tcp, addr) = match dial(&self.target.addr, attempt_timeout, deadline).await {
+        let (tcp, shown) = match dial_named(&self.target.addr, attempt_timeout, deadline).await {
             Ok(s) => s,
             Err(o) => return Check::Pending(o),
-        };
-        let _ = tcp.set_nodelay(true);
-        let shown = if addr.ip().to_string() == self.target.addr.host {
-            self.target.addr.to_string()
-        } else {
-            format!("{} ({addr})", self.target.addr)
         };
         let stage = AtomicUsize::new(0);
         let session = self.session(tcp, &shown, attempt_timeout, deadline, &stage);
@@ -329,15 +300,7 @@ impl NatsProbe {
                 }
                 o
             }
-            NatsError::Io(e) => match e.kind() {
-                io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::BrokenPipe => Observation::new(Class::Reset, "connection reset")
-                    .cause(format!("{shown} reset the connection ({e})"))
-                    .fix("the server may be starting or overloaded; check its logs"),
-                _ => Observation::new(Class::Other, "connection failed")
-                    .cause(format!("talking to {shown} failed: {}", printable(&e.to_string(), 200))),
-            },
+            NatsError::Io(e) => exchange_failed(&e, shown),
             e @ (NatsError::TooLong
             | NatsError::NotNats(_)
             | NatsError::BadInfo(_)
@@ -455,6 +418,14 @@ mod tests {
         (port, rx)
     }
 
+    /// One check of `t` that must be pending: its observation.
+    async fn pending(t: &NatsTarget, within: Duration) -> Observation {
+        match NatsProbe::new(t).unwrap().check(within).await {
+            Check::Pending(o) => o,
+            c => panic!("{c:?}"),
+        }
+    }
+
     const INFO: &[u8] = b"INFO {\"server_id\":\"NABC\",\"version\":\"2.9.10\",\"proto\":1,\"max_payload\":1048576,\"auth_required\":true}\r\n";
 
     #[test]
@@ -489,25 +460,13 @@ mod tests {
         rt().block_on(async {
             let (port, _seen) = server(INFO, b"-ERR 'Authorization Violation'\r\n").await;
             let mut t = target(port);
-            let c = NatsProbe::new(&t)
-                .unwrap()
-                .check(Duration::from_secs(3))
-                .await;
-            let Check::Pending(o) = c else {
-                panic!("{c:?}")
-            };
+            let o = pending(&t, Duration::from_secs(3)).await;
             assert_eq!(
                 (o.class, o.state.as_str()),
                 (Class::Unauthorized, "up, login needed")
             );
             t.token = Some(Password::for_tests(b"tok"));
-            let c = NatsProbe::new(&t)
-                .unwrap()
-                .check(Duration::from_secs(3))
-                .await;
-            let Check::Pending(o) = c else {
-                panic!("{c:?}")
-            };
+            let o = pending(&t, Duration::from_secs(3)).await;
             assert_eq!(
                 (o.class, o.state.as_str()),
                 (Class::Unauthorized, "up, login failed")
@@ -528,13 +487,7 @@ mod tests {
                 b"",
             )
             .await;
-            let c = NatsProbe::new(&target(port))
-                .unwrap()
-                .check(Duration::from_secs(3))
-                .await;
-            let Check::Pending(o) = c else {
-                panic!("{c:?}")
-            };
+            let o = pending(&target(port), Duration::from_secs(3)).await;
             assert_eq!(
                 (o.class, o.state.as_str()),
                 (Class::Tls, "up, TLS required")
@@ -548,22 +501,10 @@ mod tests {
     fn what_is_not_nats_is_named_escaped_and_capped() {
         rt().block_on(async {
             let (port, _s) = server(b"SSH-2.0-OpenSSH_9.2\r\n", b"").await;
-            let c = NatsProbe::new(&target(port))
-                .unwrap()
-                .check(Duration::from_secs(3))
-                .await;
-            let Check::Pending(o) = c else {
-                panic!("{c:?}")
-            };
+            let o = pending(&target(port), Duration::from_secs(3)).await;
             assert_eq!(o.state, "answered, but not as NATS");
             let (port, _s) = server(INFO, b"-ERR '\x1b[2J\xe2\x80\xaekwait: ready'\r\n").await;
-            let c = NatsProbe::new(&target(port))
-                .unwrap()
-                .check(Duration::from_secs(3))
-                .await;
-            let Check::Pending(o) = c else {
-                panic!("{c:?}")
-            };
+            let o = pending(&target(port), Duration::from_secs(3)).await;
             assert!(
                 !o.state.contains('\x1b') && !o.state.contains('\u{202e}'),
                 "{}",
@@ -573,13 +514,7 @@ mod tests {
             static ENDLESS: std::sync::LazyLock<Vec<u8>> =
                 std::sync::LazyLock::new(|| vec![b'I'; LINE_CAP + 10]);
             let (port, _s) = server(ENDLESS.as_slice(), b"").await;
-            let c = NatsProbe::new(&target(port))
-                .unwrap()
-                .check(Duration::from_secs(3))
-                .await;
-            let Check::Pending(o) = c else {
-                panic!("{c:?}")
-            };
+            let o = pending(&target(port), Duration::from_secs(3)).await;
             assert!(o.cause.unwrap().contains("longer than 64 KiB"));
         });
     }
@@ -588,13 +523,7 @@ mod tests {
     fn a_silent_server_times_out_naming_the_info_it_did_not_send() {
         rt().block_on(async {
             let (port, _s) = server(b"", b"").await;
-            let c = NatsProbe::new(&target(port))
-                .unwrap()
-                .check(Duration::from_millis(300))
-                .await;
-            let Check::Pending(o) = c else {
-                panic!("{c:?}")
-            };
+            let o = pending(&target(port), Duration::from_millis(300)).await;
             assert_eq!(o.class, Class::Timeout);
             assert!(o.cause.unwrap().contains("its INFO did not come"));
         });

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::tcp::dial;
+use super::tcp::{dial_named, exchange_failed};
 use super::{BoxFuture, Check, Class, Observation, Probe, Stream};
 use crate::net::text::printable;
 use crate::net::tls::{Hints, SetupError, StreamTls};
@@ -308,35 +308,22 @@ fn start_ok(user: &str, password: &[u8]) -> Vec<u8> {
 }
 
 /// Waits for RabbitMQ to accept a connection (and, with a password, the login and the vhost).
+#[derive(Debug)]
 pub struct RabbitmqProbe {
     target: RabbitmqTarget,
     tls: Option<StreamTls>,
 }
 
-impl std::fmt::Debug for RabbitmqProbe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RabbitmqProbe")
-            .field("target", &self.target)
-            .finish_non_exhaustive()
-    }
-}
-
 /// What `target` waits for, e.g. `RabbitMQ rabbitmq:5672 (TLS, user app, vhost /)`.
 pub fn describe(target: &RabbitmqTarget) -> String {
-    let mut notes = Vec::new();
-    notes.extend(target.tls.note().map(String::from));
-    if let Some(u) = &target.user {
-        notes.push(format!(
+    let login = target.user.as_ref().map(|u| {
+        format!(
             "user {}, vhost {}",
             printable(u, 60),
             printable(&target.vhost, 60)
-        ));
-    }
-    if notes.is_empty() {
-        format!("RabbitMQ {}", target.addr)
-    } else {
-        format!("RabbitMQ {} ({})", target.addr, notes.join(", "))
-    }
+        )
+    });
+    super::described("RabbitMQ", &target.addr, &target.tls, login)
 }
 
 /// wait-rabbitmq's side of a failed handshake.
@@ -350,33 +337,17 @@ const TLS_HINTS: Hints = Hints {
 impl RabbitmqProbe {
     /// The probe; with TLS, its client (trust roots read now).
     pub fn new(target: &RabbitmqTarget) -> Result<RabbitmqProbe, SetupError> {
-        let tls = if target.tls.is_on() {
-            Some(StreamTls::new(
-                &target.tls,
-                &target.addr.host,
-                "wait-rabbitmq",
-                TLS_HINTS,
-            )?)
-        } else {
-            None
-        };
         Ok(RabbitmqProbe {
             target: target.clone(),
-            tls,
+            tls: StreamTls::when_on(&target.tls, &target.addr.host, "wait-rabbitmq", TLS_HINTS)?,
         })
     }
 
     async fn check_once(&self, attempt_timeout: Duration) -> Check {
         let deadline = tokio::time::Instant::now() + attempt_timeout;
-        let (tcp, addr) = match dial(&self.target.addr, attempt_timeout, deadline).await {
+        let (tcp, shown) = match dial_named(&self.target.addr, attempt_timeout, deadline).await {
             Ok(s) => s,
             Err(o) => return Check::Pending(o),
-        };
-        let _ = tcp.set_nodelay(true);
-        let shown = if addr.ip().to_string() == self.target.addr.host {
-            self.target.addr.to_string()
-        } else {
-            format!("{} ({addr})", self.target.addr)
         };
         let stage = AtomicUsize::new(Stage::Handshake as usize);
         let session = self.session(tcp, &shown, attempt_timeout, deadline, &stage);
@@ -533,15 +504,7 @@ impl RabbitmqProbe {
                 }
                 o
             }
-            AmqpError::Io(e) => match e.kind() {
-                io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::BrokenPipe => Observation::new(Class::Reset, "connection reset")
-                    .cause(format!("{shown} reset the connection ({e})"))
-                    .fix("the broker may be booting or overloaded; check its log"),
-                _ => Observation::new(Class::Other, "connection failed")
-                    .cause(format!("talking to {shown} failed: {}", printable(&e.to_string(), 200))),
-            },
+            AmqpError::Io(e) => exchange_failed(&e, shown),
             e @ (AmqpError::Version(..)
             | AmqpError::NotAmqp(_)
             | AmqpError::TooLarge(_)

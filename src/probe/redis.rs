@@ -31,51 +31,28 @@ const SHOWN: usize = 120;
 pub use crate::net::tls::SetupError;
 
 /// Waits for Redis to answer `PING` with `PONG`.
+#[derive(Debug)]
 pub struct RedisProbe {
     target: RedisTarget,
     tls: Option<StreamTls>,
 }
 
-impl std::fmt::Debug for RedisProbe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisProbe")
-            .field("target", &self.target)
-            .finish_non_exhaustive()
-    }
-}
-
 /// What `target` waits for, e.g. `Redis redis:6379 (TLS, user app)`.
 pub fn describe(target: &RedisTarget) -> String {
-    let mut notes = Vec::new();
-    notes.extend(target.tls.note().map(String::from));
-    if let Some(u) = &target.user {
-        notes.push(format!("user {}", printable(u, 60)));
-    } else if target.password.is_some() {
-        notes.push("password".to_string());
-    }
-    if notes.is_empty() {
-        format!("Redis {}", target.addr)
-    } else {
-        format!("Redis {} ({})", target.addr, notes.join(", "))
-    }
+    let login = match (&target.user, &target.password) {
+        (Some(u), _) => Some(format!("user {}", printable(u, 60))),
+        (None, Some(_)) => Some("password".to_string()),
+        (None, None) => None,
+    };
+    super::described("Redis", &target.addr, &target.tls, login)
 }
 
 impl RedisProbe {
     /// The probe; with `--tls`, its TLS client (trust roots read now).
     pub fn new(target: &RedisTarget) -> Result<RedisProbe, SetupError> {
-        let tls = if target.tls.is_on() {
-            Some(StreamTls::new(
-                &target.tls,
-                &target.addr.host,
-                "wait-redis",
-                TLS_HINTS,
-            )?)
-        } else {
-            None
-        };
         Ok(RedisProbe {
             target: target.clone(),
-            tls,
+            tls: StreamTls::when_on(&target.tls, &target.addr.host, "wait-redis", TLS_HINTS)?,
         })
     }
 

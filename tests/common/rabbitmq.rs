@@ -24,16 +24,7 @@ pub fn available() -> bool {
             .stderr(Stdio::null())
             .status()
             .is_ok();
-    if !ok {
-        eprintln!(
-            "\n!!!!!!!!\nSKIPPED: rabbitmq-server not installed (apt-get install rabbitmq-server)\n!!!!!!!!\n"
-        );
-        assert!(
-            std::env::var("KWAIT_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "KWAIT_REQUIRE_SERVERS=1 and rabbitmq-server is not installed"
-        );
-    }
-    ok
+    super::server_available(ok, "rabbitmq-server", "apt-get install rabbitmq-server")
 }
 
 /// A running RabbitMQ node.
