@@ -83,6 +83,8 @@ COMMANDS = {
     "wait-deleted": ({"-l", "--selector"}, {"--any"}),
     "wait-postgres": ({"--user", "--database", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
     "wait-redis": ({"--user", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
+    "wait-nats": ({"--user", "--password-file", "--token-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
+    "wait-rabbitmq": ({"--user", "--password-file", "--vhost", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
 }
 
 # The types wait-ready knows without the server (src/plan/kinds.rs): (group, plural, kind,
@@ -190,6 +192,19 @@ def parse_contract(args, globals_inside=True):
             raise ValueError("--ca-cert and --insecure-skip-tls-verify need --tls")
     if cmd == "wait-redis" and "--user" in opts and "--password-file" not in opts:
         raise ValueError("wait-redis --user needs --password-file")
+    if cmd in ("wait-nats", "wait-rabbitmq"):
+        amqps = cmd == "wait-rabbitmq" and pos[0].lower().startswith("amqps://")
+        if ("--ca-cert" in opts or "--insecure-skip-tls-verify" in opts) and "--tls" not in opts and not amqps:
+            raise ValueError("--ca-cert and --insecure-skip-tls-verify need --tls")
+        user = "--user" in opts or re.match(r"^[a-zA-Z]+://[^/@]+@", pos[0])
+        if user and "--password-file" not in opts:
+            raise ValueError("%s: a user needs --password-file" % cmd)
+        if "--password-file" in opts and not user:
+            raise ValueError("%s --password-file needs a user" % cmd)
+        if "--token-file" in opts and (user or "--password-file" in opts):
+            raise ValueError("wait-nats --token-file logs in alone")
+        if "--vhost" in opts and "--password-file" not in opts:
+            raise ValueError("wait-rabbitmq --vhost needs --password-file")
     if cmd == "wait-tcp" and "--send" in opts and "--expect" not in opts:
         raise ValueError("wait-tcp --send needs --expect")
     if cmd == "wait-service" and "--min-ready" in opts and not re.match(r"^[1-9][0-9]*$", opts["--min-ready"][-1]):
@@ -304,7 +319,8 @@ def target_rules(cmd, pos, opts):
             r = rule(group, plural, ["list", "watch"])
         r["cluster"] = not namespaced
         req.append(r)
-    # wait-http, wait-tcp, wait-postgres, wait-redis: no Kubernetes object, no rule
+    # wait-http, wait-tcp, wait-postgres, wait-redis, wait-nats, wait-rabbitmq: no Kubernetes
+    # object, no rule
     return req, opt
 
 

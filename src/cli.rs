@@ -34,9 +34,9 @@ Examples:
   kwait --timeout 5m wait-secret litellm-api-user --key API_KEY \\
         --and wait-http http://litellm:4000/health/readiness
 
-  # Wait for Redis to answer PING (not LOADING), and for NATS to send its INFO banner
+  # Wait for Redis to answer PING (not LOADING), and for NATS to take the app's login
   kwait wait-redis redis --password-file /etc/redis/password
-  kwait wait-tcp nats:4222 --expect '^INFO '
+  kwait wait-nats nats://app@nats --password-file /etc/nats/password
 
   # Print the RBAC Role a wait needs, contacting nothing
   kwait --dry-run=rbac wait-secret litellm-api-user
@@ -256,6 +256,15 @@ pub enum Command {
     /// Wait until Redis answers PING with PONG (not LOADING, BUSY or MASTERDOWN)
     #[command(name = "wait-redis", visible_alias = "redis")]
     WaitRedis(RedisArgs),
+
+    /// Wait until NATS accepts a client: INFO, CONNECT (with the login given) and PING answered
+    /// PONG
+    #[command(name = "wait-nats", visible_alias = "nats")]
+    WaitNats(NatsArgs),
+    /// Wait until RabbitMQ accepts an AMQP 0-9-1 connection; with --password-file, until the
+    /// user logs in and opens the vhost
+    #[command(name = "wait-rabbitmq", visible_alias = "rabbitmq")]
+    WaitRabbitmq(RabbitmqArgs),
 }
 
 /// `wait-secret NAME [--key KEY]...`
@@ -443,6 +452,47 @@ pub struct RedisArgs {
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
     /// `--tls` and how the server's certificate is checked
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// `wait-nats ADDRESS [--user U] [--password-file F | --token-file F] [--tls]`
+#[derive(Debug, Args)]
+pub struct NatsArgs {
+    /// HOST[:PORT] (default port 4222) or nats://[USER@]HOST[:PORT], e.g. nats or
+    /// nats://app@nats.msg:4222
+    pub address: String,
+    /// The user to log in as (or USER@ in the nats:// address; needs --password-file)
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// A file holding the user's password (e.g. a mounted Secret key); never printed
+    #[arg(long, value_name = "PATH", conflicts_with = "token_file")]
+    pub password_file: Option<PathBuf>,
+    /// A file holding an authorization token (instead of a user and password); never printed
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// `--tls` (after the server's plaintext INFO) and how its certificate is checked
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// `wait-rabbitmq ADDRESS [--user U] [--password-file F] [--vhost V] [--tls]`
+#[derive(Debug, Args)]
+pub struct RabbitmqArgs {
+    /// HOST[:PORT] (default port 5672), amqp://USER@HOST[:PORT][/VHOST], or amqps://... (TLS,
+    /// port 5671); the vhost is URL-decoded (%2F is /), none is /
+    pub address: String,
+    /// The user to log in as (or USER@ in the URL; needs --password-file)
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// A file holding the user's password: kwait then logs in (PLAIN) and opens the vhost;
+    /// never printed
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// The virtual host to open (needs --password-file) [default: the URL's, else /]
+    #[arg(long, value_name = "VHOST")]
+    pub vhost: Option<String>,
+    /// `--tls` (implied by amqps://) and how the server's certificate is checked
     #[command(flatten)]
     pub tls: TlsArgs,
 }

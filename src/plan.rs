@@ -9,12 +9,14 @@ use std::time::Duration;
 use crate::cli::{self, Command, Invocation};
 use crate::duration::{self, parse_duration};
 
+mod broker;
 mod db;
 pub mod kinds;
 mod net;
 mod password;
 mod redis;
 mod tls;
+pub use broker::{NatsTarget, RabbitmqTarget};
 pub use db::PostgresTarget;
 pub use net::{BodyMatch, HttpTarget, JsonExpect, TcpTarget, TcpWait};
 #[cfg(test)]
@@ -220,6 +222,10 @@ pub enum Target {
     Redis(RedisTarget),
     /// `wait-postgres`.
     Postgres(PostgresTarget),
+    /// `wait-nats`.
+    Nats(NatsTarget),
+    /// `wait-rabbitmq`.
+    Rabbitmq(RabbitmqTarget),
 }
 
 /// `wait-ready`: an object of any type, or the objects a selector matches.
@@ -306,7 +312,7 @@ impl Target {
         !matches!(
             self,
             Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_)
-        )
+        ) && !matches!(self, Target::Nats(_) | Target::Rabbitmq(_))
     }
 
     /// The files its options name (a header file, a CA bundle), by option: `--dry-run` notes
@@ -322,6 +328,14 @@ impl Target {
                 .chain(p.tls.ca_cert().map(|p| ("--ca-cert", p)))
                 .collect(),
             Target::Redis(r) => (r.password_file.iter())
+                .map(|f| ("--password-file", f.as_path()))
+                .chain(r.tls.ca_cert().map(|p| ("--ca-cert", p)))
+                .collect(),
+            Target::Nats(n) => (n.files.iter())
+                .map(|(arg, f)| (*arg, f.as_path()))
+                .chain(n.tls.ca_cert().map(|p| ("--ca-cert", p)))
+                .collect(),
+            Target::Rabbitmq(r) => (r.password_file.iter())
                 .map(|f| ("--password-file", f.as_path()))
                 .chain(r.tls.ca_cert().map(|p| ("--ca-cert", p)))
                 .collect(),
@@ -584,6 +598,8 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
         Command::WaitTcp(args) => Target::Tcp(net::tcp_target(args)?),
         Command::WaitPostgres(args) => Target::Postgres(db::postgres_target(args, dry_run)?),
         Command::WaitRedis(args) => Target::Redis(redis::redis_target(args, dry_run)?),
+        Command::WaitNats(args) => Target::Nats(broker::nats_target(args, dry_run)?),
+        Command::WaitRabbitmq(args) => Target::Rabbitmq(broker::rabbitmq_target(args, dry_run)?),
     })
 }
 
@@ -879,6 +895,8 @@ mod tests {
             &["wait-http", "http://x/"],
             &["wait-redis", "redis"],
             &["wait-postgres", "db"],
+            &["wait-nats", "nats"],
+            &["wait-rabbitmq", "rabbitmq"],
         ] {
             let p = plan(target);
             assert_eq!(p.interval, Duration::from_secs(1), "{target:?}");

@@ -83,6 +83,8 @@ pub fn describe(target: &Target, namespace: &str) -> Result<String, TargetError>
         Target::Tcp(t) => probe::tcp::TcpProbe::for_wait(t).describe(),
         Target::Postgres(p) => probe::postgres::describe(p),
         Target::Redis(r) => probe::redis::describe(r),
+        Target::Nats(n) => probe::nats::describe(n),
+        Target::Rabbitmq(r) => probe::rabbitmq::describe(r),
         kube_target => describe_kube(kube_target, namespace).unwrap_or_default(),
     })
 }
@@ -121,6 +123,7 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
             if_missing,
         } => probe::job::Tracker::new(ns, select.clone(), *all, *if_missing).describe(),
         Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => return None,
+        Target::Nats(_) | Target::Rabbitmq(_) => return None,
     })
 }
 
@@ -271,6 +274,24 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
         }
         Target::Postgres(t) => {
             let p = probe::postgres::PostgresProbe::new(t)?;
+            let what = p.describe();
+            Built {
+                probe: Box::new(p),
+                wake: None,
+                what,
+            }
+        }
+        Target::Nats(n) => {
+            let p = probe::nats::NatsProbe::new(n)?;
+            let what = p.describe();
+            Built {
+                probe: Box::new(p),
+                wake: None,
+                what,
+            }
+        }
+        Target::Rabbitmq(r) => {
+            let p = probe::rabbitmq::RabbitmqProbe::new(r)?;
             let what = p.describe();
             Built {
                 probe: Box::new(p),

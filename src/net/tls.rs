@@ -432,6 +432,85 @@ pub fn handshake_timed_out(peer: &str, within: std::time::Duration, hints: Hints
         .fix(hints.not_tls)
 }
 
+/// A TLS client for one `HOST:PORT` target that speaks TLS over a TCP stream it opened itself
+/// (`wait-redis`, `wait-nats`, `wait-rabbitmq`): the connector built from the target's trust
+/// options, the name the certificate must carry, and the words for a handshake that fails or
+/// does not finish (the same as every probe's).
+pub struct StreamTls {
+    connector: tokio_rustls::TlsConnector,
+    name: ServerName<'static>,
+    host: String,
+    roots: Roots,
+    hints: Hints,
+}
+
+impl std::fmt::Debug for StreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamTls")
+            .field("host", &self.host)
+            .field("roots", &self.roots)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamTls {
+    /// [`StreamTls::new`] when `choice` asks for TLS, else `None` (plain TCP).
+    pub fn when_on(
+        choice: &TlsChoice,
+        host: &str,
+        what: &str,
+        hints: Hints,
+    ) -> Result<Option<StreamTls>, SetupError> {
+        if !choice.is_on() {
+            return Ok(None);
+        }
+        StreamTls::new(choice, host, what, hints).map(Some)
+    }
+
+    /// The client for `host` trusting what `choice` says; `what` names it in a setup error
+    /// (`wait-redis`), `hints` are the probe's side of a failed handshake.
+    pub fn new(
+        choice: &TlsChoice,
+        host: &str,
+        what: &str,
+        hints: Hints,
+    ) -> Result<StreamTls, SetupError> {
+        let (config, roots) = client_config(choice, &format!("TLS client for {what}"))?;
+        let name = ServerName::try_from(host.to_string()).map_err(|_| {
+            SetupError::Client(format!(
+                "TLS client for {what}: {host:?} is not a name a certificate can be checked against"
+            ))
+        })?;
+        Ok(StreamTls {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            name,
+            host: host.to_string(),
+            roots,
+            hints,
+        })
+    }
+
+    /// The handshake over `stream` by `deadline`; `peer` (`HOST:PORT (ADDR)`) and
+    /// `attempt_timeout` word a handshake that did not finish.
+    pub async fn connect<S>(
+        &self,
+        stream: S,
+        deadline: tokio::time::Instant,
+        peer: &str,
+        attempt_timeout: std::time::Duration,
+    ) -> Result<tokio_rustls::client::TlsStream<S>, Observation>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let handshake = self.connector.connect(self.name.clone(), stream);
+        match tokio::time::timeout_at(deadline, handshake).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(handshake_failed(&e, self.roots, &self.host, self.hints)),
+            Err(_) => Err(handshake_timed_out(peer, attempt_timeout, self.hints)),
+        }
+    }
+}
+
 /// `fix`, naming the server's TLS settings where the probe knows them.
 fn settings_fix(fix: &str, hints: Hints) -> String {
     match hints.settings {

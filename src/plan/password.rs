@@ -1,4 +1,5 @@
-//! `--password-file` of `wait-postgres` and `wait-redis`: read once, the same way for both.
+//! `--password-file` of `wait-postgres`, `wait-redis`, `wait-nats` and `wait-rabbitmq` (and
+//! `wait-nats --token-file`): read once, the same way for all.
 //! The password comes from a file only (never argv), is registered with the reporter's scrubber
 //! and is never printed.
 
@@ -42,30 +43,31 @@ pub(super) fn read_password(
     file: Option<&Path>,
     dry_run: bool,
 ) -> Result<Option<Password>, PlanError> {
+    read_secret_file(file, "--password-file", dry_run)
+}
+
+/// [`read_password`] for a secret named by another option (`arg`: `--token-file`).
+pub(super) fn read_secret_file(
+    file: Option<&Path>,
+    arg: &'static str,
+    dry_run: bool,
+) -> Result<Option<Password>, PlanError> {
     let Some(path) = file else {
         return Ok(None);
     };
     if dry_run && !path.exists() {
         return Ok(None);
     }
-    let mut data = crate::net::file::read_capped(path, PASSWORD_CAP, "--password-file")?;
+    let mut data = crate::net::file::read_capped(path, PASSWORD_CAP, arg)?;
     while matches!(data.last(), Some(b'\n' | b'\r')) {
         data.pop();
     }
     let shown = || path.display().to_string();
     if data.is_empty() {
-        return Err(PlanError::invalid(
-            "--password-file",
-            shown(),
-            "the file is empty",
-        ));
+        return Err(PlanError::invalid(arg, shown(), "the file is empty"));
     }
     if data.contains(&0) {
-        return Err(PlanError::invalid(
-            "--password-file",
-            shown(),
-            "the password contains a NUL byte",
-        ));
+        return Err(PlanError::invalid(arg, shown(), "it contains a NUL byte"));
     }
     crate::net::text::add_secret(&String::from_utf8_lossy(&data));
     Ok(Some(Password(data)))

@@ -15,7 +15,9 @@ pub mod deleted;
 pub mod http;
 pub mod job;
 pub mod kstatus;
+pub mod nats;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod ready;
 pub mod redis;
 pub mod secret;
@@ -26,6 +28,32 @@ pub mod tcp;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub use crate::check::{Check, Class, Observation};
+
+/// How the protocol probes describe their target: `KIND HOST:PORT`, with the TLS note and the
+/// login in parentheses when there are any (`NATS nats:4222 (TLS, user app)`).
+pub(crate) fn described(
+    kind: &str,
+    addr: &crate::plan::TcpTarget,
+    tls: &crate::plan::TlsChoice,
+    login: Option<String>,
+) -> String {
+    let notes: Vec<String> = (tls.note().map(String::from).into_iter())
+        .chain(login)
+        .collect();
+    if notes.is_empty() {
+        format!("{kind} {addr}")
+    } else {
+        format!("{kind} {addr} ({})", notes.join(", "))
+    }
+}
+
+/// A connection a protocol probe talks over, plain TCP or TLS, as one trait object: one copy
+/// of the exchange's code for both (`wait-nats`, `wait-rabbitmq`).
+pub(crate) trait Stream:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 
 /// One dependency kind. Implementations live one per file in this module.
 pub trait Probe: Send {

@@ -13,16 +13,14 @@
 
 pub mod resp;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::tcp::dial;
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::net::text::printable;
-use crate::net::tls::{Hints, Roots, client_config, handshake_failed, handshake_timed_out};
+use crate::net::tls::{Hints, StreamTls};
 use crate::plan::RedisTarget;
 use resp::{Reply, RespError};
 
@@ -32,55 +30,29 @@ const SHOWN: usize = 120;
 /// The probe could not be set up (bad `--ca-cert`, ...): exit code 2.
 pub use crate::net::tls::SetupError;
 
-/// TLS for one target: the connector and the name the certificate must carry.
-struct Tls {
-    connector: tokio_rustls::TlsConnector,
-    name: ServerName<'static>,
-    /// Where the trust roots came from, to word a failed handshake.
-    roots: Roots,
-}
-
 /// Waits for Redis to answer `PING` with `PONG`.
+#[derive(Debug)]
 pub struct RedisProbe {
     target: RedisTarget,
-    tls: Option<Tls>,
-}
-
-impl std::fmt::Debug for RedisProbe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisProbe")
-            .field("target", &self.target)
-            .finish_non_exhaustive()
-    }
+    tls: Option<StreamTls>,
 }
 
 /// What `target` waits for, e.g. `Redis redis:6379 (TLS, user app)`.
 pub fn describe(target: &RedisTarget) -> String {
-    let mut notes = Vec::new();
-    notes.extend(target.tls.note().map(String::from));
-    if let Some(u) = &target.user {
-        notes.push(format!("user {}", printable(u, 60)));
-    } else if target.password.is_some() {
-        notes.push("password".to_string());
-    }
-    if notes.is_empty() {
-        format!("Redis {}", target.addr)
-    } else {
-        format!("Redis {} ({})", target.addr, notes.join(", "))
-    }
+    let login = match (&target.user, &target.password) {
+        (Some(u), _) => Some(format!("user {}", printable(u, 60))),
+        (None, Some(_)) => Some("password".to_string()),
+        (None, None) => None,
+    };
+    super::described("Redis", &target.addr, &target.tls, login)
 }
 
 impl RedisProbe {
     /// The probe; with `--tls`, its TLS client (trust roots read now).
     pub fn new(target: &RedisTarget) -> Result<RedisProbe, SetupError> {
-        let tls = if target.tls.is_on() {
-            Some(tls(target)?)
-        } else {
-            None
-        };
         Ok(RedisProbe {
             target: target.clone(),
-            tls,
+            tls: StreamTls::when_on(&target.tls, &target.addr.host, "wait-redis", TLS_HINTS)?,
         })
     }
 
@@ -98,21 +70,10 @@ impl RedisProbe {
         let Some(tls) = &self.tls else {
             return self.talk(stream, &via, attempt_timeout, deadline).await;
         };
-        match tokio::time::timeout_at(deadline, tls.connector.connect(tls.name.clone(), stream))
-            .await
-        {
-            Ok(Ok(s)) => self.talk(s, &via, attempt_timeout, deadline).await,
-            Ok(Err(e)) => Check::Pending(handshake_failed(
-                &e,
-                tls.roots,
-                &self.target.addr.host,
-                TLS_HINTS,
-            )),
-            Err(_) => Check::Pending(handshake_timed_out(
-                &format!("{}{via}", self.target.addr),
-                attempt_timeout,
-                TLS_HINTS,
-            )),
+        let peer = format!("{}{via}", self.target.addr);
+        match tls.connect(stream, deadline, &peer, attempt_timeout).await {
+            Ok(s) => self.talk(s, &via, attempt_timeout, deadline).await,
+            Err(o) => Check::Pending(o),
         }
     }
 
@@ -281,22 +242,6 @@ const TLS_HINTS: Hints = Hints {
         "tls-port, tls-protocols and tls-ciphers in redis.conf; kwait sends no client certificate, so tls-auth-clients must be no or optional",
     ),
 };
-
-/// The TLS client for `--tls`, with the same trust options as `wait-http`.
-fn tls(target: &RedisTarget) -> Result<Tls, SetupError> {
-    let (config, roots) = client_config(&target.tls, "TLS client for wait-redis")?;
-    let host = target.addr.host.clone();
-    let name = ServerName::try_from(host.clone()).map_err(|_| {
-        SetupError::Client(format!(
-            "TLS client for wait-redis: {host:?} is not a name a certificate can be checked against"
-        ))
-    })?;
-    Ok(Tls {
-        connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
-        name,
-        roots,
-    })
-}
 
 impl Probe for RedisProbe {
     fn describe(&self) -> String {

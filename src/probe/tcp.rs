@@ -165,6 +165,41 @@ pub(crate) async fn dial(
     connect_to(addr, &addrs, attempt_timeout, deadline).await
 }
 
+/// [`dial`], with Nagle off (a protocol probe writes small requests and waits for their
+/// answers) and the peer as its lines show it: `HOST:PORT`, with the address that answered
+/// when the host is a name (`nats:4222 (10.96.4.2:4222)`).
+pub(crate) async fn dial_named(
+    addr: &TcpTarget,
+    attempt_timeout: Duration,
+    deadline: tokio::time::Instant,
+) -> Result<(tokio::net::TcpStream, String), Observation> {
+    let (tcp, ip) = dial(addr, attempt_timeout, deadline).await?;
+    let _ = tcp.set_nodelay(true);
+    let shown = if ip.ip().to_string() == addr.host {
+        addr.to_string()
+    } else {
+        format!("{addr} ({ip})")
+    };
+    Ok((tcp, shown))
+}
+
+/// An I/O error in the middle of a protocol exchange with `shown` (`wait-nats`,
+/// `wait-rabbitmq`): a reset is the server's doing (starting, overloaded), anything else is
+/// said as it is.
+pub(crate) fn exchange_failed(e: &io::Error, shown: &str) -> Observation {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => Observation::new(Class::Reset, "connection reset")
+            .cause(format!("{shown} reset the connection ({e})"))
+            .fix("the server may be starting or overloaded; check its logs"),
+        _ => Observation::new(Class::Other, "connection failed").cause(format!(
+            "talking to {shown} failed: {}",
+            crate::net::text::printable(&e.to_string(), 200)
+        )),
+    }
+}
+
 /// One connection race to `addrs` (what `target`'s host resolved to).
 async fn connect_to(
     target: &TcpTarget,

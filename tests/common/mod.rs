@@ -339,4 +339,21 @@ pub fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Whether a real server a test needs can run here (`ok`, with `what` naming it and `install`
+/// how to get it). When it cannot, says so loudly on stderr, and fails the test when
+/// `KWAIT_REQUIRE_SERVERS=1` (CI installs the servers: a test that does not run proves nothing).
+pub fn server_available(ok: bool, what: &str, install: &str) -> bool {
+    if !ok {
+        eprintln!("\n!!!!!!!!\nSKIPPED: {what} not installed ({install})\n!!!!!!!!\n");
+        assert!(
+            std::env::var("KWAIT_REQUIRE_SERVERS").as_deref() != Ok("1"),
+            "KWAIT_REQUIRE_SERVERS=1 and {what} is not installed"
+        );
+    }
+    ok
+}
+
+pub mod nats;
+pub mod rabbitmq;
 pub mod redis;

@@ -15,16 +15,7 @@ pub fn available() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "\n!!!!!!!!\nSKIPPED: redis-server not installed (apt-get install redis-server)\n!!!!!!!!\n"
-        );
-        assert!(
-            std::env::var("KWAIT_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "KWAIT_REQUIRE_SERVERS=1 and redis-server is not installed"
-        );
-    }
-    ok
+    super::server_available(ok, "redis-server", "apt-get install redis-server")
 }
 
 /// A running redis-server.

@@ -50,8 +50,10 @@ volumeMount (dicts, or absent), containerName, resources.
     "ready" (list "resource" "group" "name" "selector" "any" "condition" "jsonPath" "equals")
     "deleted" (list "resource" "group" "name" "selector" "any")
     "postgres" (list "address" "user" "database" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
-    "redis" (list "address" "user" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify") -}}
-{{- $kinds := "secret, configmap, certificate, job, ready, deleted, service, http, tcp, postgres or redis" -}}
+    "redis" (list "address" "user" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
+    "nats" (list "address" "user" "passwordSecret" "tokenSecret" "tls" "caCert" "insecureSkipTlsVerify")
+    "rabbitmq" (list "address" "user" "passwordSecret" "vhost" "tls" "caCert" "insecureSkipTlsVerify") -}}
+{{- $kinds := "secret, configmap, certificate, job, ready, deleted, service, http, tcp, postgres, redis, nats or rabbitmq" -}}
 {{- $kind := required (printf "kwait: wait %q needs `kind` (%s)" $id $kinds) $w.kind -}}
 {{- if not (hasKey $perKind $kind) -}}
   {{- fail (printf "kwait: wait %q: unknown kind %q (%s)" $id $kind $kinds) -}}
@@ -216,6 +218,30 @@ volumeMount (dicts, or absent), containerName, resources.
     {{- $projected = append $projected (dict "secret" (dict "name" (tpl (required (printf "kwait: wait %q: passwordSecret needs `name`" $id) .name) $root) "items" (list (dict "key" (default "password" .key) "path" "password")))) -}}
   {{- end -}}
   {{- if and (or $w.caCert $w.insecureSkipTlsVerify) (not $w.tls) }}{{ fail (printf "kwait: wait %q (%s): `caCert` and `insecureSkipTlsVerify` need `tls: true`" $id $kind) }}{{ end -}}
+  {{- if $w.tls }}{{ $args = append $args "--tls" }}{{ end -}}
+  {{- $tls := include "kwait.tls" (dict "root" $root "id" $id "w" $w "mountDir" $mountDir) | fromJson -}}
+  {{- $args = concat $args $tls.args -}}
+  {{- $projected = concat $projected $tls.sources -}}
+
+{{- else if or (eq $kind "nats") (eq $kind "rabbitmq") -}}
+  {{- $address := tpl (required (printf "kwait: wait %q (%s) needs `address` (HOST[:PORT] or its URL)" $id $kind) $w.address) $root -}}
+  {{- $args = list (printf "wait-%s" $kind) $address -}}
+  {{- $urlUser := regexMatch "^[a-zA-Z]+://[^/@]+@" $address -}}
+  {{- if and (or $w.user $urlUser) (not $w.passwordSecret) }}{{ fail (printf "kwait: wait %q (%s): a user (`user` or USER@ in `address`) needs `passwordSecret` (the password comes from a mounted Secret only)" $id $kind) }}{{ end -}}
+  {{- if and $w.tokenSecret (or $w.user $urlUser $w.passwordSecret) }}{{ fail (printf "kwait: wait %q (nats): `tokenSecret` logs in alone: leave out `user`, USER@ and `passwordSecret`" $id) }}{{ end -}}
+  {{- if and $w.vhost (not $w.passwordSecret) }}{{ fail (printf "kwait: wait %q (rabbitmq): `vhost` is opened after logging in: it needs `user` and `passwordSecret`" $id) }}{{ end -}}
+  {{- if $w.user }}{{ $args = concat $args (list "--user" (tpl (toString $w.user) $root)) }}{{ end -}}
+  {{- if $w.vhost }}{{ $args = concat $args (list "--vhost" (tpl (toString $w.vhost) $root)) }}{{ end -}}
+  {{- /* from a mounted Secret, never argv or env (both are readable in the pod spec / /proc) */ -}}
+  {{- range $field := list (list "passwordSecret" "password" "--password-file") (list "tokenSecret" "token" "--token-file") -}}
+    {{- with index $w (index $field 0) -}}
+      {{- $path := index $field 1 -}}
+      {{- $args = concat $args (list (index $field 2) (printf "%s/%s" $mountDir $path)) -}}
+      {{- $projected = append $projected (dict "secret" (dict "name" (tpl (required (printf "kwait: wait %q: %s needs `name`" $id (index $field 0)) .name) $root) "items" (list (dict "key" (default $path .key) "path" $path)))) -}}
+    {{- end -}}
+  {{- end -}}
+  {{- $amqps := hasPrefix "amqps://" (lower $address) -}}
+  {{- if and (or $w.caCert $w.insecureSkipTlsVerify) (not $w.tls) (not $amqps) }}{{ fail (printf "kwait: wait %q (%s): `caCert` and `insecureSkipTlsVerify` need `tls: true`%s" $id $kind (ternary " (or an amqps:// address)" "" (eq $kind "rabbitmq"))) }}{{ end -}}
   {{- if $w.tls }}{{ $args = append $args "--tls" }}{{ end -}}
   {{- $tls := include "kwait.tls" (dict "root" $root "id" $id "w" $w "mountDir" $mountDir) | fromJson -}}
   {{- $args = concat $args $tls.args -}}
