@@ -11,11 +11,15 @@ use crate::duration::{self, parse_duration};
 
 mod db;
 pub mod kinds;
+mod local;
+mod mysql;
 mod net;
 mod password;
 mod redis;
 mod tls;
 pub use db::PostgresTarget;
+pub use local::{DnsTarget, DnsType, FileTarget};
+pub use mysql::MysqlTarget;
 pub(crate) use net::FILE_CAP;
 pub use net::{BodyMatch, HttpTarget, JsonExpect, TcpTarget, TcpWait};
 #[cfg(test)]
@@ -215,6 +219,12 @@ pub enum Target {
     Redis(RedisTarget),
     /// `wait-postgres`.
     Postgres(PostgresTarget),
+    /// `wait-mysql`.
+    Mysql(MysqlTarget),
+    /// `wait-dns`.
+    Dns(DnsTarget),
+    /// `wait-file`.
+    File(FileTarget),
 }
 
 /// `wait-ready`: an object of any type, or the objects a selector matches.
@@ -281,7 +291,7 @@ impl Target {
         !matches!(
             self,
             Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_)
-        )
+        ) && !matches!(self, Target::Mysql(_) | Target::Dns(_) | Target::File(_))
     }
 
     /// The files its options name (a header file, a CA bundle), by option: `--dry-run` notes
@@ -299,6 +309,9 @@ impl Target {
             Target::Redis(r) => (r.password_file.iter())
                 .map(|f| ("--password-file", f.as_path()))
                 .chain(r.tls.ca_cert().map(|p| ("--ca-cert", p)))
+                .collect(),
+            Target::Mysql(m) => std::iter::once(("--password-file", m.password_file.as_path()))
+                .chain(m.tls.ca_cert().map(|p| ("--ca-cert", p)))
                 .collect(),
             _ => Vec::new(),
         }
@@ -545,6 +558,9 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
         Command::WaitTcp(args) => Target::Tcp(net::tcp_target(args)?),
         Command::WaitPostgres(args) => Target::Postgres(db::postgres_target(args, dry_run)?),
         Command::WaitRedis(args) => Target::Redis(redis::redis_target(args, dry_run)?),
+        Command::WaitMysql(args) => Target::Mysql(mysql::mysql_target(args, dry_run)?),
+        Command::WaitDns(args) => Target::Dns(local::dns_target(args)?),
+        Command::WaitFile(args) => Target::File(local::file_target(args)?),
     })
 }
 

@@ -151,6 +151,7 @@ pub fn rules(target: &Target) -> Vec<Rule> {
             ]
         }
         Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => Vec::new(),
+        Target::Mysql(_) | Target::Dns(_) | Target::File(_) => Vec::new(),
     }
 }
 
@@ -292,6 +293,7 @@ pub fn role_name(target: &Target) -> String {
         } => n.clone(),
         Target::Job { .. } => "jobs".into(),
         Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => "none".into(),
+        Target::Mysql(_) | Target::Dns(_) | Target::File(_) => "none".into(),
     };
     let mut n = format!("kwait-{base}");
     n.truncate(63);

@@ -236,6 +236,7 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
             Target::Http(h) => h.tls.is_insecure(),
             Target::Postgres(p) => p.tls.is_insecure(),
             Target::Redis(r) => r.tls.is_insecure(),
+            Target::Mysql(m) => m.tls.is_insecure(),
             _ => false,
         };
         if insecure {

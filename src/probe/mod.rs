@@ -11,9 +11,12 @@ use std::time::Duration;
 
 pub mod api;
 pub mod certificate;
+pub mod dns;
+pub mod file;
 pub mod http;
 pub mod job;
 pub mod kstatus;
+pub mod mysql;
 pub mod postgres;
 pub mod ready;
 pub mod redis;
