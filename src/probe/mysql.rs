@@ -452,3 +452,177 @@ impl Probe for MysqlProbe {
         Box::pin(self.check_once(attempt_timeout))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Password, TcpTarget};
+    use crate::probe::test_runtime as rt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const NONCE: &[u8; 20] = b"0123456789abcdefghij";
+
+    /// A greeting for `plugin` with [`NONCE`] (no TLS offered).
+    fn greeting(plugin: &str) -> Vec<u8> {
+        let mut g = vec![10];
+        g.extend_from_slice(b"8.4.3\0");
+        g.extend_from_slice(&[7, 0, 0, 0]);
+        g.extend_from_slice(&NONCE[..8]);
+        g.push(0);
+        g.extend_from_slice(&0xf7ffu16.to_le_bytes());
+        g.push(255);
+        g.extend_from_slice(&2u16.to_le_bytes());
+        g.extend_from_slice(&0x000fu16.to_le_bytes());
+        g.push(21);
+        g.extend_from_slice(&[0; 10]);
+        g.extend_from_slice(&NONCE[8..]);
+        g.push(0);
+        g.extend_from_slice(plugin.as_bytes());
+        g.push(0);
+        g
+    }
+
+    fn frame(seq: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![body.len() as u8, (body.len() >> 8) as u8, 0, seq];
+        out.extend_from_slice(body);
+        out
+    }
+
+    async fn read_frame(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut head = [0u8; 4];
+        s.read_exact(&mut head).await.unwrap();
+        let mut body = vec![0u8; usize::from(head[0]) | usize::from(head[1]) << 8];
+        s.read_exact(&mut body).await.unwrap();
+        body
+    }
+
+    /// One check of user `app` (password `hola`) against a server that runs `script` on the
+    /// connection; the script's result is what the server saw.
+    async fn check_against<F, Fut>(script: F) -> (Check, Vec<Vec<u8>>)
+    where
+        F: FnOnce(tokio::net::TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Vec<Vec<u8>>> + Send,
+    {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            script(s).await
+        });
+        let target = MysqlTarget {
+            addr: TcpTarget {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            user: "app".into(),
+            password: Some(Password::for_tests(b"hola")),
+            database: None,
+            tls: TlsChoice::Off,
+            password_file: "/pw".into(),
+        };
+        let c = MysqlProbe::new(&target)
+            .unwrap()
+            .check(Duration::from_secs(5))
+            .await;
+        (c, server.await.unwrap())
+    }
+
+    /// The handshake response's auth data (after the 32-byte head and the NUL-ended user).
+    fn auth_of(response: &[u8]) -> Vec<u8> {
+        let at = 32 + response[32..].iter().position(|&b| b == 0).unwrap() + 1;
+        let n = usize::from(response[at]);
+        response[at + 1..at + 1 + n].to_vec()
+    }
+
+    #[test]
+    fn caching_sha2_fast_path_and_an_auth_switch_are_answered_with_the_right_scrambles() {
+        rt().block_on(async {
+            let (c, seen) = check_against(|mut s| async move {
+                let mut seen = Vec::new();
+                s.write_all(&frame(0, &greeting("caching_sha2_password")))
+                    .await
+                    .unwrap();
+                seen.push(read_frame(&mut s).await);
+                // Switch to mysql_native_password with a new nonce.
+                let mut switch = b"\xfemysql_native_password\0".to_vec();
+                switch.extend_from_slice(b"ABCDEFGHIJKLMNOPQRST\0");
+                s.write_all(&frame(2, &switch)).await.unwrap();
+                seen.push(read_frame(&mut s).await);
+                s.write_all(&frame(4, b"\x00\x00\x00\x02\x00\x00\x00"))
+                    .await
+                    .unwrap();
+                seen.push(read_frame(&mut s).await);
+                s.write_all(&frame(1, b"\x00\x00\x00\x02\x00\x00\x00"))
+                    .await
+                    .unwrap();
+                seen
+            })
+            .await;
+            assert!(
+                matches!(&c, Check::Ready(t) if t.contains("(8.4.3) logged app in")),
+                "{c:?}"
+            );
+            assert_eq!(auth_of(&seen[0]), wire::sha2_scramble(b"hola", NONCE));
+            assert!(seen[0].ends_with(b"caching_sha2_password\0"));
+            assert_eq!(
+                seen[1],
+                wire::native_scramble(b"hola", b"ABCDEFGHIJKLMNOPQRST")
+            );
+            assert_eq!(seen[2], [wire::COM_PING]);
+        });
+    }
+
+    #[test]
+    fn full_authentication_without_tls_says_to_use_tls_and_sends_no_password() {
+        rt().block_on(async {
+            let (c, seen) = check_against(|mut s| async move {
+                s.write_all(&frame(0, &greeting("caching_sha2_password")))
+                    .await
+                    .unwrap();
+                let first = read_frame(&mut s).await;
+                // "perform full authentication": the password is not cached.
+                s.write_all(&frame(2, b"\x01\x04")).await.unwrap();
+                let mut rest = Vec::new();
+                let _ = tokio::time::timeout(Duration::from_millis(300), s.read_to_end(&mut rest))
+                    .await;
+                vec![first, rest]
+            })
+            .await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(
+                o.state,
+                "up, login needs TLS (caching_sha2_password full authentication)"
+            );
+            assert!(o.fix[0].starts_with("add --tls"), "{:?}", o.fix);
+            assert!(!seen[1].windows(4).any(|w| w == b"hola"), "{:?}", seen[1]);
+        });
+    }
+
+    #[test]
+    fn an_error_before_the_greeting_and_a_huge_packet_are_named() {
+        rt().block_on(async {
+            let (c, _) = check_against(|mut s| async move {
+                s.write_all(&frame(0, b"\xff\x10\x04Too many connections"))
+                    .await
+                    .unwrap();
+                Vec::new()
+            })
+            .await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(o.state, "up, but too many connections (1040)");
+            let (c, _) = check_against(|mut s| async move {
+                s.write_all(&[0xff, 0xff, 0xff, 0]).await.unwrap();
+                Vec::new()
+            })
+            .await;
+            let Check::Pending(o) = c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(o.state, "answered, but not as MySQL");
+        });
+    }
+}
