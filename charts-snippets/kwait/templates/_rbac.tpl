@@ -15,7 +15,8 @@ kwait.rbac — Role + RoleBinding giving one ServiceAccount exactly what its wai
   ready RESOURCE NAME    get, watch  RESOURCE.GROUP/NAME
   ready selector         list, watch RESOURCE.GROUP
   http, tcp, postgres,   nothing
-  redis
+  redis, mysql, dns,
+  file
 Waits in another namespace (`namespace:`) get their own Role + RoleBinding there. Ready waits
 on a cluster-scoped type (customresourcedefinitions, persistentvolumes, namespaces, nodes,
 storageclasses, apiservices, clusterissuers) get a ClusterRole + ClusterRoleBinding named

@@ -49,8 +49,11 @@ volumeMount (dicts, or absent), containerName, resources.
     "service" (list "name" "port" "minReady")
     "ready" (list "resource" "group" "name" "selector" "any" "condition" "jsonPath" "equals")
     "postgres" (list "address" "user" "database" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
-    "redis" (list "address" "user" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify") -}}
-{{- $kinds := "secret, configmap, certificate, job, ready, service, http, tcp, postgres or redis" -}}
+    "redis" (list "address" "user" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
+    "mysql" (list "address" "user" "database" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
+    "dns" (list "name" "type" "min")
+    "file" (list "path" "nonempty" "contains") -}}
+{{- $kinds := "secret, configmap, certificate, job, ready, service, http, tcp, postgres, redis, mysql, dns or file" -}}
 {{- $kind := required (printf "kwait: wait %q needs `kind` (%s)" $id $kinds) $w.kind -}}
 {{- if not (hasKey $perKind $kind) -}}
   {{- fail (printf "kwait: wait %q: unknown kind %q (%s)" $id $kind $kinds) -}}
@@ -202,8 +205,9 @@ volumeMount (dicts, or absent), containerName, resources.
   {{- if $w.jsonPath }}{{ $args = concat $args (list "--json-path" $w.jsonPath) }}{{ end -}}
   {{- if hasKey $w "equals" }}{{ $args = concat $args (list "--equals" (toString $w.equals)) }}{{ end -}}
 
-{{- else if or (eq $kind "postgres") (eq $kind "redis") -}}
+{{- else if or (eq $kind "postgres") (eq $kind "redis") (eq $kind "mysql") -}}
   {{- $args = list (printf "wait-%s" $kind) (tpl (required (printf "kwait: wait %q (%s) needs `address` (HOST[:PORT])" $id $kind) $w.address) $root) -}}
+  {{- if and (eq $kind "mysql") (not (and $w.user $w.passwordSecret)) }}{{ fail (printf "kwait: wait %q (mysql) needs `user` and `passwordSecret` (kwait logs in)" $id) }}{{ end -}}
   {{- if and (eq $kind "redis") $w.user (not $w.passwordSecret) }}{{ fail (printf "kwait: wait %q (redis): `user` needs `passwordSecret` (AUTH sends both)" $id) }}{{ end -}}
   {{- if $w.user }}{{ $args = concat $args (list "--user" (tpl (toString $w.user) $root)) }}{{ end -}}
   {{- if $w.database }}{{ $args = concat $args (list "--database" (tpl (toString $w.database) $root)) }}{{ end -}}
@@ -217,6 +221,16 @@ volumeMount (dicts, or absent), containerName, resources.
   {{- $tls := include "kwait.tls" (dict "root" $root "id" $id "w" $w "mountDir" $mountDir) | fromJson -}}
   {{- $args = concat $args $tls.args -}}
   {{- $projected = concat $projected $tls.sources -}}
+
+{{- else if eq $kind "dns" -}}
+  {{- $args = list "wait-dns" (tpl (required (printf "kwait: wait %q (dns) needs `name`" $id) $w.name) $root) -}}
+  {{- if $w.type }}{{ $args = concat $args (list "--type" (toString $w.type)) }}{{ end -}}
+  {{- if $w.min }}{{ $args = concat $args (list "--min" (toString $w.min)) }}{{ end -}}
+
+{{- else if eq $kind "file" -}}
+  {{- $args = list "wait-file" (tpl (required (printf "kwait: wait %q (file) needs `path`" $id) $w.path) $root) -}}
+  {{- if $w.nonempty }}{{ $args = append $args "--nonempty" }}{{ end -}}
+  {{- if $w.contains }}{{ $args = concat $args (list "--contains" (toString $w.contains)) }}{{ end -}}
 {{- end -}}
 
 {{- /* the target alone (a segment of a --and command line), then the global options:
