@@ -52,7 +52,7 @@ volumeMount (dicts, or absent), containerName, resources.
     "redis" (list "address" "user" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
     "mysql" (list "address" "user" "database" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
     "dns" (list "name" "type" "min")
-    "file" (list "path" "nonempty" "contains") -}}
+    "file" (list "path" "nonempty" "contains" "volume") -}}
 {{- $kinds := "secret, configmap, certificate, job, ready, service, http, tcp, postgres, redis, mysql, dns or file" -}}
 {{- $kind := required (printf "kwait: wait %q needs `kind` (%s)" $id $kinds) $w.kind -}}
 {{- if not (hasKey $perKind $kind) -}}
@@ -74,6 +74,7 @@ volumeMount (dicts, or absent), containerName, resources.
 {{- $rules := list -}}
 {{- $projected := list -}}
 {{- $mountDir := printf "/etc/kwait/%s" $id -}}
+{{- $fileMount := dict -}}
 
 {{- if eq $kind "secret" -}}
   {{- $name := tpl (required (printf "kwait: wait %q (secret) needs `name`" $id) $w.name) $root -}}
@@ -231,6 +232,9 @@ volumeMount (dicts, or absent), containerName, resources.
   {{- $args = list "wait-file" (tpl (required (printf "kwait: wait %q (file) needs `path`" $id) $w.path) $root) -}}
   {{- if $w.nonempty }}{{ $args = append $args "--nonempty" }}{{ end -}}
   {{- if $w.contains }}{{ $args = concat $args (list "--contains" (toString $w.contains)) }}{{ end -}}
+  {{- /* the pod's own volume (an emptyDir another container writes), mounted read-only at the
+       file's directory; the pod defines it, kwait.volumes does not */ -}}
+  {{- with $w.volume }}{{ $fileMount = dict "name" (tpl (toString .) $root) "mountPath" (dir (index $args 1)) "readOnly" true }}{{ end -}}
 {{- end -}}
 
 {{- /* the target alone (a segment of a --and command line), then the global options:
@@ -262,6 +266,7 @@ volumeMount (dicts, or absent), containerName, resources.
   {{- $_ := set $out "volume" (dict "name" (printf "kwait-%s" $id) "projected" (dict "sources" $projected)) -}}
   {{- $_ := set $out "volumeMount" (dict "name" (printf "kwait-%s" $id) "mountPath" $mountDir "readOnly" true) -}}
 {{- end -}}
+{{- if $fileMount }}{{ $_ := set $out "volumeMount" $fileMount }}{{ end -}}
 {{- toJson $out -}}
 {{- end -}}
 
