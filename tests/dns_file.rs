@@ -431,3 +431,49 @@ fn dry_run_of_dns_and_file_says_what_and_needs_no_rbac() {
     assert!(out.contains("2. file /shared/ready (non-empty)"), "{out}");
     assert!(out.contains("RBAC needed: none"), "{out}");
 }
+
+#[test]
+fn the_new_kinds_join_others_with_and_and_log_as_json_lines() {
+    let dir = common::scratch("and-json");
+    let f = dir.join("ready");
+    std::fs::write(&f, "ok").expect("write");
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "x").expect("write");
+    let port = testkit::netserve::free_port().to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let (code, out) = kwait(&[
+        "--log-format",
+        "json",
+        "--timeout",
+        "2s",
+        "wait-file",
+        f.to_str().expect("UTF-8"),
+        "--and",
+        "wait-dns",
+        "localhost",
+        "--type",
+        "A",
+        "--and",
+        "wait-mysql",
+        &addr,
+        "--user",
+        "app",
+        "--password-file",
+        pw.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(code, 124, "{out}");
+    let lines: Vec<serde_json::Value> = (out.lines())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let targets = &lines[0]["targets"];
+    assert_eq!(targets[0], format!("file {}", f.display()), "{out}");
+    assert_eq!(targets[1], "DNS localhost (1 IPv4 address)", "{out}");
+    assert_eq!(targets[2], format!("MySQL {addr} (user app)"), "{out}");
+    let ready = |i: u64| {
+        lines
+            .iter()
+            .any(|l| l["event"] == "ready" && l["index"] == i)
+    };
+    assert!(ready(0) && ready(1) && !ready(2), "{out}");
+    assert!(out.contains("connection refused"), "{out}");
+}
