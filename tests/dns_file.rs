@@ -6,13 +6,14 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod common;
+
+use common::Live;
 
 /// What the test's DNS server knows: A records and SRV records (target, port) by name.
 #[derive(Default)]
@@ -132,7 +133,7 @@ fn dns_or_skip() -> Option<Dns> {
 }
 
 /// kwait in its own mount namespace where /etc/resolv.conf is a pod's, naming `dns`.
-fn kwait_with_dns(dns: &Dns, args: &[&str]) -> (Child, PathBuf) {
+fn kwait_with_dns(dns: &Dns, args: &[&str]) -> Live {
     let dir = common::scratch("dns");
     let conf = dir.join("resolv.conf");
     std::fs::write(
@@ -143,65 +144,31 @@ fn kwait_with_dns(dns: &Dns, args: &[&str]) -> (Child, PathBuf) {
         ),
     )
     .expect("write resolv.conf");
-    let log = dir.join("out");
-    let f = std::fs::File::create(&log).expect("log");
-    let child = Command::new("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "mount --bind \"$1\" /etc/resolv.conf && shift && exec \"$@\"",
-            "sh",
-        ])
-        .arg(&conf)
-        .arg(env!("CARGO_BIN_EXE_kwait"))
-        .args(["--interval", "100ms", "--max-interval", "300ms"])
-        .args(args)
-        .env("HOME", &dir)
-        .env("KWAIT_TERMINATION_LOG", "/dev/null")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(f.try_clone().expect("clone")))
-        .stderr(Stdio::from(f))
-        .spawn()
-        .expect("spawn unshare kwait");
-    (child, log)
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_default()
-}
-
-/// Waits until `log` shows `what` while `child` runs.
-fn wait_for(child: &mut Child, log: &Path, what: &str) {
-    common::eventually(
-        &format!("kwait prints {what:?}"),
-        Duration::from_secs(60),
-        || {
-            assert!(
-                child.try_wait().expect("try_wait").is_none(),
-                "kwait ended before printing {what:?}: {}",
-                read(log)
-            );
-            read(log).contains(what).then_some(())
-        },
-    );
-}
-
-/// Waits for the exit: (code, output).
-fn finish(mut child: Child, log: &Path) -> (i32, String) {
-    let st = common::eventually("kwait exits", Duration::from_secs(90), || {
-        child.try_wait().expect("try_wait")
-    });
-    (st.code().unwrap_or(-1), read(log))
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind \"$1\" /etc/resolv.conf && shift && exec \"$@\"",
+        "sh",
+    ])
+    .arg(&conf)
+    .arg(env!("CARGO_BIN_EXE_kwait"))
+    .args(["--interval", "100ms", "--max-interval", "300ms"])
+    .args(args)
+    .env("HOME", &dir)
+    .env("KWAIT_TERMINATION_LOG", "/dev/null")
+    .stdin(Stdio::null());
+    Live::spawn(cmd)
 }
 
 #[test]
 fn a_statefulset_peer_name_is_awaited_through_the_search_list_until_it_resolves() {
     let Some(dns) = dns_or_skip() else { return };
-    let (mut child, log) = kwait_with_dns(&dns, &["wait-dns", "db-0.db", "--timeout", "60s"]);
-    wait_for(&mut child, &log, "DNS db-0.db: DNS: name not found");
+    let mut live = kwait_with_dns(&dns, &["wait-dns", "db-0.db", "--timeout", "60s"]);
+    live.wait_for("DNS db-0.db: DNS: name not found");
     dns.set_a("db-0.db.crs.svc.cluster.local", &[[10, 1, 2, 3]]);
-    let (code, out) = finish(child, &log);
+    let (code, _, out) = live.finish();
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("db-0.db resolves to 1 address (10.1.2.3)"),
@@ -213,25 +180,24 @@ fn a_statefulset_peer_name_is_awaited_through_the_search_list_until_it_resolves(
 fn min_counts_distinct_addresses_and_type_filters_the_family() {
     let Some(dns) = dns_or_skip() else { return };
     dns.set_a("db.crs.svc.cluster.local", &[[10, 0, 0, 1], [10, 0, 0, 2]]);
-    let (mut child, log) =
-        kwait_with_dns(&dns, &["wait-dns", "db", "--min", "3", "--timeout", "60s"]);
-    wait_for(&mut child, &log, "resolves to 2 addresses of 3");
+    let mut live = kwait_with_dns(&dns, &["wait-dns", "db", "--min", "3", "--timeout", "60s"]);
+    live.wait_for("resolves to 2 addresses of 3");
     dns.set_a(
         "db.crs.svc.cluster.local",
         &[[10, 0, 0, 1], [10, 0, 0, 2], [10, 0, 0, 3]],
     );
-    let (code, out) = finish(child, &log);
+    let (code, _, out) = live.finish();
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("db resolves to 3 addresses (10.0.0.1, 10.0.0.2, 10.0.0.3)"),
         "{out}"
     );
     // An IPv4-only name never has an IPv6 address.
-    let (child, log) = kwait_with_dns(
+    let live = kwait_with_dns(
         &dns,
         &["wait-dns", "db", "--type", "AAAA", "--timeout", "1s"],
     );
-    let (code, out) = finish(child, &log);
+    let (code, _, out) = live.finish();
     assert_eq!(code, 124, "{out}");
     assert!(
         out.contains("last seen : resolves to 0 IPv6 addresses of 1"),
@@ -244,7 +210,7 @@ fn srv_targets_are_asked_of_the_resolv_conf_server_and_counted() {
     let Some(dns) = dns_or_skip() else { return };
     let name = "_pg._tcp.db.crs.svc.cluster.local";
     dns.set_srv(name, &[("db-0.db.crs.svc.cluster.local", 5432)]);
-    let (mut child, log) = kwait_with_dns(
+    let mut live = kwait_with_dns(
         &dns,
         &[
             "wait-dns",
@@ -257,7 +223,7 @@ fn srv_targets_are_asked_of_the_resolv_conf_server_and_counted() {
             "60s",
         ],
     );
-    wait_for(&mut child, &log, "has 1 SRV target of 2");
+    live.wait_for("has 1 SRV target of 2");
     dns.set_srv(
         name,
         &[
@@ -265,14 +231,14 @@ fn srv_targets_are_asked_of_the_resolv_conf_server_and_counted() {
             ("db-1.db.crs.svc.cluster.local", 5432),
         ],
     );
-    let (code, out) = finish(child, &log);
+    let (code, _, out) = live.finish();
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("{name} has 2 SRV targets (db-0.db.crs.svc.cluster.local:5432, db-1.db.crs.svc.cluster.local:5432)")),
         "{out}"
     );
     // A name without SRV records, after the whole search list.
-    let (child, log) = kwait_with_dns(
+    let live = kwait_with_dns(
         &dns,
         &[
             "wait-dns",
@@ -283,7 +249,7 @@ fn srv_targets_are_asked_of_the_resolv_conf_server_and_counted() {
             "1s",
         ],
     );
-    let (code, out) = finish(child, &log);
+    let (code, _, out) = live.finish();
     assert_eq!(code, 124, "{out}");
     assert!(out.contains("DNS: no SRV records"), "{out}");
     assert!(
@@ -294,25 +260,7 @@ fn srv_targets_are_asked_of_the_resolv_conf_server_and_counted() {
 
 /// kwait to the end, for the file waits.
 fn kwait(args: &[&str]) -> (i32, String) {
-    let home = common::scratch("file-home");
-    let mut cmd = common::kwait(&home);
-    cmd.args(["--interval", "100ms", "--max-interval", "300ms"])
-        .args(args);
-    let r = common::run(cmd, Duration::from_secs(60));
-    (r.code.unwrap_or(-1), format!("{}{}", r.stdout, r.stderr))
-}
-
-/// kwait running in the background, its output in a file.
-fn kwait_live(args: &[&str]) -> (Child, PathBuf) {
-    let dir = common::scratch("file-live");
-    let log = dir.join("out");
-    let f = std::fs::File::create(&log).expect("log");
-    let mut cmd = common::kwait(&dir);
-    cmd.args(["--interval", "100ms", "--max-interval", "300ms"])
-        .args(args)
-        .stdout(Stdio::from(f.try_clone().expect("clone")))
-        .stderr(Stdio::from(f));
-    (cmd.spawn().expect("spawn kwait"), log)
+    common::net_kwait(args, &[])
 }
 
 #[test]
@@ -320,7 +268,7 @@ fn a_file_written_later_is_awaited_until_it_exists_grows_and_matches() {
     let dir = common::scratch("wait-file");
     let f = dir.join("shared").join("ready");
     let p = f.to_str().expect("UTF-8");
-    let (mut child, log) = kwait_live(&[
+    let mut live = Live::spawn(common::net_kwait_cmd(&[
         "wait-file",
         p,
         "--nonempty",
@@ -328,15 +276,15 @@ fn a_file_written_later_is_awaited_until_it_exists_grows_and_matches() {
         "(?m)^done$",
         "--timeout",
         "60s",
-    ]);
-    wait_for(&mut child, &log, "does not exist");
+    ]));
+    live.wait_for("does not exist");
     std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
     std::fs::write(&f, "").expect("write");
-    wait_for(&mut child, &log, "exists, but is empty");
+    live.wait_for("exists, but is empty");
     std::fs::write(&f, "starting\n").expect("write");
-    wait_for(&mut child, &log, "exists, but does not match /(?m)^done$/");
+    live.wait_for("exists, but does not match /(?m)^done$/");
     std::fs::write(&f, "starting\ndone\n").expect("write");
-    let (code, out) = finish(child, &log);
+    let (code, _, out) = live.finish();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("{p} matches /(?m)^done$/")), "{out}");
 }

@@ -7,79 +7,37 @@
 //! against captured exchanges in src/probe/mysql/wire.rs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
+use common::Live;
 use common::mysql::{Maria, available};
 
 const PASSWORD: &str = "kwait-mysql-test-pw";
 
-/// kwait for a network wait: short interval, no termination log; `args` after the options.
-fn kwait_cmd(args: &[&str]) -> Command {
-    let home = common::scratch("mysql-home");
-    let mut cmd = common::kwait(&home);
-    cmd.args(["--interval", "100ms", "--max-interval", "300ms"])
-        .args(args)
-        .env_remove("SSL_CERT_DIR")
-        .env_remove("SSL_CERT_FILE")
-        .env("KWAIT_TERMINATION_LOG", "/dev/null");
-    cmd
-}
-
-/// Runs kwait to the end: (exit code, stdout + stderr).
+/// Runs kwait (a network wait) to the end: (exit code, stdout + stderr).
 fn kwait(args: &[&str]) -> (i32, String) {
-    let r = common::run(kwait_cmd(args), Duration::from_secs(90));
-    (r.code.unwrap_or(-1), format!("{}{}", r.stdout, r.stderr))
+    common::net_kwait(args, &[])
 }
 
-/// A kwait whose output goes to a file, read while it runs.
-struct Live {
-    child: Child,
-    log: PathBuf,
+/// kwait running, its output read as it comes.
+fn live(args: &[&str]) -> Live {
+    Live::spawn(common::net_kwait_cmd(args))
 }
 
-impl Live {
-    fn spawn(args: &[&str]) -> Live {
-        let log = common::scratch("mysql-live").join("out");
-        let f = std::fs::File::create(&log).expect("log file");
-        let mut cmd = kwait_cmd(args);
-        cmd.stdout(Stdio::from(f.try_clone().expect("clone")))
-            .stderr(Stdio::from(f));
-        Live {
-            child: cmd.spawn().expect("spawn kwait"),
-            log,
-        }
-    }
-
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until kwait has printed `what` (and is still running).
-    fn wait_for(&mut self, what: &str) {
-        common::eventually(
-            &format!("kwait prints {what:?}"),
-            Duration::from_secs(60),
-            || {
-                assert!(
-                    self.child.try_wait().expect("try_wait").is_none(),
-                    "kwait ended before printing {what:?}: {}",
-                    self.text()
-                );
-                self.text().contains(what).then_some(())
-            },
-        );
-    }
-
-    /// Waits for the exit: (exit code, when, everything printed).
-    fn finish(mut self) -> (i32, Instant, String) {
-        let code = common::eventually("kwait exits", Duration::from_secs(90), || {
-            self.child.try_wait().expect("try_wait")
-        });
-        (code.code().unwrap_or(-1), Instant::now(), self.text())
-    }
+/// `wait-mysql ADDR --user app --password-file PW` and `extra`.
+fn app<'a>(addr: &'a str, pw: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "wait-mysql",
+        addr,
+        "--user",
+        "app",
+        "--password-file",
+        s(pw),
+    ];
+    v.extend_from_slice(extra);
+    v
 }
 
 /// A file holding `text`.
@@ -115,18 +73,11 @@ fn mariadb_started_after_kwait_is_awaited_until_the_user_logs_in() {
     m.stop();
     let pw = file("pw", &format!("{PASSWORD}\n"));
     let addr = m.addr();
-    let mut live = Live::spawn(&[
-        "wait-mysql",
+    let mut live = live(&app(
         &addr,
-        "--user",
-        "app",
-        "--password-file",
-        s(&pw),
-        "--database",
-        "shop",
-        "--timeout",
-        "90s",
-    ]);
+        &pw,
+        &["--database", "shop", "--timeout", "90s"],
+    ));
     live.wait_for(&format!(
         "MySQL {addr} (user app, database shop): connection refused"
     ));
@@ -154,16 +105,7 @@ fn a_wrong_password_times_out_naming_the_failed_login() {
     }
     let m = with_app_user(&[]);
     let pw = file("pw", "not-the-password");
-    let (code, out) = kwait(&[
-        "wait-mysql",
-        &m.addr(),
-        "--user",
-        "app",
-        "--password-file",
-        s(&pw),
-        "--timeout",
-        "2s",
-    ]);
+    let (code, out) = kwait(&app(&m.addr(), &pw, &["--timeout", "2s"]));
     assert_eq!(code, 124, "{out}");
     assert!(
         out.contains("last seen : up, login failed (1045 access denied)"),
@@ -183,18 +125,11 @@ fn a_database_created_later_is_awaited_and_named_until_then() {
     }
     let m = with_app_user(&[]);
     let pw = file("pw", PASSWORD);
-    let mut live = Live::spawn(&[
-        "wait-mysql",
+    let mut live = live(&app(
         &m.addr(),
-        "--user",
-        "app",
-        "--password-file",
-        s(&pw),
-        "--database",
-        "shop",
-        "--timeout",
-        "60s",
-    ]);
+        &pw,
+        &["--database", "shop", "--timeout", "60s"],
+    ));
     live.wait_for("up, database shop does not exist (1049)");
     m.sql("CREATE DATABASE shop");
     let (code, _, out) = live.finish();
@@ -220,36 +155,18 @@ fn tls_with_a_generated_ca_is_verified_with_ca_cert() {
     let pw = file("pw", PASSWORD);
     let ca_file = file("ca.pem", &ca.pem());
     let addr = m.addr();
-    let (code, out) = kwait(&[
-        "wait-mysql",
+    let (code, out) = kwait(&app(
         &addr,
-        "--user",
-        "app",
-        "--password-file",
-        s(&pw),
-        "--tls",
-        "--ca-cert",
-        s(&ca_file),
-        "--timeout",
-        "20s",
-    ]);
+        &pw,
+        &["--tls", "--ca-cert", s(&ca_file), "--timeout", "20s"],
+    ));
     assert_eq!(code, 0, "{out}\n{}", m.log());
     assert!(
         out.contains(&format!("waiting for MySQL {addr} (user app, TLS)")),
         "{out}"
     );
     // The server's certificate is not trusted without --ca-cert.
-    let (code, out) = kwait(&[
-        "wait-mysql",
-        &addr,
-        "--user",
-        "app",
-        "--password-file",
-        s(&pw),
-        "--tls",
-        "--timeout",
-        "1s",
-    ]);
+    let (code, out) = kwait(&app(&addr, &pw, &["--tls", "--timeout", "1s"]));
     assert_eq!(code, 124, "{out}");
     assert!(
         out.contains("TLS: certificate signed by an unknown authority")
@@ -258,30 +175,14 @@ fn tls_with_a_generated_ca_is_verified_with_ca_cert() {
     );
     // An account that requires TLS logs in only with --tls.
     m.sql("ALTER USER 'app'@'%' REQUIRE SSL");
-    let (code, out) = kwait(&[
-        "wait-mysql",
-        &addr,
-        "--user",
-        "app",
-        "--password-file",
-        s(&pw),
-        "--timeout",
-        "1s",
-    ]);
+    let (code, out) = kwait(&app(&addr, &pw, &["--timeout", "1s"]));
     assert_eq!(code, 124, "{out}");
     assert!(out.contains("login failed (1045"), "{out}");
-    let (code, out) = kwait(&[
-        "wait-mysql",
+    let (code, out) = kwait(&app(
         &addr,
-        "--user",
-        "app",
-        "--password-file",
-        s(&pw),
-        "--tls",
-        "--insecure-skip-tls-verify",
-        "--timeout",
-        "20s",
-    ]);
+        &pw,
+        &["--tls", "--insecure-skip-tls-verify", "--timeout", "20s"],
+    ));
     assert_eq!(code, 0, "{out}");
 }
 
