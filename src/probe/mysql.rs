@@ -573,6 +573,32 @@ mod tests {
     }
 
     #[test]
+    fn caching_sha2_fast_auth_success_is_followed_by_the_ok_and_the_ping() {
+        rt().block_on(async {
+            let (c, seen) = check_against(|mut s| async move {
+                s.write_all(&frame(0, &greeting("caching_sha2_password")))
+                    .await
+                    .unwrap();
+                let first = read_frame(&mut s).await;
+                // "fast auth success", then the OK of the login.
+                s.write_all(&frame(2, b"\x01\x03")).await.unwrap();
+                s.write_all(&frame(3, b"\x00\x00\x00\x02\x00\x00\x00"))
+                    .await
+                    .unwrap();
+                let ping = read_frame(&mut s).await;
+                s.write_all(&frame(1, b"\x00\x00\x00\x02\x00\x00\x00"))
+                    .await
+                    .unwrap();
+                vec![first, ping]
+            })
+            .await;
+            assert!(matches!(&c, Check::Ready(_)), "{c:?}");
+            assert_eq!(auth_of(&seen[0]), wire::sha2_scramble(b"hola", NONCE));
+            assert_eq!(seen[1], [wire::COM_PING]);
+        });
+    }
+
+    #[test]
     fn full_authentication_without_tls_says_to_use_tls_and_sends_no_password() {
         rt().block_on(async {
             let (c, seen) = check_against(|mut s| async move {
