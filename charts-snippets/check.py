@@ -85,6 +85,9 @@ COMMANDS = {
     "wait-redis": ({"--user", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
     "wait-nats": ({"--user", "--password-file", "--token-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
     "wait-rabbitmq": ({"--user", "--password-file", "--vhost", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
+    "wait-mysql": ({"--user", "--database", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
+    "wait-dns": ({"--type", "--min"}, set()),
+    "wait-file": ({"--contains"}, {"--nonempty"}),
 }
 
 # The types wait-ready knows without the server (src/plan/kinds.rs): (group, plural, kind,
@@ -187,7 +190,7 @@ def parse_contract(args, globals_inside=True):
             raise ValueError("--any needs -l")
         if "--condition" in opts and "--json-path" in opts:
             raise ValueError("--condition and --json-path exclude each other")
-    if cmd in ("wait-postgres", "wait-redis"):
+    if cmd in ("wait-postgres", "wait-redis", "wait-mysql"):
         if ("--ca-cert" in opts or "--insecure-skip-tls-verify" in opts) and "--tls" not in opts:
             raise ValueError("--ca-cert and --insecure-skip-tls-verify need --tls")
     if cmd == "wait-redis" and "--user" in opts and "--password-file" not in opts:
@@ -205,6 +208,10 @@ def parse_contract(args, globals_inside=True):
             raise ValueError("wait-nats --token-file logs in alone")
         if "--vhost" in opts and "--password-file" not in opts:
             raise ValueError("wait-rabbitmq --vhost needs --password-file")
+    if cmd == "wait-mysql" and ("--user" not in opts or "--password-file" not in opts):
+        raise ValueError("wait-mysql needs --user and --password-file")
+    if cmd == "wait-dns" and "--type" in opts and opts["--type"][-1].upper() not in ("A", "AAAA", "SRV"):
+        raise ValueError("wait-dns --type must be A, AAAA or SRV")
     if cmd == "wait-tcp" and "--send" in opts and "--expect" not in opts:
         raise ValueError("wait-tcp --send needs --expect")
     if cmd == "wait-service" and "--min-ready" in opts and not re.match(r"^[1-9][0-9]*$", opts["--min-ready"][-1]):
@@ -319,8 +326,8 @@ def target_rules(cmd, pos, opts):
             r = rule(group, plural, ["list", "watch"])
         r["cluster"] = not namespaced
         req.append(r)
-    # wait-http, wait-tcp, wait-postgres, wait-redis, wait-nats, wait-rabbitmq: no Kubernetes
-    # object, no rule
+    # wait-http, wait-tcp, wait-postgres, wait-redis, wait-nats, wait-rabbitmq, wait-mysql,
+    # wait-dns, wait-file: no Kubernetes object, no rule
     return req, opt
 
 

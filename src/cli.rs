@@ -265,6 +265,15 @@ pub enum Command {
     /// user logs in and opens the vhost
     #[command(name = "wait-rabbitmq", visible_alias = "rabbitmq")]
     WaitRabbitmq(RabbitmqArgs),
+    /// Wait until MySQL or MariaDB logs the user in and answers a ping in the database
+    #[command(name = "wait-mysql", visible_aliases = ["mysql", "mariadb"])]
+    WaitMysql(MysqlArgs),
+    /// Wait until a DNS name resolves (to at least --min addresses or SRV targets)
+    #[command(name = "wait-dns", visible_alias = "dns")]
+    WaitDns(DnsArgs),
+    /// Wait until a file exists (and is not empty, and matches)
+    #[command(name = "wait-file", visible_alias = "file")]
+    WaitFile(FileArgs),
 }
 
 /// `wait-secret NAME [--key KEY]...`
@@ -476,6 +485,25 @@ pub struct NatsArgs {
     pub tls: TlsArgs,
 }
 
+/// `wait-mysql HOST[:PORT] --user U --password-file F [--database DB] [--tls]`
+#[derive(Debug, Args)]
+pub struct MysqlArgs {
+    /// HOST[:PORT] (port 3306 when not given), e.g. mysql or mariadb.db.svc:3307
+    pub address: String,
+    /// The user to log in as
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// A file holding the password (e.g. a mounted Secret key); never printed
+    #[arg(long, value_name = "PATH")]
+    pub password_file: PathBuf,
+    /// The database that must exist and be usable by the user (COM_INIT_DB)
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// `--tls` (negotiated with an SSLRequest) and how the server's certificate is checked
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
 /// `wait-rabbitmq ADDRESS [--user U] [--password-file F] [--vhost V] [--tls]`
 #[derive(Debug, Args)]
 pub struct RabbitmqArgs {
@@ -495,6 +523,34 @@ pub struct RabbitmqArgs {
     /// `--tls` (implied by amqps://) and how the server's certificate is checked
     #[command(flatten)]
     pub tls: TlsArgs,
+}
+
+/// `wait-dns NAME [--type A|AAAA|SRV] [--min N]`
+#[derive(Debug, Args)]
+pub struct DnsArgs {
+    /// The name, resolved as every name kwait connects to (/etc/hosts, the search list, ndots),
+    /// e.g. db-0.db.crs.svc or _postgresql._tcp.db.crs.svc.cluster.local with --type SRV
+    pub name: String,
+    /// The records to count: A or AAAA addresses (through the system resolver), or SRV targets
+    /// (asked of the resolv.conf name servers)
+    #[arg(long = "type", value_name = "A|AAAA|SRV")]
+    pub kind: Option<String>,
+    /// How many distinct addresses (or SRV targets) are needed
+    #[arg(long, value_name = "N", default_value = "1")]
+    pub min: String,
+}
+
+/// `wait-file PATH [--nonempty] [--contains REGEX]`
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// The file (a regular file; symbolic links are followed, as in a mounted Secret)
+    pub path: PathBuf,
+    /// The file must not be empty
+    #[arg(long)]
+    pub nonempty: bool,
+    /// The file's first 1 MiB must match this regular expression (regex syntax, ASCII classes)
+    #[arg(long, value_name = "REGEX")]
+    pub contains: Option<String>,
 }
 
 /// `--tls` and its trust options, the same for `wait-postgres` and `wait-redis` (validated

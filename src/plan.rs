@@ -12,12 +12,16 @@ use crate::duration::{self, parse_duration};
 mod broker;
 mod db;
 pub mod kinds;
+mod local;
+mod mysql;
 mod net;
 mod password;
 mod redis;
 mod tls;
 pub use broker::{NatsTarget, RabbitmqTarget};
 pub use db::PostgresTarget;
+pub use local::{DnsTarget, DnsType, FileTarget};
+pub use mysql::MysqlTarget;
 pub use net::{BodyMatch, HttpTarget, JsonExpect, TcpTarget, TcpWait};
 #[cfg(test)]
 pub(crate) use password::Password;
@@ -226,6 +230,12 @@ pub enum Target {
     Nats(NatsTarget),
     /// `wait-rabbitmq`.
     Rabbitmq(RabbitmqTarget),
+    /// `wait-mysql`.
+    Mysql(MysqlTarget),
+    /// `wait-dns`.
+    Dns(DnsTarget),
+    /// `wait-file`.
+    File(FileTarget),
 }
 
 /// `wait-ready`: an object of any type, or the objects a selector matches.
@@ -312,7 +322,14 @@ impl Target {
         !matches!(
             self,
             Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_)
-        ) && !matches!(self, Target::Nats(_) | Target::Rabbitmq(_))
+        ) && !matches!(
+            self,
+            Target::Nats(_)
+                | Target::Rabbitmq(_)
+                | Target::Mysql(_)
+                | Target::Dns(_)
+                | Target::File(_)
+        )
     }
 
     /// The files its options name (a header file, a CA bundle), by option: `--dry-run` notes
@@ -338,6 +355,9 @@ impl Target {
             Target::Rabbitmq(r) => (r.password_file.iter())
                 .map(|f| ("--password-file", f.as_path()))
                 .chain(r.tls.ca_cert().map(|p| ("--ca-cert", p)))
+                .collect(),
+            Target::Mysql(m) => std::iter::once(("--password-file", m.password_file.as_path()))
+                .chain(m.tls.ca_cert().map(|p| ("--ca-cert", p)))
                 .collect(),
             _ => Vec::new(),
         }
@@ -600,6 +620,9 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
         Command::WaitRedis(args) => Target::Redis(redis::redis_target(args, dry_run)?),
         Command::WaitNats(args) => Target::Nats(broker::nats_target(args, dry_run)?),
         Command::WaitRabbitmq(args) => Target::Rabbitmq(broker::rabbitmq_target(args, dry_run)?),
+        Command::WaitMysql(args) => Target::Mysql(mysql::mysql_target(args, dry_run)?),
+        Command::WaitDns(args) => Target::Dns(local::dns_target(args)?),
+        Command::WaitFile(args) => Target::File(local::file_target(args)?),
     })
 }
 

@@ -155,6 +155,7 @@ pub fn rules(target: &Target) -> Vec<Rule> {
             ]
         }
         Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => Vec::new(),
+        Target::Mysql(_) | Target::Dns(_) | Target::File(_) => Vec::new(),
         Target::Nats(_) | Target::Rabbitmq(_) => Vec::new(),
     }
 }

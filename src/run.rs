@@ -253,6 +253,7 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
             Target::Redis(r) => r.tls.is_insecure(),
             Target::Nats(n) => n.tls.is_insecure(),
             Target::Rabbitmq(r) => r.tls.is_insecure(),
+            Target::Mysql(m) => m.tls.is_insecure(),
             _ => false,
         };
         if insecure {

@@ -85,6 +85,9 @@ pub fn describe(target: &Target, namespace: &str) -> Result<String, TargetError>
         Target::Redis(r) => probe::redis::describe(r),
         Target::Nats(n) => probe::nats::describe(n),
         Target::Rabbitmq(r) => probe::rabbitmq::describe(r),
+        Target::Mysql(m) => probe::mysql::describe(m),
+        Target::Dns(d) => probe::dns::describe(d),
+        Target::File(f) => probe::file::describe(f),
         kube_target => describe_kube(kube_target, namespace).unwrap_or_default(),
     })
 }
@@ -124,6 +127,7 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
         } => probe::job::Tracker::new(ns, select.clone(), *all, *if_missing).describe(),
         Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => return None,
         Target::Nats(_) | Target::Rabbitmq(_) => return None,
+        Target::Mysql(_) | Target::Dns(_) | Target::File(_) => return None,
     })
 }
 
@@ -299,7 +303,19 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
                 what,
             }
         }
+        Target::Mysql(m) => local_built(Box::new(probe::mysql::MysqlProbe::new(m)?)),
+        Target::Dns(d) => local_built(Box::new(probe::dns::DnsProbe::new(d))),
+        Target::File(f) => local_built(Box::new(probe::file::FileProbe::new(f))),
     })
+}
+
+/// A target no watch wakes (a network or file wait), described by its probe.
+fn local_built(probe: Box<dyn Probe>) -> Built {
+    Built {
+        what: probe.describe(),
+        probe,
+        wake: None,
+    }
 }
 
 /// What `--dry-run` prints: every target and the RBAC they need in words, or

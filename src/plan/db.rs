@@ -57,7 +57,7 @@ pub(super) fn postgres_target(
 }
 
 /// A user or database name: not empty, no NUL (the startup message is NUL-separated).
-fn check_name(arg: &'static str, s: &str) -> Result<(), PlanError> {
+pub(super) fn check_name(arg: &'static str, s: &str) -> Result<(), PlanError> {
     if s.is_empty() {
         return Err(PlanError::invalid(arg, s, "must not be empty"));
     }

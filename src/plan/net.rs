@@ -173,6 +173,15 @@ pub(crate) fn read_capped(
     Ok(crate::net::file::read_capped(path, limit, arg)?)
 }
 
+/// A regular expression given as `arg` (`--body-regex`, `--expect`, `wait-file --contains`):
+/// regex-lite's syntax, its compiled size capped at 1 MiB.
+pub(crate) fn regex(arg: &'static str, given: &str) -> Result<regex_lite::Regex, PlanError> {
+    regex_lite::RegexBuilder::new(given)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| PlanError::invalid(arg, given, crate::net::text::one_line(&e.to_string())))
+}
+
 /// `wait-http`'s target. In a dry run (`dry_run`), a `--header-file` that does not exist here is
 /// skipped (`--dry-run` notes it: the pod may have it).
 pub(super) fn http_target(args: HttpArgs, dry_run: bool) -> Result<HttpTarget, PlanError> {
@@ -200,19 +209,7 @@ pub(super) fn http_target(args: HttpArgs, dry_run: bool) -> Result<HttpTarget, P
             }
             Some(BodyMatch::Contains(s))
         }
-        (None, Some(r)) => {
-            let re = regex_lite::RegexBuilder::new(&r)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| {
-                    PlanError::invalid(
-                        "--body-regex",
-                        &r,
-                        crate::net::text::one_line(&e.to_string()),
-                    )
-                })?;
-            Some(BodyMatch::Regex(re))
-        }
+        (None, Some(r)) => Some(BodyMatch::Regex(regex("--body-regex", &r)?)),
         (None, None) => None,
     };
     let json = match (args.json_path, args.equals) {
@@ -384,14 +381,7 @@ pub(super) fn tcp_target(args: TcpArgs) -> Result<TcpWait, PlanError> {
             ));
         }
         None => None,
-        Some(r) => Some(
-            regex_lite::RegexBuilder::new(r)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| {
-                    PlanError::invalid("--expect", r, crate::net::text::one_line(&e.to_string()))
-                })?,
-        ),
+        Some(r) => Some(regex("--expect", r)?),
     };
     Ok(TcpWait { addr, send, expect })
 }

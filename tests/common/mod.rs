@@ -280,16 +280,74 @@ pub fn sleep_ms(ms: u64) {
 /// A network wait (`wait-http`, `wait-tcp`): kwait with a short interval in the clean environment,
 /// plus `env`; returns (exit code, stdout + stderr).
 pub fn net_kwait(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = net_kwait_cmd(args);
+    cmd.envs(env.iter().copied());
+    let r = run(cmd, Duration::from_secs(60));
+    (r.code.unwrap_or(-1), format!("{}{}", r.stdout, r.stderr))
+}
+
+/// [`net_kwait`]'s command, not started.
+pub fn net_kwait_cmd(args: &[&str]) -> Command {
     let home = scratch("net-home");
     let mut cmd = kwait(&home);
     cmd.args(["--interval", "100ms", "--max-interval", "300ms"])
         .args(args)
         .env_remove("SSL_CERT_DIR")
         .env_remove("SSL_CERT_FILE")
-        .envs(env.iter().copied())
         .env("KWAIT_TERMINATION_LOG", "/dev/null");
-    let r = run(cmd, Duration::from_secs(60));
-    (r.code.unwrap_or(-1), format!("{}{}", r.stdout, r.stderr))
+    cmd
+}
+
+/// A kwait whose output goes to a file that the test reads while it runs, to act once kwait
+/// has seen a state (instead of sleeping and hoping a loaded machine kept up).
+pub struct Live {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Live {
+    /// Starts `cmd` with stdout and stderr into one file.
+    pub fn spawn(mut cmd: Command) -> Live {
+        let log = scratch("live").join("out");
+        let f = std::fs::File::create(&log).expect("log file");
+        cmd.stdout(Stdio::from(f.try_clone().expect("clone")))
+            .stderr(Stdio::from(f));
+        Live {
+            child: cmd.spawn().expect("spawn"),
+            log,
+        }
+    }
+
+    /// Everything printed so far.
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until kwait has printed `what` (and is still running).
+    pub fn wait_for(&mut self, what: &str) {
+        let (child, log) = (&mut self.child, &self.log);
+        let text = || std::fs::read_to_string(log).unwrap_or_default();
+        eventually(
+            &format!("kwait prints {what:?}"),
+            Duration::from_secs(60),
+            || {
+                assert!(
+                    child.try_wait().expect("try_wait").is_none(),
+                    "kwait ended before printing {what:?}: {}",
+                    text()
+                );
+                text().contains(what).then_some(())
+            },
+        );
+    }
+
+    /// Waits for the exit (at most 90 s): (exit code, when it was seen, everything printed).
+    pub fn finish(mut self) -> (i32, Instant, String) {
+        let st = eventually("kwait exits", Duration::from_secs(90), || {
+            self.child.try_wait().expect("try_wait")
+        });
+        (st.code().unwrap_or(-1), Instant::now(), self.text())
+    }
 }
 
 /// kwait with `args` only, in the clean environment with `$HOME` in `home`, run to the end.
@@ -354,6 +412,7 @@ pub fn server_available(ok: bool, what: &str, install: &str) -> bool {
     ok
 }
 
+pub mod mysql;
 pub mod nats;
 pub mod rabbitmq;
 pub mod redis;

@@ -17,7 +17,8 @@ kwait.rbac — Role + RoleBinding giving one ServiceAccount exactly what its wai
   deleted RESOURCE NAME  get, watch  RESOURCE.GROUP/NAME            (as ready)
   deleted selector       list, watch RESOURCE.GROUP
   http, tcp, postgres,   nothing
-  redis
+  redis, nats, rabbitmq,
+  mysql, dns, file
   every wait             create, patch events.events.k8s.io        (Events on the waiting pod, in
                                                                     the release namespace; events:
                                                                     false drops it)

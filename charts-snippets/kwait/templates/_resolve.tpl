@@ -52,8 +52,11 @@ volumeMount (dicts, or absent), containerName, resources.
     "postgres" (list "address" "user" "database" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
     "redis" (list "address" "user" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
     "nats" (list "address" "user" "passwordSecret" "tokenSecret" "tls" "caCert" "insecureSkipTlsVerify")
-    "rabbitmq" (list "address" "user" "passwordSecret" "vhost" "tls" "caCert" "insecureSkipTlsVerify") -}}
-{{- $kinds := "secret, configmap, certificate, job, ready, deleted, service, http, tcp, postgres, redis, nats or rabbitmq" -}}
+    "rabbitmq" (list "address" "user" "passwordSecret" "vhost" "tls" "caCert" "insecureSkipTlsVerify")
+    "mysql" (list "address" "user" "database" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
+    "dns" (list "name" "type" "min")
+    "file" (list "path" "nonempty" "contains" "volume") -}}
+{{- $kinds := "secret, configmap, certificate, job, ready, deleted, service, http, tcp, postgres, redis, nats, rabbitmq, mysql, dns or file" -}}
 {{- $kind := required (printf "kwait: wait %q needs `kind` (%s)" $id $kinds) $w.kind -}}
 {{- if not (hasKey $perKind $kind) -}}
   {{- fail (printf "kwait: wait %q: unknown kind %q (%s)" $id $kind $kinds) -}}
@@ -74,6 +77,7 @@ volumeMount (dicts, or absent), containerName, resources.
 {{- $rules := list -}}
 {{- $projected := list -}}
 {{- $mountDir := printf "/etc/kwait/%s" $id -}}
+{{- $fileMount := dict -}}
 
 {{- if eq $kind "secret" -}}
   {{- $name := tpl (required (printf "kwait: wait %q (secret) needs `name`" $id) $w.name) $root -}}
@@ -207,8 +211,9 @@ volumeMount (dicts, or absent), containerName, resources.
   {{- if $w.jsonPath }}{{ $args = concat $args (list "--json-path" $w.jsonPath) }}{{ end -}}
   {{- if hasKey $w "equals" }}{{ $args = concat $args (list "--equals" (toString $w.equals)) }}{{ end -}}
 
-{{- else if or (eq $kind "postgres") (eq $kind "redis") -}}
+{{- else if or (eq $kind "postgres") (eq $kind "redis") (eq $kind "mysql") -}}
   {{- $args = list (printf "wait-%s" $kind) (tpl (required (printf "kwait: wait %q (%s) needs `address` (HOST[:PORT])" $id $kind) $w.address) $root) -}}
+  {{- if and (eq $kind "mysql") (not (and $w.user $w.passwordSecret)) }}{{ fail (printf "kwait: wait %q (mysql) needs `user` and `passwordSecret` (kwait logs in)" $id) }}{{ end -}}
   {{- if and (eq $kind "redis") $w.user (not $w.passwordSecret) }}{{ fail (printf "kwait: wait %q (redis): `user` needs `passwordSecret` (AUTH sends both)" $id) }}{{ end -}}
   {{- if $w.user }}{{ $args = concat $args (list "--user" (tpl (toString $w.user) $root)) }}{{ end -}}
   {{- if $w.database }}{{ $args = concat $args (list "--database" (tpl (toString $w.database) $root)) }}{{ end -}}
@@ -246,6 +251,18 @@ volumeMount (dicts, or absent), containerName, resources.
   {{- $tls := include "kwait.tls" (dict "root" $root "id" $id "w" $w "mountDir" $mountDir) | fromJson -}}
   {{- $args = concat $args $tls.args -}}
   {{- $projected = concat $projected $tls.sources -}}
+{{- else if eq $kind "dns" -}}
+  {{- $args = list "wait-dns" (tpl (required (printf "kwait: wait %q (dns) needs `name`" $id) $w.name) $root) -}}
+  {{- if $w.type }}{{ $args = concat $args (list "--type" (toString $w.type)) }}{{ end -}}
+  {{- if $w.min }}{{ $args = concat $args (list "--min" (toString $w.min)) }}{{ end -}}
+
+{{- else if eq $kind "file" -}}
+  {{- $args = list "wait-file" (tpl (required (printf "kwait: wait %q (file) needs `path`" $id) $w.path) $root) -}}
+  {{- if $w.nonempty }}{{ $args = append $args "--nonempty" }}{{ end -}}
+  {{- if $w.contains }}{{ $args = concat $args (list "--contains" (toString $w.contains)) }}{{ end -}}
+  {{- /* the pod's own volume (an emptyDir another container writes), mounted read-only at the
+       file's directory; the pod defines it, kwait.volumes does not */ -}}
+  {{- with $w.volume }}{{ $fileMount = dict "name" (tpl (toString .) $root) "mountPath" (dir (index $args 1)) "readOnly" true }}{{ end -}}
 {{- end -}}
 
 {{- /* the target alone (a segment of a --and command line), then the global options:
@@ -283,6 +300,7 @@ volumeMount (dicts, or absent), containerName, resources.
   {{- $_ := set $out "volume" (dict "name" (printf "kwait-%s" $id) "projected" (dict "sources" $projected)) -}}
   {{- $_ := set $out "volumeMount" (dict "name" (printf "kwait-%s" $id) "mountPath" $mountDir "readOnly" true) -}}
 {{- end -}}
+{{- if $fileMount }}{{ $_ := set $out "volumeMount" $fileMount }}{{ end -}}
 {{- toJson $out -}}
 {{- end -}}
 
