@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-use testkit::envtest::{self, AuditEntry, Envtest, User};
+use testkit::envtest::{self, AuditEntry, Envtest, User, collection_path};
 
 /// The short runs' timeout: the objects are not ready for that long, so they exit 124.
 const SHORT: &str = "5s";
@@ -147,6 +147,26 @@ fn new_database(env: &Envtest, ns: &str, version: &str) {
 fn database_status(observed: u64) -> Value {
     json!({"observedGeneration": observed, "conditions": [
         condition("Ready", "True", "Succeeded", "the database accepts connections")]})
+}
+
+fn pod() -> Value {
+    obj("v1", "Pod", "db-0")
+}
+
+fn new_pod() -> Value {
+    let mut p = pod();
+    p["spec"] = json!({"containers": [{"name": "db", "image": "db:1"}]});
+    p
+}
+
+/// A running, ready Pod's status as a kubelet 1.33+ writes it for generation `observed` of its
+/// spec (container image `image`).
+fn pod_status(observed: u64, image: &str) -> Value {
+    json!({"observedGeneration": observed, "phase": "Running", "startTime": "2026-11-30T10:00:00Z",
+           "conditions": [{"type": "Ready", "status": "True", "observedGeneration": observed,
+                           "lastTransitionTime": "2026-11-30T10:00:05Z"}],
+           "containerStatuses": [{"name": "db", "image": image, "imageID": "", "ready": true,
+               "restartCount": 0, "state": {"running": {"startedAt": "2026-11-30T10:00:01Z"}}}]})
 }
 
 /// `metadata.generation` of a stored object.
@@ -330,6 +350,19 @@ fn real_stale_condition_without_own_observed_generation_is_not_ready() {
     let stored = env.patch(&ns, &database(&ns), &json!({"spec": {"version": "17"}}));
     assert_eq!(generation(&stored), 2, "{stored}");
     assert_eq!(stored["status"]["observedGeneration"], json!(1), "{stored}");
+    // A Pod whose kubelet (1.33+) writes observedGeneration in its status and on its conditions,
+    // then re-imaged: the server bumps a Pod's generation on a spec change too.
+    env.create(&ns, &new_pod());
+    env.patch_status(&ns, &pod(), &pod_status(1, "db:1"));
+    let mut stored = env.get(&ns, "v1", "Pod", "db-0").unwrap_or_default();
+    stored["spec"]["containers"][0]["image"] = json!("db:2");
+    let path = format!("{}/db-0", collection_path("v1", "Pod", &ns));
+    let put = env.request(&env.admin(), "PUT", &path, Some(&stored));
+    let stored: Value = put
+        .ok()
+        .and_then(|a| serde_json::from_slice(&a.body).ok())
+        .unwrap_or_default();
+    assert_eq!(generation(&stored), 2, "{stored}");
 
     let db = database_target(&ns);
     let ready_status = "$.status.conditions[?@.type=='Ready'].status";
@@ -370,6 +403,12 @@ fn real_stale_condition_without_own_observed_generation_is_not_ready() {
             0,
         ),
         wait(&["wait-ready", &db], "generation 2", 0),
+        wait(
+            &["wait-ready", "pod/db-0", "--condition", "Ready"],
+            "generation 2",
+            0,
+        ),
+        wait(&["wait-ready", "pod/db-0"], "generation 2", 0),
     ];
     let s = setup(env, test, &ns, &args_of(&waits));
     not_ready_until(env, &s, &waits, || {
@@ -381,6 +420,7 @@ fn real_stale_condition_without_own_observed_generation_is_not_ready() {
             &deployment_status(2, rolled_out("web-7c9d")),
         );
         env.patch_status(&ns, &database(&ns), &database_status(2));
+        env.patch_status(&ns, &pod(), &pod_status(2, "db:2"));
     });
 }
 
@@ -501,17 +541,16 @@ fn real_condition_ready_matches_a_ready_condition_without_regard_to_case() {
     let ns = env.namespace("real-condition-case");
     new_database(env, &ns, "16");
     env.patch_status(&ns, &database(&ns), &database_status(1));
-    let mut pod = obj("v1", "Pod", "db-0");
-    pod["spec"] = json!({"containers": [{"name": "db", "image": "postgres:17"}]});
-    env.create(&ns, &pod);
-    env.patch_status(
-        &ns,
-        &pod,
-        &json!({"phase": "Running", "startTime": "2026-11-30T10:00:00Z",
-                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-30T10:00:05Z"}],
-                "containerStatuses": [{"name": "db", "image": "postgres:17", "imageID": "", "ready": true,
-                    "restartCount": 0, "state": {"running": {"startedAt": "2026-11-30T10:00:01Z"}}}]}),
-    );
+    env.create(&ns, &new_pod());
+    let mut ready = pod_status(1, "db:1");
+    // As a kubelet before 1.33 writes it: no observedGeneration.
+    ready
+        .as_object_mut()
+        .map(|s| s.remove("observedGeneration"));
+    ready["conditions"][0]
+        .as_object_mut()
+        .map(|c| c.remove("observedGeneration"));
+    env.patch_status(&ns, &pod(), &ready);
     let db = database_target(&ns);
     let waits: Vec<Vec<String>> = [db.as_str(), "pod/db-0"]
         .iter()
