@@ -21,9 +21,10 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::deployment::*;
 use common::*;
 use serde_json::{Value, json};
-use testkit::envtest::{self, AuditEntry, Envtest, User, collection_path};
+use testkit::envtest::{self, Envtest, User, collection_path};
 
 /// The short runs' timeout: the objects are not ready for that long, so they exit 124.
 const SHORT: &str = "5s";
@@ -56,56 +57,11 @@ fn new_deployment(name: &str) -> Value {
     d
 }
 
-/// One condition as a controller writes it.
-fn condition(kind: &str, status: &str, reason: &str, message: &str) -> Value {
-    json!({"type": kind, "status": status, "reason": reason, "message": message,
-           "lastUpdateTime": "2026-11-30T10:00:00Z", "lastTransitionTime": "2026-11-30T10:00:00Z"})
-}
-
-/// The Deployment controller's `Available` condition.
-fn available(yes: bool) -> Value {
-    if yes {
-        condition(
-            "Available",
-            "True",
-            "MinimumReplicasAvailable",
-            "Deployment has minimum availability.",
-        )
-    } else {
-        condition(
-            "Available",
-            "False",
-            "MinimumReplicasUnavailable",
-            "Deployment does not have minimum availability.",
-        )
-    }
-}
-
-/// The Deployment controller's `Progressing` condition of `reason` about ReplicaSet `rs`.
-fn progressing(reason: &str, rs: &str) -> Value {
-    let (status, says) = match reason {
-        "NewReplicaSetAvailable" => ("True", "has successfully progressed."),
-        "ProgressDeadlineExceeded" => ("False", "has timed out progressing."),
-        _ => ("True", "is progressing."),
-    };
-    condition(
-        "Progressing",
-        status,
-        reason,
-        &format!("ReplicaSet \"{rs}\" {says}"),
-    )
-}
-
 /// A 3-replica Deployment's status at generation `observed`, every replica updated, ready and
 /// available, with `conditions`.
 fn deployment_status(observed: u64, conditions: Value) -> Value {
     json!({"observedGeneration": observed, "replicas": 3, "updatedReplicas": 3,
            "readyReplicas": 3, "availableReplicas": 3, "conditions": conditions})
-}
-
-/// The conditions the Deployment controller writes at the end of a rollout to `rs`.
-fn rolled_out(rs: &str) -> Value {
-    json!([available(true), progressing("NewReplicaSetAvailable", rs)])
 }
 
 /// A CustomResourceDefinition of kind Database (plural `databases`) in the namespace's own
@@ -245,15 +201,6 @@ impl Setup {
             .filter(|e| e.verb == "watch" && e.code == Some(200))
             .count()
     }
-
-    /// The user's requests answered 403.
-    fn refused(&self, env: &Envtest) -> Vec<String> {
-        env.audit(&self.user.name)
-            .iter()
-            .filter(|e| e.code == Some(403))
-            .map(AuditEntry::to_string)
-            .collect()
-    }
 }
 
 /// Runs each of `waits` twice at once (a short run and a long one). Each short run must exit
@@ -312,7 +259,7 @@ fn not_ready_until(env: &Envtest, s: &Setup, waits: &[Wait], change: impl FnOnce
             ));
         }
     }
-    let refused = s.refused(env);
+    let refused = env.refused(&s.user.name);
     if !refused.is_empty() {
         problems.push(format!("requests outside the printed Role: {refused:?}"));
     }
@@ -337,7 +284,7 @@ fn real_stale_condition_without_own_observed_generation_is_not_ready() {
     env.patch_status(
         &ns,
         &deployment("web"),
-        &deployment_status(1, rolled_out("web-6b8f")),
+        &deployment_status(1, rolled_out_conditions("web-6b8f")),
     );
     let stored = env.patch(
         &ns,
@@ -417,7 +364,7 @@ fn real_stale_condition_without_own_observed_generation_is_not_ready() {
         env.patch_status(
             &ns,
             &deployment("web"),
-            &deployment_status(2, rolled_out("web-7c9d")),
+            &deployment_status(2, rolled_out_conditions("web-7c9d")),
         );
         env.patch_status(&ns, &database(&ns), &database_status(2));
         env.patch_status(&ns, &pod(), &pod_status(2, "db:2"));
@@ -435,12 +382,17 @@ fn real_deployment_with_available_false_or_progressing_not_complete_is_not_ready
         return;
     };
     let ns = env.namespace("real-deploy-conditions");
-    let unfinished = |rs: &str| json!([available(true), progressing("ReplicaSetUpdated", rs)]);
+    let unfinished = |rs: &str| {
+        json!([
+            available_condition(true),
+            progressing("ReplicaSetUpdated", rs)
+        ])
+    };
     let start = [
         (
             "avail-false",
             json!([
-                available(false),
+                available_condition(false),
                 progressing("NewReplicaSetAvailable", "avail-false-6b8f")
             ]),
         ),
@@ -469,11 +421,11 @@ fn real_deployment_with_available_false_or_progressing_not_complete_is_not_ready
     let s = setup(env, test, &ns, &args_of(&waits));
     not_ready_until(env, &s, &waits, || {
         for name in ["avail-false", "progressing"] {
-            let done = rolled_out(&format!("{name}-6b8f"));
+            let done = rolled_out_conditions(&format!("{name}-6b8f"));
             env.patch_status(&ns, &deployment(name), &deployment_status(1, done));
         }
         let deadline = json!([
-            available(true),
+            available_condition(true),
             progressing("ProgressDeadlineExceeded", "stuck-6b8f")
         ]);
         env.patch_status(&ns, &deployment("stuck"), &deployment_status(1, deadline));
@@ -576,7 +528,7 @@ fn real_condition_ready_matches_a_ready_condition_without_regard_to_case() {
             ));
         }
     }
-    let refused = s.refused(env);
+    let refused = env.refused(&s.user.name);
     if !refused.is_empty() {
         problems.push(format!("requests outside the printed Role: {refused:?}"));
     }
