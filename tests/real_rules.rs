@@ -1,7 +1,7 @@
 //! Issue 22's judgements ("never a false ready") replayed on a real kube-apiserver
 //! (testkit::envtest: etcd + kube-apiserver from `$KUBEBUILDER_ASSETS`, no controllers). The
-//! same objects as tests/ready.rs's testkit tests, but stored, defaulted and validated by the
-//! real server: created as they are, then their status written through the status subresource
+//! objects of tests/ready.rs's issue-22 tests on testkit, plus an operator's custom resource and
+//! a re-imaged Pod, but stored, defaulted and validated by the real server: created as they are, then their status written through the status subresource
 //! as their controller would; the server sets `metadata.generation` itself and bumps it when the
 //! spec changes, so a stale status is made by changing the spec after the status was written.
 //!
