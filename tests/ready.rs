@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::deployment::*;
 use common::*;
 use serde_json::{Value, json};
 
@@ -59,12 +60,6 @@ fn deployment_named(name: &str, replicas: u64, spec: Value) -> Value {
         s.extend(extra.clone());
     }
     d
-}
-
-/// One condition of a Deployment's status as the controller writes it.
-fn condition(kind: &str, status: &str, reason: &str, message: &str) -> Value {
-    json!({"type": kind, "status": status, "reason": reason, "message": message,
-           "lastUpdateTime": "2026-11-30T10:00:00Z", "lastTransitionTime": "2026-11-30T10:00:00Z"})
 }
 
 /// A 3-replica Deployment's status at generation 2 as the controller writes it: `updated` on
@@ -410,49 +405,6 @@ fn deploy_status(observed: u64, counts: (u64, u64, u64, u64), conditions: Value)
                       "readyReplicas": ready, "availableReplicas": available,
                       "unavailableReplicas": replicas.saturating_sub(available),
                       "conditions": conditions}})
-}
-
-/// A Deployment's `Available` condition as the controller writes it.
-fn available_condition(available: bool) -> Value {
-    if available {
-        condition(
-            "Available",
-            "True",
-            "MinimumReplicasAvailable",
-            "Deployment has minimum availability.",
-        )
-    } else {
-        condition(
-            "Available",
-            "False",
-            "MinimumReplicasUnavailable",
-            "Deployment does not have minimum availability.",
-        )
-    }
-}
-
-/// A Deployment's `Progressing` condition of `reason` about its new ReplicaSet `rs`, as the
-/// controller writes it.
-fn progressing(reason: &str, rs: &str) -> Value {
-    let (status, says) = match reason {
-        "NewReplicaSetAvailable" => ("True", "has successfully progressed."),
-        "ProgressDeadlineExceeded" => ("False", "has timed out progressing."),
-        _ => ("True", "is progressing."),
-    };
-    condition(
-        "Progressing",
-        status,
-        reason,
-        &format!("ReplicaSet \"{rs}\" {says}"),
-    )
-}
-
-/// The conditions the Deployment controller writes with the final counts of a rollout.
-fn rolled_out_conditions(rs: &str) -> Value {
-    json!([
-        available_condition(true),
-        progressing("NewReplicaSetAvailable", rs)
-    ])
 }
 
 /// `r` exited with `code` and its output says `says`.

@@ -713,11 +713,7 @@ impl Setup {
 
     /// The user's requests answered 403.
     fn refused(&self, env: &Envtest) -> Vec<String> {
-        env.audit(&self.user.name)
-            .iter()
-            .filter(|e| e.code == Some(403))
-            .map(AuditEntry::to_string)
-            .collect()
+        env.refused(&self.user.name)
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 pub use testkit::{Allow, ApiServer, Fault, KubeconfigOpts, Rule};
 
+pub mod deployment;
 pub mod pg;
 
 /// The token every test's kubeconfig uses.

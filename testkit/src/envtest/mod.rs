@@ -602,6 +602,16 @@ wait
         }
     }
 
+    /// The requests of `user` answered 403, each as its audit line: what a Role printed by
+    /// `--dry-run=rbac` did not allow.
+    pub fn refused(&self, user: &str) -> Vec<String> {
+        self.audit(user)
+            .iter()
+            .filter(|e| e.code == Some(403))
+            .map(AuditEntry::to_string)
+            .collect()
+    }
+
     /// Every request `user` made so far, in the order the audit log received them.
     pub fn audit(&self, user: &str) -> Vec<AuditEntry> {
         let text = std::fs::read_to_string(&self.audit_log).unwrap_or_default();
