@@ -434,11 +434,14 @@ scenario_chart() {
     local ns=e2e-chart helm t0
     helm=$(helm_bin) || why "no helm (charts-snippets/ci.sh installs it)"
     ns_new "$ns"
-    rm -rf "$W/chart"
-    cp -r "$ROOT/charts-snippets/examples/migrations-gitops" "$W/chart"
-    sed -i "s|file://../../kwait|file://$ROOT/charts-snippets/kwait|" "$W/chart/Chart.yaml"
-    "$helm" dependency build "$W/chart" >/dev/null || why "helm dependency build"
-    "$helm" template shop "$W/chart" -n "$ns" --set kwait.image.repository="${KWAIT_IMAGE%:*}" \
+    # A copy, laid out as in the repo (the example names the library as file://../../kwait), so
+    # that helm dependency build writes nothing into the worktree.
+    rm -rf "$W/cs"
+    mkdir -p "$W/cs/examples"
+    cp -r "$ROOT/charts-snippets/kwait" "$W/cs/kwait"
+    cp -r "$ROOT/charts-snippets/examples/migrations-gitops" "$W/cs/examples/"
+    "$helm" dependency build "$W/cs/examples/migrations-gitops" >/dev/null || why "helm dependency build"
+    "$helm" template shop "$W/cs/examples/migrations-gitops" -n "$ns" --set kwait.image.repository="${KWAIT_IMAGE%:*}" \
         --set kwait.image.tag="${KWAIT_IMAGE##*:}" >"$W/chart.yaml" || why "helm template"
     t0=$(now)
     k apply -n "$ns" -f "$W/chart.yaml" || why "kubectl apply of the rendered chart"
