@@ -309,7 +309,10 @@ scenario_failed_job() {
 
 # ---------------------------------------------------------------------------------------------
 # d) wait-ready deployment/X over a real rollout (kubectl set image), and wait-service
-# --min-ready 2 over real readiness probes: neither is ready early.
+# --min-ready 2 over real readiness probes: neither is ready early. The pods' readiness probes
+# pass only once the script opens them (ready_pods), after both kwaits have said what they see:
+# on a loaded machine a pod may start late, and a wait that begins after the rollout is over
+# proves nothing.
 deployment() { # deployment NS NAME IMAGE
     k apply -f - >/dev/null <<EOF
 apiVersion: apps/v1
@@ -327,7 +330,7 @@ spec:
       - name: web
         image: $3
         imagePullPolicy: Never
-        command: ["sh", "-c", "(sleep 3; touch /tmp/ready) & exec httpd -f -p 8080 -h /tmp"]
+        command: ["httpd", "-f", "-p", "8080", "-h", "/tmp"]
         readinessProbe:
           exec: {command: [test, -e, /tmp/ready]}
           periodSeconds: 1
@@ -340,6 +343,20 @@ spec:
   ports: [{port: 8080}]
 EOF
 }
+# ready_pods NS APP: makes every running pod of app=APP pass its readiness probe, until the
+# Deployment has rolled out.
+ready_pods() {
+    local i p
+    for ((i = 0; i < WAIT_SECS * 2; i++)); do
+        for p in $(k get pods -n "$1" -l "app=$2" --field-selector status.phase=Running -o name); do
+            k exec -n "$1" "$p" -- touch /tmp/ready >/dev/null 2>&1 || true
+        done
+        k rollout status "deployment/$2" -n "$1" --watch=false 2>/dev/null | grep -q "successfully rolled out" &&
+            return 0
+        sleep 0.5
+    done
+    why "deployment $2 did not roll out within ${WAIT_SECS}s"
+}
 # last_ready NS APP: the epoch seconds (whole, as the API stores them) of the latest Ready
 # transition among the pods of app=APP
 last_ready() {
@@ -351,15 +368,19 @@ scenario_rollout() {
     local ns=e2e-rollout t_done r_ready s_ready rpid
     ns_new "$ns"
     deployment "$ns" api "$BUSYBOX_IMAGE"
-    k rollout status deployment/api -n "$ns" --timeout "${WAIT_SECS}s" >/dev/null || why "deployment api never rolled out"
+    ready_pods "$ns" api
     kwait_rbac "$ns" rollout wait-ready deployment/api
     kwait_rbac "$ns" svc wait-service pool --min-ready 2
     k set image deployment/api -n "$ns" web="$BUSYBOX_IMAGE_V2" >/dev/null
     kwait_pod "$ns" rollout rollout Always --timeout 3m wait-ready deployment/api
     deployment "$ns" pool "$BUSYBOX_IMAGE"
     kwait_pod "$ns" svc svc Always --timeout 3m wait-service pool --min-ready 2
+    poll "wait-ready's first state" sh -c "kubectl logs rollout -n $ns -c wait | grep -q 'Deployment $ns/api: '"
+    poll "wait-service's first state" sh -c "kubectl logs svc -n $ns -c wait | grep -q 'Service $ns/pool .*: '"
     (k rollout status deployment/api -n "$ns" --timeout "${WAIT_SECS}s" >/dev/null && now >"$W/rollout.done") &
     rpid=$!
+    ready_pods "$ns" api
+    ready_pods "$ns" pool
     poll "rollout's app container Running" app_running "$ns" rollout
     poll "svc's app container Running" app_running "$ns" svc
     wait "$rpid" || why "kubectl rollout status failed"
@@ -367,7 +388,7 @@ scenario_rollout() {
     k logs rollout -n "$ns" -c wait
     k logs svc -n "$ns" -c wait
     k logs rollout -n "$ns" -c wait | grep -q "Deployment $ns/api: .*updated" ||
-        why "wait-ready never said the rollout was in progress (ready at its first look?)"
+        why "wait-ready never said the rollout was in progress"
     r_ready=$(ts_of "$ns" rollout wait "ready after")
     lt "$r_ready" "$(last_ready "$ns" api)" && why "wait-ready said ready before the last new pod was Ready"
     k logs svc -n "$ns" -c wait | grep -qE "[01] of [0-9]+ endpoints? ready" ||
