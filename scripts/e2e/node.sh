@@ -316,6 +316,13 @@ node_stop() {
     if [ -n "${KWAIT_E2E_KEEP:-}" ]; then log "kept $W"; else rm -rf "$W"; fi
 }
 
+# kill_tree PID: PID and every process it started that is still its descendant
+kill_tree() {
+    local c
+    for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$c"; done
+    kill "$1" 2>/dev/null || true
+}
+
 pid_of() {
     local e
     for e in "${NODE_PIDS[@]}"; do [ "${e#*:}" = "$1" ] && echo "${e%%:*}" && return 0; done

@@ -22,6 +22,8 @@ why() {
     exit 1
 }
 figure() { printf '%s\n' "$*" >"$W/fig"; }
+# number KEY SECONDS: a measured figure, for scripts/e2e/results.py
+number() { printf '%s %s\n' "$1" "$2" >>"$W/numbers"; }
 
 # poll DESC CMD...: until CMD succeeds, at most WAIT_SECS; else the scenario fails with DESC.
 poll() {
@@ -97,19 +99,33 @@ init_running() { [ -n "$(jp "$1" "$2" '{.status.initContainerStatuses[0].state.r
 app_running() { [ -n "$(jp "$1" "$2" '{.status.containerStatuses[0].state.running.startedAt}')" ]; }
 init_exit() { jp "$1" "$2" '{.status.initContainerStatuses[0].state.terminated.exitCode}'; }
 init_done() { [ -n "$(init_exit "$1" "$2")" ]; }
-has_log() { k logs "$2" -n "$1" -c "$3" | grep -q .; }
+# logs NS POD CONTAINER [--timestamps]: the container's log, read whole (a `kubectl logs | grep -q`
+# fails under pipefail when grep stops reading first)
+logs() { k logs "$2" -n "$1" -c "$3" ${4:+"$4"}; }
+# logged NS POD CONTAINER REGEX: the container's log has a line matching REGEX
+logged() {
+    local l
+    l=$(logs "$1" "$2" "$3") && grep -qE -- "$4" <<<"$l"
+}
+has_log() { logged "$1" "$2" "$3" .; }
+# stamp LINE: the epoch seconds of a `kubectl logs --timestamps` line
+stamp() {
+    [[ $1 == [0-9][0-9][0-9][0-9]-*T* ]] || why "not a timestamped log line: $1"
+    date -d "${1%% *}" +%s.%N
+}
 # log_ts NS POD CONTAINER first|last: the epoch seconds of the container's first or last line
 log_ts() {
-    local line
-    line=$(k logs "$2" -n "$1" -c "$3" --timestamps | { if [ "$4" = first ]; then head -1; else tail -1; fi; })
-    [ -n "$line" ] || why "no log line from $2/$3"
-    date -d "${line%% *}" +%s.%N
+    local l
+    l=$(logs "$1" "$2" "$3" --timestamps)
+    [ -n "$l" ] || why "no log line from $2/$3"
+    if [ "$4" = first ]; then stamp "$(head -1 <<<"$l")"; else stamp "$(tail -1 <<<"$l")"; fi
 }
 # ts_of NS POD CONTAINER REGEX: the epoch seconds of the first log line matching REGEX
 ts_of() {
-    local line
-    line=$(k logs "$2" -n "$1" -c "$3" --timestamps | grep -E -m1 -- "$4") || why "$2/$3 never logged /$4/"
-    date -d "${line%% *}" +%s.%N
+    local l
+    l=$(logs "$1" "$2" "$3" --timestamps)
+    l=$(grep -E -m1 -- "$4" <<<"$l") || why "$2/$3 never logged /$4/"
+    stamp "$l"
 }
 # A busybox pod or Job container that waits until `kubectl exec ... touch /tmp/go`, then runs $1.
 gated() { printf 'until [ -e /tmp/go ]; do sleep 0.1; done; %s' "$1"; }
@@ -228,7 +244,7 @@ EOF
         t0=$(now)
         poll "app container Running" app_running "$ns" app
         [ "$(init_exit "$ns" app)" = 0 ] || why "kwait exited $(init_exit "$ns" app)"
-        k logs app -n "$ns" -c wait | grep -q "all 4 ready" || why "kwait did not say 'all 4 ready'"
+        logged "$ns" app wait "all 4 ready" || why "kwait did not say 'all 4 ready'"
         a=$(log_ts "$ns" app app first)
         lt "$t0" "$a" || why "app container started $(sub "$t0" "$a")s before the Secret was created"
         kw+=("$(sub "$a" "$t0")")
@@ -239,10 +255,11 @@ EOF
             lp+=("$lb")
         fi
         echo "trial $t: kwait ${kw[-1]}s, kubectl loop ${lb}s"
+        number and.kwait "${kw[-1]}"
+        [ -z "$loop" ] || number and.loop "$lb"
         k delete ns "$ns" --wait=false >/dev/null
     done
     figure "last dependency ready -> app Running: kwait $(IFS=/; echo "${kw[*]}")s, kubectl get+sleep 2 loop $(IFS=/; echo "${lp[*]}")${lp[0]:+s} over $trials trials"
-    printf 'and %s\n' "$(cat "$W/fig")" >>"$W/figures"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -303,8 +320,8 @@ scenario_failed_job() {
     lag=$(sub "$t_exit" "$t_fail")
     k logs app -n "$ns" -c wait
     lt "$lag" 1 || why "kwait ended ${lag}s after the Job failed (more than a second)"
+    number failed_job "$lag"
     figure "Job failed -> kwait exit 1 in ${lag}s"
-    printf 'failed-job %s\n' "$(cat "$W/fig")" >>"$W/figures"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -351,7 +368,7 @@ ready_pods() {
         for p in $(k get pods -n "$1" -l "app=$2" --field-selector status.phase=Running -o name); do
             k exec -n "$1" "$p" -- touch /tmp/ready >/dev/null 2>&1 || true
         done
-        k rollout status "deployment/$2" -n "$1" --watch=false 2>/dev/null | grep -q "successfully rolled out" &&
+        [[ $(k rollout status "deployment/$2" -n "$1" --watch=false 2>/dev/null) == *"successfully rolled out"* ]] &&
             return 0
         sleep 0.5
     done
@@ -375,8 +392,8 @@ scenario_rollout() {
     kwait_pod "$ns" rollout rollout Always --timeout 3m wait-ready deployment/api
     deployment "$ns" pool "$BUSYBOX_IMAGE"
     kwait_pod "$ns" svc svc Always --timeout 3m wait-service pool --min-ready 2
-    poll "wait-ready's first state" sh -c "kubectl logs rollout -n $ns -c wait | grep -q 'Deployment $ns/api: '"
-    poll "wait-service's first state" sh -c "kubectl logs svc -n $ns -c wait | grep -q 'Service $ns/pool .*: '"
+    poll "wait-ready's first state" logged "$ns" rollout wait "Deployment $ns/api: "
+    poll "wait-service's first state" logged "$ns" svc wait "Service $ns/pool .*: "
     (k rollout status deployment/api -n "$ns" --timeout "${WAIT_SECS}s" >/dev/null && now >"$W/rollout.done") &
     rpid=$!
     ready_pods "$ns" api
@@ -387,16 +404,17 @@ scenario_rollout() {
     t_done=$(cat "$W/rollout.done")
     k logs rollout -n "$ns" -c wait
     k logs svc -n "$ns" -c wait
-    k logs rollout -n "$ns" -c wait | grep -q "Deployment $ns/api: .*updated" ||
+    logged "$ns" rollout wait "Deployment $ns/api: .*updated" ||
         why "wait-ready never said the rollout was in progress"
     r_ready=$(ts_of "$ns" rollout wait "ready after")
     lt "$r_ready" "$(last_ready "$ns" api)" && why "wait-ready said ready before the last new pod was Ready"
-    k logs svc -n "$ns" -c wait | grep -qE "[01] of [0-9]+ endpoints? ready" ||
+    logged "$ns" svc wait "[01] of [0-9]+ endpoints? ready" ||
         why "wait-service never said fewer than 2 were ready"
     s_ready=$(ts_of "$ns" svc wait "ready after")
     lt "$s_ready" "$(last_ready "$ns" pool)" && why "wait-service said ready before the second pod was Ready"
+    number rollout.wait_ready "$(sub "$r_ready" "$t_done")"
+    number rollout.wait_service "$(sub "$s_ready" "$(last_ready "$ns" pool)")"
     figure "wait-ready ready $(sub "$r_ready" "$t_done")s after kubectl rollout status; wait-service --min-ready 2 ready $(sub "$s_ready" "$(last_ready "$ns" pool)")s after the 2nd pod's Ready (whole-second stamp)"
-    printf 'rollout %s\n' "$(cat "$W/fig")" >>"$W/figures"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -409,19 +427,26 @@ scenario_deleted() {
     kwait_pod "$ns" app app Always --finalizer --timeout 5m wait-secret never-created
     poll "kwait running" init_running "$ns" app
     poll "kwait says what it waits for" has_log "$ns" app wait
+    # Followed from now on: the kubelet may remove a deleted pod's containers, logs and all, as
+    # soon as they stopped.
+    timeout 150 kubectl logs -f app -n "$ns" -c wait --timestamps >"$W/deleted.log" &
+    local fpid=$!
+    sleep 1
     k delete pod app -n "$ns" --wait=false >/dev/null
     t_del=$(now)
     poll "kwait ended" init_done "$ns" app
-    t_end=$(log_ts "$ns" app wait last)
-    k logs app -n "$ns" -c wait
+    wait "$fpid" || true
+    cat "$W/deleted.log"
+    [ -s "$W/deleted.log" ] || why "no log of kwait"
+    t_end=$(stamp "$(tail -1 "$W/deleted.log")")
     local code
     code=$(init_exit "$ns" app)
     k patch pod app -n "$ns" --type json -p '[{"op":"remove","path":"/metadata/finalizers"}]' >/dev/null
     [ "$code" = 143 ] || why "kwait exited $code, expected 143"
     lag=$(sub "$t_end" "$t_del")
     lt "$lag" 10 || why "kwait ended ${lag}s after the deletion (grace period 30s)"
+    number deleted "$lag"
     figure "pod deleted -> kwait exit 143 in ${lag}s (grace period 30s)"
-    printf 'deleted %s\n' "$(cat "$W/fig")" >>"$W/figures"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -473,26 +498,32 @@ scenario_chart() {
     p=$(k get pods -n "$ns" -l app.kubernetes.io/component=web -o 'jsonpath={.items[0].metadata.name}')
     k logs "$p" -n "$ns" -c kwait-migrations
     [ "$(init_exit "$ns" "$p")" = 0 ] || why "the chart's kwait exited $(init_exit "$ns" "$p")"
-    figure "web and worker Running $(sub "$(now)" "$t0")s after kubectl apply"
+    t0=$(sub "$(now)" "$t0")
+    number chart "$t0"
+    figure "web and worker Running ${t0}s after kubectl apply"
 }
 
 # ---------------------------------------------------------------------------------------------
 SCENARIOS="and ttl failed_job rollout deleted no_role chart"
 
 scenarios_run() {
-    local s pass=0 fail=0 rc pid
-    : >"$W/figures"
+    local s pass=0 fail=0 rc
+    : >"$W/numbers"
     for s in ${KWAIT_E2E_ONLY:-$SCENARIOS}; do
         rm -f "$W/fig" "$W/why" "$W/failed.fifo"
         log "scenario $s"
         (
             set -E
             trap 'echo "line $LINENO: $BASH_COMMAND failed" >"$W/why"' ERR
+            # a watch or a rollout status left running by a failed step, or by a signal
+            trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+            trap 'exit 143' TERM
             "scenario_$s"
         ) >"$W/logs/scenario-$s.log" 2>&1 &
-        pid=$!
+        SCENARIO_PID=$!
         rc=0
-        wait "$pid" || rc=$?
+        wait "$SCENARIO_PID" || rc=$?
+        SCENARIO_PID=
         if [ "$rc" = 0 ]; then
             echo "e2e: PASS $s ($(cat "$W/fig" 2>/dev/null))"
             pass=$((pass + 1))
@@ -505,6 +536,5 @@ scenarios_run() {
     if [ -n "${KWAIT_E2E_KUBECONFIG:-}" ]; then
         k delete ns -l kwait-e2e=1 --wait=false >/dev/null 2>&1 || true
     fi
-    echo "e2e: $pass passed, $fail failed"
-    [ "$fail" = 0 ]
+    E2E_PASSED=$pass E2E_FAILED=$fail
 }
