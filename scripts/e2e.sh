@@ -24,11 +24,13 @@
 #   KWAIT_K8S_DIR         the xz binaries (default ../shared/k8s beside the repo)
 #   KWAIT_E2E_KUBECONFIG  run the scenarios against the cluster this kubeconfig names (kind, k3d, ...)
 #                         instead of starting a node; the images must be loaded there already
-#                         (KWAIT_E2E_IMAGES_ONLY=1 writes them as archives: see README)
+#                         (KWAIT_E2E_IMAGES_ONLY=DIR writes them as archives: see README); no root needed
 #   KWAIT_E2E_IMAGES_ONLY=DIR  build the images, write them as docker-archive tars into DIR, stop
 #   KWAIT_E2E_ONLY        space-separated scenario names to run (default: all)
 #   KWAIT_E2E_TRIALS      trials of scenario a) for its figures (default 3)
 #   KWAIT_E2E_KEEP=1      keep the temporary directory (logs) after the run
+#   KWAIT_E2E_RESULTS=F   write the figures into F (bench/RESULTS.md), between its
+#                         <!-- section:real-node --> markers (scripts/e2e/results.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -39,7 +41,6 @@ die() {
     printf 'e2e.sh: FAIL: %s\n' "$*" >&2
     exit 1
 }
-[ "$(id -u)" -eq 0 ] || die "run as root: it starts containerd and a kubelet"
 
 W=$(mktemp -d /tmp/kwait-e2e.XXXXXX)
 chmod 0755 "$W"
@@ -50,12 +51,14 @@ export KWAIT_E2E_WORK=$W
 # shellcheck source=scripts/e2e/images.sh
 . "$E2E/images.sh"
 
-trap 'node_stop; log "done in $(( $(date +%s) - START ))s"' EXIT
+SCENARIO_PID=
+trap '[ -z "$SCENARIO_PID" ] || kill_tree "$SCENARIO_PID"; node_stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 kwait_binary
 if [ -n "${KWAIT_E2E_IMAGES_ONLY:-}" ]; then
+    [ "$(id -u)" -eq 0 ] || die "run as root: umoci unpacks the image roots as root"
     mkdir -p "$KWAIT_E2E_IMAGES_ONLY"
     images_build "$KWAIT_E2E_IMAGES_ONLY"
     log "images written to $KWAIT_E2E_IMAGES_ONLY: $(cd "$KWAIT_E2E_IMAGES_ONLY" && echo *.tar)"
@@ -66,6 +69,7 @@ if [ -n "${KWAIT_E2E_KUBECONFIG:-}" ]; then
     export KUBECONFIG=$KWAIT_E2E_KUBECONFIG
     log "using the cluster of $KUBECONFIG (no node started; the images must be loaded there)"
 else
+    [ "$(id -u)" -eq 0 ] || die "run as root: it starts containerd and a kubelet (or set KWAIT_E2E_KUBECONFIG)"
     images_build "$W/images"
     node_start
     images_import "$W/images"
@@ -73,4 +77,17 @@ fi
 
 # shellcheck source=scripts/e2e/scenarios.sh
 . "$E2E/scenarios.sh"
+E2E_PASSED=0 E2E_FAILED=0
 scenarios_run
+numbers=$(cat "$W/numbers")
+node_stop
+wall=$(($(date +%s) - START))
+log "done in ${wall}s (node, images, scenarios and teardown)"
+if [ -n "${KWAIT_E2E_RESULTS:-}" ]; then
+    printf '%s\n' "$numbers" | python3 "$E2E/results.py" "$KWAIT_E2E_RESULTS" "$E2E_PASSED" "$E2E_FAILED" \
+        "$wall" "$("$KWAIT_BIN" --version)" "${KWAIT_E2E_TRIALS:-3}" "${KUBECTL_VERSION:-}" ||
+        die "could not write $KWAIT_E2E_RESULTS"
+    log "figures written into $KWAIT_E2E_RESULTS (section real-node)"
+fi
+echo "e2e: $E2E_PASSED passed, $E2E_FAILED failed"
+[ "$E2E_FAILED" = 0 ]
