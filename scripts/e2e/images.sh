@@ -151,6 +151,7 @@ EOF
         busybox_root "$r/kubectl"
         install -m 0755 "$KUBECTL_STATIC" "$r/kubectl/bin/kubectl"
         image "$KUBECTL_IMAGE" "$out/kubectl.tar" "$r/kubectl" 65532:65532 /bin/sh
+        KUBECTL_VERSION="$("$KUBECTL_STATIC" version --client 2>/dev/null | head -1) ($KUBECTL_STATIC)"
     else
         log "no static kubectl on this machine: the kubectl loop of scenario a) is skipped"
     fi
