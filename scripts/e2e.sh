@@ -51,6 +51,9 @@ export KWAIT_E2E_WORK=$W
 # shellcheck source=scripts/e2e/images.sh
 . "$E2E/images.sh"
 
+# A command that fails under errexit says so before the teardown (else the run ends silently).
+set -E
+trap 'log "line $LINENO: $BASH_COMMAND exited $?"' ERR
 SCENARIO_PID=
 trap '[ -z "$SCENARIO_PID" ] || kill_tree "$SCENARIO_PID"; node_stop' EXIT
 trap 'exit 130' INT

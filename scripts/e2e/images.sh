@@ -33,18 +33,18 @@ kwait_binary() {
         KWAIT_BIN=$target/$TRIPLE/release/kwait
     fi
     [ -x "$KWAIT_BIN" ] || die "no kwait binary at $KWAIT_BIN"
-    file -b "$KWAIT_BIN" | grep -q "statically linked" || die "$KWAIT_BIN is not a static binary"
+    [[ $(file -b "$KWAIT_BIN") == *"statically linked"* ]] || die "$KWAIT_BIN is not a static binary"
 }
 
 # The static kubectl for the loop image: the machine's, or the newest sibling a dispatcher
 # (Google Cloud SDK's kubectl) runs. Prints nothing and returns 1 when none is static.
 static_kubectl() {
-    local k cand
+    local k cand v
     k=$(command -v kubectl) || return 1
     k=$(readlink -f "$k")
     for cand in "$k" $(ls -r "$k".1.* 2>/dev/null); do
-        if file -b "$cand" | grep -q "statically linked" && "$cand" version --client >/dev/null 2>&1 &&
-            ! "$cand" version --client 2>/dev/null | grep -q dispatcher; then
+        v=$("$cand" version --client 2>/dev/null) || continue
+        if [[ $(file -b "$cand") == *"statically linked"* && $v != *dispatcher* ]]; then
             echo "$cand"
             return 0
         fi
@@ -151,7 +151,8 @@ EOF
         busybox_root "$r/kubectl"
         install -m 0755 "$KUBECTL_STATIC" "$r/kubectl/bin/kubectl"
         image "$KUBECTL_IMAGE" "$out/kubectl.tar" "$r/kubectl" 65532:65532 /bin/sh
-        KUBECTL_VERSION="$("$KUBECTL_STATIC" version --client 2>/dev/null | head -1) ($KUBECTL_STATIC)"
+        KUBECTL_VERSION=$("$KUBECTL_STATIC" version --client 2>/dev/null) || true
+        KUBECTL_VERSION="${KUBECTL_VERSION%%$'\n'*} ($KUBECTL_STATIC)"
     else
         log "no static kubectl on this machine: the kubectl loop of scenario a) is skipped"
     fi

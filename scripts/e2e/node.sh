@@ -265,6 +265,7 @@ EOF
 
 # The EXIT trap: stops everything node_start started, in reverse, and undoes what it changed.
 node_stop() {
+    trap - ERR
     [ -n "$NODE_UP" ] || { [ -n "${KWAIT_E2E_KEEP:-}" ] || rm -rf "$W"; return 0; }
     NODE_UP=
     set +e
@@ -277,7 +278,7 @@ node_stop() {
     if kill -0 "$(pid_of kubelet)" 2>/dev/null && kubectl get --raw /readyz >/dev/null 2>&1; then
         k delete pods -A --all --grace-period=0 --force --wait=false >/dev/null 2>&1
         for ((i = 0; i < 60; i++)); do
-            ctr_ tasks ls 2>/dev/null | grep -q RUNNING || break
+            [[ $(ctr_ tasks ls 2>/dev/null) == *RUNNING* ]] || break
             sleep 0.5
         done
     fi

@@ -67,8 +67,14 @@ kwait_pod() {
         fin="  finalizers: [kwait.e2e/hold]"
         shift
     fi
-    local args
-    args=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@")
+    init_pod "$ns" "$name" "$sa" "$restart" "$fin" "$KWAIT_IMAGE" args "$@"
+}
+json_list() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@"; }
+# init_pod NS NAME SA RESTART METADATA-LINE IMAGE args|command ARGV...: the pod kwait_pod
+# describes, with IMAGE and ARGV as its init container's args or command
+init_pod() {
+    local ns=$1 name=$2 sa=$3 restart=$4 fin=$5 image=$6 key=$7
+    shift 7
     k apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Pod
@@ -82,9 +88,10 @@ spec:
   terminationGracePeriodSeconds: 30
   initContainers:
   - name: wait
-    image: $KWAIT_IMAGE
+    image: $image
     imagePullPolicy: Never
-    args: $args
+    env: [{name: HOME, value: /tmp}]
+    $key: $(json_list "$@")
   containers:
   - name: app
     image: $BUSYBOX_IMAGE
@@ -147,7 +154,7 @@ ${4:-}
       - name: main
         image: $BUSYBOX_IMAGE
         imagePullPolicy: Never
-        command: ["sh", "-c", $(python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$3")]
+        command: $(json_list sh -c "$3")
 EOF
 }
 job_pod() { k get pod -n "$1" -l "job-name=$2" -o 'jsonpath={.items[0].metadata.name}'; }
@@ -203,32 +210,13 @@ EOF
             k create sa loop -n "$ns" >/dev/null
             k create role loop -n "$ns" --verb get --resource secrets,jobs >/dev/null
             k create rolebinding loop -n "$ns" --role loop --serviceaccount "$ns:loop" >/dev/null
-            k apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Pod
-metadata: {name: loop, namespace: $ns}
-spec:
-  serviceAccountName: loop
-  initContainers:
-  - name: wait
-    image: $KUBECTL_IMAGE
-    imagePullPolicy: Never
-    env: [{name: HOME, value: /tmp}]
-    command:
-    - sh
-    - -c
-    - |
-      until [ -n "\$(kubectl get secret api -o 'jsonpath={.data.API_KEY}')" ] &&
-            [ "\$(kubectl get job hook -o 'jsonpath={.status.succeeded}')" = 1 ] &&
-            printf 'GET /health HTTP/1.0\r\n\r\n' | nc $ip 8080 | head -1 | grep -q ' 200 '; do
-        sleep 2
-      done
-  containers:
-  - name: app
-    image: $BUSYBOX_IMAGE
-    imagePullPolicy: Never
-    command: ["sh", "-c", "echo app started; exec sleep 3600"]
-EOF
+            # shellcheck disable=SC2016 # expanded by the pod's shell
+            init_pod "$ns" loop loop Always "" "$KUBECTL_IMAGE" command sh -c '
+until [ -n "$(kubectl get secret api -o "jsonpath={.data.API_KEY}")" ] &&
+      [ "$(kubectl get job hook -o "jsonpath={.status.succeeded}")" = 1 ] &&
+      printf "GET /health HTTP/1.0\r\n\r\n" | nc '"$ip"' 8080 | head -1 | grep -q " 200 "; do
+  sleep 2
+done'
         fi
         poll "hook Job's pod Running" job_running "$ns" hook
         poll "app's kwait running" init_running "$ns" app
