@@ -484,8 +484,10 @@ scenario_chart() {
     k get pods -n "$ns"
     local p
     p=$(k get pods -n "$ns" -l app.kubernetes.io/component=web -o 'jsonpath={.items[0].metadata.name}')
-    k logs "$p" -n "$ns" -c kwait-migrations
+    logs "$ns" "$p" kwait-migrations
     [ "$(init_exit "$ns" "$p")" = 0 ] || why "the chart's kwait exited $(init_exit "$ns" "$p")"
+    logged "$ns" "$p" kwait-migrations "ready after .*: Job $ns/shop-migrate-2-3-0 complete" ||
+        why "the chart's kwait did not say the migration Job completed"
     t0=$(sub "$(now)" "$t0")
     number chart "$t0"
     figure "web and worker Running ${t0}s after kubectl apply"
