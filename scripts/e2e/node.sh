@@ -38,9 +38,9 @@ start() {
     log "started $name (pid $!)"
 }
 
-# await DESC SECONDS CMD...: polls CMD every 0.5 s for at most SECONDS.
+# await WHAT SECONDS CMD...: polls CMD every 0.5 s for at most SECONDS (WHAT: for the reader).
 await() {
-    local desc=$1 secs=$2 i
+    local secs=$2 i
     shift 2
     for ((i = 0; i < secs * 2; i++)); do
         "$@" >/dev/null 2>&1 && return 0
@@ -108,7 +108,8 @@ node_start() {
 
     log "unpacking the Kubernetes binaries from $K8S_DIR"
     for b in kube-apiserver etcd kubelet kube-controller-manager kube-scheduler; do
-        xz -dc "$K8S_DIR/$b.xz" >"$W/bin/$b" && chmod +x "$W/bin/$b" || die "unpack $b"
+        xz -dc "$K8S_DIR/$b.xz" >"$W/bin/$b" || die "unpack $b"
+        chmod +x "$W/bin/$b"
     done
     (cd "$W/bin" && grep -E ' (kube-apiserver|etcd|kubelet|kube-controller-manager|kube-scheduler)$' \
         "$K8S_DIR/SHA256SUMS" | sha256sum --check --quiet) || die "the unpacked binaries do not match SHA256SUMS"

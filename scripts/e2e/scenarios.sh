@@ -171,7 +171,7 @@ job_go() { k exec -n "$1" "$(job_pod "$1" "$2")" -- touch /tmp/go >/dev/null; }
 # dependencies waited for by `kubectl get ...; sleep 2` in a kubectl image. The Secret is created
 # last; the figure is from its creation to each app container's first line.
 scenario_and() {
-    local trials=${KWAIT_E2E_TRIALS:-3} t ns ip t0 kw=() lp=() a b loop= lb=skipped
+    local trials=${KWAIT_E2E_TRIALS:-3} t ns ip t0 kw=() lp=() a b loop='' lb=skipped
     [ -n "${KUBECTL_STATIC:-}" ] || [ -n "${KWAIT_E2E_KUBECONFIG:-}" ] && loop=1
     for ((t = 1; t <= trials; t++)); do
         ns=e2e-and-$t
@@ -526,5 +526,6 @@ scenarios_run() {
     if [ -n "${KWAIT_E2E_KUBECONFIG:-}" ]; then
         k delete ns -l kwait-e2e=1 --wait=false >/dev/null 2>&1 || true
     fi
+    # shellcheck disable=SC2034 # read by scripts/e2e.sh
     E2E_PASSED=$pass E2E_FAILED=$fail
 }
