@@ -901,3 +901,49 @@ fn stuck_report(c: &Cluster, state: &str) -> String {
     );
     rep
 }
+
+// Regression (issue 22): at FailureTarget time `status.failed` still reads 0; the report said
+// "(failed 0, succeeded 0)" and "0 pods failed" next to "failed pod: ... exited 3".
+#[test]
+fn failure_target_before_the_pods_are_counted_does_not_say_0_pods_failed() {
+    let c = Cluster::new("job-target-uncounted");
+    c.api
+        .create("jobs", NS, job("migrate", json!({}), running(0)));
+    create_failed_pod(&c.api);
+    let k = spawn(c.kwait(&["wait-job", "migrate", "--timeout", "10s"]));
+    eventually("kwait watches the Job", LIMIT, || {
+        (c.api.count_for("watch", "jobs") >= 1).then_some(())
+    });
+    let msg = "Container migrate for pod crs/migrate-x7k2p failed with exit code 3 matching FailJob rule at index 0";
+    c.api.patch_status(
+        "jobs",
+        NS,
+        "migrate",
+        json!({"status": {"active": 0, "failed": 0, "terminating": 1, "conditions": [cond("FailureTarget", "PodFailurePolicy", msg)]}}),
+    );
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let rep = report(&r, "kwait: failed after ");
+    assert!(
+        rep.contains(&format!(
+            "  last seen : failed: PodFailurePolicy: {msg} (its pods not counted yet)"
+        )),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("the controller has not counted its failed pods yet"),
+        "{rep}"
+    );
+    let said = |label: &str| {
+        rep.lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(!said("  last seen").contains("failed 0"), "{rep}");
+    assert!(!said("  cause").contains("0 pods failed"), "{rep}");
+    assert!(
+        rep.contains("  failed pod: migrate-x7k2p container migrate exited 3 (Error)"),
+        "{rep}"
+    );
+}

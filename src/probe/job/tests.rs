@@ -1019,3 +1019,59 @@ fn a_termination_message_or_a_reason_with_a_newline_cannot_forge_a_line() {
     let name = Key::of(&listed).name;
     assert!(!name.contains('\n') && !name.contains('\u{1b}'), "{name:?}");
 }
+
+// Regression (issue 22): at FailureTarget time `status.failed` still reads 0, and the report
+// said "failed 0, succeeded 0 ... 0 pods failed" next to "failed pod: ... exited 1".
+#[test]
+fn failure_target_before_the_pods_are_counted_does_not_say_0_pods_failed() {
+    let target = cond(
+        "FailureTarget",
+        "PodFailurePolicy",
+        "Container migrate for pod crs/migrate-abc failed with exit code 1 matching FailJob rule at index 0",
+    );
+    let status = json!({
+        "startTime": "2025-05-01T10:00:00Z", "active": 0, "failed": 0, "succeeded": 0,
+        "terminating": 1, "uncountedTerminatedPods": {}, "conditions": [target.clone()],
+    });
+    let j = job("migrate", "2025-05-01T10:00:00Z", status);
+    let c = judge(&j, "crs", "migrate");
+    let o = failed_obs(&c);
+    assert!(
+        o.state.ends_with("(its pods not counted yet)"),
+        "{}",
+        o.state
+    );
+    let cause = o.cause.as_deref().unwrap_or_default();
+    assert!(
+        cause.contains("the controller has not counted its failed pods yet"),
+        "{cause}"
+    );
+    assert!(!cause.contains("0 pods failed"), "{cause}");
+
+    // The failed pod is known by uid, not yet in the count: it counts.
+    let status = json!({
+        "startTime": "2025-05-01T10:00:00Z", "active": 0, "failed": 0, "succeeded": 0,
+        "uncountedTerminatedPods": {"failed": ["9d0c3b1e-0f1d-4c53-9a5a-3c2b7f0f3b11"]},
+        "conditions": [target],
+    });
+    let j = job("migrate", "2025-05-01T10:00:00Z", status);
+    let c = judge(&j, "crs", "migrate");
+    let o = failed_obs(&c);
+    assert!(o.state.ends_with("(failed 1, succeeded 0)"), "{}", o.state);
+    assert!(
+        o.cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("; 1 pods failed, 0 succeeded."),
+        "{:?}",
+        o.cause
+    );
+
+    // Failed=True is written after the counts: 0 is a real 0 there.
+    let status = json!({
+        "failed": 0, "conditions": [cond("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")],
+    });
+    let j = job("migrate", "2025-05-01T10:00:00Z", status);
+    let o = failed_obs(&judge(&j, "crs", "migrate")).clone();
+    assert!(o.state.ends_with("(failed 0, succeeded 0)"), "{}", o.state);
+}
