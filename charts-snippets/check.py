@@ -80,6 +80,7 @@ COMMANDS = {
     "wait-configmap": ({"--key"}, set()),
     "wait-service": ({"--port", "--min-ready"}, set()),
     "wait-ready": ({"-l", "--selector", "--condition", "--json-path", "--equals"}, {"--any"}),
+    "wait-deleted": ({"-l", "--selector"}, {"--any"}),
     "wait-postgres": ({"--user", "--database", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
     "wait-redis": ({"--user", "--password-file", "--ca-cert"}, {"--tls", "--insecure-skip-tls-verify"}),
 }
@@ -174,11 +175,11 @@ def parse_contract(args, globals_inside=True):
     want_pos = 0 if (cmd == "wait-job" and sel) else 1
     if len(pos) != want_pos:
         raise ValueError("%s takes %d positional argument(s), got %r" % (cmd, want_pos, pos))
-    if cmd == "wait-ready":
+    if cmd in ("wait-ready", "wait-deleted"):
         if sel and "/" in pos[0]:
-            raise ValueError("wait-ready takes KIND/NAME or KIND -l SELECTOR, not both")
+            raise ValueError("%s takes KIND/NAME or KIND -l SELECTOR, not both" % cmd)
         if not sel and not re.match(r"^[^/]+/[^/]+$", pos[0]):
-            raise ValueError("wait-ready needs KIND/NAME, or KIND with -l")
+            raise ValueError("%s needs KIND/NAME, or KIND with -l" % cmd)
         ready_type(pos[0].split("/")[0])
         if "--any" in opts and not sel:
             raise ValueError("--any needs -l")
@@ -253,12 +254,15 @@ def target_namespace(glob, opts, default):
     return default
 
 
-def contract_rules(args, default_ns):
+def contract_rules(args, default_ns, events_ns=None):
     """{namespace: (required, optional)} RBAC rules for a kwait command line (one target or
     several), as the contract states them; namespaces whose targets need no rule are absent;
-    rules on cluster-scoped types are under CLUSTER (a ClusterRole)."""
+    rules on cluster-scoped types are under CLUSTER (a ClusterRole). With events_ns (the pod's
+    namespace, when the pod records Events), the optional create/patch on events there."""
     glob, targets = parse_command_line(args)
     out = {}
+    if events_ns:
+        out.setdefault(events_ns, ([], []))[1].append(EVENTS_RULE)
     for cmd, pos, opts in targets:
         req, opt = target_rules(cmd, pos, opts)
         for r, which in [(r, 0) for r in req] + [(r, 1) for r in opt]:
@@ -290,7 +294,8 @@ def target_rules(cmd, pos, opts):
         req.append(rule("", "services", ["get", "watch"], pos))
         req.append(rule("discovery.k8s.io", "endpointslices", ["list", "watch"]))
         opt.append(rule("", "pods", ["list"]))
-    elif cmd == "wait-ready":
+    elif cmd in ("wait-ready", "wait-deleted"):
+        # wait-deleted needs what wait-ready needs: the object by name, or list by label
         kind, _, name = pos[0].partition("/")
         group, plural, namespaced = ready_type(kind)
         if name:
@@ -301,6 +306,10 @@ def target_rules(cmd, pos, opts):
         req.append(r)
     # wait-http, wait-tcp, wait-postgres, wait-redis: no Kubernetes object, no rule
     return req, opt
+
+
+# Events on the waiting pod (kwait records them when POD_NAME and POD_NAMESPACE are set).
+EVENTS_RULE = {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
 
 
 def rule(group, resource, verbs, names=None):
@@ -339,21 +348,27 @@ class Kwait:
         self.path = path
         self.cache = {}
 
-    def _run(self, flag, args, ns):
+    def _run(self, flag, args, ns, events_ns=None):
+        # as in the pod: POD_NAMESPACE where the chart sets it (Events on), else no Events
         env = dict(os.environ, KWAIT_NAMESPACE=ns)
+        env.pop("POD_NAMESPACE", None)
+        if events_ns:
+            env["POD_NAMESPACE"] = events_ns
+        else:
+            env["KWAIT_NO_EVENTS"] = "true"
         r = run([self.path, flag] + args, env=env, timeout=30)
         if r.returncode != 0:
             raise RuntimeError("kwait %s %s: exit %d: %s" % (flag, " ".join(args), r.returncode,
                                                             (r.stderr or r.stdout).strip()[:400]))
         return r.stdout + r.stderr
 
-    def dry_run(self, args, ns, targets, pod_args=None, absent=()):
+    def dry_run(self, args, ns, targets, pod_args=None, absent=(), events_ns=None):
         """Run --dry-run and --dry-run=rbac on args (files from mounted volumes replaced by
         stand-ins); return {namespace: rules} of the printed Roles (one, with no rules, when no
         target needs any). With pod_args (the args as the pod runs them),
         also run --dry-run on those: the files that are absent here (`absent`) must be named
         in a `kwait: note:` line, not fail the run (the pod will have them)."""
-        out = self._run("--dry-run", args, ns)
+        out = self._run("--dry-run", args, ns, events_ns)
         if targets > 1:
             head = "kwait: would wait for %d targets at once" % targets
             if not any(line.startswith(head) for line in out.splitlines()):
@@ -363,13 +378,13 @@ class Kwait:
                 raise RuntimeError("kwait --dry-run %s: %d targets listed, expected %d:\n%s" % (
                     " ".join(args), len(listed), targets, out[:600]))
         if pod_args is not None and absent:
-            out = self._run("--dry-run", pod_args, ns)
+            out = self._run("--dry-run", pod_args, ns, events_ns)
             notes = [line for line in out.splitlines() if line.startswith("kwait: note:")]
             for path in absent:
                 if not any(path in n for n in notes):
                     raise RuntimeError("kwait --dry-run %s: no 'kwait: note:' line names the absent %s:\n%s" % (
                         " ".join(pod_args), path, out[:600]))
-        out = self._run("--dry-run=rbac", args, ns)
+        out = self._run("--dry-run=rbac", args, ns, events_ns)
         where = "kwait --dry-run=rbac %s" % " ".join(args)
         docs = [d for d in yaml.safe_load_all(out) if d]
         roles = [d for d in docs if d.get("kind") in ("Role", "ClusterRole")]
@@ -550,9 +565,17 @@ def check_objects(label, docs, expect, kwait, scratch):
                 if e["name"] == "KWAIT_NAMESPACE":
                     ref = (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
                     default_ns = obj_ns if ref == "metadata.namespace" else (e.get("value") or obj_ns)
+            # Events on the pod: the chart sets POD_NAMESPACE from the downward API
+            events_ns = None
+            for e in c.get("env") or []:
+                if e["name"] == "POD_NAMESPACE":
+                    ref = (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+                    if ref != "metadata.namespace":
+                        fail("%s: %s POD_NAMESPACE is not the downward API's metadata.namespace" % (label, key))
+                    events_ns = obj_ns
             try:
                 glob, targets = parse_command_line(args)
-                contract = contract_rules(args, default_ns)
+                contract = contract_rules(args, default_ns, events_ns)
             except ValueError as e:
                 fail("%s: %s args %r are not a valid kwait command line: %s" % (label, key, args, e))
                 continue
@@ -564,7 +587,8 @@ def check_objects(label, docs, expect, kwait, scratch):
                 absent = [args[i + 1] for i, a in enumerate(args[:-1])
                           if a in FILE_OPTIONS and not os.path.exists(args[i + 1])]
                 try:
-                    got = kwait.dry_run(run_args, default_ns, len(targets), pod_args=args, absent=absent)
+                    got = kwait.dry_run(run_args, default_ns, len(targets), pod_args=args, absent=absent,
+                                        events_ns=events_ns)
                     count("args accepted by kwait --dry-run")
                     if len(targets) > 1:
                         count("several targets listed by kwait --dry-run")
@@ -594,9 +618,10 @@ def check_objects(label, docs, expect, kwait, scratch):
                     fail("%s: %s: %s" % (label, key, e))
             sa = spec.get("serviceAccountName") or "default"
             for ns, (req, opt, *from_kwait) in sorted(contract.items()):
-                if not req:
+                # a pod that waits for no Kubernetes object may still record Events
+                if not req and EVENTS_RULE not in opt:
                     continue
-                if spec.get("automountServiceAccountToken") is False:
+                if req and spec.get("automountServiceAccountToken") is False:
                     fail("%s: %s waits for a Kubernetes object but the pod has no service account token" % (label, key))
                 pods_by_sa.setdefault((ns, obj_ns, sa), []).append((key, req, opt, bool(from_kwait)))
 
@@ -612,10 +637,24 @@ def check_objects(label, docs, expect, kwait, scratch):
             count("args equal to expect.yaml")
 
     # 5. RBAC (ClusterRoles and their bindings under the pseudo-namespace CLUSTER)
+    seen_names = {}
     def scope(d):
         return CLUSTER if d["kind"].startswith("Cluster") else d["metadata"].get("namespace", ns_default)
-    roles = {(scope(d), d["metadata"]["name"]): d
-             for d in docs if d.get("kind") in ("Role", "ClusterRole")}
+    roles = {}
+    for d in docs:
+        if d.get("kind") not in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"):
+            continue
+        # one name, one content: applying a second Role of the same name with other rules would
+        # silently take the first pod's permissions away (issue #22)
+        k = (d["kind"], scope(d), d["metadata"]["name"])
+        body = json.dumps({f: d.get(f) for f in ("rules", "roleRef", "subjects")}, sort_keys=True)
+        if seen_names.setdefault(k, body) != body:
+            fail("%s: two different %s named %s in %s: the second would replace the first" % (
+                label, d["kind"], k[2], k[1]))
+        else:
+            count("RBAC names rendered with one content each")
+        if d["kind"] in ("Role", "ClusterRole"):
+            roles[(scope(d), d["metadata"]["name"])] = d
     kwait_roles = {k: r for k, r in roles.items()
                    if (r["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "kwait"}
     granted = {}  # (role ns, sa ns, sa) -> tuples from kwait Roles

@@ -148,14 +148,26 @@ echo "binary: $bin_bytes bytes (hard cap $MAX_BINARY)"
 [ "$bin_bytes" -le "$MAX_BINARY" ] || fail "binary is $bin_bytes bytes, over the budget of $MAX_BINARY"
 
 # ---------------------------------------------------------------------------------------------
-# A loopback server for the real checks (bounded: killed on exit, and by its own alarm).
+# A loopback server for the real checks, for as long as this script runs.
 rm -rf "$OUT"
 mkdir -p "$OUT/www"
 printf '{"status":"healthy"}\n' >"$OUT/www/health"
+# The helper servers live as long as this script: its trap kills them, and should the script die
+# without running it (SIGKILL), they notice their parent is gone. No timer of their own: a slow
+# machine's Dockerfile builds outlasted one, and the later checks found no server.
+cat >"$OUT/lifetime.py" <<'EOF'
+import os, threading, time
+parent = os.getppid()
+def orphaned():
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+EOF
 cat >"$OUT/serve.py" <<'EOF'
-import http.server, os, signal, sys
+import http.server, os, sys
+import lifetime  # noqa: F401 (ends this server with the script)
 os.chdir(sys.argv[1])
-signal.alarm(600)
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a):
         pass
@@ -225,8 +237,8 @@ printf '127.0.0.1 localhost\n127.0.0.1 db-from-hosts\n' >"$NAMES/etc/hosts"
 printf 'search crs.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.153\noptions ndots:5\n' \
     >"$NAMES/etc/resolv.conf"
 cat >"$OUT/dns.py" <<'PY'
-import signal, socket, struct, sys
-signal.alarm(600)
+import socket, struct, sys
+import lifetime  # noqa: F401 (ends this server with the script)
 ready, log = sys.argv[1:]
 known = {"postgres.crs.svc.cluster.local": "127.0.0.1"}
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -21,6 +21,9 @@ Examples:
   # Wait for the newest migration Job; exit 1 at once if it failed
   kwait wait-job -l app.kubernetes.io/component=migrations
 
+  # A pre-install hook: wait until the previous release's migration Job is gone
+  kwait wait-deleted job/migrate
+
   # Wait for LiteLLM's readiness endpoint to report healthy
   kwait wait-http http://litellm:4000/health/readiness --json-path '$.status' --equals healthy
 
@@ -41,6 +44,25 @@ Examples:
 Exit codes: 0 ready, 1 failed for good (e.g. the Job failed), 2 bad usage or configuration,
 124 timed out, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 Every global option can also be set by its KWAIT_* environment variable (shown in brackets).";
+
+const READY_RULES: &str = "\
+Judged by the kstatus rules (sigs.k8s.io/cli-utils); a status for an older generation is never
+ready. Where kwait differs on purpose (the README has the whole table):
+  Job                  must complete (kstatus: a running Job is current); a suspended one has not
+  LoadBalancer Service needs an ingress address, as Helm's --wait (kstatus: a cluster IP)
+  custom resource      no status yet = not ready (kstatus: current)
+  Ready condition      its own observedGeneration, else the status's, must be current
+  Pod                  crash loop, Unschedulable: waited through, named at the deadline (kstatus:
+                       failed); phase Failed fails (kstatus: current)
+  Deployment           paused: judged by its counts and Available (kstatus: in progress for ever)
+  StatefulSet          OnDelete: every replica ready (kstatus: current at once)
+  DaemonSet            OnDelete: updated pods not awaited (kstatus: awaited)
+  PVC, Stalled         a Lost claim fails (kstatus: in progress); Stalled of an older generation
+                       waits (kstatus: failed)
+--condition as kubectl wait: type and status compared without case; the condition's own
+observedGeneration, else the status's, must be current. --json-path: RFC 9535, every match
+must equal --equals (kubectl wait: its own dialect, refuses several matches); a match in a
+status of an older generation is not ready.";
 
 /// Wait until a Kubernetes dependency is really ready, and say why when it is not.
 #[derive(Debug, Parser)]
@@ -169,11 +191,22 @@ pub struct Global {
     )]
     pub termination_log: Option<PathBuf>,
 
+    /// Record no Events on kwait's own pod (recorded when POD_NAME and POD_NAMESPACE are set,
+    /// for kubectl describe pod) and drop their RBAC rule
+    #[arg(long, global = true, env = "KWAIT_NO_EVENTS",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_events: bool,
+
     /// Validate, print what would be waited for and the RBAC it needs, contact nothing;
     /// --dry-run=rbac prints the RBAC as a Role
     #[arg(long, global = true, env = "KWAIT_DRY_RUN", value_name = "rbac",
           num_args = 0..=1, require_equals = true, default_missing_value = "plan")]
     pub dry_run: Option<String>,
+
+    /// The name of the Role (and ClusterRole) --dry-run=rbac prints [default: kwait-<first
+    /// object>-<hash of its rules>: different rules, different names]
+    #[arg(long, global = true, env = "KWAIT_ROLE_NAME", value_name = "NAME")]
+    pub role_name: Option<String>,
 }
 
 /// The dependency kinds (named `wait-*` on the command line, as the contract says).
@@ -188,9 +221,13 @@ pub enum Command {
     #[command(name = "wait-configmap", visible_aliases = ["configmap", "cm"])]
     WaitConfigmap(ConfigMapArgs),
 
-    /// Wait until any Kubernetes object is ready, judged as Flux and kubectl rollout status judge it
-    #[command(name = "wait-ready", visible_alias = "ready")]
+    /// Wait until any Kubernetes object is ready by its kind's rules (kstatus', a few stricter)
+    #[command(name = "wait-ready", visible_alias = "ready", after_help = READY_RULES)]
     WaitReady(ReadyArgs),
+
+    /// Wait until an object is deleted: gone, or replaced by a new one of the same name
+    #[command(name = "wait-deleted", visible_alias = "deleted", after_help = DELETED_EXAMPLES)]
+    WaitDeleted(DeletedArgs),
 
     /// Wait until a Service has ready endpoints (over its EndpointSlices)
     #[command(name = "wait-service", visible_aliases = ["service", "svc"])]
@@ -263,6 +300,40 @@ pub struct ReadyArgs {
     #[arg(long, value_name = "VALUE", requires = "json_path")]
     pub equals: Option<String>,
 }
+
+/// `wait-deleted KIND/NAME` or `wait-deleted KIND -l SELECTOR [--any]`
+#[derive(Debug, Args)]
+pub struct DeletedArgs {
+    /// KIND/NAME (job/migrate, ns/old, widgets.example.com/w), or KIND with -l; KIND is a
+    /// plural, singular, kind or short name, optionally .GROUP
+    pub target: String,
+    /// A label selector: every object it matches when the wait starts must be gone (see --any)
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// With -l: one of the objects matched at the start gone (or replaced) is enough
+    #[arg(long, requires = "selector")]
+    pub any: bool,
+}
+
+const DELETED_EXAMPLES: &str = "\
+Gone means: the object is not found (404), or the name now holds another object (another uid
+than the one first seen). An object that does not exist when the wait starts is already gone
+(as kubectl wait --for=delete). A type the API server does not serve is not taken for gone
+(a typo looks the same as a removed CRD): kwait waits, naming it. While an object is held, the state
+names its deletionTimestamp and every finalizer left on it. With -l, the objects are those the
+selector matches at the first answer; objects created later are new ones, not waited for.
+RBAC: get and watch on the object (list and watch with -l), as kwait --dry-run=rbac prints.
+
+Examples:
+  # A pre-install hook: wait for the previous release's migration Job to be gone
+  kwait wait-deleted job/migrate --timeout 2m
+
+  # Wait for a terminating namespace to go before creating it again
+  kwait wait-deleted ns/old
+
+  # Wait until every pod of the old version is gone, or until any one of them is
+  kwait wait-deleted pods -l app=web,version=v1
+  kwait wait-deleted pods -l app=web,version=v1 --any";
 
 /// `wait-service NAME [--port P] [--min-ready N]`
 #[derive(Debug, Args)]

@@ -102,6 +102,35 @@ pub fn civil_time(y: i64, m: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<Sys
     Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
+/// An RFC 3339 UTC time with `digits` (3 or 6) fractional digits, without a date-time crate
+/// (days-to-civil, Howard Hinnant): `2026-11-22T02:18:43.123Z` for the JSON lines' `time`,
+/// `2026-11-22T02:18:43.123456Z` for an Event's `eventTime` (a Kubernetes MicroTime).
+pub fn format_rfc3339(t: SystemTime, digits: u32) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let frac = if digits >= 6 {
+        format!("{:06}", d.subsec_micros())
+    } else {
+        format!("{:03}", d.subsec_millis())
+    };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{frac}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+    )
+}
+
 /// An RFC 3339 time as Kubernetes writes it (`2026-11-22T05:00:00Z`, fractional seconds and
 /// numeric offsets allowed).
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {

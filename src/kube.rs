@@ -10,6 +10,7 @@
 
 mod auth;
 pub mod discovery;
+mod events;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -541,7 +542,7 @@ impl Kube {
 }
 
 impl Conn {
-    /// Sends a GET built by kube-core's request builder; the answer's headers are in. Runs the
+    /// Sends a request built by kube-core's request builder; the answer's headers are in. Runs the
     /// exec credential plugin first when its credential is needed (dropping the future kills it).
     async fn start(
         &self,
@@ -565,10 +566,17 @@ impl Conn {
             }
         }
         let http = lock(&self.http).clone();
-        let mut rb = http.get(url);
+        // GET for every read; POST and PATCH only for the Events kwait records (kube/events.rs).
+        let mut rb = http.request(req.method().clone(), url);
         // Only discovery sets one (aggregated discovery's Accept); kube-core's GETs set none.
         if let Some(accept) = req.headers().get(http::header::ACCEPT) {
             rb = rb.header(reqwest::header::ACCEPT, accept.clone());
+        }
+        if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
+            rb = rb.header(reqwest::header::CONTENT_TYPE, ct.clone());
+        }
+        if !req.body().is_empty() {
+            rb = rb.body(req.body().clone());
         }
         for (name, value) in applied.headers {
             rb = rb.header(name, value);

@@ -7,6 +7,7 @@ mod backoff;
 mod check;
 mod cli;
 mod duration;
+mod events;
 mod exit;
 mod kube;
 mod net;

@@ -93,6 +93,10 @@ pub struct Plan {
     pub output: Output,
     /// `--dry-run`: print instead of waiting.
     pub dry_run: Option<DryRun>,
+    /// `--role-name`: the Role's name in `--dry-run=rbac` (and the base of the forbidden hint's).
+    pub role_name: Option<String>,
+    /// Record Events on kwait's own pod (`--no-events`: off).
+    pub events: bool,
     /// What to wait for: one or more targets (joined by `--and`), awaited at once.
     pub targets: Vec<Planned>,
 }
@@ -179,6 +183,8 @@ pub enum Target {
     },
     /// `wait-ready`.
     Ready(Box<ReadyTarget>),
+    /// `wait-deleted`.
+    Deleted(Box<DeletedTarget>),
     /// `wait-service`.
     Service {
         /// The Service's name.
@@ -229,6 +235,26 @@ pub struct ReadyTarget {
     pub any: bool,
     /// How to judge it.
     pub judge: ReadyJudge,
+}
+
+/// `wait-deleted`: an object of any type, or the objects a selector matches, to be gone.
+#[derive(Debug, Clone)]
+pub struct DeletedTarget {
+    /// The type as given, resolved by discovery (as `wait-ready`'s).
+    pub kind: String,
+    /// What the table of known types says of it.
+    pub known: Option<kinds::Known>,
+    /// By name, or by label selector.
+    pub select: JobSelect,
+    /// With a selector: one of the objects matched at the start gone (or replaced) is enough.
+    pub any: bool,
+}
+
+impl DeletedTarget {
+    /// The type as a user reads it: its kind when known (`Job`), else as given.
+    pub fn kind_shown(&self) -> &str {
+        self.known.map_or(self.kind.as_str(), |k| k.kind)
+    }
 }
 
 /// How `wait-ready` judges an object.
@@ -401,6 +427,9 @@ impl Plan {
         if let Some(ns) = &g.namespace {
             check_dns_label("--namespace", ns)?;
         }
+        if let Some(name) = &g.role_name {
+            check_object_name("--role-name", name)?;
+        }
         if let Some(ctx) = &g.context
             && ctx.is_empty()
         {
@@ -433,6 +462,8 @@ impl Plan {
                 termination_log: g.termination_log,
             },
             dry_run,
+            role_name: g.role_name,
+            events: !g.no_events,
             targets,
         })
     }
@@ -457,6 +488,15 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
             Target::ConfigMap { name, keys }
         }
         Command::WaitReady(args) => Target::Ready(Box::new(ready_target(args)?)),
+        Command::WaitDeleted(args) => {
+            let (kind, select) = object_select("wait-deleted", &args.target, args.selector)?;
+            Target::Deleted(Box::new(DeletedTarget {
+                known: kinds::known(&kind),
+                kind,
+                select,
+                any: args.any,
+            }))
+        }
         Command::WaitService(cli::ServiceArgs {
             name,
             port,
@@ -547,26 +587,31 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
     })
 }
 
-/// `wait-ready`'s target: `KIND/NAME`, or `KIND` with `-l`.
-fn ready_target(args: cli::ReadyArgs) -> Result<ReadyTarget, PlanError> {
-    let (kind, select) = match (args.target.split_once('/'), args.selector) {
+/// The type and the object(s) of `wait-ready` and `wait-deleted` (`command`): `KIND/NAME`, or
+/// `KIND` with `-l SELECTOR`.
+fn object_select(
+    command: &str,
+    target: &str,
+    selector: Option<String>,
+) -> Result<(String, JobSelect), PlanError> {
+    let (kind, select) = match (target.split_once('/'), selector) {
         (Some((kind, name)), None) => {
             check_object_name("KIND/NAME", name)?;
             (kind.to_string(), JobSelect::Name(name.to_string()))
         }
         (None, Some(sel)) => {
             check_label_selector(&sel)?;
-            (args.target.clone(), JobSelect::Selector(sel))
+            (target.to_string(), JobSelect::Selector(sel))
         }
         (Some(_), Some(_)) => {
-            return Err(PlanError::Conflict(
-                "wait-ready takes KIND/NAME or KIND -l SELECTOR, not both".into(),
-            ));
+            return Err(PlanError::Conflict(format!(
+                "{command} takes KIND/NAME or KIND -l SELECTOR, not both"
+            )));
         }
         (None, None) => {
             return Err(PlanError::invalid(
                 "KIND/NAME",
-                &args.target,
+                target,
                 "give the object as KIND/NAME (e.g. deploy/web), or a KIND with -l SELECTOR",
             ));
         }
@@ -583,6 +628,12 @@ fn ready_target(args: cli::ReadyArgs) -> Result<ReadyTarget, PlanError> {
             "a resource type: a plural, singular, kind or short name, optionally .GROUP (e.g. deploy, hr, widgets.example.com)",
         ));
     }
+    Ok((kind, select))
+}
+
+/// `wait-ready`'s target: `KIND/NAME`, or `KIND` with `-l`.
+fn ready_target(args: cli::ReadyArgs) -> Result<ReadyTarget, PlanError> {
+    let (kind, select) = object_select("wait-ready", &args.target, args.selector)?;
     let judge = match (args.condition, args.json_path) {
         (Some(c), _) => {
             let (kind, status) = match c.split_once('=') {

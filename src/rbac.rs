@@ -2,7 +2,7 @@
 //! (a Role as YAML) and the forbidden hint's `kubectl create role` commands, so they cannot
 //! drift apart (the Helm chart is checked against `--dry-run=rbac` in CI).
 
-use crate::plan::{JobSelect, ReadyTarget, Target, kinds};
+use crate::plan::{DeletedTarget, JobSelect, ReadyTarget, Target, kinds};
 
 /// One RBAC rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,10 @@ pub fn rules(target: &Target) -> Vec<Rule> {
             false,
         )],
         Target::Ready(r) => ready_rules(r).into_iter().collect(),
+        Target::Deleted(d) => deleted_resource(d)
+            .map(|(group, plural, namespaced)| deleted_rule(d, &group, &plural, namespaced))
+            .into_iter()
+            .collect(),
         Target::Service { name, .. } => vec![
             rule(
                 "",
@@ -154,11 +158,35 @@ pub fn rules(target: &Target) -> Vec<Rule> {
     }
 }
 
+/// The rule for the Events kwait records on its own pod (`src/events.rs`), granted in the pod's
+/// namespace: `create` for a new Event, `patch` for its series. RBAC cannot narrow `create` to
+/// names, and the names are made when written.
+pub fn events_rule() -> Rule {
+    Rule {
+        group: "events.k8s.io".to_string(),
+        resource: "events".to_string(),
+        names: Vec::new(),
+        verbs: &["create", "patch"],
+        why: "optional: record Events on kwait's own pod, so kubectl describe pod shows why it waits (in the pod's namespace; --no-events drops this rule)",
+        optional: true,
+        cluster: false,
+    }
+}
+
 /// The group, plural and scope of `wait-ready`'s type as far as they are known without the
 /// server: from the table of known types, or from a `PLURAL.GROUP` name (taken as namespaced).
 /// `None` for any other name: discovery finds the type when kwait runs.
 pub fn ready_resource(r: &ReadyTarget) -> Option<(String, String, bool)> {
-    match (r.known, kinds::qualified(&r.kind)) {
+    object_resource(r.known, &r.kind)
+}
+
+/// [`ready_resource`] for `wait-deleted`.
+pub fn deleted_resource(d: &DeletedTarget) -> Option<(String, String, bool)> {
+    object_resource(d.known, &d.kind)
+}
+
+fn object_resource(known: Option<kinds::Known>, kind: &str) -> Option<(String, String, bool)> {
+    match (known, kinds::qualified(kind)) {
         (Some(k), _) => Some((k.group.to_string(), k.plural.to_string(), k.namespaced)),
         (None, Some((plural, group))) => Some((group, plural.to_ascii_lowercase(), true)),
         (None, None) => None,
@@ -169,18 +197,37 @@ pub fn ready_resource(r: &ReadyTarget) -> Option<(String, String, bool)> {
 /// selector; cluster-scoped types through a ClusterRole. `None` when the type is known only to
 /// the server (see [`ready_resource`]).
 pub fn ready_rule(r: &ReadyTarget, group: &str, plural: &str, namespaced: bool) -> Rule {
-    let (names, verbs, why): (Vec<String>, &'static [&'static str], &'static str) = match &r.select
-    {
-        JobSelect::Name(n) => (
-            vec![n.clone()],
-            &["get", "watch"],
-            "read the object; watch it to react at once",
-        ),
-        JobSelect::Selector(_) => (
-            vec![],
-            &["list", "watch"],
-            "find the objects by label; watch them to react at once",
-        ),
+    let why = match &r.select {
+        JobSelect::Name(_) => "read the object; watch it to react at once",
+        JobSelect::Selector(_) => "find the objects by label; watch them to react at once",
+    };
+    object_rule(&r.select, why, group, plural, namespaced)
+}
+
+/// `wait-deleted`'s one rule: as `wait-ready`'s, `get`/`watch` on the object by name, or
+/// `list`/`watch` for a selector.
+pub fn deleted_rule(d: &DeletedTarget, group: &str, plural: &str, namespaced: bool) -> Rule {
+    let why = match &d.select {
+        JobSelect::Name(_) => {
+            "read the object (its uid, deletionTimestamp and finalizers); watch it to see it go at once"
+        }
+        JobSelect::Selector(_) => "find the objects by label; watch them to see them go at once",
+    };
+    object_rule(&d.select, why, group, plural, namespaced)
+}
+
+/// The one rule of a wait on any object: `get`/`watch` on it by name, or `list`/`watch` for a
+/// selector (a selector cannot name objects); cluster-scoped types through a ClusterRole.
+fn object_rule(
+    select: &JobSelect,
+    why: &'static str,
+    group: &str,
+    plural: &str,
+    namespaced: bool,
+) -> Rule {
+    let (names, verbs): (Vec<String>, &'static [&'static str]) = match select {
+        JobSelect::Name(n) => (vec![n.clone()], &["get", "watch"]),
+        JobSelect::Selector(_) => (vec![], &["list", "watch"]),
     };
     Rule {
         group: group.to_string(),
@@ -272,30 +319,99 @@ fn quote(s: &str) -> String {
     format!("\"{s}\"")
 }
 
-/// The name kwait suggests for its Role: `kwait-<name>` (or `kwait-<resource>` for selectors),
-/// cut to a valid length.
-pub fn role_name(target: &Target) -> String {
-    let base = match target {
-        Target::Ready(r) => match &r.select {
-            JobSelect::Name(n) => n.clone(),
-            JobSelect::Selector(_) => {
-                ready_resource(r).map_or_else(|| "objects".into(), |(_, p, _)| p)
-            }
-        },
-        Target::Secret { name, .. }
-        | Target::ConfigMap { name, .. }
-        | Target::Service { name, .. }
-        | Target::Certificate { name, .. } => name.clone(),
-        Target::Job {
-            select: JobSelect::Name(n),
-            ..
-        } => n.clone(),
-        Target::Job { .. } => "jobs".into(),
-        Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => "none".into(),
-    };
-    let mut n = format!("kwait-{base}");
-    n.truncate(63);
-    n.trim_end_matches(['-', '.']).to_string()
+/// How many hex digits of the rules' hash a Role name carries (32 bits): two different rule
+/// sets in one namespace share a name with odds of one in four billion.
+const HASH_DIGITS: usize = 8;
+
+/// The longest Role name kwait makes up (a label's length, easy to read and to type); a name
+/// chosen with `--role-name` may be a whole DNS-1123 subdomain (253).
+const NAME_MAX: usize = 63;
+
+/// The rules in one canonical text, whatever order the targets gave them in: one line per rule
+/// (`cluster|group|resource|verbs|names`, its names sorted), the lines sorted. Whether a rule is
+/// optional is not in it: an optional rule grants the same as a required one.
+fn canonical(rules: &[Rule]) -> String {
+    let mut lines: Vec<String> = rules
+        .iter()
+        .map(|r| {
+            let mut names = r.names.clone();
+            names.sort();
+            names.dedup();
+            format!(
+                "{}|{}|{}|{}|{}",
+                if r.cluster { "cluster" } else { "namespace" },
+                r.group,
+                r.resource,
+                r.verbs.join(","),
+                names.join(",")
+            )
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    lines.join("\n")
+}
+
+/// The first [`HASH_DIGITS`] hex digits of the SHA-256 of the rules' [`canonical`] text: the same
+/// for the same rules on every platform and in every version (std's `DefaultHasher` is neither).
+pub fn rules_hash(rules: &[Rule]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, canonical(rules).as_bytes());
+    digest
+        .as_ref()
+        .iter()
+        .take(HASH_DIGITS / 2)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `s` cut to `max` bytes (it is ASCII: a name) without a trailing `-` or `.`.
+fn cut(s: &str, max: usize) -> &str {
+    s.get(..max).unwrap_or(s).trim_end_matches(['-', '.'])
+}
+
+/// The name of a Role granting `rules`: `chosen` (`--role-name`) when given, else
+/// `kwait-<hint>-<hash>`, where the hash is [`rules_hash`] and the hint, for the reader only, is
+/// the first object the required rules name (the core group's first), else their first resource. Two
+/// different rule sets get two names, the same rules the same name in any order: applying a
+/// second Role never silently replaces another pod's permissions (`kwait-shared` once named
+/// the Roles of `wait-secret shared --and wait-job migrate-a` and of `... migrate-b` alike).
+pub fn role_name(rules: &[Rule], chosen: Option<&str>) -> String {
+    if let Some(name) = chosen {
+        return name.to_string();
+    }
+    if rules.is_empty() {
+        return "kwait-none".to_string();
+    }
+    // The hint: of the required rules (else of all), the first by group (the core group first),
+    // resource and names.
+    let mut sorted: Vec<&Rule> = rules.iter().collect();
+    sorted.sort_by_key(|r| (r.optional, &r.group, &r.resource, r.names.iter().min()));
+    let required = sorted.first();
+    let hint = required.map_or("none".to_string(), |r| {
+        r.names
+            .iter()
+            .min()
+            .cloned()
+            .unwrap_or_else(|| r.resource.clone())
+    });
+    let hash = rules_hash(rules);
+    let room = NAME_MAX - "kwait-".len() - 1 - hash.len();
+    format!("kwait-{}-{hash}", cut(&hint, room))
+}
+
+/// The name of the Role that a forbidden hint's `kubectl create role` grants `rule` with (one
+/// rule per command, as `kubectl create role` takes one set of verbs): [`role_name`] of that rule
+/// alone, or `<--role-name>-<hash>`, so that two hints (two targets, or two rules of one) never
+/// name one Role with different rules, and the same hint twice names the same Role.
+pub fn fix_role_name(rule: &Rule, chosen: Option<&str>) -> String {
+    let one = std::slice::from_ref(rule);
+    match chosen {
+        None => role_name(one, None),
+        Some(name) => {
+            let hash = rules_hash(one);
+            format!("{}-{hash}", cut(name, 253 - 1 - hash.len()))
+        }
+    }
 }
 
 /// A Kubernetes object name (DNS-1123 subdomain characters), safe to paste into a shell.
@@ -374,8 +490,12 @@ mod tests {
     use super::*;
 
     fn secret() -> Target {
+        secret_named("litellm-api-user")
+    }
+
+    fn secret_named(name: &str) -> Target {
         Target::Secret {
-            name: "litellm-api-user".into(),
+            name: name.into(),
             keys: vec![],
         }
     }
@@ -434,6 +554,90 @@ mod tests {
                 "jobs list,watch [] false",
             ]
         );
+    }
+
+    fn job(name: &str) -> Target {
+        Target::Job {
+            select: JobSelect::Name(name.into()),
+            all: false,
+            if_missing: crate::plan::IfMissing::Wait,
+        }
+    }
+
+    /// The merged rules of several targets, as `--dry-run=rbac` names its Role after them.
+    fn merged(targets: &[Target]) -> Vec<Rule> {
+        merge(targets.iter().flat_map(rules).collect())
+    }
+
+    /// Issue #22: `wait-secret shared --and wait-job migrate-a` and `... migrate-b` were both
+    /// granted by a Role `kwait-shared`; applying the second took the first pod's Job away.
+    #[test]
+    fn roles_sharing_a_first_target_but_not_their_rules_get_different_names() {
+        let a = role_name(&merged(&[secret_named("shared"), job("migrate-a")]), None);
+        let b = role_name(&merged(&[secret_named("shared"), job("migrate-b")]), None);
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with("kwait-shared-") && b.starts_with("kwait-shared-"),
+            "{a} {b}"
+        );
+    }
+
+    #[test]
+    fn the_same_rules_get_the_same_name_in_any_order() {
+        let one = role_name(&merged(&[secret_named("shared"), job("migrate-a")]), None);
+        let again = role_name(&merged(&[secret_named("shared"), job("migrate-a")]), None);
+        let swapped = role_name(&merged(&[job("migrate-a"), secret_named("shared")]), None);
+        assert_eq!((&one, &one), (&again, &swapped));
+        // Names joined in another order are the same rule.
+        let ab = role_name(&merged(&[secret_named("a"), secret_named("b")]), None);
+        let ba = role_name(&merged(&[secret_named("b"), secret_named("a")]), None);
+        assert_eq!(ab, ba);
+        assert!(ab.starts_with("kwait-a-"), "{ab}");
+    }
+
+    /// The hash is SHA-256 of a canonical text, pinned here: a chart re-rendered by a newer
+    /// kwait, or on another platform, must name the same Role.
+    #[test]
+    fn the_rules_hash_is_stable_across_versions_and_platforms() {
+        assert_eq!(
+            canonical(&rules(&secret())),
+            "namespace||secrets|get,watch|litellm-api-user"
+        );
+        // sha256("namespace||secrets|get,watch|litellm-api-user"), its first 4 bytes.
+        assert_eq!(rules_hash(&rules(&secret())), "e10164d3");
+        assert_eq!(
+            role_name(&rules(&secret()), None),
+            "kwait-litellm-api-user-e10164d3"
+        );
+    }
+
+    #[test]
+    fn a_long_object_name_is_cut_so_the_role_name_stays_63_characters() {
+        let long = "x".repeat(250);
+        let name = role_name(&rules(&secret_named(&long)), None);
+        assert_eq!(name.len(), 63, "{name}");
+        assert!(name.starts_with("kwait-xxx"), "{name}");
+    }
+
+    #[test]
+    fn a_chosen_role_name_is_used_as_given_and_fix_commands_add_their_rule_s_hash() {
+        let r = merged(&[secret_named("shared"), job("migrate-a")]);
+        assert_eq!(role_name(&r, Some("app-waits")), "app-waits");
+        let fixes: Vec<String> = r
+            .iter()
+            .map(|r| fix_role_name(r, Some("app-waits")))
+            .collect();
+        assert!(
+            fixes.iter().all(|f| f.starts_with("app-waits-")),
+            "{fixes:?}"
+        );
+        let mut unique = fixes.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), fixes.len(), "{fixes:?}");
+        // Without one: each rule's own name.
+        assert_eq!(fix_role_name(&r[0], None), role_name(&r[..1], None));
+        assert_ne!(fix_role_name(&r[0], None), fix_role_name(&r[1], None));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::check::{Class, Observation};
 use crate::duration::format as dur;
@@ -157,6 +157,8 @@ pub struct Reporter {
     index: Option<usize>,
     /// Shared by the reporter's clones (the watchdog's fallback holds one).
     seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+    /// Where the lines are also recorded as Events on kwait's pod (`src/events.rs`).
+    events: Option<crate::events::Handle>,
 }
 
 impl Reporter {
@@ -173,6 +175,19 @@ impl Reporter {
             what,
             index: None,
             seen: Default::default(),
+            events: None,
+        }
+    }
+
+    /// This reporter, its lines also recorded as Events with `events`.
+    pub fn with_events(self, events: Option<crate::events::Handle>) -> Reporter {
+        Reporter { events, ..self }
+    }
+
+    /// Records `text` as an Event with `reason`, when recording.
+    fn record(&self, reason: crate::events::Reason, text: &str) {
+        if let Some(e) = &self.events {
+            e.record(reason, text);
         }
     }
 
@@ -196,6 +211,7 @@ impl Reporter {
     pub fn ready(&self, s: &Summary) {
         if let Ending::Ready(detail) = &s.ending {
             let text = self.render(s);
+            self.record(crate::events::Reason::Ready, &text);
             self.event(0, "ready", &text, |j| {
                 j.num("elapsed_s", Some(s.elapsed.as_secs_f64()));
                 j.num("checks", Some(f64::from(s.checks)));
@@ -211,6 +227,7 @@ impl Reporter {
             |t| format!("timeout {}", dur(t)),
         );
         let text = format!("waiting for {}, {limit}", self.what);
+        self.record(crate::events::Reason::Waiting, &text);
         self.event(0, "start", &text, |j| {
             j.num("timeout_s", timeout.map(|t| t.as_secs_f64()));
         });
@@ -226,6 +243,21 @@ impl Reporter {
             seen.since = elapsed;
             seen.history.push(elapsed, obs.state.clone());
         }
+        let (text, actionable) = self.state_text(obs);
+        self.record(crate::events::Reason::of(obs.class), &text);
+        self.event(0, "state", &text, |j| {
+            j.num("elapsed_s", Some(elapsed.as_secs_f64()));
+            j.str("class", class_name(obs.class));
+            j.str("state", &obs.state);
+            if actionable {
+                j.list("fix", obs.fix.iter().map(String::as_str));
+            }
+        });
+    }
+
+    /// The line of a state, and whether it is one where the user must act (its fix comes with
+    /// it).
+    fn state_text(&self, obs: &Observation) -> (String, bool) {
         let mut text = format!("{}: {}", self.what, obs.state);
         let actionable = matches!(
             obs.class,
@@ -241,18 +273,14 @@ impl Reporter {
                 text.push_str(&format!("\n{label}{fix}"));
             }
         }
-        self.event(0, "state", &text, |j| {
-            j.num("elapsed_s", Some(elapsed.as_secs_f64()));
-            j.str("class", class_name(obs.class));
-            j.str("state", &obs.state);
-            if actionable {
-                j.list("fix", obs.fix.iter().map(String::as_str));
-            }
-        });
+        (text, actionable)
     }
 
-    /// The heartbeat while nothing changes.
+    /// The heartbeat while nothing changes: the state's Event counts one more.
     pub fn heartbeat(&self, elapsed: Duration, obs: Option<&Observation>) {
+        if let Some(o) = obs {
+            self.record(crate::events::Reason::of(o.class), &self.state_text(o).0);
+        }
         let state = obs.map_or("no answer yet", |o| o.state.as_str());
         let text = format!("still waiting ({}): {}: {state}", dur(elapsed), self.what);
         self.event(0, "heartbeat", &text, |j| {
@@ -272,8 +300,17 @@ impl Reporter {
         });
     }
 
+    /// A note, printed at -v only (not recorded as an Event).
+    pub fn note(&self, msg: &str) {
+        self.event(1, "note", msg, |j| j.str("note", msg));
+    }
+
     /// A warning: printed unless quiet.
     pub fn warn(&self, msg: &str) {
+        self.record(
+            crate::events::Reason::Misconfigured,
+            &format!("warning: {msg}"),
+        );
         self.event(0, "warning", &format!("warning: {msg}"), |j| {
             j.str("warning", msg)
         });
@@ -282,6 +319,9 @@ impl Reporter {
     /// The end of the wait: the ready line, or the report. Also writes the termination log.
     pub fn finish(&self, s: &Summary) {
         let text = self.render(s);
+        if let Some(reason) = final_reason(&s.ending) {
+            self.record(reason, &text);
+        }
         let (event, level) = match s.ending {
             Ending::Ready(_) => ("ready", 0),
             Ending::Failed => ("failed", -1),
@@ -400,8 +440,19 @@ impl Group {
     /// The reporter of each member.
     pub fn reporters(&self, output: &Output) -> Vec<Reporter> {
         (self.members.iter().enumerate())
-            .map(|(i, what)| Reporter::member(output, what.clone(), i))
+            .map(|(i, what)| {
+                Reporter::member(output, what.clone(), i).with_events(self.run.events.clone())
+            })
             .collect()
+    }
+
+    /// This group, its lines (and its members', see [`Group::reporters`]) also recorded as
+    /// Events with `events`.
+    pub fn with_events(self, events: Option<crate::events::Handle>) -> Group {
+        Group {
+            run: self.run.with_events(events),
+            ..self
+        }
     }
 
     /// The first line: how many targets, the first few by name, and for how long.
@@ -416,6 +467,7 @@ impl Group {
             named.push_str(&format!("; and {} more", n - START_NAMED));
         }
         let text = format!("waiting for {n} targets at once, {limit}: {named}");
+        self.run.record(crate::events::Reason::Waiting, &text);
         self.run.event(0, "start", &text, |j| {
             j.num("timeout_s", timeout.map(|t| t.as_secs_f64()));
             j.list("targets", self.members.iter().map(String::as_str));
@@ -426,6 +478,9 @@ impl Group {
     /// termination log.
     pub fn finish(&self, g: &GroupSummary) {
         let text = self.render(g);
+        if let Some(reason) = final_reason(&g.ending) {
+            self.run.record(reason, &text);
+        }
         let (event, level) = match g.ending {
             Ending::Ready(_) => ("ready", 0),
             Ending::Failed => ("failed", -1),
@@ -544,6 +599,17 @@ impl Group {
         }
         out.truncate(out.trim_end().len());
         out
+    }
+}
+
+/// The Event an ending is recorded as: none after a signal (the exit must not wait).
+fn final_reason(e: &Ending) -> Option<crate::events::Reason> {
+    use crate::events::Reason;
+    match e {
+        Ending::Ready(_) => Some(Reason::Ready),
+        Ending::Failed => Some(Reason::Failed),
+        Ending::TimedOut => Some(Reason::TimedOut),
+        Ending::Interrupted(_) | Ending::Cancelled => None,
     }
 }
 
@@ -777,32 +843,15 @@ impl JsonLine {
     }
 }
 
-/// `2026-11-22T02:18:43.123Z` without a date-time crate (days-to-civil, Howard Hinnant).
+/// `2026-11-22T02:18:43.123Z` (see [`crate::duration::format_rfc3339`]).
 fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    crate::duration::format_rfc3339(t, 3)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn reporter() -> Reporter {
         Reporter {
@@ -812,6 +861,7 @@ mod tests {
             what: "Secret crs/litellm-api-user (keys: API_KEY)".into(),
             index: None,
             seen: Default::default(),
+            events: None,
         }
     }
 

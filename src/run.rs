@@ -57,6 +57,19 @@ impl Voice {
         }
     }
 
+    /// This voice, its lines also recorded as Events on kwait's pod (`src/events.rs`).
+    fn with_events(self, events: Option<crate::events::Handle>) -> Voice {
+        match self {
+            Voice::One(r) => Voice::One(r.with_events(events)),
+            Voice::Many(g, members) => Voice::Many(
+                g.with_events(events.clone()),
+                (members.into_iter())
+                    .map(|r| r.with_events(events.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
     fn start(&self, timeout: Option<Duration>) {
         match self {
             Voice::One(r) => r.start(timeout),
@@ -229,7 +242,9 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
     if let Some(Err(e)) = prepared.into_iter().find(Result::is_err) {
         return usage(&e);
     }
-    let voice = Voice::new(&plan.output, built.iter().map(|b| b.what.clone()).collect());
+    let recorder = events_recorder(&plan, kube.as_ref());
+    let voice = Voice::new(&plan.output, built.iter().map(|b| b.what.clone()).collect())
+        .with_events(recorder.as_ref().map(crate::events::Recorder::handle));
     watchdog.report_as(voice.fallback(count, BUSY, ended.clone()));
     voice.start(plan.timeout);
     for (i, t) in plan.targets.iter().enumerate() {
@@ -362,7 +377,48 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
         }
     }
     let elapsed = started.elapsed();
-    watchdog.end(&ending, || voice.finish(&ending, elapsed, &summaries))
+    let code = watchdog.end(&ending, || voice.finish(&ending, elapsed, &summaries));
+    // The final Event and the series not yet brought up to date: a short flush, none after a
+    // signal (the exit must stay within a second), and a signal cuts it short.
+    if let Some(r) = recorder
+        && !matches!(ending, Ending::Interrupted(_))
+    {
+        tokio::select! {
+            biased;
+            _ = watchdog.signal() => {}
+            _ = r.flush(crate::events::FLUSH_BUDGET) => {}
+        }
+    }
+    code
+}
+
+/// The recorder of Events on kwait's own pod, unless `--no-events` or not in a pod that says
+/// its name (said at -v). Its warnings are printed, never recorded.
+fn events_recorder(plan: &Plan, kube: Option<&Kube>) -> Option<crate::events::Recorder> {
+    use crate::events::{Pod, Recorder};
+    if !plan.events {
+        return None;
+    }
+    let pod = match Pod::from_env() {
+        Ok(p) => p,
+        Err(e) => {
+            Reporter::new(&plan.output, "events".into()).note(&e.to_string());
+            return None;
+        }
+    };
+    let say = Reporter::new(
+        &plan.output,
+        format!("Events on pod {}/{}", pod.namespace, pod.name),
+    );
+    let (warn, note) = (say.clone(), say);
+    Some(Recorder::start(
+        pod,
+        kube,
+        &plan.kube,
+        plan.attempt_timeout,
+        Arc::new(move |m: &str| warn.warn(m)),
+        Arc::new(move |m: &str| note.note(m)),
+    ))
 }
 
 /// How the run ended, from its targets' endings: a signal above all, then a failure, then the

@@ -59,10 +59,12 @@ pub fn expected_namespaces(plan: &Plan) -> Vec<Option<String>> {
 /// kubectl ignores it too, but a user who gave it may have meant another type. Types found only
 /// through discovery are not known here, and are not said.
 pub fn namespace_unused(plan: &Plan, t: &Planned) -> Option<String> {
-    let Target::Ready(r) = &t.target else {
-        return None;
+    let known = match &t.target {
+        Target::Ready(r) => r.known,
+        Target::Deleted(d) => d.known,
+        _ => None,
     };
-    let known = r.known.filter(|k| !k.namespaced)?;
+    let known = known.filter(|k| !k.namespaced)?;
     let ns = t.namespace.as_ref().or(plan.kube.namespace.as_ref())?;
     Some(format!(
         "-n {} does not apply: {} is cluster-scoped, so the namespace is not used",
@@ -95,6 +97,7 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
             format!("ConfigMap {ns}/{name} (keys: {})", keys.join(", "))
         }
         Target::Ready(r) => probe::ready::describe(ns, r),
+        Target::Deleted(d) => probe::deleted::describe(ns, d),
         Target::Service {
             name,
             port,
@@ -127,7 +130,9 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
 pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, TargetError> {
     let target = &t.target;
     let rules = rbac::rules(target);
-    let role = rbac::role_name(target);
+    // The Role name a forbidden hint suggests is made per rule from this (`--role-name`, or
+    // empty: kwait's own names), by `rbac::fix_role_name`.
+    let role = plan.role_name.clone().unwrap_or_default();
     let kube_for = || -> Result<Kube, TargetError> {
         match kube {
             Some(k) => Ok(k.for_target(t.namespace.as_deref())),
@@ -162,6 +167,21 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
             let p = probe::ready::ReadyProbe::new(
                 kube,
                 (**r).clone(),
+                rules,
+                role,
+                plan.interval,
+                t.max_interval,
+            );
+            kube_built(Box::new(p), wake, &ns)
+        }
+        Target::Deleted(d) => {
+            let kube = kube_for()?;
+            let ns = kube.namespace.clone();
+            // The watch starts once discovery found the type.
+            let wake = kube.wake();
+            let p = probe::deleted::DeletedProbe::new(
+                kube,
+                (**d).clone(),
                 rules,
                 role,
                 plan.interval,
@@ -282,6 +302,7 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
     };
     let unknown = plan.targets.iter().find_map(|t| match &t.target {
         Target::Ready(r) if rbac::ready_resource(r).is_none() => Some(r.kind.clone()),
+        Target::Deleted(d) if rbac::deleted_resource(d).is_none() => Some(d.kind.clone()),
         _ => None,
     });
     if mode == DryRun::Rbac {
@@ -289,8 +310,9 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
             return Err(TargetError::UnknownType(kind));
         }
         // One Role per namespace that needs rules, in the order the targets name them, and one
-        // ClusterRole for cluster-scoped types: keyed by (cluster-scoped, namespace).
-        type Doc = ((bool, Option<String>), Vec<rbac::Rule>, bool, String);
+        // ClusterRole for cluster-scoped types: keyed by (cluster-scoped, namespace). Each is
+        // named after its merged rules (`rbac::role_name`), or `--role-name`.
+        type Doc = ((bool, Option<String>), Vec<rbac::Rule>, bool);
         let mut roles: Vec<Doc> = Vec::new();
         for (t, ns, _, rules) in &per_target {
             for rule in rules {
@@ -300,19 +322,24 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
                         r.1.push(rule.clone());
                         r.2 |= no_secret_name(&t.target);
                     }
-                    None => roles.push((
-                        key,
-                        vec![rule.clone()],
-                        no_secret_name(&t.target),
-                        rbac::role_name(&t.target),
-                    )),
+                    None => roles.push((key, vec![rule.clone()], no_secret_name(&t.target))),
                 }
             }
         }
+        // Events on kwait's own pod: in the pod's namespace (src/events.rs).
+        let events = plan.events.then(|| crate::events::rbac_scope(&plan.kube));
+        if let Some(scope) = &events {
+            let key = (false, scope.namespace.clone());
+            match roles.iter_mut().find(|r| r.0 == key) {
+                Some(r) => r.1.push(rbac::events_rule()),
+                None => roles.push((key, vec![rbac::events_rule()], false)),
+            }
+        }
+        let chosen = plan.role_name.as_deref();
         if roles.is_empty() {
             let first = &per_target[0];
             return Ok(rbac::role_yaml(
-                &rbac::role_name(&first.0.target),
+                &rbac::role_name(&[], chosen),
                 first.1.as_deref(),
                 &[],
                 false,
@@ -320,8 +347,14 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
         }
         let docs: Vec<String> = roles
             .into_iter()
-            .map(|((_, ns), rules, note, name)| {
-                rbac::role_yaml(&name, ns.as_deref(), &rbac::merge(rules), note)
+            .map(|((cluster, ns), rules, note)| {
+                let rules = rbac::merge(rules);
+                let name = rbac::role_name(&rules, chosen);
+                let doc = rbac::role_yaml(&name, ns.as_deref(), &rules, note);
+                match &events {
+                    Some(s) if !cluster && s.namespace == ns => format!("{}{doc}", s.comment()),
+                    _ => doc,
+                }
             })
             .collect();
         return Ok(docs.join("---\n"));
@@ -387,6 +420,9 @@ pub fn dry_run(plan: &Plan, mode: DryRun) -> Result<String, TargetError> {
                 if r.optional { " (optional)" } else { "" }
             ));
         }
+    }
+    if plan.events {
+        out.push_str(&crate::events::rbac_scope(&plan.kube).lines());
     }
     if per_target
         .iter()

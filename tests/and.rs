@@ -232,7 +232,7 @@ fn the_deadline_reports_both_targets_not_ready_with_cause_and_fix_and_the_ready_
     let forbidden_part = &report[forbidden..job.max(forbidden)];
     assert!(forbidden_part.contains("  cause     : "), "{report}");
     assert!(
-        forbidden_part.contains("  fix       : ") && forbidden_part.contains("kubectl create role kwait-forbidden-one --verb=get,watch --resource=secrets --resource-name=forbidden-one -n crs"),
+        forbidden_part.contains("  fix       : ") && forbidden_part.contains("kubectl create role kwait-forbidden-one-2887c7d3 --verb=get,watch --resource=secrets --resource-name=forbidden-one -n crs"),
         "{report}"
     );
 }
@@ -486,6 +486,8 @@ fn dry_run_lists_every_target_and_one_role_with_merged_rules() {
          kwait: RBAC needed: get, watch on jobs.batch named migrate in namespace crs\n\
          kwait: RBAC needed: list on pods in namespace crs (optional)\n\
          kwait: RBAC needed: list on events in namespace crs (optional)\n\
+         kwait: RBAC for Events on kwait's pod (optional; --no-events drops it): create, patch on events.events.k8s.io in namespace crs\n\
+         kwait: note: Events go to the pod's own namespace, not known here (POD_NAMESPACE is unset): the run's namespace is assumed\n\
          kwait: note: --header-file /run/secrets/absent-here does not exist here; the container must have it when it runs\n"
     );
     let r = run_in(

@@ -332,7 +332,7 @@ fn unreadable_requests_and_secret_are_explained_with_the_exact_rules() {
     assert!(err.contains("Ready, but forbidden"), "{err}");
     assert!(
         err.contains(
-            "kubectl create role kwait-ai-ops-agent-cert-secrets --verb=get --resource=secrets --resource-name=ai-ops-agent-tls -n crs"
+            "kubectl create role kwait-ai-ops-agent-tls-c4107d0b --verb=get --resource=secrets --resource-name=ai-ops-agent-tls -n crs"
         ),
         "{err}"
     );

@@ -59,6 +59,17 @@ fn bad_invocations_exit_2_with_one_line_naming_the_problem() {
             "--dry-run",
         ),
         (vec!["wait-secret", "s", "--frobnicate"], "--frobnicate"),
+        (
+            vec![
+                "--role-name",
+                "My_Role",
+                "--dry-run=rbac",
+                "wait-secret",
+                "s",
+            ],
+            "--role-name",
+        ),
+        (vec!["--role-name", "x-", "wait-secret", "s"], "--role-name"),
         (vec!["wait-secret"], "<NAME>"),
         (vec!["wait-nothing", "x"], "wait-nothing"),
         (vec!["wait-job", "j", "-l", "a=b"], "--selector"),
@@ -190,7 +201,9 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
     assert_eq!(
         r.stdout,
         "kwait: would wait for Secret crs/litellm-api-user (keys: API_KEY), timeout 5m0s\n\
-         kwait: RBAC needed: get, watch on secrets named litellm-api-user in namespace crs\n"
+         kwait: RBAC needed: get, watch on secrets named litellm-api-user in namespace crs\n\
+         kwait: RBAC for Events on kwait's pod (optional; --no-events drops it): create, patch on events.events.k8s.io in namespace crs\n\
+         kwait: note: Events go to the pod's own namespace, not known here (POD_NAMESPACE is unset): the run's namespace is assumed\n"
     );
     let r = run_in(
         &dir,
@@ -205,9 +218,13 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(
         r.stdout,
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: kwait-litellm-api-user\n  namespace: crs\nrules:\n\
+        "# events: kwait records Events in its pod's own namespace, not known here (POD_NAMESPACE is unset);\n\
+         # this Role assumes crs: grant the events rule in the pod's namespace, or pass --no-events\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: kwait-litellm-api-user-166ffd93\n  namespace: crs\nrules:\n\
          # read the Secret; watch it to react at once\n\
-         - apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  resourceNames: [\"litellm-api-user\"]\n  verbs: [\"get\", \"watch\"]\n"
+         - apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  resourceNames: [\"litellm-api-user\"]\n  verbs: [\"get\", \"watch\"]\n\
+         # optional: record Events on kwait's own pod, so kubectl describe pod shows why it waits (in the pod's namespace; --no-events drops this rule)\n\
+         - apiGroups: [\"events.k8s.io\"]\n  resources: [\"events\"]\n  verbs: [\"create\", \"patch\"]\n"
     );
     let r = run_in(
         &dir,
@@ -225,12 +242,82 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
         "{}",
         r.stdout
     );
-    let r = run_in(&dir, &["--dry-run=rbac", "wait-tcp", "postgres:5432"]);
+    let r = run_in(
+        &dir,
+        &["--no-events", "--dry-run=rbac", "wait-tcp", "postgres:5432"],
+    );
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stdout.ends_with("rules: []\n"), "{}", r.stdout);
+    // Without --no-events, only the (optional) rule for the Events on kwait's pod.
+    let r = run_in(&dir, &["--dry-run=rbac", "wait-tcp", "postgres:5432"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stdout.ends_with(
+            "- apiGroups: [\"events.k8s.io\"]\n  resources: [\"events\"]\n  verbs: [\"create\", \"patch\"]\n"
+        ),
+        "{}",
+        r.stdout
+    );
     // Bad input is still refused in dry-run.
     let r = run_in(&dir, &["--dry-run", "wait-secret", "Bad"]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
+}
+
+/// The `metadata.name` of each Role or ClusterRole `--dry-run=rbac` prints for `args`.
+fn role_names(dir: &std::path::Path, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["-n", "crs", "--dry-run=rbac"];
+    all.extend_from_slice(args);
+    let r = run_in(dir, &all);
+    assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+    r.stdout
+        .split("---\n")
+        .filter_map(|doc| {
+            let rest = &doc[doc.find("metadata:\n  name: ")? + "metadata:\n  name: ".len()..];
+            Some(rest.lines().next()?.to_string())
+        })
+        .collect()
+}
+
+/// Issue #22: `--dry-run=rbac` named the Role after the first target only, so these two printed
+/// `kwait-shared` both, and applying the second took the first pod's Job permission away.
+#[test]
+fn roles_whose_rules_differ_are_named_apart_and_the_same_rules_alike() {
+    let dir = scratch("role-names");
+    let a = role_names(
+        &dir,
+        &["wait-secret", "shared", "--and", "wait-job", "migrate-a"],
+    );
+    let b = role_names(
+        &dir,
+        &["wait-secret", "shared", "--and", "wait-job", "migrate-b"],
+    );
+    assert_eq!((a.len(), b.len()), (1, 1), "{a:?} {b:?}");
+    assert_ne!(a, b);
+    assert!(a[0].starts_with("kwait-shared-"), "{a:?}");
+    // The same list renders the same name, also in another order.
+    let again = role_names(
+        &dir,
+        &["wait-secret", "shared", "--and", "wait-job", "migrate-a"],
+    );
+    let swapped = role_names(
+        &dir,
+        &["wait-job", "migrate-a", "--and", "wait-secret", "shared"],
+    );
+    assert_eq!((&a, &a), (&again, &swapped));
+    // --role-name names every document (a Role and a ClusterRole may share a name).
+    let chosen = role_names(
+        &dir,
+        &[
+            "--role-name",
+            "web-waits",
+            "wait-secret",
+            "shared",
+            "--and",
+            "wait-ready",
+            "crd/widgets.example.com",
+        ],
+    );
+    assert_eq!(chosen, ["web-waits", "web-waits"]);
 }
 
 #[test]

@@ -146,11 +146,18 @@ fn a_configmap_and_a_secret_in_one_run() {
     );
     let dry = run_in(
         &c.dir,
-        &["--dry-run=rbac", "-n", NS, "wait-configmap", "app-config"],
+        &[
+            "--no-events",
+            "--dry-run=rbac",
+            "-n",
+            NS,
+            "wait-configmap",
+            "app-config",
+        ],
     );
     assert_eq!(
         dry.stdout,
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: kwait-app-config\n  namespace: crs\nrules:\n\
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: kwait-app-config-5cfac28e\n  namespace: crs\nrules:\n\
          # read the ConfigMap; watch it to react at once\n\
          - apiGroups: [\"\"]\n  resources: [\"configmaps\"]\n  resourceNames: [\"app-config\"]\n  verbs: [\"get\", \"watch\"]\n"
     );

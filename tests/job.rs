@@ -500,7 +500,7 @@ fn forbidden_hint_names_the_verbs_of_the_mode_used() {
     assert_eq!(r.code, Some(124), "{}", r.stderr);
     assert!(
         r.stderr.contains(
-            "kubectl create role kwait-migrate --verb=get,watch --resource=jobs.batch --resource-name=migrate -n crs"
+            "kubectl create role kwait-migrate-1495d415 --verb=get,watch --resource=jobs.batch --resource-name=migrate -n crs"
         ),
         "{}",
         r.stderr
@@ -512,7 +512,7 @@ fn forbidden_hint_names_the_verbs_of_the_mode_used() {
     assert_eq!(r.code, Some(124), "{}", r.stderr);
     assert!(
         r.stderr.contains(
-            "kubectl create role kwait-jobs --verb=list,watch --resource=jobs.batch -n crs"
+            "kubectl create role kwait-jobs-c7e966f4 --verb=list,watch --resource=jobs.batch -n crs"
         ),
         "{}",
         r.stderr

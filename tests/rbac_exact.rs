@@ -372,7 +372,8 @@ fn wait_ready_by_name_and_by_selector_needs_nothing_beyond_its_printed_role() {
             NS,
             "web",
             json!({"status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
-                              "readyReplicas": 1, "availableReplicas": 1}}),
+                              "readyReplicas": 1, "availableReplicas": 1,
+                              "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]}}),
         );
         api.create(
             "pods",

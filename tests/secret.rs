@@ -169,7 +169,7 @@ fn forbidden_for_three_seconds_then_allowed_is_ready_and_the_role_commands_were_
     );
     assert!(
         r.stderr.contains(
-            "  fix       : grant get and watch on this Secret to that service account, e.g.\n              kubectl create role kwait-litellm-api-user --verb=get,watch --resource=secrets --resource-name=litellm-api-user -n crs\n              kubectl create rolebinding kwait-litellm-api-user --role=kwait-litellm-api-user --serviceaccount=crs:default -n crs\n"
+            "  fix       : grant get and watch on this Secret to that service account, e.g.\n              kubectl create role kwait-litellm-api-user-e10164d3 --verb=get,watch --resource=secrets --resource-name=litellm-api-user -n crs\n              kubectl create rolebinding kwait-litellm-api-user-e10164d3 --role=kwait-litellm-api-user-e10164d3 --serviceaccount=crs:default -n crs\n"
         ),
         "{}",
         r.stderr

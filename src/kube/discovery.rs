@@ -126,6 +126,11 @@ pub enum DiscoveryError {
     NotServed {
         /// The name as given.
         name: String,
+        /// The groups whose part of the answer was missing or out of date (a legacy group
+        /// document that failed, an aggregated group version marked `Stale`): one of them may
+        /// serve the name. Empty when discovery answered in full: then no such type is served
+        /// (what `wait-deleted` takes for "no such object").
+        unread: Vec<String>,
     },
     /// A discovery request failed (forbidden, unreachable, 5xx, ...): pending, worded by the
     /// probe as any API failure.
@@ -149,7 +154,7 @@ impl DiscoveryError {
     /// `None` for the others (usage errors, and API failures which the probe words itself).
     pub fn pending(&self) -> Option<Observation> {
         match self {
-            DiscoveryError::NotServed { name } => {
+            DiscoveryError::NotServed { name, .. } => {
                 let name = server_text(name, NAME_MAX);
                 Some(
                     Observation::new(Class::NotServed, format!("resource type {name} not served (CRD not installed yet?)"))
@@ -181,7 +186,11 @@ pub async fn resolve(kube: &Kube, name: &str) -> Result<Resolved, DiscoveryError
     let wanted = Wanted::parse(name)?;
     let core_doc = read(kube, "/api").await?;
     let mut entries = Vec::new();
+    // Groups whose documents could not be read, or are marked stale: a name not found may be
+    // theirs.
+    let mut unread: Vec<String> = Vec::new();
     if is_aggregated(&core_doc) {
+        unread.extend(stale_groups(&core_doc));
         entries.extend(aggregated(&core_doc)?);
     } else {
         let v1 = read(kube, "/api/v1").await?;
@@ -195,6 +204,7 @@ pub async fn resolve(kube: &Kube, name: &str) -> Result<Resolved, DiscoveryError
     }
     let groups_doc = read(kube, "/apis").await?;
     if is_aggregated(&groups_doc) {
+        unread.extend(stale_groups(&groups_doc));
         entries.extend(aggregated(&groups_doc)?);
     } else {
         let groups = legacy_groups(&groups_doc, &wanted)?;
@@ -214,12 +224,36 @@ pub async fn resolve(kube: &Kube, name: &str) -> Result<Resolved, DiscoveryError
                 // stop a name of another group from resolving; when it is the group named, the
                 // failure is the answer (transient: retried).
                 Err(e) if wanted.could_be_group(&group) => return Err(e),
-                Err(_) => {}
+                Err(_) => unread.push(group),
             }
         }
     }
     too_many(&entries)?;
-    pick(&entries, &wanted, name)
+    pick(&entries, &wanted, name).map_err(|e| match e {
+        DiscoveryError::NotServed { name, .. } => DiscoveryError::NotServed {
+            name,
+            unread: unread.iter().map(|g| server_text(g, NAME_MAX)).collect(),
+        },
+        other => other,
+    })
+}
+
+/// The groups of an aggregated discovery document with a version whose `freshness` is `Stale`
+/// (its aggregated API server did not answer: the resources listed may be out of date).
+fn stale_groups(doc: &Value) -> Vec<String> {
+    let items = doc.get("items").and_then(Value::as_array);
+    items
+        .into_iter()
+        .flatten()
+        .filter(|item| {
+            let versions = item.get("versions").and_then(Value::as_array);
+            versions
+                .into_iter()
+                .flatten()
+                .any(|v| text(v, "/freshness") == "Stale")
+        })
+        .map(|item| text(item, "/metadata/name").to_string())
+        .collect()
 }
 
 /// More resource types than [`MAX_ENTRIES`]: not a real cluster's discovery.
@@ -485,6 +519,7 @@ fn pick_with(entries: &[Entry], wanted: &Wanted, name: &str) -> Result<Entry, Di
     if best == 0 {
         return Err(DiscoveryError::NotServed {
             name: name.to_string(),
+            unread: Vec::new(),
         });
     }
     let mut per_group: Vec<&Entry> = Vec::new();
@@ -636,6 +671,16 @@ mod tests {
     fn resolved(entries: &[Entry], name: &str) -> (String, String, String, bool) {
         let e = pick_entry(entries, name).unwrap_or_else(|e| panic!("{name}: {e}"));
         (e.group, e.version, e.plural, e.namespaced)
+    }
+
+    /// `wait-deleted` takes a type not served for "no such object" only when discovery answered
+    /// in full: a group version marked `Stale` (its aggregated API server down) may serve it.
+    #[test]
+    fn stale_group_versions_are_named_as_unread() {
+        assert!(stale_groups(&aggregated_apis()).is_empty());
+        let mut doc = aggregated_apis();
+        doc["items"][5]["versions"][0]["freshness"] = json!("Stale");
+        assert_eq!(stale_groups(&doc), ["metrics.k8s.io"]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! own cause and fix (forbidden with the exact subject, verb and resource and the commands
 //! that grant it; unauthorized; unreachable; DNS; TLS; CRD not installed; ...).
 
+use crate::kube::discovery::DiscoveryError;
 use crate::kube::{ApiError, Kube, Resource};
 use crate::probe::{Class, Observation};
 use crate::rbac::{self, Rule};
@@ -15,7 +16,7 @@ pub struct Ctx<'a> {
     pub res: &'a Resource,
     /// The rules this wait needs (for the forbidden hint).
     pub rules: &'a [Rule],
-    /// The Role name to suggest.
+    /// `--role-name`, or "" for kwait's own Role names ([`rbac::fix_role_name`]).
     pub role: &'a str,
 }
 
@@ -45,6 +46,45 @@ pub fn parse_forbidden(msg: &str) -> Forbidden {
         user: quoted_after("User \""),
         verb,
         resource: quoted_after("resource \""),
+    }
+}
+
+/// Words a failed discovery (`wait-ready`, `wait-deleted`) as a check: a failed request as any
+/// API failure, a type not served or a document not understood as pending, and a name that is
+/// no type (found only after a transient failure at the start, when `prepare` could not say it)
+/// as failed: waiting cannot help. `wait-deleted` words a type not served itself, before this.
+pub fn discovery_failed(
+    e: DiscoveryError,
+    kube: &Kube,
+    rules: &[Rule],
+    role: &str,
+) -> crate::probe::Check {
+    use crate::probe::Check;
+    match e {
+        DiscoveryError::Api(e) => {
+            // Discovery documents are readable by every authenticated user
+            // (system:discovery); a failure here is the server's or the network's.
+            let res = Resource {
+                group: "",
+                version: "v1",
+                plural: "",
+                kind: "discovery document",
+            };
+            let ctx = Ctx {
+                kube,
+                res: &res,
+                rules,
+                role,
+            };
+            Check::Pending(observe(&e, &ctx))
+        }
+        e => match e.pending() {
+            Some(obs) => Check::Pending(obs),
+            None => Check::Failed(
+                Observation::new(Class::Other, e.to_string())
+                    .fix("name the type with its group, e.g. certificates.cert-manager.io"),
+            ),
+        },
     }
 }
 
@@ -172,14 +212,10 @@ fn forbidden(err: &ApiError, ctx: &Ctx<'_>) -> Observation {
             "that user"
         };
         obs = obs.fix(format!("grant {what} to {who}, e.g."));
-        // One Role per rule (kubectl create role takes one set of verbs); the first keeps the
-        // plain name, so that following two hints never collides on an existing Role.
-        let first = ctx.rules.first().is_none_or(|r| r == rule);
-        let role = if first {
-            ctx.role.to_string()
-        } else {
-            format!("{}-{}", ctx.role, rule.resource)
-        };
+        // One Role per rule (kubectl create role takes one set of verbs), named after it: two
+        // hints never name one Role with different rules.
+        let chosen = Some(ctx.role).filter(|r| !r.is_empty());
+        let role = rbac::fix_role_name(rule, chosen);
         for cmd in rbac::fix_commands(&role, ns, f.user.as_deref(), rule) {
             obs = obs.fix(cmd);
         }

@@ -1,18 +1,19 @@
-//! Whether any Kubernetes object is ready, judged as Flux and `kubectl rollout status` judge it
-//! (the rules of kstatus, sigs.k8s.io/cli-utils/pkg/kstatus/status, restated here in our own
-//! words), as small pure functions over the object's JSON. `wait-ready` calls [`judge`] on
-//! every object it reads; `--condition` and `--json-path --equals` replace it with
-//! [`judge_condition`] and [`judge_json_path`].
+//! Whether any Kubernetes object is ready, by the rules of kstatus
+//! (sigs.k8s.io/cli-utils/pkg/kstatus/status, restated here in our own words; a few stricter on
+//! purpose, listed in README's wait-ready table), as small pure functions over the object's
+//! JSON. `wait-ready` calls [`judge`] on every object it reads; `--condition` and `--json-path
+//! --equals` replace it with [`judge_condition`] and [`judge_json_path`].
 //!
 //! Order of the rules (the first that decides wins):
 //! 1. generic ([`generic`]): being deleted → not ready; `status.observedGeneration` behind
 //!    `metadata.generation` → not ready ("waiting for the controller to observe generation N");
-//!    `Reconciling=True` → not ready; `Stalled=True` → **failed** (exit 1) with its message;
+//!    `Reconciling=True` → not ready; `Stalled=True` → **failed** (exit 1) with its message
+//!    (not ready when the Stalled condition's own `observedGeneration` is older than the spec's);
 //! 2. the built-in types ([`workload`] for Deployment, StatefulSet, DaemonSet, ReplicaSet;
 //!    [`pod`]; [`other`] for PVC, PV, Service, CRD, PodDisruptionBudget, APIService; a Job is
 //!    judged by `wait-job`'s own [`job::judge`](super::job::judge));
 //! 3. any other type: its `Ready` condition, where it has one, must be `True` and of the current
-//!    generation (Flux HelmRelease, Kustomization, cert-manager, Crossplane ...); its message is
+//!    generation (its own `observedGeneration`, else the status's, as kubectl reads it) (Flux HelmRelease, Kustomization, cert-manager, Crossplane ...); its message is
 //!    shown. A custom resource without any status is not ready yet (its controller has not
 //!    reported); one with a status but no `Ready` condition is ready (as kstatus).
 //!
@@ -151,12 +152,23 @@ impl<'a> Obj<'a> {
 
     /// The condition of `type`, if any.
     fn condition(&self, kind: &str) -> Option<Cond<'a>> {
+        self.find_condition(|t| t == kind)
+    }
+
+    /// The first condition whose type is `kind` without regard to case, as `kubectl wait
+    /// --for=condition=` compares them (`ready` finds `Ready`).
+    fn condition_any_case(&self, kind: &str) -> Option<Cond<'a>> {
+        self.find_condition(|t| t.eq_ignore_ascii_case(kind))
+    }
+
+    fn find_condition(&self, matches: impl Fn(&str) -> bool) -> Option<Cond<'a>> {
         self.v
             .pointer("/status/conditions")
             .and_then(Value::as_array)?
             .iter()
-            .find(|c| str_at(c, "/type") == kind)
+            .find(|c| matches(str_at(c, "/type")))
             .map(|c| Cond {
+                kind: str_at(c, "/type"),
                 status: str_at(c, "/status"),
                 reason: str_at(c, "/reason"),
                 message: str_at(c, "/message"),
@@ -169,6 +181,37 @@ impl<'a> Obj<'a> {
         self.v
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
+    }
+
+    /// `status.observedGeneration`, where set.
+    fn status_observed(&self) -> Option<i64> {
+        self.v
+            .pointer("/status/observedGeneration")
+            .and_then(Value::as_i64)
+    }
+
+    /// `(judged, current)` when condition `c` judged an older generation than the spec's: the
+    /// generation a condition judged is its own `observedGeneration`, else the status's (as
+    /// `kubectl wait` reads it); `None` when it is current or nothing says.
+    fn behind(&self, c: &Cond<'_>) -> Option<(i64, i64)> {
+        let judged = c.observed.or_else(|| self.status_observed())?;
+        let current = self.generation()?;
+        (judged < current).then_some((judged, current))
+    }
+
+    /// Pending when condition `c` judged an older generation than the spec's ([`Self::behind`]):
+    /// "Ready condition is of generation 1, waiting for generation 2".
+    fn judged_behind(&self, c: &Cond<'_>) -> Option<Check> {
+        let (seen, g) = self.behind(c)?;
+        let kind = printable(c.kind, 100);
+        Some(self.pending(
+            format!("{kind} condition is of generation {seen}, waiting for generation {g}"),
+            format!(
+                "{} reports {} for generation {seen} of its spec, and the spec is at generation {g}: its controller has not judged the latest change yet",
+                self.what(),
+                c.line(&kind)
+            ),
+        ))
     }
 
     fn pending(&self, state: String, cause: String) -> Check {
@@ -187,6 +230,8 @@ impl<'a> Obj<'a> {
 /// One entry of `status.conditions`, as sent.
 #[derive(Debug, Clone, Copy)]
 struct Cond<'a> {
+    /// The type as sent (`Ready`).
+    kind: &'a str,
     status: &'a str,
     reason: &'a str,
     message: &'a str,

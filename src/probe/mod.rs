@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub mod api;
 pub mod certificate;
+pub mod deleted;
 pub mod http;
 pub mod job;
 pub mod kstatus;

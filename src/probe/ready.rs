@@ -12,7 +12,7 @@ use super::api::{self, Ctx};
 use super::kstatus;
 use super::{BoxFuture, Check, Class, Observation, Probe};
 use crate::kube::discovery::{self, DiscoveryError, Resolved};
-use crate::kube::{Kube, Resource, Selector};
+use crate::kube::{Kube, Selector};
 use crate::plan::{JobSelect, ReadyJudge, ReadyTarget};
 use crate::rbac::{self, Rule};
 
@@ -77,37 +77,8 @@ impl ReadyProbe {
 
     /// [`Self::lookup`], its failures worded as a check.
     async fn resolve(&mut self) -> Result<Resolved, Check> {
-        match self.lookup().await {
-            Ok(r) => Ok(r),
-            Err(DiscoveryError::Api(e)) => {
-                // Discovery documents are readable by every authenticated user
-                // (system:discovery); a failure here is the server's or the network's.
-                let res = Resource {
-                    group: "",
-                    version: "v1",
-                    plural: "",
-                    kind: "discovery document",
-                };
-                Err(Check::Pending(api::observe(
-                    &e,
-                    &Ctx {
-                        kube: &self.kube,
-                        res: &res,
-                        rules: &self.rules,
-                        role: &self.role,
-                    },
-                )))
-            }
-            Err(e) => Err(match e.pending() {
-                Some(obs) => Check::Pending(obs),
-                // Ambiguous or not a type name, found only after a transient failure at the
-                // start: waiting cannot help.
-                None => Check::Failed(
-                    Observation::new(Class::Other, e.to_string())
-                        .fix("name the type with its group, e.g. certificates.cert-manager.io"),
-                ),
-            }),
-        }
+        let found = self.lookup().await;
+        found.map_err(|e| api::discovery_failed(e, &self.kube, &self.rules, &self.role))
     }
 
     fn judge(&self, obj: &Value) -> Check {

@@ -23,6 +23,8 @@
 //!
 //! See testkit/README.md for what is and is not implemented.
 
+/// A real etcd + kube-apiserver from `$KUBEBUILDER_ASSETS`, one per test process.
+pub mod envtest;
 /// Real loopback HTTP/HTTPS servers for wait-http tests (owned by the wait-http work).
 pub mod netserve;
 

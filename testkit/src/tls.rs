@@ -27,19 +27,22 @@ impl Ca {
     }
 }
 
-pub(crate) fn generate() -> Tls {
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+/// A self-signed CA named `cn` (also envtest's).
+pub(crate) fn new_ca(cn: &str) -> Result<CertifiedIssuer<'static, KeyPair>, rcgen::Error> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "testkit CA");
+    ca_params.distinguished_name.push(DnType::CommonName, cn);
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
+    CertifiedIssuer::self_signed(ca_params, ca_key)
+}
+
+pub(crate) fn generate() -> Tls {
+    let ca = new_ca("testkit CA").expect("CA certificate");
 
     let leaf_key = KeyPair::generate().expect("server key");
     let mut params = CertificateParams::new(vec![

@@ -126,12 +126,18 @@ pub fn exec_user(plugin: &Path) -> String {
     )
 }
 
-/// The built binary with a clean environment and `$HOME` in `home`.
+/// The built binary with a clean environment (no kubeconfig, in-cluster or pod variables) and
+/// `$HOME` in `home`.
 pub fn kwait(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kwait"));
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().to_string();
-        if k.starts_with("KWAIT_") || k.starts_with("KUBERNETES_") || k == "KUBECONFIG" {
+        // POD_*: the downward API's, which turn on Events on the pod (tests/events.rs sets them).
+        if k.starts_with("KWAIT_")
+            || k.starts_with("KUBERNETES_")
+            || k.starts_with("POD_")
+            || k == "KUBECONFIG"
+        {
             c.env_remove(&k);
         }
     }

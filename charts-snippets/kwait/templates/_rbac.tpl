@@ -14,19 +14,27 @@ kwait.rbac — Role + RoleBinding giving one ServiceAccount exactly what its wai
                          list        pods                          (explain only)
   ready RESOURCE NAME    get, watch  RESOURCE.GROUP/NAME
   ready selector         list, watch RESOURCE.GROUP
+  deleted RESOURCE NAME  get, watch  RESOURCE.GROUP/NAME            (as ready)
+  deleted selector       list, watch RESOURCE.GROUP
   http, tcp, postgres,   nothing
   redis
-Waits in another namespace (`namespace:`) get their own Role + RoleBinding there. Ready waits
-on a cluster-scoped type (customresourcedefinitions, persistentvolumes, namespaces, nodes,
+  every wait             create, patch events.events.k8s.io        (Events on the waiting pod, in
+                                                                    the release namespace; events:
+                                                                    false drops it)
+Waits in another namespace (`namespace:`) get their own Role + RoleBinding there. Ready and
+deleted waits on a cluster-scoped type (customresourcedefinitions, persistentvolumes, namespaces, nodes,
 storageclasses, apiservices, clusterissuers) get a ClusterRole + ClusterRoleBinding named
-<namespace>-<release>-kwait-<name> (cluster-wide names: the namespace keeps releases apart).
-Renders nothing when no wait needs any rule.
+<namespace>-<release>-kwait-<name>-<hash> (cluster-wide names: the namespace keeps releases
+apart). Every name ends with <hash>, the first 8 hex digits of the sha256 of the rules it
+grants: two calls with different waits never render one name (applying the second would take
+the first pod's permissions away), the same waits always render the same name.
+Renders nothing when no wait needs any rule (with `events: false`).
 
   {{- include "kwait.rbac" (dict "root" . "name" "web" "serviceAccountName" "web" "waits" (list "migrations")) }}
 
 Parameters (a dict):
   root                the chart's root context
-  name                suffix of the Role/RoleBinding name: <release>-kwait-<name> (default: the SA name)
+  name                part of the Role/RoleBinding name: <release>-kwait-<name>-<hash> (default: the SA name)
   serviceAccountName  the pod's ServiceAccount (required)
   waits               keys of .Values.kwait.waits or {wait, name} dicts (default: all waits)
   hook                optional Helm hook list (e.g. "pre-install,pre-upgrade") when the waiting
@@ -60,6 +68,12 @@ Parameters (a dict):
     {{- $_ := set $byNs $ns $acc -}}
   {{- end -}}
 {{- end -}}
+{{- $g := default dict (index $root.Values "kwait") -}}
+{{- if or (not (hasKey $g "events")) $g.events -}}
+  {{- $acc := default dict (index $byNs $root.Release.Namespace) -}}
+  {{- $_ := set $acc "events.k8s.io|events|create,patch|false" (dict "apiGroups" (list "events.k8s.io") "resources" (list "events") "verbs" (list "create" "patch")) -}}
+  {{- $_ := set $byNs $root.Release.Namespace $acc -}}
+{{- end -}}
 {{- $fullname := printf "%s-kwait-%s" $root.Release.Name $suffix | trunc 63 | trimSuffix "-" -}}
 {{- $labels := merge (dict "app.kubernetes.io/managed-by" $root.Release.Service "app.kubernetes.io/instance" $root.Release.Name "app.kubernetes.io/component" "kwait" "helm.sh/chart" (printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-")) (default dict .labels) -}}
 {{- $clusterName := printf "%s-%s-kwait-%s" $root.Release.Namespace $root.Release.Name $suffix | trunc 253 | trimSuffix "-" -}}
@@ -67,11 +81,18 @@ Parameters (a dict):
 {{- range $ns := keys $byNs | sortAlpha }}
 {{- $acc := index $byNs $ns }}
 {{- if $acc }}
+{{- /* the name ends with a hash of the rules it grants: two different lists never share a
+     name (applying one would take the other's permissions away), the same list keeps its name */}}
+{{- $ruleList := list }}
+{{- range $key := keys $acc | sortAlpha }}{{ $ruleList = append $ruleList (index $acc $key) }}{{ end }}
+{{- $hash := $ruleList | toJson | sha256sum | trunc 8 }}
+{{- $roleName := printf "%s-%s" ($fullname | trunc 54 | trimSuffix "-") $hash }}
+{{- if not $ns }}{{ $roleName = printf "%s-%s" ($clusterName | trunc 244 | trimSuffix "-") $hash }}{{ end }}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: {{ ternary "Role" "ClusterRole" (ne $ns "") }}
 metadata:
-  name: {{ ternary $fullname $clusterName (ne $ns "") }}
+  name: {{ $roleName }}
   {{- if $ns }}
   namespace: {{ $ns }}
   {{- end }}
@@ -97,7 +118,7 @@ rules:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: {{ ternary "RoleBinding" "ClusterRoleBinding" (ne $ns "") }}
 metadata:
-  name: {{ ternary $fullname $clusterName (ne $ns "") }}
+  name: {{ $roleName }}
   {{- if $ns }}
   namespace: {{ $ns }}
   {{- end }}
@@ -112,7 +133,7 @@ metadata:
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: {{ ternary "Role" "ClusterRole" (ne $ns "") }}
-  name: {{ ternary $fullname $clusterName (ne $ns "") }}
+  name: {{ $roleName }}
 subjects:
   - kind: ServiceAccount
     name: {{ $sa }}

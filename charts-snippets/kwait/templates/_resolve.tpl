@@ -48,9 +48,10 @@ volumeMount (dicts, or absent), containerName, resources.
     "configmap" (list "name" "keys")
     "service" (list "name" "port" "minReady")
     "ready" (list "resource" "group" "name" "selector" "any" "condition" "jsonPath" "equals")
+    "deleted" (list "resource" "group" "name" "selector" "any")
     "postgres" (list "address" "user" "database" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify")
     "redis" (list "address" "user" "passwordSecret" "tls" "caCert" "insecureSkipTlsVerify") -}}
-{{- $kinds := "secret, configmap, certificate, job, ready, service, http, tcp, postgres or redis" -}}
+{{- $kinds := "secret, configmap, certificate, job, ready, deleted, service, http, tcp, postgres or redis" -}}
 {{- $kind := required (printf "kwait: wait %q needs `kind` (%s)" $id $kinds) $w.kind -}}
 {{- if not (hasKey $perKind $kind) -}}
   {{- fail (printf "kwait: wait %q: unknown kind %q (%s)" $id $kind $kinds) -}}
@@ -167,34 +168,36 @@ volumeMount (dicts, or absent), containerName, resources.
     {{- $rules = append $rules (dict "apiGroups" (list "") "resources" (list "pods") "verbs" (list "list") "optional" true) -}}
   {{- end -}}
 
-{{- else if eq $kind "ready" -}}
+{{- else if or (eq $kind "ready") (eq $kind "deleted") -}}
   {{- /* the type by plural + group, so the RBAC is known without asking the server (as
-       kwait --dry-run=rbac knows it: its table of types, or PLURAL.GROUP) */ -}}
-  {{- $res := required (printf "kwait: wait %q (ready) needs `resource` (the type's plural, e.g. deployments)" $id) $w.resource -}}
-  {{- if not (hasKey $w "group") }}{{ fail (printf "kwait: wait %q (ready) needs `group` (the type's API group, \"\" for the core group)" $id) }}{{ end -}}
+       kwait --dry-run=rbac knows it: its table of types, or PLURAL.GROUP); `deleted` waits for
+       the object(s) to be gone (wait-deleted), with the same type, name or selector and RBAC */ -}}
+  {{- $sub := printf "wait-%s" $kind -}}
+  {{- $res := required (printf "kwait: wait %q (%s) needs `resource` (the type's plural, e.g. deployments)" $id $kind) $w.resource -}}
+  {{- if not (hasKey $w "group") }}{{ fail (printf "kwait: wait %q (%s) needs `group` (the type's API group, \"\" for the core group)" $id $kind) }}{{ end -}}
   {{- $group := toString $w.group -}}
   {{- $core := list "pods" "services" "persistentvolumeclaims" "persistentvolumes" "configmaps" "secrets" "serviceaccounts" "namespaces" "nodes" "replicationcontrollers" -}}
   {{- if and (eq $group "") (not (has $res $core)) -}}
-    {{- fail (printf "kwait: wait %q (ready): %q is not a core type kwait knows (%s); give its `group`" $id $res (join ", " $core)) -}}
+    {{- fail (printf "kwait: wait %q (%s): %q is not a core type kwait knows (%s); give its `group`" $id $kind $res (join ", " $core)) -}}
   {{- end -}}
   {{- /* the cluster-scoped types of kwait's table: granted by a ClusterRole */ -}}
   {{- $clusterScoped := list "/persistentvolumes" "/namespaces" "/nodes" "apiextensions.k8s.io/customresourcedefinitions" "apiregistration.k8s.io/apiservices" "storage.k8s.io/storageclasses" "cert-manager.io/clusterissuers" -}}
   {{- $cluster := has (printf "%s/%s" $group $res) $clusterScoped -}}
-  {{- if and $cluster $w.namespace }}{{ fail (printf "kwait: wait %q (ready): %s are cluster-scoped; `namespace` has no meaning for them" $id $res) }}{{ end -}}
+  {{- if and $cluster $w.namespace }}{{ fail (printf "kwait: wait %q (%s): %s are cluster-scoped; `namespace` has no meaning for them" $id $kind $res) }}{{ end -}}
   {{- $type := $res -}}
   {{- if $group }}{{ $type = printf "%s.%s" $res $group }}{{ end -}}
-  {{- if and $w.name $w.selector }}{{ fail (printf "kwait: wait %q (ready): set `name` or `selector`, not both" $id) }}{{ end -}}
+  {{- if and $w.name $w.selector }}{{ fail (printf "kwait: wait %q (%s): set `name` or `selector`, not both" $id $kind) }}{{ end -}}
   {{- if $w.name -}}
-    {{- if $w.any }}{{ fail (printf "kwait: wait %q (ready): `any` needs `selector`" $id) }}{{ end -}}
+    {{- if $w.any }}{{ fail (printf "kwait: wait %q (%s): `any` needs `selector`" $id $kind) }}{{ end -}}
     {{- $name := tpl $w.name $root -}}
-    {{- $args = list "wait-ready" (printf "%s/%s" $type $name) -}}
+    {{- $args = list $sub (printf "%s/%s" $type $name) -}}
     {{- $rules = append $rules (dict "apiGroups" (list $group) "resources" (list $res) "resourceNames" (list $name) "verbs" (list "get" "watch") "optional" false "cluster" $cluster) -}}
   {{- else if $w.selector -}}
-    {{- $args = list "wait-ready" $type "-l" (tpl $w.selector $root) -}}
+    {{- $args = list $sub $type "-l" (tpl $w.selector $root) -}}
     {{- if $w.any }}{{ $args = append $args "--any" }}{{ end -}}
     {{- $rules = append $rules (dict "apiGroups" (list $group) "resources" (list $res) "verbs" (list "list" "watch") "optional" false "cluster" $cluster) -}}
   {{- else -}}
-    {{- fail (printf "kwait: wait %q (ready) needs `name` or `selector`" $id) -}}
+    {{- fail (printf "kwait: wait %q (%s) needs `name` or `selector`" $id $kind) -}}
   {{- end -}}
   {{- if and $w.condition $w.jsonPath }}{{ fail (printf "kwait: wait %q (ready): `condition` and `jsonPath` exclude each other" $id) }}{{ end -}}
   {{- if and (hasKey $w "equals") (not $w.jsonPath) }}{{ fail (printf "kwait: wait %q (ready): `equals` needs `jsonPath`" $id) }}{{ end -}}
@@ -237,8 +240,14 @@ volumeMount (dicts, or absent), containerName, resources.
 {{- if $w.quiet }}{{ $args = append $args "-q" }}{{ end -}}
 
 {{- $env := list -}}
-{{- if and (has $kind (list "secret" "configmap" "certificate" "job" "ready" "service")) (not $ns) -}}
+{{- if and (has $kind (list "secret" "configmap" "certificate" "job" "ready" "deleted" "service")) (not $ns) -}}
   {{- $env = append $env (dict "name" "KWAIT_NAMESPACE" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace"))) -}}
+{{- end -}}
+{{- /* Events on the waiting pod (kwait.rbac grants them): the downward API names it */ -}}
+{{- if or (not (hasKey $g "events")) $g.events -}}
+  {{- range $var := list (list "POD_NAME" "metadata.name") (list "POD_NAMESPACE" "metadata.namespace") (list "POD_UID" "metadata.uid") -}}
+    {{- $env = append $env (dict "name" (index $var 0) "valueFrom" (dict "fieldRef" (dict "fieldPath" (index $var 1)))) -}}
+  {{- end -}}
 {{- end -}}
 {{- $out := dict "id" $id "kind" $kind "namespace" $ns "args" $args "env" $env "rules" $rules
     "cmd" $cmd "opts" $opts "verbose" (not (not $w.verbose)) "quiet" (not (not $w.quiet))

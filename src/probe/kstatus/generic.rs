@@ -51,6 +51,11 @@ pub(super) fn rules(o: &Obj<'_>) -> Option<Check> {
         ));
     }
     if let Some(c) = o.condition("Stalled").filter(|c| c.status == "True") {
+        // A Stalled of an older generation was the verdict on a spec since changed: the fix
+        // may be that change, which the controller has not judged yet.
+        if let Some(stale) = o.judged_behind(&c) {
+            return Some(stale);
+        }
         return Some(Check::Failed(
             Observation::new(Class::NotReady, with_message("stalled", c.message))
                 .cause(format!(
@@ -68,9 +73,7 @@ pub(super) fn rules(o: &Obj<'_>) -> Option<Check> {
 /// `status.observedGeneration` behind `metadata.generation`: the status describes an older spec.
 pub(super) fn stale(o: &Obj<'_>) -> Option<Check> {
     let generation = o.generation()?;
-    let observed =
-        o.v.pointer("/status/observedGeneration")
-            .and_then(Value::as_i64)?;
+    let observed = o.status_observed()?;
     (observed < generation).then(|| {
         o.pending(
             format!("waiting for the controller to observe generation {generation}"),
@@ -97,17 +100,9 @@ fn with_message(head: &str, message: &str) -> String {
 /// status is waiting for its controller's first report.
 pub(super) fn ready_condition(o: &Obj<'_>, builtin: bool) -> Check {
     if let Some(c) = o.condition("Ready") {
-        let generation = o.generation();
-        return match (c.status, c.observed, generation) {
-            ("True", Some(seen), Some(g)) if seen < g => o.pending(
-                format!("Ready condition is of generation {seen}, waiting for generation {g}"),
-                format!(
-                    "{} reports {} for generation {seen} of its spec, and the spec is at generation {g}: its controller has not judged the latest change yet",
-                    o.what(),
-                    c.line("Ready")
-                ),
-            ),
-            ("True", ..) => o.ready(with_message("is Ready", c.message)),
+        return match (c.status, o.judged_behind(&c)) {
+            ("True", Some(stale)) => stale,
+            ("True", None) => o.ready(with_message("is Ready", c.message)),
             _ => o.pending(
                 c.line("Ready"),
                 format!("{} reports {}", o.what(), c.line("Ready")),
@@ -130,14 +125,16 @@ pub(super) fn ready_condition(o: &Obj<'_>, builtin: bool) -> Check {
     o.ready("exists (no Ready condition to wait for)")
 }
 
-/// `--condition TYPE[=STATUS]`: the condition `kind` has status `status` (compared without
-/// case, as `kubectl wait` does) and, where it says which generation it judged, the current
-/// one. Never a failure: any other status may still change before the deadline.
+/// `--condition TYPE[=STATUS]`: the first condition whose type is `kind` (compared without
+/// case, as `kubectl wait` does: `ready` finds `Ready`) has status `status` (also without case)
+/// and judged the current generation (its own `observedGeneration`, else the status's). Never
+/// a failure: any other status may still change before the deadline. The lines name the type
+/// as the object spells it.
 pub fn judge_condition(obj: &Value, kind: &str, status: &str) -> Check {
     let o = Obj::of(obj);
-    let kind_shown = printable(kind, 100);
     let want = printable(status, 20);
-    let Some(c) = o.condition(kind) else {
+    let Some(c) = o.condition_any_case(kind) else {
+        let kind_shown = printable(kind, 100);
         return o.pending(
             format!("no {kind_shown} condition yet"),
             format!(
@@ -146,6 +143,7 @@ pub fn judge_condition(obj: &Value, kind: &str, status: &str) -> Check {
             ),
         );
     };
+    let kind_shown = printable(c.kind, 100);
     if !c.status.eq_ignore_ascii_case(status) {
         return o.pending(
             c.line(&kind_shown),
@@ -156,9 +154,7 @@ pub fn judge_condition(obj: &Value, kind: &str, status: &str) -> Check {
             ),
         );
     }
-    if let (Some(seen), Some(g)) = (c.observed, o.generation())
-        && seen < g
-    {
+    if let Some((seen, g)) = o.behind(&c) {
         return o.pending(
             format!("{kind_shown} condition is of generation {seen}, waiting for generation {g}"),
             format!(
@@ -168,7 +164,18 @@ pub fn judge_condition(obj: &Value, kind: &str, status: &str) -> Check {
             ),
         );
     }
-    o.ready(format!("has {kind_shown}={want}"))
+    let asked = if c.kind == kind {
+        String::new()
+    } else {
+        format!(
+            " (--condition {}, compared without case)",
+            printable(kind, 100)
+        )
+    };
+    o.ready(format!(
+        "has {kind_shown}={}{asked}",
+        printable(c.status, 20)
+    ))
 }
 
 /// `--json-path P [--equals V]`: every value `query` (the parsed form of `path`) selects in the
@@ -193,7 +200,14 @@ pub fn judge_json_path(obj: &Value, path: &str, query: &JsonPath, equals: Option
                 .fix("use a path without nested descendant segments (..), e.g. $.status.phase"),
         );
     }
-    let nodes: Vec<&Value> = query.query(obj).all();
+    let located = query.query_located(obj);
+    // A match in the status (or one holding it, `$`) is only as current as the status is.
+    let reads_status = located.iter().any(|n| {
+        n.location()
+            .first()
+            .is_none_or(|e| e.as_name() == Some("status"))
+    });
+    let nodes: Vec<&Value> = located.nodes().collect();
     if nodes.is_empty() {
         return o.pending(
             format!("{shown} matched nothing"),
@@ -201,10 +215,11 @@ pub fn judge_json_path(obj: &Value, path: &str, query: &JsonPath, equals: Option
         );
     }
     let found = printable(&found_text(&nodes, &[]), super::MESSAGE_MAX);
+    let stale = || reads_status.then(|| stale(&o)).flatten();
     match equals {
-        None => o.ready(format!("has {shown} = {found}")),
+        None => stale().unwrap_or_else(|| o.ready(format!("has {shown} = {found}"))),
         Some(want) if all_equal(&nodes, want) => {
-            o.ready(format!("has {shown} == {:?}", printable(want, 200)))
+            stale().unwrap_or_else(|| o.ready(format!("has {shown} == {:?}", printable(want, 200))))
         }
         Some(want) => o.pending(
             format!("{shown} is {found}"),

@@ -124,18 +124,25 @@ pub(super) fn service(o: &Obj<'_>) -> Check {
     }
 }
 
-/// A CustomResourceDefinition is ready once `Established` (its names accepted): objects of
-/// its type may then be created. Names not accepted (another CRD holds them) is shown with
-/// its message and stays pending: removing the other definition clears it.
+/// A CustomResourceDefinition is ready once `Established`: objects of its type may then be
+/// created. Names not accepted (another definition holds its plural, kind, short name or list
+/// kind) fails at once, naming the conflict, as kstatus does: the API server never establishes
+/// it while the conflict lasts, and nothing in this definition resolves it by waiting.
 pub(super) fn crd(o: &Obj<'_>) -> Check {
     if let Some(c) = o.condition("NamesAccepted").filter(|c| c.status == "False") {
-        return o.pending(
-            c.line("NamesAccepted"),
-            format!(
-                "{}'s names conflict with another definition: {}",
+        return Check::Failed(
+            Observation::new(
+                Class::NotReady,
+                format!("names not accepted: {}", c.line("NamesAccepted")),
+            )
+            .cause(format!(
+                "{}'s names conflict with another definition's ({}): the API server does not serve its type while the conflict lasts, so kwait stops now instead of waiting for the deadline",
                 o.what(),
                 c.line("NamesAccepted")
-            ),
+            ))
+            .fix("find the definition that holds the name: kubectl get crd -o custom-columns=NAME:.metadata.name,PLURAL:.spec.names.plural,KIND:.spec.names.kind,SHORT:.spec.names.shortNames")
+            .fix("rename this definition's names, or remove the other definition (the API server then accepts them)")
+            .fix(o.describe_cmd()),
         );
     }
     match o.condition("Established") {
@@ -178,7 +185,9 @@ pub(super) fn pdb(o: &Obj<'_>) -> Check {
 /// An APIService is ready once `Available` (its backing service answers).
 pub(super) fn apiservice(o: &Obj<'_>) -> Check {
     match o.condition("Available") {
-        Some(c) if c.status == "True" => o.ready("is Available"),
+        Some(c) if c.status == "True" => o
+            .judged_behind(&c)
+            .unwrap_or_else(|| o.ready("is Available")),
         Some(c) => o.pending(
             c.line("Available"),
             format!("{} reports {}", o.what(), c.line("Available")),

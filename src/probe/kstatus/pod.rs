@@ -1,8 +1,8 @@
 //! A Pod: ready when its `Ready` condition is `True`, or when it `Succeeded`; `Failed` ends the
 //! wait (exit 1) naming the container that failed. While it is not ready the state names the
-//! first thing holding it: the scheduler's message (`Unschedulable`), or the first container
-//! not ready with its waiting reason (`CrashLoopBackOff`, `ImagePullBackOff`,
-//! `CreateContainerConfigError`, ...) and message. A crash-looping container is not a failure
+//! first thing holding it: a container in `CrashLoopBackOff` (whatever the conditions say),
+//! else the scheduler's message (`Unschedulable`), else the first container not ready with its
+//! waiting reason (`ImagePullBackOff`, `CreateContainerConfigError`, ...) and message. A crash-looping container is not a failure
 //! for good (kstatus calls it failed): the next restart may succeed before the deadline.
 
 use serde_json::Value;
@@ -36,29 +36,43 @@ pub(super) fn judge(o: &Obj<'_>) -> Check {
         }
         _ => {}
     }
-    if o.condition("Ready").is_some_and(|c| c.status == "True") {
-        return o.ready("ready");
+    if let Some(c) = o.condition("Ready").filter(|c| c.status == "True") {
+        // A Ready of an older generation (a resized or re-imaged pod's kubelet has not
+        // reported on the change yet) is not ready.
+        return o.judged_behind(&c).unwrap_or_else(|| o.ready("ready"));
     }
+    let holding = not_ready(o.v);
+    // A crash loop is named first: it is the cause the user must act on, whatever else the
+    // conditions say (a PodScheduled=False left from before the pod was placed).
+    let crashing = holding.iter().position(|h| h.reason == "CrashLoopBackOff");
     if let Some(c) = o
         .condition("PodScheduled")
-        .filter(|c| c.status == "False" && !c.reason.is_empty())
+        .filter(|c| c.status == "False" && !c.reason.is_empty() && crashing.is_none())
     {
         let reason = printable(c.reason, 100);
-        return Check::Pending(
-            Observation::new(
-                Class::NotReady,
-                format!("{}: {}", reason.to_ascii_lowercase(), printable(c.message, MESSAGE_MAX)),
+        let message = printable(c.message, MESSAGE_MAX);
+        let (state, cause) = if message.is_empty() {
+            (
+                reason.to_ascii_lowercase(),
+                format!("the scheduler cannot place {} ({reason})", o.what()),
             )
-            .cause(format!(
-                "the scheduler cannot place {} ({reason}): {}",
-                o.what(),
-                printable(c.message, MESSAGE_MAX)
-            ))
+        } else {
+            (
+                format!("{}: {message}", reason.to_ascii_lowercase()),
+                format!(
+                    "the scheduler cannot place {} ({reason}): {message}",
+                    o.what()
+                ),
+            )
+        };
+        return Check::Pending(
+            Observation::new(Class::NotReady, state)
+            .cause(cause)
             .fix("check the pod's resource requests, node selectors, affinities, tolerations and PersistentVolumeClaims against the nodes")
             .fix(o.describe_cmd()),
         );
     }
-    if let Some(holding) = first_not_ready(o.v) {
+    if let Some(holding) = holding.into_iter().nth(crashing.unwrap_or(0)) {
         let mut obs = Observation::new(Class::NotReady, format!("not ready: {}", holding.line))
             .cause(format!("{} is not ready: {}", o.what(), holding.line));
         if let Some(fix) = holding.fix(&name, &o.ns_flag()) {
@@ -78,7 +92,7 @@ pub(super) fn judge(o: &Obj<'_>) -> Check {
     o.pending(state, format!("{} is not ready{ready}", o.what()))
 }
 
-/// The first container holding a pod back, in start order (init containers first).
+/// A container holding a pod back.
 struct Holding {
     line: String,
     container: String,
@@ -107,7 +121,9 @@ impl Holding {
     }
 }
 
-fn first_not_ready(pod: &Value) -> Option<Holding> {
+/// Every container holding the pod back, in start order (init containers first).
+fn not_ready(pod: &Value) -> Vec<Holding> {
+    let mut out = Vec::new();
     let lists = [
         ("init container", "initContainerStatuses"),
         ("container", "containerStatuses"),
@@ -131,7 +147,7 @@ fn first_not_ready(pod: &Value) -> Option<Holding> {
                     with(&reason, str_at(w, "/message")).trim_start_matches(": ")
                 );
                 let inner = inner.trim_start_matches(", ");
-                return Some(Holding {
+                out.push(Holding {
                     line: if inner.is_empty() {
                         format!("{label} {name} waiting")
                     } else {
@@ -140,6 +156,7 @@ fn first_not_ready(pod: &Value) -> Option<Holding> {
                     container: name,
                     reason,
                 });
+                continue;
             }
             if let Some(t) = cs.pointer("/state/terminated") {
                 let code = t.get("exitCode").and_then(Value::as_i64).unwrap_or(0);
@@ -148,7 +165,7 @@ fn first_not_ready(pod: &Value) -> Option<Holding> {
                     continue;
                 }
                 let reason = printable(str_at(t, "/reason"), 100);
-                return Some(Holding {
+                out.push(Holding {
                     line: format!(
                         "{label} {name} terminated (exit code {code}{})",
                         with(&reason, str_at(t, "/message"))
@@ -156,9 +173,10 @@ fn first_not_ready(pod: &Value) -> Option<Holding> {
                     container: name,
                     reason: "terminated".to_string(),
                 });
+                continue;
             }
             if cs.get("ready").and_then(Value::as_bool) != Some(true) && label == "container" {
-                return Some(Holding {
+                out.push(Holding {
                     line: format!("{label} {name} running, not ready{restarted}"),
                     container: name,
                     reason: "running".to_string(),
@@ -166,7 +184,7 @@ fn first_not_ready(pod: &Value) -> Option<Holding> {
             }
         }
     }
-    None
+    out
 }
 
 /// `: REASON: message` (escaped), or what of it there is.

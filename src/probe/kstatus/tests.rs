@@ -63,7 +63,7 @@ fn deployment_mid_rollout_counts_updated_and_available() {
     );
     assert_eq!(
         state(&judge(&d)),
-        "2 of 3 updated, 1 available; waiting for the rollout"
+        "waiting for rollout to finish: 2 out of 3 new replicas have been updated"
     );
 }
 
@@ -76,7 +76,7 @@ fn deployment_with_old_replicas_left_waits_for_them_to_terminate() {
     );
     assert_eq!(
         state(&judge(&d)),
-        "3 of 3 updated, 4 available; waiting for 1 old replica to terminate"
+        "waiting for rollout to finish: 1 old replicas are pending termination"
     );
 }
 
@@ -125,7 +125,7 @@ fn deployment_paused_mid_rollout_says_paused_and_how_to_resume() {
     let c = judge(&d);
     assert_eq!(
         state(&c),
-        "paused: 0 of 3 updated, 3 available; waiting for the rollout"
+        "paused: waiting for rollout to finish: 0 out of 3 new replicas have been updated"
     );
     let Check::Pending(o) = &c else { return };
     assert!(
@@ -171,9 +171,13 @@ fn deployment_scaled_to_zero_is_ready_once_no_replica_is_left() {
     );
     assert_eq!(
         state(&judge(&d)),
-        "0 of 0 updated, 0 available; waiting for 1 old replica to terminate"
+        "waiting for rollout to finish: 1 old replicas are pending termination"
     );
-    let d = deployment(5, json!({"replicas": 0}), json!({"observedGeneration": 5}));
+    let d = deployment(
+        5,
+        json!({"replicas": 0}),
+        json!({"observedGeneration": 5, "conditions": complete_conditions()}),
+    );
     assert_eq!(
         ready(&judge(&d)),
         "Deployment crs/web scaled to 0 (no replica left)"
@@ -265,7 +269,7 @@ fn daemonset_waits_for_updated_and_available_pods_on_every_node() {
     }));
     assert_eq!(
         state(&judge(&d)),
-        "2 of 4 updated, 3 available; waiting for the rollout"
+        "waiting for rollout to finish: 2 out of 4 new pods have been updated"
     );
     let d = daemonset(json!({
         "observedGeneration": 3, "desiredNumberScheduled": 4, "currentNumberScheduled": 4,
@@ -465,7 +469,7 @@ fn crd(conditions: Value) -> Value {
 }
 
 #[test]
-fn crd_is_ready_once_established_and_shows_a_names_conflict() {
+fn crd_is_ready_once_established_and_fails_on_a_names_conflict() {
     let c = crd(json!([
         {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
         {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}
@@ -487,8 +491,32 @@ fn crd_is_ready_once_established_and_shows_a_names_conflict() {
         "message": "\"certificates\" is already in use"}]),
     );
     assert_eq!(
-        state(&judge(&c)),
-        "NamesAccepted=False (MultipleConflicts): \"certificates\" is already in use"
+        failed(&judge(&c)).state,
+        "names not accepted: NamesAccepted=False (MultipleConflicts): \"certificates\" is already in use"
+    );
+}
+
+#[test]
+fn crd_with_names_not_accepted_fails_at_once_naming_the_conflict() {
+    // As the API server's naming controller writes it when another definition already serves
+    // the plural: NamesAccepted=False, and Established=False (NotAccepted).
+    let c = crd(json!([
+        {"type": "NamesAccepted", "status": "False", "reason": "PluralConflict",
+         "message": "\"certificates\" is already in use", "lastTransitionTime": "2026-11-30T10:00:00Z"},
+        {"type": "Established", "status": "False", "reason": "NotAccepted",
+         "message": "not all names are accepted", "lastTransitionTime": "2026-11-30T10:00:00Z"}
+    ]));
+    let c = judge(&c);
+    let o = failed(&c);
+    assert_eq!(
+        o.state,
+        "names not accepted: NamesAccepted=False (PluralConflict): \"certificates\" is already in use"
+    );
+    assert!(
+        o.cause
+            .as_deref()
+            .is_some_and(|c| c.contains("\"certificates\" is already in use")),
+        "{o:?}"
     );
 }
 
@@ -640,7 +668,7 @@ fn explicit_condition_compares_status_without_case_and_needs_the_current_generat
     );
     assert_eq!(
         ready(&judge_condition(&hr, "Released", "true")),
-        "HelmRelease apps/openhands has Released=true"
+        "HelmRelease apps/openhands has Released=True"
     );
     assert_eq!(
         state(&judge_condition(&hr, "Released", "False")),
@@ -715,4 +743,548 @@ fn a_waiting_container_without_reason_or_restarts_is_worded_without_empty_bracke
         json!({"phase": "Pending", "containerStatuses": [{"name": "db", "ready": false, "restartCount": 0, "state": {"waiting": {}}}]}),
     );
     assert_eq!(state(&judge(&p)), "not ready: container db waiting");
+}
+
+/// A Flux HelmRelease at `generation` whose status says `status_observed` and whose `Released`
+/// and `Ready` conditions (True) say `cond_observed` (each `None`: the field is left out).
+fn release_with(
+    generation: i64,
+    status_observed: Option<i64>,
+    cond_observed: Option<i64>,
+) -> Value {
+    let cond = |kind: &str| {
+        let mut c = json!({"type": kind, "status": "True", "reason": "UpgradeSucceeded",
+            "message": "Helm upgrade succeeded", "lastTransitionTime": "2026-11-30T10:00:00Z"});
+        if let Some(g) = cond_observed {
+            c["observedGeneration"] = json!(g);
+        }
+        c
+    };
+    let mut status = json!({"conditions": [cond("Ready"), cond("Released")]});
+    if let Some(g) = status_observed {
+        status["observedGeneration"] = json!(g);
+    }
+    helmrelease(generation, status)
+}
+
+/// kubectl's getObservedGeneration: a condition's own `observedGeneration`, else the status's;
+/// a verdict for an older generation is not ready, in every judgement.
+#[test]
+fn every_judgement_reads_a_condition_generation_as_kubectl_does() {
+    // (generation, status.observedGeneration, condition's own, current?)
+    let table = [
+        (2, Some(2), None, true),
+        (2, Some(1), None, false),
+        (2, None, None, true),
+        (2, None, Some(1), false),
+        (2, Some(2), Some(1), false),
+        (2, Some(1), Some(2), true),
+        (2, Some(2), Some(2), true),
+    ];
+    let path = "$.status.conditions[?@.type=='Released'].status";
+    let q = JsonPath::parse(path).unwrap();
+    for (generation, status, own, current) in table {
+        let hr = release_with(generation, status, own);
+        let case = format!("generation {generation}, status {status:?}, own {own:?}");
+        let condition = judge_condition(&hr, "Released", "True");
+        assert_eq!(
+            matches!(condition, Check::Ready(_)),
+            current,
+            "--condition, {case}: {condition:?}"
+        );
+        // --json-path reads the condition without knowing it is one: only the status's own
+        // observedGeneration says whether it is current.
+        let by_path = judge_json_path(&hr, path, &q, Some("True"));
+        assert_eq!(
+            matches!(by_path, Check::Ready(_)),
+            status.is_none_or(|s| s >= generation),
+            "--json-path, {case}: {by_path:?}"
+        );
+        // The kstatus rules: the status's observedGeneration first, then Ready's own.
+        let rules = judge(&hr);
+        assert_eq!(
+            matches!(rules, Check::Ready(_)),
+            current && status.is_none_or(|s| s >= generation),
+            "rules, {case}: {rules:?}"
+        );
+    }
+}
+
+#[test]
+fn stale_condition_without_own_observed_generation_is_not_ready() {
+    // Generation 2's spec, a status still about generation 1, a condition with no
+    // observedGeneration of its own: kubectl keeps waiting, and so must kwait.
+    let hr = release_with(2, Some(1), None);
+    assert_eq!(
+        state(&judge_condition(&hr, "Released", "True")),
+        "Released condition is of generation 1, waiting for generation 2"
+    );
+}
+
+#[test]
+fn json_path_on_a_status_of_an_older_generation_is_not_ready() {
+    let d = deployment(
+        3,
+        json!({}),
+        json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3}),
+    );
+    let q = |s: &str| JsonPath::parse(s).unwrap();
+    for path in ["$.status.readyReplicas", "$..readyReplicas"] {
+        assert_eq!(
+            state(&judge_json_path(&d, path, &q(path), Some("3"))),
+            "waiting for the controller to observe generation 3",
+            "{path}"
+        );
+    }
+    // A path outside the status does not depend on the controller.
+    let path = "$.spec.replicas";
+    assert!(matches!(
+        judge_json_path(&d, path, &q(path), Some("3")),
+        Check::Ready(_)
+    ));
+    // A value that does not match says what it is, stale or not.
+    let path = "$.status.readyReplicas";
+    assert_eq!(
+        state(&judge_json_path(&d, path, &q(path), Some("2"))),
+        "$.status.readyReplicas is 3"
+    );
+}
+
+#[test]
+fn stalled_of_an_older_generation_does_not_fail_the_wait() {
+    // Stalled on generation 2; the user changed the spec (generation 3) and the controller
+    // has not judged it yet: the change may be the fix, so kwait waits instead of exit 1.
+    let hr = helmrelease(
+        3,
+        json!({"observedGeneration": 3, "conditions": [
+            {"type": "Stalled", "status": "True", "observedGeneration": 2, "reason": "RetriesExceeded", "message": "Failed to install after 3 attempt(s)"},
+            {"type": "Ready", "status": "False", "observedGeneration": 2, "reason": "InstallFailed"}]}),
+    );
+    assert_eq!(
+        state(&judge(&hr)),
+        "Stalled condition is of generation 2, waiting for generation 3"
+    );
+}
+
+#[test]
+fn condition_ready_matches_a_ready_condition_without_regard_to_case() {
+    let hr = release_with(2, Some(2), None);
+    // (asked type, asked status, the ready line)
+    let table = [
+        ("Ready", "True", "HelmRelease apps/openhands has Ready=True"),
+        (
+            "ready",
+            "True",
+            "HelmRelease apps/openhands has Ready=True (--condition ready, compared without case)",
+        ),
+        (
+            "RELEASED",
+            "true",
+            "HelmRelease apps/openhands has Released=True (--condition RELEASED, compared without case)",
+        ),
+    ];
+    for (kind, status, line) in table {
+        assert_eq!(ready(&judge_condition(&hr, kind, status)), line, "{kind}");
+    }
+    // The pending line names the type as the object spells it.
+    assert_eq!(
+        state(&judge_condition(&hr, "ready", "False")),
+        "Ready=True (UpgradeSucceeded): Helm upgrade succeeded"
+    );
+    assert_eq!(
+        state(&judge_condition(&hr, "readyz", "True")),
+        "no readyz condition yet"
+    );
+}
+
+/// The conditions the Deployment controller writes with the final counts of a rollout.
+fn complete_conditions() -> Value {
+    json!([
+        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+         "message": "Deployment has minimum availability.",
+         "lastUpdateTime": "2026-11-30T10:00:00Z", "lastTransitionTime": "2026-11-30T10:00:00Z"},
+        {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+         "message": "ReplicaSet \"web-7d9c\" has successfully progressed.",
+         "lastUpdateTime": "2026-11-30T10:00:00Z", "lastTransitionTime": "2026-11-30T09:58:00Z"}
+    ])
+}
+
+/// A Deployment of 3 whose counts say rolled out, with `conditions`.
+fn counted_out(spec: Value, conditions: Value) -> Value {
+    deployment(
+        2,
+        spec,
+        json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3,
+               "availableReplicas": 3, "conditions": conditions}),
+    )
+}
+
+/// kstatus' deploymentConditions, each rule decided (the safe side wins): complete counts are
+/// not enough while the controller's conditions disagree.
+#[test]
+fn deployment_conditions_must_agree_with_complete_counts() {
+    let available = |status: &str, reason: &str| json!({"type": "Available", "status": status, "reason": reason, "message": "Deployment does not have minimum availability."});
+    let progressing = |status: &str, reason: &str| json!({"type": "Progressing", "status": status, "reason": reason, "message": "ReplicaSet \"web-7d9c\" is progressing."});
+    let deadline = json!({});
+    let no_deadline = json!({"progressDeadlineSeconds": 2147483647});
+    let paused = json!({"paused": true});
+    // (spec, conditions, ready?, the state line when pending)
+    let table = [
+        (&deadline, complete_conditions(), true, ""),
+        (
+            &deadline,
+            json!([
+                available("False", "MinimumReplicasUnavailable"),
+                progressing("True", "NewReplicaSetAvailable")
+            ]),
+            false,
+            "not available: Available=False (MinimumReplicasUnavailable): Deployment does not have minimum availability.",
+        ),
+        (
+            &deadline,
+            json!([progressing("True", "NewReplicaSetAvailable")]),
+            false,
+            "waiting for the controller's Available condition",
+        ),
+        (
+            &deadline,
+            json!([
+                available("True", "MinimumReplicasAvailable"),
+                progressing("True", "ReplicaSetUpdated")
+            ]),
+            false,
+            "waiting for Progressing=True (NewReplicaSetAvailable); now Progressing=True (ReplicaSetUpdated): ReplicaSet \"web-7d9c\" is progressing.",
+        ),
+        (
+            &deadline,
+            json!([available("True", "MinimumReplicasAvailable")]),
+            false,
+            "waiting for the controller's Progressing condition",
+        ),
+        // Without a progress deadline the controller writes no Progressing condition.
+        (
+            &no_deadline,
+            json!([available("True", "MinimumReplicasAvailable")]),
+            true,
+            "",
+        ),
+        (
+            &no_deadline,
+            json!([available("False", "MinimumReplicasUnavailable")]),
+            false,
+            "not available: Available=False (MinimumReplicasUnavailable): Deployment does not have minimum availability.",
+        ),
+        // Paused: the controller writes DeploymentPaused and judges no progress.
+        (
+            &paused,
+            json!([
+                available("True", "MinimumReplicasAvailable"),
+                progressing("Unknown", "DeploymentPaused")
+            ]),
+            true,
+            "",
+        ),
+    ];
+    for (spec, conditions, is_ready, line) in table {
+        let d = counted_out(spec.clone(), conditions.clone());
+        let c = judge(&d);
+        if is_ready {
+            assert!(matches!(c, Check::Ready(_)), "{conditions}: {c:?}");
+        } else {
+            assert_eq!(state(&c), line, "{conditions}");
+        }
+    }
+}
+
+#[test]
+fn deployment_with_available_false_is_not_ready() {
+    let d = counted_out(
+        json!({}),
+        json!([
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."},
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
+        ]),
+    );
+    assert!(matches!(judge(&d), Check::Pending(_)), "{:?}", judge(&d));
+}
+
+#[test]
+fn deployment_with_a_progress_deadline_and_progressing_not_complete_is_not_ready() {
+    let d = counted_out(
+        json!({"progressDeadlineSeconds": 600}),
+        json!([
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+            {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": "ReplicaSet \"web-7d9c\" is progressing."}
+        ]),
+    );
+    assert!(matches!(judge(&d), Check::Pending(_)), "{:?}", judge(&d));
+}
+
+#[test]
+fn deployment_rollout_during_a_surge_is_worded_as_kubectl_rollout_status_words_it() {
+    // 2 desired, maxSurge 1: the new ReplicaSet has 1 pod, the old one still 2, 3 available.
+    // (status counts, kubectl's words after "Waiting for deployment "web" rollout to finish: ")
+    let table = [
+        ((3, 1, 3, 3), "1 out of 2 new replicas have been updated"),
+        ((3, 2, 3, 3), "1 old replicas are pending termination"),
+        ((2, 2, 1, 2), "1 of 2 updated replicas are available"),
+    ];
+    for ((replicas, updated, available, ready), words) in table {
+        let d = deployment(
+            2,
+            json!({"replicas": 2, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}),
+            json!({"observedGeneration": 2, "replicas": replicas, "updatedReplicas": updated,
+                   "availableReplicas": available, "readyReplicas": ready, "conditions": complete_conditions()}),
+        );
+        assert_eq!(
+            state(&judge(&d)),
+            format!("waiting for rollout to finish: {words}")
+        );
+    }
+}
+
+/// kstatus' stsConditions and kubectl's StatefulSetStatusViewer, each rule decided: every
+/// replica created, ready, updated and counted at the update revision (no partition).
+#[test]
+fn statefulset_rules_table() {
+    let rolling = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+    let unset = json!({"type": "RollingUpdate"});
+    let partition = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 1}});
+    let on_delete = json!({"type": "OnDelete"});
+    // (strategy, replicas, ready, current, updated, currentRevision, ready?)
+    let table = [
+        (&rolling, 3, 3, 3, 3, "db-7c9d", true),
+        (&unset, 3, 3, 3, 3, "db-7c9d", true),
+        (&rolling, 2, 2, 2, 2, "db-7c9d", false),
+        (&rolling, 4, 3, 3, 3, "db-7c9d", false),
+        (&rolling, 3, 2, 3, 3, "db-7c9d", false),
+        (&rolling, 3, 3, 2, 3, "db-7c9d", false),
+        (&unset, 3, 3, 2, 3, "db-7c9d", false),
+        (&rolling, 3, 3, 3, 2, "db-7c9d", false),
+        (&rolling, 3, 3, 3, 3, "db-6b8f", false),
+        (&partition, 3, 3, 1, 2, "db-6b8f", true),
+        (&partition, 3, 3, 2, 1, "db-6b8f", false),
+        (&on_delete, 3, 3, 0, 0, "db-6b8f", true),
+        (&on_delete, 3, 2, 3, 3, "db-7c9d", false),
+    ];
+    for (strategy, replicas, ready, current, updated, revision, is_ready) in table {
+        let s = statefulset(
+            strategy.clone(),
+            json!({"observedGeneration": 2, "replicas": replicas, "readyReplicas": ready,
+                   "currentReplicas": current, "updatedReplicas": updated,
+                   "currentRevision": revision, "updateRevision": "db-7c9d"}),
+        );
+        let c = judge(&s);
+        assert_eq!(
+            matches!(c, Check::Ready(_)),
+            is_ready,
+            "{strategy} replicas {replicas} ready {ready} current {current} updated {updated} {revision}: {c:?}"
+        );
+    }
+}
+
+#[test]
+fn statefulset_with_current_replicas_below_replicas_is_not_ready() {
+    let s = statefulset(
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+        json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 3, "currentReplicas": 2, "updatedReplicas": 3,
+               "currentRevision": "db-7c9d", "updateRevision": "db-7c9d"}),
+    );
+    assert_eq!(
+        state(&judge(&s)),
+        "2 of 3 at revision db-7c9d; waiting for the rollout"
+    );
+}
+
+/// kstatus' daemonsetConditions and kubectl's DaemonSetStatusViewer, each rule decided.
+#[test]
+fn daemonset_rules_table() {
+    // (strategy, scheduled, updated, available, ready, the state line or "" when ready)
+    let table = [
+        ("RollingUpdate", 4, 4, 4, 4, ""),
+        (
+            "RollingUpdate",
+            3,
+            3,
+            3,
+            3,
+            "waiting for rollout to finish: 3 of 4 pods are scheduled",
+        ),
+        (
+            "RollingUpdate",
+            4,
+            3,
+            4,
+            4,
+            "waiting for rollout to finish: 3 out of 4 new pods have been updated",
+        ),
+        (
+            "RollingUpdate",
+            4,
+            4,
+            3,
+            4,
+            "waiting for rollout to finish: 3 of 4 updated pods are available",
+        ),
+        (
+            "RollingUpdate",
+            4,
+            4,
+            4,
+            3,
+            "waiting for rollout to finish: 3 of 4 pods are ready",
+        ),
+        ("OnDelete", 4, 0, 4, 4, ""),
+        (
+            "OnDelete",
+            4,
+            0,
+            3,
+            4,
+            "waiting for rollout to finish: 3 of 4 pods are available",
+        ),
+    ];
+    for (strategy, scheduled, updated, available, ready, line) in table {
+        let mut d = daemonset(json!({
+            "observedGeneration": 3, "desiredNumberScheduled": 4, "currentNumberScheduled": scheduled,
+            "updatedNumberScheduled": updated, "numberAvailable": available, "numberReady": ready,
+            "numberMisscheduled": 0
+        }));
+        d["spec"]["updateStrategy"]["type"] = json!(strategy);
+        let c = judge(&d);
+        if line.is_empty() {
+            assert!(
+                matches!(c, Check::Ready(_)),
+                "{strategy} {scheduled} {updated} {available} {ready}: {c:?}"
+            );
+        } else {
+            assert_eq!(state(&c), line);
+        }
+    }
+}
+
+#[test]
+fn daemonset_with_number_ready_below_desired_is_not_ready() {
+    let d = daemonset(json!({
+        "observedGeneration": 3, "desiredNumberScheduled": 4, "currentNumberScheduled": 4,
+        "updatedNumberScheduled": 4, "numberAvailable": 4, "numberReady": 3, "numberUnavailable": 0
+    }));
+    assert!(matches!(judge(&d), Check::Pending(_)), "{:?}", judge(&d));
+}
+
+#[test]
+fn unschedulable_with_an_empty_message_prints_no_empty_colon() {
+    let p = pod(json!({
+        "phase": "Pending",
+        "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "",
+                        "lastTransitionTime": "2026-11-30T05:00:00Z"}]
+    }));
+    let c = judge(&p);
+    assert_eq!(state(&c), "unschedulable");
+    let Check::Pending(o) = &c else { return };
+    assert_eq!(
+        o.cause.as_deref(),
+        Some("the scheduler cannot place Pod crs/postgres-0 (Unschedulable)")
+    );
+}
+
+#[test]
+fn crash_loop_is_named_even_when_pod_scheduled_is_false() {
+    // A status whose conditions contradict its containers (PodScheduled=False left over, or
+    // written by hand): the crash loop is what the user must act on.
+    let p = pod(json!({
+        "phase": "Running",
+        "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available"},
+            {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}
+        ],
+        "containerStatuses": [
+            {"name": "proxy", "ready": false, "restartCount": 0, "state": {"running": {"startedAt": "2026-11-30T05:00:03Z"}}},
+            {"name": "db", "ready": false, "restartCount": 5,
+             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s restarting failed container=db"}},
+             "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}
+        ]
+    }));
+    let c = judge(&p);
+    assert_eq!(
+        state(&c),
+        "not ready: container db waiting (CrashLoopBackOff: back-off 2m40s restarting failed container=db, restarted 5 times)"
+    );
+    let Check::Pending(o) = &c else { return };
+    assert!(
+        o.fix
+            .iter()
+            .any(|f| f == "see why it exits: kubectl logs postgres-0 -c db -n crs --previous"),
+        "{o:?}"
+    );
+}
+
+/// What a not-ready pod's line names first, by what its status holds.
+#[test]
+fn pod_names_first_the_crash_loop_then_the_scheduler_then_the_first_container() {
+    let unscheduled = json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available"});
+    let crash = json!({"name": "db", "ready": false, "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}});
+    let pulling = json!({"name": "db", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff"}}});
+    let running =
+        json!({"name": "proxy", "ready": false, "restartCount": 0, "state": {"running": {}}});
+    // (conditions, container statuses, state line)
+    let table = [
+        (
+            json!([unscheduled]),
+            json!([]),
+            "unschedulable: 0/1 nodes are available",
+        ),
+        (
+            json!([unscheduled]),
+            json!([pulling]),
+            "unschedulable: 0/1 nodes are available",
+        ),
+        (
+            json!([unscheduled]),
+            json!([crash]),
+            "not ready: container db waiting (CrashLoopBackOff, restarted 2 times)",
+        ),
+        (
+            json!([]),
+            json!([running, crash]),
+            "not ready: container db waiting (CrashLoopBackOff, restarted 2 times)",
+        ),
+        (
+            json!([]),
+            json!([running, pulling]),
+            "not ready: container proxy running, not ready",
+        ),
+    ];
+    for (conditions, statuses, line) in table {
+        let p = pod(
+            json!({"phase": "Pending", "conditions": conditions, "containerStatuses": statuses}),
+        );
+        assert_eq!(state(&judge(&p)), line, "{conditions} {statuses}");
+    }
+}
+
+/// A built-in type's deciding condition carrying an observedGeneration (a Pod's, written by
+/// the kubelet since Kubernetes 1.33), or any other that carries one: a True condition of an
+/// older generation is not ready.
+#[test]
+fn ready_condition_of_an_older_generation_is_not_ready_on_built_in_types() {
+    let mut p = pod(
+        json!({"phase": "Running", "observedGeneration": 2, "conditions": [
+        {"type": "Ready", "status": "True", "observedGeneration": 1}]}),
+    );
+    p["metadata"]["generation"] = json!(2);
+    assert_eq!(
+        state(&judge(&p)),
+        "Ready condition is of generation 1, waiting for generation 2"
+    );
+    p["status"]["conditions"][0]["observedGeneration"] = json!(2);
+    assert!(matches!(judge(&p), Check::Ready(_)));
+    let api = json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+        "metadata": {"name": "v1beta1.metrics.k8s.io", "generation": 3},
+        "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "service": {"name": "metrics-server", "namespace": "kube-system"}},
+        "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Passed", "observedGeneration": 2}]}});
+    assert_eq!(
+        state(&judge(&api)),
+        "Available condition is of generation 2, waiting for generation 3"
+    );
 }
