@@ -30,30 +30,40 @@ pub(super) fn newest_failed_create(
     job: &str,
     uid: &str,
 ) -> Option<String> {
-    let about = |e: &Value, f: &str| {
-        e.pointer(&format!("/involvedObject/{f}"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    newest(events, ns, job, uid, |r| r == "FailedCreate").map(|e| {
+        let m = printable(text(e, "message"), MESSAGE_MAX);
+        if m.is_empty() {
+            "(no message)".to_string()
+        } else {
+            m
+        }
+    })
+}
+
+/// A field of the object an event is about (`involvedObject.FIELD`), or "".
+fn involved<'a>(e: &'a Value, field: &str) -> &'a str {
+    e.get("involvedObject").map_or("", |o| text(o, field))
+}
+
+/// The newest event about Job `ns/job` whose reason `reason` accepts; `uid` non-empty: only
+/// events of that Job (not of an earlier or later Job of the same name).
+fn newest<'a>(
+    events: &'a [Value],
+    ns: &str,
+    job: &str,
+    uid: &str,
+    reason: impl Fn(&str) -> bool,
+) -> Option<&'a Value> {
     events
         .iter()
         .filter(|e| {
-            text(e, "reason") == "FailedCreate"
-                && about(e, "kind") == "Job"
-                && about(e, "name") == job
-                && [ns, ""].contains(&about(e, "namespace").as_str())
-                && (uid.is_empty() || [uid, ""].contains(&about(e, "uid").as_str()))
+            reason(text(e, "reason"))
+                && involved(e, "kind") == "Job"
+                && involved(e, "name") == job
+                && [ns, ""].contains(&involved(e, "namespace"))
+                && (uid.is_empty() || [uid, ""].contains(&involved(e, "uid")))
         })
         .max_by_key(|e| event_time(e))
-        .map(|e| {
-            let m = printable(text(e, "message"), MESSAGE_MAX);
-            if m.is_empty() {
-                "(no message)".to_string()
-            } else {
-                m
-            }
-        })
 }
 
 /// When an event last happened, as text that sorts in time order: the latest of
@@ -128,42 +138,28 @@ pub(super) struct Ended {
 /// [`FAILED_REASONS`]); `uid` non-empty: only events of that Job (not of an earlier or later
 /// Job of the same name).
 pub(super) fn newest_ending(events: &[Value], ns: &str, job: &str, uid: &str) -> Option<Ended> {
-    let about = |e: &Value, f: &str| {
-        e.pointer(&format!("/involvedObject/{f}"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    events
-        .iter()
-        .filter(|e| {
-            let reason = text(e, "reason");
-            (reason == "Completed" || FAILED_REASONS.contains(&reason))
-                && about(e, "kind") == "Job"
-                && about(e, "name") == job
-                && [ns, ""].contains(&about(e, "namespace").as_str())
-                && (uid.is_empty() || [uid, ""].contains(&about(e, "uid").as_str()))
-        })
-        .max_by_key(|e| event_time(e))
-        .map(|e| {
-            let reason = text(e, "reason");
-            Ended {
-                completed: reason == "Completed",
-                reason: reason.to_string(),
-                message: printable(text(e, "message"), MESSAGE_MAX),
-                // Printed only when it is a time as the API server writes it.
-                at: happened_at(e)
-                    .filter(|t| {
-                        !t.is_empty()
-                            && t.len() <= 40
-                            && t.bytes()
-                                .all(|b| b.is_ascii_digit() || b"-:T.".contains(&b))
-                    })
-                    .map(|t| format!("{t}Z"))
-                    .unwrap_or_default(),
-                uid: printable(&about(e, "uid"), 64),
-            }
-        })
+    newest(events, ns, job, uid, |r| {
+        r == "Completed" || FAILED_REASONS.contains(&r)
+    })
+    .map(|e| {
+        let reason = text(e, "reason");
+        Ended {
+            completed: reason == "Completed",
+            reason: reason.to_string(),
+            message: printable(text(e, "message"), MESSAGE_MAX),
+            // Printed only when it is a time as the API server writes it.
+            at: happened_at(e)
+                .filter(|t| {
+                    !t.is_empty()
+                        && t.len() <= 40
+                        && t.bytes()
+                            .all(|b| b.is_ascii_digit() || b"-:T.".contains(&b))
+                })
+                .map(|t| format!("{t}Z"))
+                .unwrap_or_default(),
+            uid: printable(involved(e, "uid"), 64),
+        }
+    })
 }
 
 /// When an event says it (last) happened, without the `Z`: the first of `lastTimestamp`,
