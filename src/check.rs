@@ -49,6 +49,17 @@ pub enum Class {
     Other,
 }
 
+impl Class {
+    /// Whether a check of this class heard from the server: anything but no answer at all
+    /// (refused, reset, a name that did not resolve, a failed handshake, a timeout).
+    pub fn is_answer(self) -> bool {
+        !matches!(
+            self,
+            Class::Unreachable | Class::Reset | Class::Dns | Class::Tls | Class::Timeout
+        )
+    }
+}
+
 /// What a check saw when it was not ready: one line of state and, for the final report, why
 /// and what to do.
 #[derive(Debug, Clone, PartialEq)]

@@ -33,6 +33,8 @@ pub use crate::net::text::chain;
 use crate::net::text::{lock, printable, scrub};
 use crate::net::tls::{Verifier, system_roots};
 use crate::plan::KubeSettings;
+#[cfg(test)]
+pub use watch::Talk;
 pub use watch::Wake;
 use watch::WatchSet;
 
@@ -354,6 +356,8 @@ struct Conn {
     /// When the current check's budget runs out ([`Kube::bound`]): a credential plugin run for
     /// one of its requests stops a little before, with its own cause.
     check_by: Mutex<Option<tokio::time::Instant>>,
+    /// When a request was last sent and an answer last heard (shared with the waiters).
+    talk: Arc<watch::Talk>,
 }
 
 impl std::fmt::Debug for Kube {
@@ -450,6 +454,7 @@ impl Kube {
                 host: route.host,
                 auth,
                 check_by: Mutex::new(None),
+                talk: Arc::default(),
             }),
             namespace,
             source,
@@ -579,7 +584,9 @@ impl Conn {
         if let Some(host) = &self.host {
             rb = rb.header(reqwest::header::HOST, host.clone());
         }
+        self.talk.note_sent();
         let res = rb.send().await.map_err(|e| transport(&e))?;
+        self.talk.note_heard();
         if res.status() == reqwest::StatusCode::UNAUTHORIZED {
             self.auth.rejected();
         }

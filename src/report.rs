@@ -37,6 +37,18 @@ pub struct Summary {
     pub explain: Vec<(String, String)>,
     /// Whether a watch was established at the end (so few checks were needed).
     pub watching: bool,
+    /// The API server went silent before the deadline: `last` is what it said before, and may
+    /// be out of date.
+    pub silence: Option<Silence>,
+}
+
+/// The API server stopped answering: the wait's last check got no answer, and no watch heard
+/// from it since that check began.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Silence {
+    /// When kwait last heard from the API server (a check's answer, a watch's event or
+    /// bookmark), since the wait began; `None`: never.
+    pub heard: Option<Duration>,
 }
 
 /// How many changes of state a report shows.
@@ -662,21 +674,27 @@ fn details(s: &Summary, detail: Detail) -> String {
     } else {
         format!("{} checks", s.checks)
     };
+    // How fresh it is: a watch that saw no change is evidence only while the API server
+    // answers; once it went silent, the state is as of its last answer.
+    let fresh = match s.silence {
+        Some(Silence { heard: Some(h) }) => format!(
+            "; the API server's last answer came {} after the start, and it has been silent since",
+            dur(h)
+        ),
+        Some(Silence { heard: None }) => "; the API server never answered".to_string(),
+        None if s.watching => ", and a watch that saw no change since".to_string(),
+        None => String::new(),
+    };
     line(
         &mut out,
         "last seen",
         &format!(
-            "{last_state} (since {}; {checks}{})",
+            "{last_state} (since {}; {checks}{fresh})",
             if s.since < Duration::from_secs(1) {
                 "the start".to_string()
             } else {
                 dur(s.since)
             },
-            if s.watching {
-                ", and a watch that saw no change since"
-            } else {
-                ""
-            }
         ),
     );
     if let Some(obs) = &s.last {
@@ -807,6 +825,10 @@ impl JsonLine {
         self.str("class", class_name(last.class));
         self.str("state", &last.state);
         self.num("since_s", Some(s.since.as_secs_f64()));
+        if let Some(silence) = s.silence {
+            self.0.insert("api_server_silent".to_string(), true.into());
+            self.num("last_heard_s", silence.heard.map(|h| h.as_secs_f64()));
+        }
         if let Some(c) = &last.cause {
             self.str("cause", c);
         }
@@ -858,6 +880,7 @@ mod tests {
             history: vec![(Duration::ZERO, "forbidden: ...".into())].into(),
             explain: vec![],
             watching: false,
+            silence: None,
         };
         assert_eq!(
             reporter().render(&s),
@@ -866,6 +889,50 @@ mod tests {
              \x20 cause     : the service account may not read it\n\
              \x20 fix       : kubectl create role a\n\
              \x20             kubectl create rolebinding b"
+        );
+    }
+
+    // Regression (issue 22): a watch that saw no change was named as evidence though the API
+    // server had gone silent; the last seen line now says how fresh the state is.
+    #[test]
+    fn a_silent_api_server_makes_the_last_seen_line_say_when_it_last_answered() {
+        let silent = |silence, watching| Summary {
+            ending: Ending::TimedOut,
+            elapsed: Duration::from_secs(10),
+            checks: 2,
+            last: Some(Observation::new(Class::NotFound, "not found")),
+            since: Duration::ZERO,
+            history: Default::default(),
+            explain: vec![],
+            watching,
+            silence,
+        };
+        let text = reporter().render(&silent(
+            Some(Silence {
+                heard: Some(Duration::from_millis(1500)),
+            }),
+            false,
+        ));
+        assert!(
+            text.contains("  last seen : not found (since the start; 2 checks; the API server's last answer came 1.5s after the start, and it has been silent since)"),
+            "{text}"
+        );
+        let text = reporter().render(&silent(None, true));
+        assert!(
+            text.contains("(since the start; 2 checks, and a watch that saw no change since)"),
+            "{text}"
+        );
+        let mut j = JsonLine::new("timeout", "x");
+        j.last_seen(&silent(
+            Some(Silence {
+                heard: Some(Duration::from_millis(1500)),
+            }),
+            false,
+        ));
+        let json = j.finish();
+        assert!(
+            json.contains("\"api_server_silent\":true") && json.contains("\"last_heard_s\":1.5"),
+            "{json}"
         );
     }
 
@@ -888,6 +955,7 @@ mod tests {
             history: h,
             explain: vec![],
             watching: false,
+            silence: None,
         };
         let text = reporter().render(&s);
         assert!(text.contains("(9994 earlier changes)"), "{text}");
@@ -906,6 +974,7 @@ mod tests {
             history: History::default(),
             explain: vec![],
             watching: false,
+            silence: None,
         };
         assert_eq!(
             reporter().render(&s),

@@ -161,6 +161,7 @@ fn stopped(ending: Ending, elapsed: Duration, state: &str) -> Summary {
         history: Default::default(),
         explain: Vec::new(),
         watching: false,
+        silence: None,
     }
 }
 

@@ -20,7 +20,7 @@ use crate::backoff::{Backoff, MAX_RETRY_AFTER};
 use crate::check::{Check, Class, Observation};
 pub use crate::kube::Wake;
 use crate::probe::Probe;
-use crate::report::{Ending, History, Reporter, Summary};
+use crate::report::{Ending, History, Reporter, Silence, Summary};
 
 /// How often "still waiting" is printed while nothing changes.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -43,6 +43,22 @@ const WATCHED_SLEEP: Duration = Duration::from_secs(24 * 3600);
 
 /// How much longer than `--attempt-timeout` a check may run before the waiter stops it.
 const CHECK_SLACK: Duration = Duration::from_millis(250);
+
+/// The shortest time reserved before the deadline for a Kubernetes target's last check (see
+/// [`confirm_reserve`]).
+const CONFIRM_FLOOR: Duration = Duration::from_millis(200);
+
+/// How long before the deadline a Kubernetes target is checked one last time, whatever its
+/// watch said: a tenth of `--timeout` (at least [`CONFIRM_FLOOR`], at most half of it), and
+/// never more than `--attempt-timeout`. A watch that is open but silent is no evidence (a
+/// frozen API server sends nothing either), so the report's "last seen" is confirmed by an
+/// answer, or says that the API server went silent; the check's time is taken from inside
+/// `--timeout`, so the run still ends by its deadline.
+fn confirm_reserve(timeout: Duration, attempt: Duration) -> Duration {
+    attempt
+        .min((timeout / 10).max(CONFIRM_FLOOR))
+        .min(timeout / 2)
+}
 
 /// The loop's timing.
 #[derive(Debug, Clone)]
@@ -94,15 +110,24 @@ pub async fn run(
     let mut checks = 0u32;
     let mut history = History::default();
     let mut next_heartbeat = start + HEARTBEAT;
-    let (notify, mut healthy) = match wake {
-        Some(w) => (Some(w.notify), Some(w.healthy)),
-        None => (None, None),
+    let (notify, mut healthy, talk) = match wake {
+        Some(w) => (Some(w.notify), Some(w.healthy), Some(w.talk)),
+        None => (None, None, None),
     };
     let watch_ok = |h: &Option<watch::Receiver<bool>>| h.as_ref().is_some_and(|h| *h.borrow());
     // A watched target is a Kubernetes object: its checks keep to the request budget (the
     // start times of its last KUBE_CHECK_BURST checks).
     let budgeted = notify.is_some();
     let mut recent: VecDeque<Instant> = VecDeque::with_capacity(KUBE_CHECK_BURST);
+    // A Kubernetes target is checked once more at `confirm_at` (see `confirm_reserve`), unless
+    // a check starts in that last stretch anyway.
+    let reserve = settings.timeout.map_or(Duration::ZERO, |t| {
+        confirm_reserve(t, settings.attempt_timeout)
+    });
+    let confirm_at = deadline.filter(|_| budgeted).map(|d| d - reserve);
+    let mut confirmed = false;
+    // When the last check began, if it got no answer.
+    let mut unanswered: Option<Instant> = None;
     let summary = |ending, checks, last: Option<Observation>, since, history| Summary {
         ending,
         elapsed: start.elapsed(),
@@ -112,6 +137,7 @@ pub async fn run(
         history,
         explain: Vec::new(),
         watching: false,
+        silence: None,
     };
 
     let mut s = async {
@@ -128,6 +154,9 @@ pub async fn run(
             };
             // The deadline, not --attempt-timeout, bounds this check.
             let cut = budget < settings.attempt_timeout;
+            // The last check before the deadline, which confirms (or not) what was last seen.
+            let confirming = confirm_at.is_some_and(|c| now >= c);
+            confirmed |= confirming;
             checks += 1;
             if budgeted {
                 if recent.len() == KUBE_CHECK_BURST {
@@ -144,14 +173,24 @@ pub async fn run(
                     Check::Pending(attempt_timed_out(budget, cut))
                 }),
             };
-            // A check that the deadline cut short and that got no answer tells nothing new: the
-            // report keeps what the last whole check saw (and never blames --attempt-timeout
-            // for the few milliseconds that were left).
-            if cut
+            unanswered = match &check {
+                Check::Pending(o) if !o.class.is_answer() => Some(now),
+                _ => None,
+            };
+            // A check that the deadline cut short, or the last one before it, that got no
+            // answer tells nothing new of the object: the report keeps what the last whole
+            // check saw (and never blames --attempt-timeout for the few milliseconds that were
+            // left), and says that the server went silent.
+            if (cut || confirming)
                 && last.is_some()
                 && matches!(&check, Check::Pending(o) if o.class == Class::Timeout)
             {
-                reporter.check(checks, start.elapsed(), "cut short by the deadline");
+                let what = if confirming {
+                    "no answer to the last check before the deadline"
+                } else {
+                    "cut short by the deadline"
+                };
+                reporter.check(checks, start.elapsed(), what);
                 return summary(Ending::TimedOut, checks, last, since, history);
             }
             let elapsed = start.elapsed();
@@ -203,12 +242,18 @@ pub async fn run(
                 (checked_at + base.max(retry_after)).max(allowed)
             };
             let mut next = pick(watch_ok(&healthy), &mut backoff);
+            // The last check before the deadline, if still to come (within the request budget
+            // too: a check that recent needs no confirming).
+            let confirm = confirm_at.filter(|_| !confirmed).map(|c| c.max(allowed));
             // A poke came in before `earliest`: the check is due at `earliest`.
             let mut poked = false;
             loop {
                 let mut until = next.min(next_heartbeat);
                 if let Some(d) = deadline {
                     until = until.min(d);
+                }
+                if let Some(c) = confirm {
+                    until = until.min(c);
                 }
                 tokio::select! {
                     biased;
@@ -241,7 +286,8 @@ pub async fn run(
                         if deadline.is_some_and(|d| now >= d) {
                             return summary(Ending::TimedOut, checks, last, since, history);
                         }
-                        if now >= next {
+                        // The last check before the deadline is due, whatever the watch says.
+                        if now >= next || confirm.is_some_and(|c| now >= c) {
                             break;
                         }
                         if now >= next_heartbeat {
@@ -255,7 +301,50 @@ pub async fn run(
     }
     .await;
     s.watching = watch_ok(&healthy);
+    // Silent: the wait's last check got no answer, though a request went out since it began
+    // (not, say, a credential plugin that never finished), nothing was heard from the API
+    // server since (an answer to any request, a watch's event or bookmark would have been),
+    // and the report would otherwise show a state it gave before it went silent as current.
+    let heard = talk.as_ref().and_then(|t| t.heard());
+    if let Some(talk) = &talk
+        && s.ending == Ending::TimedOut
+        && let Some(asked) = unanswered
+        && talk.sent().is_some_and(|sent| sent >= asked)
+        && heard.is_none_or(|h| h < asked)
+        && let Some(last) = s.last.as_mut()
+        && last.class.is_answer()
+    {
+        let heard = heard.map(|h| h.saturating_duration_since(start));
+        *last = silent(last, heard, s.elapsed);
+        s.silence = Some(Silence { heard });
+        s.watching = false;
+    }
     s
+}
+
+/// What was last seen, its cause now the API server's silence: kwait last heard from it
+/// `heard` after the start (`None`: never), and the wait ended `elapsed` after the start.
+fn silent(last: &Observation, heard: Option<Duration>, elapsed: Duration) -> Observation {
+    let when = match heard {
+        Some(h) => format!(
+            "kwait last heard from it {} after the start, {} before the wait ended",
+            crate::duration::format(h),
+            crate::duration::format(elapsed.saturating_sub(h))
+        ),
+        None => "kwait never heard from it".to_string(),
+    };
+    let mut fix = vec![
+        "check the API server: kubectl get --raw='/readyz?verbose' (and its logs, or the control plane's health with the provider)".to_string(),
+        "once it answers again, run the wait again; a longer --timeout rides out a short outage".to_string(),
+    ];
+    fix.extend(last.fix.iter().cloned());
+    Observation {
+        cause: Some(format!(
+            "the API server went silent: {when}; the last check before the deadline got no answer, and no watch brought an event or a bookmark since. The state above is from before the silence and may be out of date: the API server (overloaded, restarting, or cut off from etcd or the network) is what to look at first"
+        )),
+        fix,
+        ..last.clone()
+    }
 }
 
 /// Resolves when the watch pokes; never without a watch.
@@ -378,6 +467,7 @@ mod tests {
         let wake = Wake {
             notify: notify.clone(),
             healthy: rx,
+            talk: Arc::default(),
         };
         (tx, notify, wake)
     }
@@ -531,7 +621,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_watch_established_after_the_first_check_cancels_the_next_poll() {
         let asked = asked_with_health_flip(false, Duration::from_millis(100)).await;
-        assert_eq!(asked.len(), 1, "{asked:?}");
+        // No poll of its own: the only other check is the one that confirms the state before
+        // the deadline (300 s), as every watched target's last check.
+        let reserve = confirm_reserve(Duration::from_secs(300), Duration::from_secs(10));
+        assert_eq!(
+            asked,
+            [Duration::ZERO, Duration::from_secs(300) - reserve],
+            "{asked:?}"
+        );
     }
 
     /// Pokes `wake` every `every` until `until`, then stops.
@@ -760,5 +857,145 @@ mod tests {
                 .unwrap()
                 .contains("1s left before --timeout ran out")
         );
+    }
+
+    mod silence {
+        use super::*;
+
+        /// A watched target whose API server answers "not found" and then freezes: every check
+        /// after `answers` hangs, and its watch stays open but sends nothing (`heard` stays as the
+        /// test sets it). Returns the summary and when the probe was asked.
+        async fn frozen(answers: usize, heard: Option<Duration>) -> (Summary, Vec<Duration>) {
+            let (tx, _notify, wake) = watch_wake(true);
+            let start = Instant::now();
+            let talk = wake.talk.clone();
+            // The watch hears from the server (a bookmark) once, `heard` after the start.
+            if let Some(at) = heard {
+                let talk = talk.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(start + at).await;
+                    talk.note_heard();
+                });
+            }
+            let mut p = Freezing {
+                answers,
+                asked: Vec::new(),
+                start,
+                talk,
+            };
+            let settings = Settings {
+                started: start,
+                ..settings(10)
+            };
+            let s = run(
+                &mut p,
+                Some(wake),
+                &settings,
+                &quiet(),
+                std::future::pending(),
+            )
+            .await;
+            drop(tx);
+            (s, p.asked)
+        }
+
+        struct Freezing {
+            answers: usize,
+            asked: Vec<Duration>,
+            start: Instant,
+            talk: Arc<crate::kube::Talk>,
+        }
+
+        impl Probe for Freezing {
+            fn describe(&self) -> String {
+                "Secret crs/s".into()
+            }
+            fn check(&mut self, _t: Duration) -> BoxFuture<'_, Check> {
+                self.asked.push(self.start.elapsed());
+                self.talk.note_sent();
+                if self.asked.len() > self.answers {
+                    return Box::pin(std::future::pending());
+                }
+                self.talk.note_heard();
+                let obs = Observation::new(Class::NotFound, "not found")
+                    .cause("Secret crs/s does not exist yet: whatever creates it has not run")
+                    .fix("find what creates it");
+                Box::pin(async move { Check::Pending(obs) })
+            }
+        }
+
+        // Regression (issue 22): with the API server frozen for the end of the wait, the report
+        // said "not found (since the start; 1 check, and a watch that saw no change since)" and
+        // blamed the Secret's creator: the watch saw nothing because nothing could arrive.
+        #[tokio::test(start_paused = true)]
+        async fn a_frozen_api_server_is_named_with_the_time_last_heard_not_the_objects_creator() {
+            let (s, asked) = frozen(1, None).await;
+            assert_eq!(s.ending, Ending::TimedOut);
+            // The last check's time is reserved inside --timeout: the wait ends on time.
+            assert_eq!(s.elapsed, Duration::from_secs(10));
+            let reserve = confirm_reserve(Duration::from_secs(10), Duration::from_secs(10));
+            assert_eq!(asked, [Duration::ZERO, Duration::from_secs(10) - reserve]);
+            assert_eq!(
+                s.silence,
+                Some(Silence {
+                    heard: Some(Duration::ZERO)
+                })
+            );
+            assert!(!s.watching);
+            let last = s.last.unwrap();
+            assert_eq!(last.state, "not found");
+            assert_eq!(last.class, Class::NotFound);
+            let cause = last.cause.unwrap();
+            assert!(cause.starts_with("the API server went silent: kwait last heard from it 0ms after the start, 10s before the wait ended"), "{cause}");
+            assert!(!cause.contains("whatever creates it"), "{cause}");
+            assert!(last.fix[0].contains("/readyz"), "{:?}", last.fix);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn the_watch_hearing_from_the_server_counts_as_an_answer() {
+            // A bookmark 9.5 s in, after the last check began: the API server is alive (only the
+            // GET is slow), so it is not called silent, and the last check's state stands.
+            let (s, asked) = frozen(1, Some(Duration::from_millis(9500))).await;
+            assert_eq!(asked.len(), 2, "{asked:?}");
+            assert_eq!(s.silence, None);
+            let last = s.last.unwrap();
+            assert!(last.cause.unwrap().contains("whatever creates it"));
+            // Heard before the last check began: silent since then.
+            let (s, _) = frozen(1, Some(Duration::from_secs(4))).await;
+            assert_eq!(
+                s.silence,
+                Some(Silence {
+                    heard: Some(Duration::from_secs(4))
+                })
+            );
+            let cause = s.last.unwrap().cause.unwrap();
+            assert!(cause.contains("4s after the start, 6s before"), "{cause}");
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_answering_api_server_leaves_the_objects_own_state_and_cause() {
+            let (s, asked) = frozen(usize::MAX, None).await;
+            assert_eq!(s.ending, Ending::TimedOut);
+            assert_eq!(asked.len(), 2, "{asked:?}");
+            assert_eq!(s.silence, None);
+            assert!(s.watching);
+            let last = s.last.unwrap();
+            assert_eq!(
+                last.cause.as_deref(),
+                Some("Secret crs/s does not exist yet: whatever creates it has not run")
+            );
+            assert_eq!(last.fix, ["find what creates it"]);
+        }
+
+        #[test]
+        fn the_last_checks_reserve_is_a_tenth_of_the_timeout_within_bounds() {
+            let s = Duration::from_secs;
+            let ms = Duration::from_millis;
+            assert_eq!(confirm_reserve(s(10), s(10)), s(1));
+            assert_eq!(confirm_reserve(s(300), s(10)), s(10));
+            assert_eq!(confirm_reserve(s(1), s(10)), ms(200));
+            assert_eq!(confirm_reserve(ms(300), s(10)), ms(150));
+            assert_eq!(confirm_reserve(s(10), ms(500)), ms(500));
+        }
     }
 }

@@ -901,3 +901,119 @@ fn stuck_report(c: &Cluster, state: &str) -> String {
     );
     rep
 }
+
+// Regression (issue 22): at FailureTarget time `status.failed` still reads 0; the report said
+// "(failed 0, succeeded 0)" and "0 pods failed" next to "failed pod: ... exited 3".
+#[test]
+fn failure_target_before_the_pods_are_counted_does_not_say_0_pods_failed() {
+    let c = Cluster::new("job-target-uncounted");
+    c.api
+        .create("jobs", NS, job("migrate", json!({}), running(0)));
+    create_failed_pod(&c.api);
+    let k = spawn(c.kwait(&["wait-job", "migrate", "--timeout", "10s"]));
+    eventually("kwait watches the Job", LIMIT, || {
+        (c.api.count_for("watch", "jobs") >= 1).then_some(())
+    });
+    let msg = "Container migrate for pod crs/migrate-x7k2p failed with exit code 3 matching FailJob rule at index 0";
+    c.api.patch_status(
+        "jobs",
+        NS,
+        "migrate",
+        json!({"status": {"active": 0, "failed": 0, "terminating": 1, "conditions": [cond("FailureTarget", "PodFailurePolicy", msg)]}}),
+    );
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let rep = report(&r, "kwait: failed after ");
+    assert!(
+        rep.contains(&format!(
+            "  last seen : failed: PodFailurePolicy: {msg} (its pods not counted yet)"
+        )),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("the controller has not counted its failed pods yet"),
+        "{rep}"
+    );
+    let said = |label: &str| {
+        rep.lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(!said("  last seen").contains("failed 0"), "{rep}");
+    assert!(!said("  cause").contains("0 pods failed"), "{rep}");
+    assert!(
+        rep.contains("  failed pod: migrate-x7k2p container migrate exited 3 (Error)"),
+        "{rep}"
+    );
+}
+
+/// An event the Job controller records about Job `crs/migrate` (`Completed`, or the reason it
+/// failed).
+fn ending_event(reason: &str, message: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("migrate.{}", reason.to_lowercase())},
+        "involvedObject": {"kind": "Job", "namespace": NS, "name": "migrate", "uid": "u-gone", "apiVersion": "batch/v1"},
+        "reason": reason, "type": if reason == "Completed" { "Normal" } else { "Warning" }, "count": 1,
+        "source": {"component": "job-controller"},
+        "firstTimestamp": "2025-05-01T10:00:12Z", "lastTimestamp": "2025-05-01T10:00:12Z",
+        "message": message,
+    })
+}
+
+// Regression (issue 22): a Job deleted by ttlSecondsAfterFinished before kwait looked was
+// reported as "not created yet, or completed and removed ...; the API cannot tell these
+// apart", though its events, which the Role may already list, say which it was.
+#[test]
+fn a_job_deleted_before_kwait_looked_is_named_by_its_completed_or_failed_event() {
+    for (reason, message, words) in [
+        (
+            "Completed",
+            "Job completed",
+            "a Job of this name completed at 2025-05-01T10:00:12Z (event Completed: Job completed) and was deleted since",
+        ),
+        (
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+            "a Job of this name failed at 2025-05-01T10:00:12Z (event BackoffLimitExceeded: Job has reached the specified backoff limit) and was deleted since",
+        ),
+    ] {
+        let c = Cluster::new(&format!("job-gone-{}", reason.to_lowercase()));
+        c.api.create(
+            "events",
+            NS,
+            ending_event("SuccessfulCreate", "Created pod: migrate-x"),
+        );
+        c.api.create("events", NS, ending_event(reason, message));
+        let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+        // Still waiting (--if-missing wait): that run may be an earlier one.
+        assert_eq!(r.code, Some(124), "{}", r.stderr);
+        let rep = report(&r, "kwait: timed out after ");
+        assert!(rep.contains("  last seen : not found (since "), "{rep}");
+        assert!(rep.contains(words), "{rep}");
+        assert!(!rep.contains("cannot tell these apart"), "{rep}");
+        // One read of its events while it is missing, not one per check.
+        assert_eq!(c.api.count_for("list", "events"), 1, "{reason}");
+    }
+}
+
+#[test]
+fn a_job_missing_without_list_on_events_keeps_the_honest_words() {
+    let c = Cluster::with(
+        "job-gone-no-events",
+        Allow::rules(vec![
+            Rule::new(&["get", "watch"], "jobs")
+                .group("batch")
+                .names(&["migrate"]),
+        ]),
+    );
+    c.api
+        .create("events", NS, ending_event("Completed", "Job completed"));
+    let r = run(c.kwait(&["wait-job", "migrate", "--timeout", "3s"]), LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let rep = report(&r, "kwait: timed out after ");
+    assert!(rep.contains("the API cannot tell these apart"), "{rep}");
+    // Refused once, never asked again.
+    assert_eq!(c.api.count_for("list", "events"), 1);
+}

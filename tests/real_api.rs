@@ -40,7 +40,8 @@ struct Kind {
     failed: Option<fn(&Envtest, &str)>,
     /// Every request a pending wait makes over [`PENDING_FOR`] and at its deadline, as
     /// `verb resource` (or `verb /path` for discovery); `/api` and `/apis` are discovery
-    /// (wait-ready resolves the type name).
+    /// (wait-ready resolves the type name). Just before the deadline the object is read once
+    /// more, whatever the watch said: an open watch that saw nothing is no answer.
     requests: &'static [&'static str],
 }
 
@@ -95,7 +96,7 @@ const SECRET: Kind = Kind {
         );
     },
     failed: None,
-    requests: &["get secrets", "watch secrets"],
+    requests: &["get secrets", "watch secrets", "get secrets"],
 };
 
 const CONFIGMAP: Kind = Kind {
@@ -114,7 +115,7 @@ const CONFIGMAP: Kind = Kind {
         );
     },
     failed: None,
-    requests: &["get configmaps", "watch configmaps"],
+    requests: &["get configmaps", "watch configmaps", "get configmaps"],
 };
 
 // ----- cert-manager Certificate (the published CRDs) ------------------------------------------
@@ -198,6 +199,7 @@ const CERTIFICATE: Kind = Kind {
     requests: &[
         "get certificates",
         "watch certificates",
+        "get certificates",
         // For the timeout report (the latest CertificateRequest), at the deadline.
         "list certificaterequests",
     ],
@@ -247,6 +249,7 @@ const JOB: Kind = Kind {
     requests: &[
         "get jobs",
         "watch jobs",
+        "get jobs",
         // The Job's pods: at the start, and again for the timeout report.
         "list pods",
         "list pods",
@@ -305,6 +308,7 @@ const DEPLOYMENT: Kind = Kind {
         "get /apis",
         "get deployments",
         "watch deployments",
+        "get deployments",
     ],
 };
 
@@ -355,6 +359,7 @@ const STATEFULSET: Kind = Kind {
         "get /apis",
         "get statefulsets",
         "watch statefulsets",
+        "get statefulsets",
     ],
 };
 
@@ -397,6 +402,7 @@ const DAEMONSET: Kind = Kind {
         "get /apis",
         "get daemonsets",
         "watch daemonsets",
+        "get daemonsets",
     ],
 };
 
@@ -432,7 +438,7 @@ const POD: Kind = Kind {
                             "startedAt": "2026-03-01T10:00:01Z", "finishedAt": "2026-03-01T10:00:02Z"}}}]}),
         );
     }),
-    requests: &["get /api", "get pods", "watch pods"],
+    requests: &["get /api", "get pods", "watch pods", "get pods"],
 };
 
 fn pvc() -> Value {
@@ -463,6 +469,7 @@ const PVC: Kind = Kind {
         "get /api",
         "get persistentvolumeclaims",
         "watch persistentvolumeclaims",
+        "get persistentvolumeclaims",
     ],
 };
 
@@ -492,6 +499,7 @@ const CRD_REQUESTS: &[&str] = &[
     "get /apis",
     "get customresourcedefinitions",
     "watch customresourcedefinitions",
+    "get customresourcedefinitions",
 ];
 
 const CRD: Kind = Kind {
@@ -610,6 +618,7 @@ const HELMRELEASE: Kind = Kind {
         "get /apis",
         "get helmreleases",
         "watch helmreleases",
+        "get helmreleases",
     ],
 };
 
@@ -643,6 +652,10 @@ const SERVICE: Kind = Kind {
         "list endpointslices",
         "watch endpointslices",
         // Whether any pod matches the selector (said when there are no endpoints).
+        "list pods",
+        // The last check before the deadline reads all three again.
+        "get services",
+        "list endpointslices",
         "list pods",
     ],
 };

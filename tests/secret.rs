@@ -547,3 +547,81 @@ fn a_wrong_ca_is_a_tls_failure() {
         r.stderr
     );
 }
+
+/// `wait-secret s --timeout 10s` (polling pushed out of the wait) against a server whose watch
+/// opens and then sends nothing, as a frozen API server's; with `freeze`, every request from
+/// 2 s on hangs too. Returns the run and the report.
+fn wait_with_a_silent_watch(name: &str, freeze: bool) -> (Run, String) {
+    let c = Cluster::new(name);
+    c.api.set_watch_fault(Some(testkit::WatchFault::Silent));
+    let started = Instant::now();
+    let mut args = vec!["wait-secret", "s", "--timeout", "10s"];
+    args.extend_from_slice(WATCH_ONLY);
+    let k = spawn(c.kwait(&args));
+    eventually("kwait watches the Secret", LIMIT, || {
+        (c.api.open_watches() > 0).then_some(())
+    });
+    if freeze {
+        sleep_ms(2000u64.saturating_sub(started.elapsed().as_millis() as u64));
+        c.api.delay(Duration::from_secs(60));
+    }
+    let r = k.finish(LIMIT);
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    // The last check's time is reserved inside --timeout: the run ends by its deadline (plus
+    // a generous margin for a loaded machine, never the 60 s a hung request would take).
+    assert!(
+        r.ended - started < Duration::from_secs(14),
+        "{:?}",
+        r.ended - started
+    );
+    let report = r
+        .stderr
+        .split("kwait: timed out after ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no report in:\n{}", r.stderr))
+        .to_string();
+    (r, report)
+}
+
+// Regression (issue 22): with the API server frozen for the last 8 s of a 10 s wait, the report
+// said "not found (since the start; 1 check, and a watch that saw no change since)" and blamed
+// the Secret's creator: the watch saw nothing because nothing could arrive.
+#[test]
+fn a_frozen_api_server_is_named_in_the_report_with_when_it_last_answered() {
+    let (_, report) = wait_with_a_silent_watch("frozen", true);
+    assert!(
+        report.contains("\n  last seen : not found (since the start; 2 checks; the API server's last answer came "),
+        "{report}"
+    );
+    assert!(
+        report.contains(" after the start, and it has been silent since)\n"),
+        "{report}"
+    );
+    assert!(!report.contains("a watch that saw no change"), "{report}");
+    assert!(
+        report.contains("\n  cause     : the API server went silent: kwait last heard from it "),
+        "{report}"
+    );
+    assert!(!report.contains("does not exist yet"), "{report}");
+    assert!(
+        report.contains("kubectl get --raw='/readyz?verbose'"),
+        "{report}"
+    );
+}
+
+/// The control case of the test above: the same silent watch, the API server answering.
+#[test]
+fn an_answering_api_server_leaves_the_report_about_the_secret() {
+    let (_, report) = wait_with_a_silent_watch("answering", false);
+    assert!(
+        report.contains(
+            "\n  last seen : not found (since the start; 2 checks, and a watch that saw no change since)\n"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("\n  cause     : Secret crs/s does not exist yet"),
+        "{report}"
+    );
+    assert!(!report.contains("silent"), "{report}");
+}

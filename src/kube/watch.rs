@@ -10,6 +10,7 @@ use kube::core::{Request, WatchEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use super::{Conn, Kube, Resource, Selector};
 use crate::backoff::Backoff;
@@ -24,6 +25,40 @@ pub struct Wake {
     /// `true` while every watch of this target is established and alive (an event or a
     /// bookmark within the idle timeout).
     pub healthy: watch::Receiver<bool>,
+    /// When kwait last sent the API server a request and last heard from it (any request of
+    /// the connection, any watch line).
+    pub talk: Arc<Talk>,
+}
+
+/// When kwait last sent the API server a request (credentials in hand, on its way) and last
+/// heard from it: an answer's headers, or a whole watch line (an event or a bookmark). An open
+/// watch that sends nothing is not heard from: a frozen API server sends nothing either.
+#[derive(Debug, Default)]
+pub struct Talk {
+    sent: Mutex<Option<Instant>>,
+    heard: Mutex<Option<Instant>>,
+}
+
+impl Talk {
+    /// When a request was last sent.
+    pub fn sent(&self) -> Option<Instant> {
+        *lock(&self.sent)
+    }
+
+    /// When the API server was last heard from.
+    pub fn heard(&self) -> Option<Instant> {
+        *lock(&self.heard)
+    }
+
+    /// Notes a request sent now.
+    pub fn note_sent(&self) {
+        *lock(&self.sent) = Some(Instant::now());
+    }
+
+    /// Notes that the API server was heard from now.
+    pub fn note_heard(&self) {
+        *lock(&self.heard) = Some(Instant::now());
+    }
 }
 
 impl Kube {
@@ -34,6 +69,7 @@ impl Kube {
         Wake {
             notify: self.watches.notify.clone(),
             healthy: self.watches.healthy.subscribe(),
+            talk: self.conn.talk.clone(),
         }
     }
 
@@ -76,6 +112,7 @@ impl Kube {
         Wake {
             notify: set.notify.clone(),
             healthy: set.healthy.subscribe(),
+            talk: self.conn.talk.clone(),
         }
     }
 }
@@ -461,6 +498,7 @@ impl WatchTask {
             }
             if got_line {
                 idle_end = tokio::time::Instant::now() + self.idle;
+                self.conn.talk.note_heard();
             }
         }
     }

@@ -102,6 +102,20 @@ impl Probe for JobProbe {
                         self.read_events_if_due().await;
                         check = self.tracker.observe(&items);
                     }
+                    // A missing Job: its events may say how it ended before it was deleted.
+                    if let Some(q) = self.tracker.ending_due(Instant::now()) {
+                        let fields = format!(
+                            "involvedObject.kind=Job,involvedObject.name={},involvedObject.namespace={}",
+                            q.0, self.kube.namespace
+                        );
+                        let events = self
+                            .kube
+                            .list_fields(&EVENTS, &fields)
+                            .await
+                            .map(|l| l.items);
+                        self.tracker.ending_read(q, &events, Instant::now());
+                        check = self.tracker.observe(&items);
+                    }
                     // No watch covers the pods: while the Job may be stuck, look again when the
                     // next look is due, even if the Job itself does not change.
                     if let Check::Pending(obs) = &mut check

@@ -1,4 +1,6 @@
-//! A Job's FailedCreate events: why the controller cannot create its pods.
+//! A Job's events: why the controller cannot create its pods (FailedCreate), and how a Job
+//! that is gone ended (Completed, or the reason it failed), which outlive the Job by about an
+//! hour (the API server's `--event-ttl`).
 
 use serde_json::Value;
 
@@ -28,30 +30,40 @@ pub(super) fn newest_failed_create(
     job: &str,
     uid: &str,
 ) -> Option<String> {
-    let about = |e: &Value, f: &str| {
-        e.pointer(&format!("/involvedObject/{f}"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    newest(events, ns, job, uid, |r| r == "FailedCreate").map(|e| {
+        let m = printable(text(e, "message"), MESSAGE_MAX);
+        if m.is_empty() {
+            "(no message)".to_string()
+        } else {
+            m
+        }
+    })
+}
+
+/// A field of the object an event is about (`involvedObject.FIELD`), or "".
+fn involved<'a>(e: &'a Value, field: &str) -> &'a str {
+    e.get("involvedObject").map_or("", |o| text(o, field))
+}
+
+/// The newest event about Job `ns/job` whose reason `reason` accepts; `uid` non-empty: only
+/// events of that Job (not of an earlier or later Job of the same name).
+fn newest<'a>(
+    events: &'a [Value],
+    ns: &str,
+    job: &str,
+    uid: &str,
+    reason: impl Fn(&str) -> bool,
+) -> Option<&'a Value> {
     events
         .iter()
         .filter(|e| {
-            text(e, "reason") == "FailedCreate"
-                && about(e, "kind") == "Job"
-                && about(e, "name") == job
-                && [ns, ""].contains(&about(e, "namespace").as_str())
-                && (uid.is_empty() || [uid, ""].contains(&about(e, "uid").as_str()))
+            reason(text(e, "reason"))
+                && involved(e, "kind") == "Job"
+                && involved(e, "name") == job
+                && [ns, ""].contains(&involved(e, "namespace"))
+                && (uid.is_empty() || [uid, ""].contains(&involved(e, "uid")))
         })
         .max_by_key(|e| event_time(e))
-        .map(|e| {
-            let m = printable(text(e, "message"), MESSAGE_MAX);
-            if m.is_empty() {
-                "(no message)".to_string()
-            } else {
-                m
-            }
-        })
 }
 
 /// When an event last happened, as text that sorts in time order: the latest of
@@ -95,4 +107,95 @@ pub(super) fn failed_create_events(ns: &str, job: &str) -> String {
     format!(
         "kubectl get events -n {ns} --field-selector involvedObject.kind=Job,involvedObject.name={job},reason=FailedCreate"
     )
+}
+
+/// The reasons the Job controller gives the event it records when a Job fails: the reason of
+/// its `Failed` condition.
+const FAILED_REASONS: &[&str] = &[
+    "BackoffLimitExceeded",
+    "DeadlineExceeded",
+    "PodFailurePolicy",
+    "FailedIndexes",
+    "MaxFailedIndexesExceeded",
+];
+
+/// How a Job ended, as its newest ending event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Ended {
+    /// It completed (event `Completed`); else it failed for `reason`.
+    pub(super) completed: bool,
+    /// The event's reason (`Completed`, `BackoffLimitExceeded`, ...).
+    pub(super) reason: String,
+    /// Its message, on one line and cut short.
+    pub(super) message: String,
+    /// When it happened, as the event says (RFC 3339), or empty.
+    pub(super) at: String,
+    /// The Job's `metadata.uid` the event is about, or empty.
+    pub(super) uid: String,
+}
+
+/// The newest event of Job `ns/job` that says how it ended (`Completed`, or a failure reason of
+/// [`FAILED_REASONS`]); `uid` non-empty: only events of that Job (not of an earlier or later
+/// Job of the same name).
+pub(super) fn newest_ending(events: &[Value], ns: &str, job: &str, uid: &str) -> Option<Ended> {
+    newest(events, ns, job, uid, |r| {
+        r == "Completed" || FAILED_REASONS.contains(&r)
+    })
+    .map(|e| {
+        let reason = text(e, "reason");
+        Ended {
+            completed: reason == "Completed",
+            reason: reason.to_string(),
+            message: printable(text(e, "message"), MESSAGE_MAX),
+            // Printed only when it is a time as the API server writes it.
+            at: happened_at(e)
+                .filter(|t| {
+                    !t.is_empty()
+                        && t.len() <= 40
+                        && t.bytes()
+                            .all(|b| b.is_ascii_digit() || b"-:T.".contains(&b))
+                })
+                .map(|t| format!("{t}Z"))
+                .unwrap_or_default(),
+            uid: printable(involved(e, "uid"), 64),
+        }
+    })
+}
+
+/// When an event says it (last) happened, without the `Z`: the first of `lastTimestamp`,
+/// `series.lastObservedTime`, `eventTime` and `metadata.creationTimestamp` (when it was
+/// recorded) that is there.
+fn happened_at(e: &Value) -> Option<String> {
+    [
+        "/lastTimestamp",
+        "/series/lastObservedTime",
+        "/eventTime",
+        "/metadata/creationTimestamp",
+    ]
+    .iter()
+    .find_map(|p| e.pointer(p).and_then(Value::as_str))
+    .map(|t| t.trim_end_matches('Z').to_string())
+}
+
+impl Ended {
+    /// `completed at T (event Completed: Job completed)` or `failed at T (event
+    /// BackoffLimitExceeded: MESSAGE)`.
+    pub(super) fn words(&self) -> String {
+        let how = if self.completed {
+            "completed"
+        } else {
+            "failed"
+        };
+        let at = if self.at.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", self.at)
+        };
+        let msg = if self.message.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", self.message)
+        };
+        format!("{how}{at} (event {}{msg})", self.reason)
+    }
 }

@@ -1019,3 +1019,228 @@ fn a_termination_message_or_a_reason_with_a_newline_cannot_forge_a_line() {
     let name = Key::of(&listed).name;
     assert!(!name.contains('\n') && !name.contains('\u{1b}'), "{name:?}");
 }
+
+// Regression (issue 22): at FailureTarget time `status.failed` still reads 0, and the report
+// said "failed 0, succeeded 0 ... 0 pods failed" next to "failed pod: ... exited 1".
+#[test]
+fn failure_target_before_the_pods_are_counted_does_not_say_0_pods_failed() {
+    let target = cond(
+        "FailureTarget",
+        "PodFailurePolicy",
+        "Container migrate for pod crs/migrate-abc failed with exit code 1 matching FailJob rule at index 0",
+    );
+    let status = json!({
+        "startTime": "2025-05-01T10:00:00Z", "active": 0, "failed": 0, "succeeded": 0,
+        "terminating": 1, "uncountedTerminatedPods": {}, "conditions": [target.clone()],
+    });
+    let j = job("migrate", "2025-05-01T10:00:00Z", status);
+    let c = judge(&j, "crs", "migrate");
+    let o = failed_obs(&c);
+    assert!(
+        o.state.ends_with("(its pods not counted yet)"),
+        "{}",
+        o.state
+    );
+    let cause = o.cause.as_deref().unwrap_or_default();
+    assert!(
+        cause.contains("the controller has not counted its failed pods yet"),
+        "{cause}"
+    );
+    assert!(!cause.contains("0 pods failed"), "{cause}");
+
+    // The failed pod is known by uid, not yet in the count: it counts.
+    let status = json!({
+        "startTime": "2025-05-01T10:00:00Z", "active": 0, "failed": 0, "succeeded": 0,
+        "uncountedTerminatedPods": {"failed": ["9d0c3b1e-0f1d-4c53-9a5a-3c2b7f0f3b11"]},
+        "conditions": [target],
+    });
+    let j = job("migrate", "2025-05-01T10:00:00Z", status);
+    let c = judge(&j, "crs", "migrate");
+    let o = failed_obs(&c);
+    assert!(o.state.ends_with("(failed 1, succeeded 0)"), "{}", o.state);
+    assert!(
+        o.cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("; 1 pods failed, 0 succeeded."),
+        "{:?}",
+        o.cause
+    );
+
+    // Failed=True is written after the counts: 0 is a real 0 there.
+    let status = json!({
+        "failed": 0, "conditions": [cond("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")],
+    });
+    let j = job("migrate", "2025-05-01T10:00:00Z", status);
+    let o = failed_obs(&judge(&j, "crs", "migrate")).clone();
+    assert!(o.state.ends_with("(failed 0, succeeded 0)"), "{}", o.state);
+}
+
+fn ending_event(reason: &str, uid: &str, at: &str, message: &str) -> Value {
+    json!({
+        "metadata": {"name": format!("migrate.{reason}"), "namespace": "crs", "creationTimestamp": at},
+        "involvedObject": {"kind": "Job", "namespace": "crs", "name": "migrate", "uid": uid, "apiVersion": "batch/v1"},
+        "reason": reason, "message": message,
+        "type": if reason == "Completed" { "Normal" } else { "Warning" },
+        "firstTimestamp": at, "lastTimestamp": at, "count": 1,
+    })
+}
+
+fn events_ok(items: Vec<Value>) -> Result<Vec<Value>, ApiError> {
+    Ok(items)
+}
+
+// Regression (issue 22): a Job deleted by ttlSecondsAfterFinished before kwait looked was
+// reported as "not created yet, or completed and removed: the API cannot tell these apart",
+// though its events (which outlive it by about an hour, and `list events` is in the Role)
+// say which.
+#[test]
+fn a_job_deleted_before_kwait_looked_is_told_apart_by_its_events() {
+    let now = Instant::now();
+    let mut t = by_name(IfMissing::Wait);
+    assert!(t.ending_due(now).is_none(), "nothing judged yet");
+    t.observe(&[]);
+    let q = t.ending_due(now).unwrap();
+    assert_eq!(q, ("migrate".to_string(), String::new()));
+    let uid = "5b8c1f7e-1e63-4a52-a3a0-0c6f1d0c2a11";
+    t.ending_read(
+        q,
+        &events_ok(vec![
+            ending_event(
+                "SuccessfulCreate",
+                uid,
+                "2025-05-01T10:00:00Z",
+                "Created pod: migrate-x",
+            ),
+            ending_event("Completed", uid, "2025-05-01T10:00:12Z", "Job completed"),
+        ]),
+        now,
+    );
+    let c = t.observe(&[]);
+    let Check::Pending(o) = &c else {
+        panic!("{c:?}")
+    };
+    // The state and the judgement stay (an earlier run may have completed): only the words.
+    assert_eq!((o.class, o.state.as_str()), (Class::NotFound, "not found"));
+    let cause = o.cause.as_deref().unwrap_or_default();
+    assert!(
+        cause.contains("its events tell: a Job of this name completed at 2025-05-01T10:00:12Z (event Completed: Job completed) and was deleted since"),
+        "{cause}"
+    );
+    assert!(!cause.contains("cannot tell these apart"), "{cause}");
+    // Read once, not again within a minute.
+    assert!(t.ending_due(now + Duration::from_secs(5)).is_none());
+    assert!(t.ending_due(now + POD_LOOK_EVERY).is_some());
+
+    // A failure says which.
+    let mut t = by_name(IfMissing::Wait);
+    t.observe(&[]);
+    let q = t.ending_due(now).unwrap();
+    t.ending_read(
+        q,
+        &events_ok(vec![ending_event(
+            "BackoffLimitExceeded",
+            uid,
+            "2025-05-01T10:00:12Z",
+            "Job has reached the specified backoff limit",
+        )]),
+        now,
+    );
+    let cause = t.observe(&[]);
+    let Check::Pending(o) = &cause else {
+        panic!("{cause:?}")
+    };
+    assert!(
+        o.cause.as_deref().unwrap_or_default().contains("a Job of this name failed at 2025-05-01T10:00:12Z (event BackoffLimitExceeded: Job has reached the specified backoff limit)"),
+        "{:?}",
+        o.cause
+    );
+}
+
+#[test]
+fn a_seen_job_deleted_is_told_by_its_own_events_only() {
+    let now = Instant::now();
+    let mut t = by_name(IfMissing::Wait);
+    let j = job("migrate", "2025-05-01T10:00:00Z", running());
+    t.observe(std::slice::from_ref(&j));
+    assert!(t.ending_due(now).is_none(), "it is there");
+    t.observe(&[]);
+    let uid = "5b8c1f7e-1e63-4a52-a3a0-0c6f1d0c2a11";
+    let q = t.ending_due(now).unwrap();
+    assert_eq!(q, ("migrate".to_string(), uid.to_string()));
+    // An earlier Job of the same name completed; this one failed.
+    t.ending_read(
+        q,
+        &events_ok(vec![
+            ending_event(
+                "Completed",
+                "an-earlier-uid",
+                "2025-05-01T11:00:00Z",
+                "Job completed",
+            ),
+            ending_event(
+                "DeadlineExceeded",
+                uid,
+                "2025-05-01T10:00:30Z",
+                "Job was active longer than specified deadline",
+            ),
+        ]),
+        now,
+    );
+    let c = t.observe(&[]);
+    let Check::Pending(o) = &c else {
+        panic!("{c:?}")
+    };
+    assert_eq!(o.class, Class::Gone);
+    let cause = o.cause.as_deref().unwrap_or_default();
+    assert!(
+        cause.contains("its events say it failed at 2025-05-01T10:00:30Z (event DeadlineExceeded: Job was active longer than specified deadline)"),
+        "{cause}"
+    );
+}
+
+#[test]
+fn a_missing_jobs_events_gone_or_forbidden_keep_the_honest_words() {
+    let now = Instant::now();
+    // None left (older than the API server's event TTL).
+    let mut t = by_name(IfMissing::Wait);
+    t.observe(&[]);
+    let q = t.ending_due(now).unwrap();
+    t.ending_read(q, &events_ok(vec![]), now);
+    let c = t.observe(&[]);
+    let Check::Pending(o) = &c else {
+        panic!("{c:?}")
+    };
+    assert!(
+        o.cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("the API cannot tell these apart"),
+        "{:?}",
+        o.cause
+    );
+    // Forbidden: the same words, and never asked again.
+    let mut t = by_name(IfMissing::Wait);
+    t.observe(&[]);
+    let q = t.ending_due(now).unwrap();
+    let refused = ApiError {
+        class: Class::Forbidden,
+        code: Some(403),
+        message: "events is forbidden".into(),
+        retry_after: None,
+    };
+    t.ending_read(q, &Err(refused), now);
+    let c = t.observe(&[]);
+    let Check::Pending(o) = &c else {
+        panic!("{c:?}")
+    };
+    assert!(
+        o.cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("the API cannot tell these apart"),
+        "{:?}",
+        o.cause
+    );
+    assert!(t.ending_due(now + POD_LOOK_EVERY * 2).is_none());
+}

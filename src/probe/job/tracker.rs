@@ -8,7 +8,8 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::events::{
-    EVENTS_FORBIDDEN, Events, failed_create_events, failed_create_fix, newest_failed_create,
+    EVENTS_FORBIDDEN, Ended, Events, failed_create_events, failed_create_fix, newest_ending,
+    newest_failed_create,
 };
 use super::pods::{
     Found, Look, POD_LOOK_EVERY, PODS_FORBIDDEN, PodQuery, label_ok, no_pod_cause, pod_selectors,
@@ -124,6 +125,22 @@ pub struct Tracker {
     pub(super) pods_forbidden: bool,
     /// Listing events was forbidden (an optional permission): not asked again.
     pub(super) events_forbidden: bool,
+    /// The Job the last judgement found missing (by name, or the one deleted match of a
+    /// selector), and its uid as last seen (empty when never seen): whose ending events to read.
+    pub(super) missing_job: Option<(String, String)>,
+    /// What the last read of a missing Job's ending events found.
+    pub(super) ending: Option<EndingRead>,
+}
+
+/// A read of the events that say how a missing Job ended (see [`Tracker::ending_due`]).
+#[derive(Debug, Clone)]
+pub(super) struct EndingRead {
+    /// The Job, and its uid as last seen (empty when never seen).
+    pub(super) job: String,
+    pub(super) uid: String,
+    pub(super) at: Instant,
+    /// The newest ending event, none, or why the events could not be read.
+    pub(super) found: Result<Option<Ended>, String>,
 }
 
 impl Tracker {
@@ -141,6 +158,8 @@ impl Tracker {
             look: None,
             pods_forbidden: false,
             events_forbidden: false,
+            missing_job: None,
+            ending: None,
         }
     }
 
@@ -164,6 +183,7 @@ impl Tracker {
     /// Judges what one GET (zero or one Job) or LIST (the matching Jobs) returned.
     pub fn observe(&mut self, items: &[Value]) -> Check {
         self.stuck = None;
+        self.missing_job = None;
         let mut jobs: Vec<(Key, &Value)> = items.iter().map(|j| (Key::of(j), j)).collect();
         jobs.sort_by(|a, b| b.0.cmp(&a.0)); // newest first
         if self.all {
@@ -477,6 +497,40 @@ impl Tracker {
         });
     }
 
+    /// The missing Job whose ending events are due for a read: the last judgement found it
+    /// missing, listing events is not forbidden, and they were not read for it yet or the last
+    /// read is [`POD_LOOK_EVERY`] old (a Job not created yet costs one LIST a minute at most).
+    pub fn ending_due(&self, now: Instant) -> Option<(String, String)> {
+        let (job, uid) = self.missing_job.clone()?;
+        let fresh = self.ending.as_ref().is_some_and(|r| {
+            r.job == job && r.uid == uid && now.saturating_duration_since(r.at) < POD_LOOK_EVERY
+        });
+        (!self.events_forbidden && !fresh && label_ok(&job)).then_some((job, uid))
+    }
+
+    /// Records what listing the events of missing Job `job` (`uid` as last seen) returned.
+    pub fn ending_read(
+        &mut self,
+        (job, uid): (String, String),
+        events: &Result<Vec<Value>, ApiError>,
+        now: Instant,
+    ) {
+        let found = match events {
+            Ok(items) => Ok(newest_ending(items, &self.ns, &job, &uid)),
+            Err(e) if e.class == Class::Forbidden => {
+                self.events_forbidden = true;
+                Err(EVENTS_FORBIDDEN.to_string())
+            }
+            Err(e) => Err(printable(&e.message, MESSAGE_MAX)),
+        };
+        self.ending = Some(EndingRead {
+            job,
+            uid,
+            at: now,
+            found,
+        });
+    }
+
     /// The report's line on the pods of the Job that may be stuck, from the last look.
     pub(super) fn pods_line(&self) -> Option<String> {
         let look = self.look.as_ref()?;
@@ -511,7 +565,23 @@ impl Tracker {
 
     /// Nothing to judge: `gone` names the Jobs that were seen and are deleted now (empty:
     /// none was ever found). `--if-missing` decides.
-    pub(super) fn missing(&self, gone: &[String]) -> Check {
+    pub(super) fn missing(&mut self, gone: &[String]) -> Check {
+        let named = match (&self.select, gone) {
+            (_, [one]) => Some(one.clone()),
+            (JobSelect::Name(n), []) => Some(n.clone()),
+            _ => None,
+        };
+        self.missing_job = named.map(|n| {
+            let uid = self.seen.get(&n).map(|s| s.uid.clone()).unwrap_or_default();
+            (n, uid)
+        });
+        // How it ended, where its events (read for this very Job) say so.
+        let ended = self.ending.as_ref().and_then(|r| {
+            let (job, uid) = self.missing_job.as_ref()?;
+            (r.job == *job && r.uid == *uid)
+                .then(|| r.found.clone().ok().flatten())
+                .flatten()
+        });
         let ns = &self.ns;
         let (what, get, events) = match &self.select {
             JobSelect::Name(n) => (
@@ -557,9 +627,15 @@ impl Tracker {
                         JobSelect::Name(_) => "not found (--if-missing fail)".to_string(),
                         JobSelect::Selector(s) => format!("no Job matches {s} (--if-missing fail)"),
                     })
-                    .cause(format!(
-                        "{subject}, and --if-missing fail makes a missing Job a failure"
-                    ))
+                    .cause(match &ended {
+                        Some(e) => format!(
+                            "{subject}, and --if-missing fail makes a missing Job a failure; its events say a Job of this name {} and was deleted since (ttlSecondsAfterFinished or a Helm hook-delete-policy?)",
+                            e.words()
+                        ),
+                        None => format!(
+                            "{subject}, and --if-missing fail makes a missing Job a failure"
+                        ),
+                    })
                     .fix(format!("check: {get}"))
                     .fix(events)
                     .fix(owners),
@@ -569,10 +645,16 @@ impl Tracker {
                         JobSelect::Name(_) => "not found".to_string(),
                         JobSelect::Selector(s) => format!("no Job matches {s} yet"),
                     })
-                    .cause(format!(
-                        "{} does not exist: either it was not created yet, or it already completed and was removed by ttlSecondsAfterFinished (or a Helm hook-delete-policy) before kwait first looked; the API cannot tell these apart",
-                        if by_name { what.clone() } else { format!("a Job matching {}", selector_of(&self.select)) }
-                    ))
+                    .cause(match &ended {
+                        Some(e) => format!(
+                            "{what} does not exist, but its events tell: a Job of this name {} and was deleted since, most likely by ttlSecondsAfterFinished (or a Helm hook-delete-policy) before kwait first looked. That may be an earlier run, so kwait waits on (--if-missing wait) in case it is created again",
+                            e.words()
+                        ),
+                        None => format!(
+                            "{} does not exist: either it was not created yet, or it already completed and was removed by ttlSecondsAfterFinished (or a Helm hook-delete-policy) before kwait first looked; the API cannot tell these apart",
+                            if by_name { what.clone() } else { format!("a Job matching {}", selector_of(&self.select)) }
+                        ),
+                    })
                     .fix(format!("check: {get}"))
                     .fix(events)
                     .fix(owners)
@@ -607,7 +689,8 @@ impl Tracker {
             IfMissing::Fail => Check::Failed(
                 Observation::new(Class::Gone, format!("{prefix}{DELETED} (--if-missing fail)"))
                     .cause(format!(
-                        "{object} existed{seen_as} and was deleted before kwait saw it complete, and --if-missing fail makes a missing Job a failure"
+                        "{object} existed{seen_as} and was deleted before kwait saw it complete{}, and --if-missing fail makes a missing Job a failure",
+                        ended.as_ref().map_or(String::new(), |e| format!(" (its events say it {})", e.words()))
                     ))
                     .fix(events),
             ),
@@ -620,9 +703,15 @@ impl Tracker {
                         format!("{prefix}{DELETED}; waiting for a newer matching Job")
                     },
                 )
-                .cause(format!(
-                    "{object} existed{seen_as} and was deleted before kwait saw it complete: most likely it finished and ttlSecondsAfterFinished or a Helm hook-delete-policy removed it, or it was replaced or deleted by hand. kwait keeps waiting (--if-missing wait) in case it is re-created"
-                ))
+                .cause(match &ended {
+                    Some(e) => format!(
+                        "{object} existed{seen_as} and was deleted before kwait saw it complete; its events say it {}, so ttlSecondsAfterFinished or a Helm hook-delete-policy removed it after it ended. kwait keeps waiting (--if-missing wait) in case it is re-created",
+                        e.words()
+                    ),
+                    None => format!(
+                        "{object} existed{seen_as} and was deleted before kwait saw it complete: most likely it finished and ttlSecondsAfterFinished or a Helm hook-delete-policy removed it, or it was replaced or deleted by hand. kwait keeps waiting (--if-missing wait) in case it is re-created"
+                    ),
+                })
                 .fix(format!("check: {get}"))
                 .fix(events)
                 .fix("if a deleted Job means it already ran, say so with --if-missing succeed, or keep it longer (a larger ttlSecondsAfterFinished)"),

@@ -164,10 +164,30 @@ pub fn judge(job: &Value, ns: &str, name: &str) -> Check {
             } else {
                 format!("{reason}: {message}")
             };
-            let state = format!(
-                "failed: {head} (failed {}, succeeded {})",
-                c.failed, c.succeeded
-            );
+            // Pods the controller saw end but has not added to the counts yet (Kubernetes
+            // 1.26+ tracks them by uid first) count as what they are.
+            let uncounted = |kind: &str| {
+                job.pointer(&format!("/status/uncountedTerminatedPods/{kind}"))
+                    .and_then(Value::as_array)
+                    .map_or(0, |a| a.len() as u64)
+            };
+            let failed = c.failed.saturating_add(uncounted("failed"));
+            let succeeded = c.succeeded.saturating_add(uncounted("succeeded"));
+            // FailureTarget is written before the failed pods are counted: "failed 0" next
+            // to the failed pod of the report would contradict it.
+            let not_counted = target_only && failed == 0;
+            let (tally, pods) = if not_counted {
+                (
+                    "its pods not counted yet".to_string(),
+                    "the controller has not counted its failed pods yet (it writes FailureTarget first)".to_string(),
+                )
+            } else {
+                (
+                    format!("failed {failed}, succeeded {succeeded}"),
+                    format!("{failed} pods failed, {succeeded} succeeded"),
+                )
+            };
+            let state = format!("failed: {head} ({tally})");
             let why = match reason.as_str() {
                 "BackoffLimitExceeded" => format!(
                     "its pods failed more often than spec.backoffLimit ({}) allows",
@@ -201,8 +221,7 @@ pub fn judge(job: &Value, ns: &str, name: &str) -> Check {
             Check::Failed(
                 Observation::new(Class::NotReady, state)
                     .cause(format!(
-                        "{object} failed{target}: {why}; {} pods failed, {} succeeded. A failed Job does not run again, so kwait stops now instead of waiting for the deadline",
-                        c.failed, c.succeeded
+                        "{object} failed{target}: {why}; {pods}. A failed Job does not run again, so kwait stops now instead of waiting for the deadline"
                     ))
                     .fix(format!("see why: {logs}"))
                     .fix(describe)
