@@ -864,7 +864,7 @@ fn read_kubeconfigs(paths: &[PathBuf]) -> Result<(Kubeconfig, String), ConfigErr
             },
         )?;
         let text = kubeconfig_text(bytes).map_err(|why| fail(why.into()))?;
-        let mut kc = Kubeconfig::from_yaml(&text).map_err(|e| fail(chain(&e)))?;
+        let mut kc = kubeconfig_from_yaml(&text).map_err(fail)?;
         if let Some(dir) = path.parent() {
             absolute_paths(&mut kc, dir);
         }
@@ -883,6 +883,73 @@ fn read_kubeconfigs(paths: &[PathBuf]) -> Result<(Kubeconfig, String), ConfigErr
         why: "none of these files exists".into(),
     })?;
     Ok((kc, shown))
+}
+
+/// A kubeconfig's text as kube's `Kubeconfig::from_yaml` reads it (every YAML document, merged
+/// first-wins), through a plain JSON tree: the YAML parser is then compiled once, for
+/// `serde_json::Value`, instead of once per kubeconfig type (that monomorphisation was 245,760
+/// bytes of the static binary, which must stay under 4 MiB). No kubeconfig field is a number, so
+/// an integer is taken back as the text it was written as (`namespace: 2024`; `0123` and `1_000`
+/// are kept as written by the parser), and `true`/`false` outside the known boolean fields
+/// likewise, as the typed reading did. A plain number with a fraction or an exponent (`1.10`)
+/// cannot be given back as written: it is refused, naming the field, instead of being misread.
+fn kubeconfig_from_yaml(text: &str) -> Result<Kubeconfig, String> {
+    let mut options = serde_saphyr::Options::default();
+    options.leading_zero_numbers_as_strings = true;
+    options.underscored_numbers_as_strings = true;
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| chain(&e))?;
+    let mut merged = Kubeconfig::default();
+    for mut doc in docs {
+        if doc.is_null() {
+            continue;
+        }
+        scalars_as_text(&mut doc, None)?;
+        let kc: Kubeconfig = serde_json::from_value(doc).map_err(|e| chain(&e))?;
+        merged = merged.merge(kc).map_err(|e| chain(&e))?;
+    }
+    Ok(merged)
+}
+
+/// The kubeconfig fields that are booleans; every other scalar field is text.
+const KUBECONFIG_BOOLS: &[&str] = &[
+    "insecure-skip-tls-verify",
+    "disable-compression",
+    "colors",
+    "provideClusterInfo",
+];
+
+/// Integers, and booleans outside [`KUBECONFIG_BOOLS`], become the text YAML wrote them as; a
+/// named extension's free-form `extension` is left as written (it is JSON for its consumer).
+fn scalars_as_text(v: &mut serde_json::Value, key: Option<&str>) -> Result<(), String> {
+    use serde_json::Value;
+    if key == Some("extension") {
+        return Ok(());
+    }
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            return Err(format!(
+                "{}: {n} reads as a number with a fraction, which kwait cannot give back as written: put it in quotes",
+                crate::net::text::printable(key.unwrap_or("a list item"), 100)
+            ));
+        }
+        Value::Number(n) => *v = Value::String(n.to_string()),
+        Value::Bool(b) if !key.is_some_and(|k| KUBECONFIG_BOOLS.contains(&k)) => {
+            *v = Value::String(b.to_string());
+        }
+        Value::Array(items) => {
+            for i in items {
+                scalars_as_text(i, None)?;
+            }
+        }
+        Value::Object(map) => {
+            for (k, i) in map.iter_mut() {
+                scalars_as_text(i, Some(k.as_str()))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A kubeconfig's bytes as text: UTF-8 (a BOM is dropped) or UTF-16 with a BOM, as kube reads it.
@@ -1720,5 +1787,39 @@ mod tests {
             assert!(!text.contains("pr0xy-s3cret"), "{text}");
             assert!(text.contains("***"), "{text}");
         }
+    }
+
+    /// The kubeconfig is read through a JSON tree (for size); what YAML typed as a number or a
+    /// boolean in a text field must still read as the text, the booleans stay booleans, and
+    /// every document is merged first-wins, as kube's own `Kubeconfig::from_yaml` does.
+    #[test]
+    fn a_kubeconfig_read_through_json_keeps_numeric_looking_text_and_its_booleans() {
+        let yaml = "apiVersion: v1\nkind: Config\ncurrent-context: 2024\nclusters:\n- name: 2024\n  cluster:\n    server: https://127.0.0.1:6443\n    insecure-skip-tls-verify: true\ncontexts:\n- name: 2024\n  context:\n    cluster: 2024\n    user: true\n    namespace: 0123\nusers:\n- name: true\n  user:\n    token: 12345\n---\ncontexts:\n- name: 2024\n  context:\n    cluster: later\n    user: later\n- name: other\n  context:\n    cluster: x\n    user: y\n";
+        let kc = kubeconfig_from_yaml(yaml).unwrap();
+        assert_eq!(kc.current_context.as_deref(), Some("2024"));
+        let ctx = kc.contexts[0].context.as_ref().unwrap();
+        assert_eq!(ctx.cluster, "2024");
+        assert_eq!(ctx.user.as_deref(), Some("true"));
+        assert_eq!(ctx.namespace.as_deref(), Some("0123"));
+        assert_eq!(
+            kc.contexts.len(),
+            2,
+            "the second document's new context is merged in"
+        );
+        let cluster = kc.clusters[0].cluster.as_ref().unwrap();
+        assert_eq!(cluster.insecure_skip_tls_verify, Some(true));
+        let user = kc.auth_infos[0].auth_info.as_ref().unwrap();
+        assert_eq!(
+            user.token
+                .as_ref()
+                .map(|t| secrecy::ExposeSecret::expose_secret(t).to_string()),
+            Some("12345".to_string())
+        );
+        assert!(kubeconfig_from_yaml("clusters: [unclosed").is_err());
+        let e = kubeconfig_from_yaml(
+            "contexts:\n- name: a\n  context:\n    cluster: c\n    namespace: 1.10\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("namespace: 1.1 reads as a number"), "{e}");
     }
 }
