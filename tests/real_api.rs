@@ -59,6 +59,7 @@ const KINDS: &[Kind] = &[
     CRD_INSTALL,
     HELMRELEASE,
     SERVICE,
+    DELETED,
 ];
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -536,6 +537,39 @@ const CRD_INSTALL: Kind = Kind {
     requests: CRD_REQUESTS,
 };
 
+// ----- wait-deleted (a ConfigMap held by a finalizer) ---------------------------------------------
+
+fn held_configmap() -> Value {
+    let mut c = obj("v1", "ConfigMap", "old-migration");
+    c["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
+    c
+}
+
+const DELETED: Kind = Kind {
+    name: "deleted",
+    args: |_| strings(&["wait-deleted", "configmap/old-migration"]),
+    // Deleted, but held by its finalizer: deletionTimestamp set, the object still there.
+    pending: |env, ns| {
+        env.create(ns, &held_configmap());
+        env.delete(ns, &held_configmap());
+    },
+    // The finalizer's controller lets it go: the server removes the object.
+    ready: |env, ns| {
+        env.patch(
+            ns,
+            &held_configmap(),
+            &json!({"metadata": {"finalizers": null}}),
+        );
+    },
+    failed: None,
+    requests: &[
+        "get /api",
+        "get configmaps",
+        "watch configmaps",
+        "get configmaps",
+    ],
+};
+
 // ----- Flux HelmRelease (Ready / Stalled conditions) -------------------------------------------
 
 fn helmrelease() -> Value {
@@ -937,4 +971,9 @@ fn helmrelease_failed() {
 #[test]
 fn service_ready() {
     ready("service_ready", &SERVICE);
+}
+
+#[test]
+fn deleted_ready() {
+    ready("deleted_ready", &DELETED);
 }
