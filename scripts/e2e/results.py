@@ -52,6 +52,7 @@ took {wall} s (node, images, scenarios and teardown; {passed} passed, {failed} f
 | d) `wait-service pool --min-ready 2` over readiness probes | kwait's ready line − the 2nd pod's Ready (a whole-second stamp: up to 1 s too early) | {show("rollout.wait_service")} |
 | e) the pod deleted while kwait waits (grace period 30 s) | `kubectl delete` returning → kwait's last line (exit 143) | {show("deleted")} |
 | g) `charts-snippets/examples/migrations-gitops` by `helm template` | `kubectl apply` → web and worker rolled out | {show("chart")} |
+| h) Events on the waiting pod (`wait-secret` of a Secret not there yet) | the init container running → `kubectl describe pod` listing kwait's `Waiting` Event | {show("events.describe")} |
 
 How it is measured: times on the container side are the container runtime's log timestamps
 (`kubectl logs --timestamps`, nanoseconds, the node's clock); times on the script's side are its own

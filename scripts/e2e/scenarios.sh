@@ -90,7 +90,12 @@ spec:
   - name: wait
     image: $image
     imagePullPolicy: Never
-    env: [{name: HOME, value: /tmp}]
+    env:
+    - {name: HOME, value: /tmp}
+    # the downward API, as the chart sets it: kwait records Events on its pod (issue 24)
+    - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    - {name: POD_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+    - {name: POD_UID, valueFrom: {fieldRef: {fieldPath: metadata.uid}}}
     $key: $(json_list "$@")
   containers:
   - name: app
@@ -494,7 +499,41 @@ scenario_chart() {
 }
 
 # ---------------------------------------------------------------------------------------------
-SCENARIOS="and ttl failed_job rollout deleted no_role chart"
+# h) Events on the waiting pod (issue 24): while kwait still waits for a Secret that does not
+# exist yet, `kubectl describe pod` lists its Waiting Event (from kwait, naming the Secret and its
+# state); then the Secret is created and the pod starts, with a Ready Event.
+# described NS POD REASON REGEX: describe's Events list a REASON line from kwait matching REGEX
+described() {
+    local d
+    d=$(k describe pod "$2" -n "$1") &&
+        grep -qE -- "^ +(Normal|Warning) +$3 +.* kwait.* $4" <<<"$(sed -n '/^Events:/,$p' <<<"$d")"
+}
+scenario_events() {
+    local ns=e2e-events t0 t_ev t_ok
+    ns_new "$ns"
+    kwait_rbac "$ns" app wait-secret db --key password
+    grep -q 'events.k8s.io' "$W/role-$ns-app.yaml" || why "the printed Role has no events rule"
+    kwait_pod "$ns" app app Always --timeout 5m wait-secret db --key password
+    poll "kwait running" init_running "$ns" app
+    t0=$(now)
+    poll "kubectl describe pod listing kwait's Waiting Event" \
+        described "$ns" app Waiting "Secret $ns/db \\(keys: password\\): not found"
+    t_ev=$(now)
+    init_done "$ns" app && why "kwait had ended when describe first listed its Event"
+    init_running "$ns" app || why "kwait was not running when describe first listed its Event"
+    k describe pod app -n "$ns" | sed -n '/^Init Containers:/,/^Containers:/p;/^Events:/,$p'
+    k create secret generic db -n "$ns" --from-literal=password=s3cret >/dev/null
+    poll "the app container running" app_running "$ns" app
+    t_ok=$(now)
+    [ "$(init_exit "$ns" app)" = 0 ] || why "kwait exited $(init_exit "$ns" app)"
+    poll "kubectl describe pod listing kwait's Ready Event" described "$ns" app Ready "ready after"
+    k describe pod app -n "$ns" | sed -n '/^Events:/,$p'
+    number events.describe "$(sub "$t_ev" "$t0")"
+    figure "describe listed kwait's Waiting Event $(sub "$t_ev" "$t0")s after its init container started running (still waiting); Secret created -> app running in $(sub "$t_ok" "$t_ev")s, Ready Event listed"
+}
+
+# ---------------------------------------------------------------------------------------------
+SCENARIOS="and ttl failed_job rollout deleted no_role chart events"
 
 scenarios_run() {
     local s pass=0 fail=0 rc
