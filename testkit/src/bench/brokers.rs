@@ -19,7 +19,7 @@
 //! `/usr/lib/rabbitmq/bin/*`.
 
 use super::contenders::Tools;
-use super::util::{Cmdline, Rng, Waiter, fmt_ms, fmt_num, fmt_ratio, tail};
+use super::util::{Cmdline, Rng, Waiter, fmt_ms, fmt_num, fmt_ratio, fmt_signed_ms, tail};
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -757,15 +757,6 @@ impl Brokers {
             "| server | waiter | starts ok | exit − ready p50 | p90 | requests/min while waiting |"
         );
         let _ = writeln!(w, "|---|---|---|---|---|---|");
-        let signed = |x: Option<f64>| {
-            x.map_or("n/a".to_string(), |v| {
-                if v < 0.0 {
-                    format!("−{}", fmt_ms(-v))
-                } else {
-                    fmt_ms(v)
-                }
-            })
-        };
         let med = |v: &[f64]| super::chain::median(v);
         for r in &self.rows {
             if let Some(why) = &r.skipped {
@@ -785,8 +776,8 @@ impl Brokers {
                     r.kind.name(),
                     r.version,
                     r.trials.len(),
-                    signed(med(&col)),
-                    signed(super::chain::percentile(&col, 0.9)),
+                    fmt_signed_ms(med(&col)),
+                    fmt_signed_ms(super::chain::percentile(&col, 0.9)),
                     med(&rpm).map_or("n/a".to_string(), fmt_num),
                 );
             }
