@@ -76,7 +76,7 @@ fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
         ])
         .args(["--chain-trials", "1", "--chain-gap", "0.3"])
         // the rollout and postgres sections: sections_run_alone_are_spliced_into_a_report
-        .args(["--skip", "rollout,postgres"])
+        .args(["--skip", "rollout,postgres,brokers"])
         .arg("--kwait")
         .arg(&kwait)
         .arg("--out")

@@ -21,7 +21,9 @@
 //! root), on a free loopback port, in a temporary directory, as tests/common/pg.rs does.
 
 use super::contenders::Tools;
-use super::util::{Cmdline, Rng, Waiter, fmt_mib, fmt_ms, fmt_num, fmt_ratio, tail, which};
+use super::util::{
+    Cmdline, Rng, Waiter, fmt_mib, fmt_ms, fmt_num, fmt_ratio, fmt_signed_ms, tail, which,
+};
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -557,15 +559,6 @@ impl Postgres {
         for (i, who) in Who::ALL.iter().enumerate() {
             let col = self.col(i);
             let early = self.trials.iter().filter(|t| t.early[i]).count();
-            let signed = |x: Option<f64>| {
-                x.map_or("n/a".to_string(), |v| {
-                    if v < 0.0 {
-                        format!("−{}", fmt_ms(-v))
-                    } else {
-                        fmt_ms(v)
-                    }
-                })
-            };
             let _ = writeln!(
                 w,
                 "| {} | {}/{total} | {} | {} | {} | {} |",
@@ -576,8 +569,8 @@ impl Postgres {
                 } else {
                     format!("0/{}", col.len())
                 },
-                signed(super::chain::median(&col)),
-                signed(super::chain::percentile(&col, 0.9)),
+                fmt_signed_ms(super::chain::median(&col)),
+                fmt_signed_ms(super::chain::percentile(&col, 0.9)),
                 self.rss(i).map_or("n/a".to_string(), |b| fmt_mib(b as f64)),
             );
         }

@@ -57,6 +57,17 @@ pub fn fmt_mib(bytes: f64) -> String {
     format!("{:.2} MiB", bytes / (1024.0 * 1024.0))
 }
 
+/// Signed milliseconds (a true minus sign before a time that came early), "n/a" for none.
+pub fn fmt_signed_ms(x: Option<f64>) -> String {
+    x.map_or("n/a".to_string(), |v| {
+        if v < 0.0 {
+            format!("−{}", fmt_ms(-v))
+        } else {
+            fmt_ms(v)
+        }
+    })
+}
+
 /// A number with about three significant digits.
 pub fn fmt_num(x: f64) -> String {
     if !x.is_finite() {

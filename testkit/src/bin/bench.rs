@@ -24,6 +24,8 @@
 //! `--only http,tcp,redis` (scenarios) runs the full run's trials for those scenarios alone,
 //! without the sections.
 
+#[path = "../bench/brokers.rs"]
+mod brokers;
 #[path = "../bench/chain.rs"]
 mod chain;
 #[path = "../bench/contenders.rs"]
@@ -54,10 +56,10 @@ const USAGE: &str = "usage: bench [--quick] [--trials N] [--scale N[,N...]] [--w
 [--jitter SECS] [--chain-trials N] [--chain-gap SECS] [--rollout-trials N] [--pg-trials N] \
 [--only NAME[,NAME...]] [--into PATH] [--skip SECTION[,SECTION...]] [--out PATH] [--kwait PATH] \
 [--kubectl PATH] [--kwait-env K=V]...
-sections (run alone and spliced into RESULTS.md): chain, rollout, postgres
+sections (run alone and spliced into RESULTS.md): chain, rollout, postgres, brokers
 scenarios (a full run restricted to their trials, without the sections): secret, job, http, tcp, redis";
 /// The sections `--only` and `--skip` name.
-const SECTIONS: [&str; 3] = ["chain", "rollout", "postgres"];
+const SECTIONS: [&str; 4] = ["chain", "rollout", "postgres", "brokers"];
 
 fn sections(flag: &str, v: &str) -> Result<Vec<String>, String> {
     let list: Vec<String> = v
@@ -549,6 +551,15 @@ fn main() -> ExitCode {
                 &say,
             )
             .markdown(&mut md),
+            "brokers" => brokers::run(
+                &work.join("brokers"),
+                &tools,
+                pg_trials,
+                (pg_trials / 2).max(1),
+                rng,
+                &say,
+            )
+            .markdown(&mut md),
             _ => postgres::run(&work.join("postgres"), &tools, pg_trials, rng, &say)
                 .markdown(&mut md),
         }
@@ -663,7 +674,7 @@ fn main() -> ExitCode {
             &say,
         )
     });
-    let extra: Vec<(&'static str, String)> = ["rollout", "postgres"]
+    let extra: Vec<(&'static str, String)> = ["rollout", "postgres", "brokers"]
         .into_iter()
         .filter(|n| !skipped(n))
         .map(|n| (n, run_section(n, &mut rng)))
