@@ -108,7 +108,11 @@ pub fn namespace_unused(plan: &Plan, t: &Planned) -> Option<String> {
 pub fn describe(target: &Target, namespace: &str) -> Result<String, TargetError> {
     Ok(match target {
         Target::Http(h) => woken(probe::http::describe(h), target, namespace),
-        Target::Tcp(t) => woken(probe::tcp::TcpProbe::for_wait(t).describe(), target, namespace),
+        Target::Tcp(t) => woken(
+            probe::tcp::TcpProbe::for_wait(t).describe(),
+            target,
+            namespace,
+        ),
         Target::Postgres(p) => probe::postgres::describe(p),
         Target::Redis(r) => probe::redis::describe(r),
         Target::Nats(n) => probe::nats::describe(n),
@@ -198,7 +202,10 @@ pub fn build(
     let waited_service = |ns: &str, name: &str| {
         plan.targets.iter().any(|o| {
             matches!(&o.target, Target::Service { name: n, .. } if n == name)
-                && o.namespace.as_deref().or(kube.map(|k| k.namespace.as_str())) == Some(ns)
+                && o.namespace
+                    .as_deref()
+                    .or(kube.map(|k| k.namespace.as_str()))
+                    == Some(ns)
         })
     };
     // A network target, woken by its Service's endpoints with `--service`.

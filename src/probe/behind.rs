@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::service::{Endpoints, SERVICE_NAME_LABEL, count, ready_of};
@@ -28,6 +28,10 @@ use crate::net::text::lock;
 /// (as a Kubernetes target's checks: 2 a second over time).
 const LIST_BURST: usize = 5;
 const LIST_WINDOW: Duration = Duration::from_millis(2500);
+
+/// How long the wait's start waits for the first LIST, so that its first state line names the
+/// endpoints (a slow API server delays the network check no longer than this).
+const FIRST_LIST: Duration = Duration::from_secs(2);
 
 /// How long one LIST may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,6 +55,8 @@ pub struct Behind {
     namespace: String,
     name: String,
     view: Arc<Mutex<View>>,
+    /// True once the first LIST answered (or was refused).
+    known: watch::Receiver<bool>,
 }
 
 /// How the follower of a Service's slices is set up.
@@ -72,6 +78,7 @@ impl Behind {
     pub fn start(inner: Box<dyn Probe>, f: Follow) -> (Behind, Arc<Notify>) {
         let namespace = f.kube.namespace.clone();
         let view = Arc::new(Mutex::new(View::default()));
+        let (known_tx, known) = watch::channel(false);
         let hint = Arc::new(Notify::new());
         let selector = format!("{SERVICE_NAME_LABEL}={}", f.name);
         let name = f.name.clone();
@@ -91,6 +98,7 @@ impl Behind {
             view: view.clone(),
             hint: hint.clone(),
             poked,
+            known: known_tx,
             backoff: Backoff::new(f.interval, REFUSED_RETRY),
         };
         tokio::spawn(follower.run());
@@ -100,6 +108,7 @@ impl Behind {
                 namespace,
                 name,
                 view,
+                known,
             },
             hint,
         )
@@ -149,7 +158,11 @@ impl Probe for Behind {
     }
 
     fn prepare(&mut self) -> BoxFuture<'_, Result<(), String>> {
-        self.inner.prepare()
+        Box::pin(async move {
+            self.inner.prepare().await?;
+            let _ = tokio::time::timeout(FIRST_LIST, self.known.wait_for(|k| *k)).await;
+            Ok(())
+        })
     }
 
     fn explain(&mut self) -> BoxFuture<'_, Vec<(String, String)>> {
@@ -165,6 +178,7 @@ struct Follower {
     view: Arc<Mutex<View>>,
     hint: Arc<Notify>,
     poked: Arc<Notify>,
+    known: watch::Sender<bool>,
     backoff: Backoff,
 }
 
@@ -183,7 +197,9 @@ impl Follower {
             recent.push_back(Instant::now());
             let listed = async {
                 if self.shared {
-                    self.kube.list_beside(&ENDPOINT_SLICES, &self.selector).await
+                    self.kube
+                        .list_beside(&ENDPOINT_SLICES, &self.selector)
+                        .await
                 } else {
                     self.kube.list(&ENDPOINT_SLICES, &self.selector).await
                 }
@@ -203,6 +219,7 @@ impl Follower {
                     if changed {
                         self.hint.notify_one();
                     }
+                    self.known.send_replace(true);
                     self.poked.notified().await;
                 }
                 Ok(Err(e))
@@ -217,6 +234,7 @@ impl Follower {
                         _ => "endpointslices.discovery.k8s.io not served",
                     };
                     lock(&self.view).unwatched = Some(why.to_string());
+                    self.known.send_replace(true);
                     tokio::time::sleep(REFUSED_RETRY).await;
                 }
                 // Transient (5xx, a reset, a timeout): the last count stands; try again on the
@@ -265,7 +283,11 @@ mod tests {
     fn the_ready_set_changes_when_an_endpoint_turns_ready_or_is_replaced() {
         let before = endpoints(&[], &["a"]);
         assert_ne!(before.ready, endpoints(&["a"], &[]).ready);
-        assert_eq!(before.ready, endpoints(&[], &["a", "b"]).ready, "a not-ready endpoint added: no change");
+        assert_eq!(
+            before.ready,
+            endpoints(&[], &["a", "b"]).ready,
+            "a not-ready endpoint added: no change"
+        );
         assert_ne!(endpoints(&["a"], &[]).ready, endpoints(&["b"], &[]).ready);
     }
 }

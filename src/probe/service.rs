@@ -353,7 +353,11 @@ pub fn count(slices: &[Value], port: Option<&str>) -> Endpoints {
 
 /// `0 of 2 endpoints ready`.
 pub fn ready_of(e: &Endpoints) -> String {
-    let word = if e.all.len() == 1 { "endpoint" } else { "endpoints" };
+    let word = if e.all.len() == 1 {
+        "endpoint"
+    } else {
+        "endpoints"
+    };
     format!("{} of {} {word} ready", e.ready.len(), e.all.len())
 }
 

@@ -685,10 +685,12 @@ async fn without_a_hint_a_network_target_keeps_its_steady_period() {
 #[tokio::test(start_paused = true)]
 async fn a_second_hint_during_the_follow_ups_starts_them_over() {
     let asked = asked_with_hints(vec![ms(1500), ms(1620)], 4).await;
-    let expected: Vec<Duration> = [0, 1000, 1500, 1550, 1600, 1620, 1670, 1720, 1820, 2020, 3020]
-        .into_iter()
-        .map(ms)
-        .collect();
+    let expected: Vec<Duration> = [
+        0, 1000, 1500, 1550, 1600, 1620, 1670, 1720, 1820, 2020, 3020,
+    ]
+    .into_iter()
+    .map(ms)
+    .collect();
     assert_eq!(asked, expected);
 }
 
@@ -699,6 +701,13 @@ async fn flapping_endpoints_cost_a_bounded_number_of_checks() {
     let pokes: Vec<Duration> = (1..1000).map(|i| ms(10 * i)).collect();
     let asked = asked_with_hints(pokes, 10).await;
     // 10 steady checks, plus at most HINT_BURST per 2.5 s window of hinted ones (4 windows).
-    assert!(asked.len() <= 10 + 4 * HINT_BURST, "{} checks: {asked:?}", asked.len());
-    assert!(asked.len() > 10, "the hints were not checked at all: {asked:?}");
+    assert!(
+        asked.len() <= 10 + 4 * HINT_BURST,
+        "{} checks: {asked:?}",
+        asked.len()
+    );
+    assert!(
+        asked.len() > 10,
+        "the hints were not checked at all: {asked:?}"
+    );
 }
