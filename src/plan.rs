@@ -551,7 +551,7 @@ fn target(command: Command, dry_run: bool) -> Result<Target, PlanError> {
             port,
             min_ready,
         }) => {
-            check_dns_label("NAME", &name)?;
+            check_service_name("NAME", &name)?;
             if let Some(p) = &port {
                 let numeric = p.parse::<u16>().is_ok_and(|n| n > 0);
                 if !numeric && !is_dns_label(p) {
@@ -736,6 +736,20 @@ fn check_dns_label(arg: &'static str, s: &str) -> Result<(), PlanError> {
             arg,
             s,
             "must be lowercase letters, digits and '-', starting and ending with a letter or digit",
+        ));
+    }
+    Ok(())
+}
+
+/// A Service's name: a DNS-1035 label (an RFC 1123 label that starts with a letter), as the API
+/// server requires of Services; any other name could never be found.
+fn check_service_name(arg: &'static str, s: &str) -> Result<(), PlanError> {
+    check_dns_label(arg, s)?;
+    if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(PlanError::invalid(
+            arg,
+            s,
+            "a Service's name must start with a letter",
         ));
     }
     Ok(())

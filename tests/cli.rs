@@ -28,6 +28,8 @@ fn bad_invocations_exit_2_with_one_line_naming_the_problem() {
             "--service",
         ),
         (vec!["wait-tcp", "web:80", "--service", ""], "--service"),
+        (vec!["wait-tcp", "web:80", "--service", "1web"], "--service"),
+        (vec!["wait-service", "1web"], "NAME"),
         (vec!["wait-secret", ""], "NAME"),
         (vec!["wait-secret", "x-"], "NAME"),
         (vec!["wait-secret", "s", "--key", ""], "--key"),

@@ -296,3 +296,32 @@ fn an_endpoint_turning_ready_wakes_the_tcp_check_at_once() {
     );
     assert!(env.refused(&s.user.name).is_empty());
 }
+
+/// A wait that runs out of time says, in its report, what the Service's endpoints were: the
+/// cause of an unreachable target is often a pod that never turned Ready.
+#[test]
+fn a_timeout_report_names_the_services_endpoints() {
+    let test = "a_timeout_report_names_the_services_endpoints";
+    let Some(env) = envtest::shared(test) else {
+        return;
+    };
+    let web = Web::start();
+    let url = web.url();
+    let args = ["wait-http", &url, "--service", "web"];
+    let s = setup(env, test, &args, true);
+    let r = run(
+        s.kwait(&["--timeout", "3s"], &args),
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.code, Some(124), "{}", r.stderr);
+    let report = std::fs::read_to_string(s.dir.join("termination-log")).unwrap_or_default();
+    let want = format!(
+        "answered 503 Service Unavailable; Service {}/web: 0 of 1 endpoint ready",
+        s.ns
+    );
+    assert!(
+        report.contains(&want),
+        "the report does not name the endpoints:\n{report}\n{}",
+        r.stderr
+    );
+}

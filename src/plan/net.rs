@@ -396,10 +396,10 @@ pub(super) fn tcp_target(args: TcpArgs) -> Result<TcpWait, PlanError> {
     })
 }
 
-/// `--service NAME`: a Service's name (a DNS-1035 label, as the API server requires).
+/// `--service NAME`: a Service's name.
 fn service_name(name: Option<String>) -> Result<Option<String>, PlanError> {
     if let Some(n) = &name {
-        super::check_dns_label("--service", n)?;
+        super::check_service_name("--service", n)?;
     }
     Ok(name)
 }
