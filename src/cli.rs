@@ -433,6 +433,10 @@ pub struct HttpArgs {
     /// Judge a redirect itself instead of following it
     #[arg(long)]
     pub no_follow_redirects: bool,
+    /// Check at once when this Service's ready endpoints change (it serves the target; in the
+    /// target's namespace): a watch of its EndpointSlices, needs list and watch on them
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
 }
 
 /// `wait-tcp HOST:PORT [--send S] [--expect REGEX]`
@@ -447,6 +451,10 @@ pub struct TcpArgs {
     /// e.g. '^INFO ' for NATS
     #[arg(long, value_name = "REGEX")]
     pub expect: Option<String>,
+    /// Check at once when this Service's ready endpoints change (it serves the target; in the
+    /// target's namespace): a watch of its EndpointSlices, needs list and watch on them
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
 }
 
 /// `wait-redis HOST[:PORT] [--password-file F] [--user U] [--tls]`

@@ -154,6 +154,14 @@ pub fn rules(target: &Target) -> Vec<Rule> {
                 ),
             ]
         }
+        Target::Http(_) | Target::Tcp(_) if target.woken_by().is_some() => vec![rule(
+            "discovery.k8s.io",
+            "endpointslices",
+            vec![],
+            &["list", "watch"],
+            "optional: --service: watch the Service's EndpointSlices to check at once when its ready endpoints change (found by label, so no name can be given; without it kwait polls)",
+            true,
+        )],
         Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => Vec::new(),
         Target::Mysql(_) | Target::Dns(_) | Target::File(_) => Vec::new(),
         Target::Nats(_) | Target::Rabbitmq(_) => Vec::new(),
