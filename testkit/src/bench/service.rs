@@ -177,7 +177,7 @@ impl Env {
 }
 
 /// One wait.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Trial {
     /// T (the endpoint turned ready in the API) → exit 0.
     pub reaction_ms: f64,
@@ -187,6 +187,8 @@ pub struct Trial {
     pub waited: Duration,
     /// API requests of the whole wait.
     pub api_requests: usize,
+    /// Those requests: verb, path and status.
+    pub api_seen: Vec<String>,
 }
 
 fn trial(env: &Env, tools: &Tools, who: Who, tag: &str, pause: Duration) -> Result<Trial, String> {
@@ -258,12 +260,19 @@ fn trial(env: &Env, tools: &Tools, who: Who, tag: &str, pause: Duration) -> Resu
     env.http
         .set_replies(vec![Reply::json(200, r#"{"status":"ok"}"#)]);
     let out = match w.wait(LIMIT) {
-        Some((Some(st), at)) if st.success() => Ok(Trial {
-            reaction_ms: at.duration_since(t0).as_secs_f64() * 1e3,
-            http_requests: seen.len() - 1,
-            waited: seen[seen.len() - 1].duration_since(seen[0]),
-            api_requests: env.api.requests().len(),
-        }),
+        Some((Some(st), at)) if st.success() => {
+            let recs = env.api.requests();
+            Ok(Trial {
+                reaction_ms: at.duration_since(t0).as_secs_f64() * 1e3,
+                http_requests: seen.len() - 1,
+                waited: seen[seen.len() - 1].duration_since(seen[0]),
+                api_requests: recs.len(),
+                api_seen: recs
+                    .iter()
+                    .map(|r| format!("{} {} → {}", r.verb, r.path, r.status))
+                    .collect(),
+            })
+        }
         Some((st, _)) => Err(format!(
             "exit {}: {}",
             st.and_then(|s| s.code())
@@ -446,8 +455,8 @@ impl ServiceSection {
              and again about 50, 100, 200 and 400 ms later: with d = {} ms its check at once \
              should still see 503 and the one about 50 ms later 200. Without it, and for the loop, \
              the endpoint is seen at the next poll (about 1 s apart): about half a period by \
-             construction. Readiness is still the HTTP answer alone; its LIST and watch of \
-             endpointslices are the API requests.",
+             construction. Readiness is still the HTTP answer alone; the API requests are its \
+             LISTs and watch of endpointslices (below).",
             LAG.as_millis()
         );
         for r in &self.rows {
@@ -464,6 +473,18 @@ impl ServiceSection {
         let _ = writeln!(w, "\nCommands (ports and paths of this run):\n");
         for r in &self.rows {
             let _ = writeln!(w, "- {}: `{}`", r.who.label(), r.command);
+        }
+        for r in &self.rows {
+            if let Some(t) = r.trials.first().filter(|t| !t.api_seen.is_empty()) {
+                let _ = writeln!(
+                    w,
+                    "\nThe API requests of the first counted wait of {}:\n",
+                    r.who.label()
+                );
+                for line in &t.api_seen {
+                    let _ = writeln!(w, "- `{line}`");
+                }
+            }
         }
     }
 }
