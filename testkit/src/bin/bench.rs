@@ -972,5 +972,11 @@ mod tests {
         assert!(parse(args("--only chain,http")).is_err());
         assert!(parse(args("--only ,")).is_err());
         assert!(parse(args("--pg-trials 0")).is_err());
+        let o = parse(args("--only service --service-trials 2")).unwrap();
+        assert_eq!(
+            (o.only.as_slice(), o.service_trials),
+            (&["service".to_string()][..], Some(2))
+        );
+        assert!(parse(args("--service-trials 0")).is_err());
     }
 }
