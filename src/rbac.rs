@@ -277,6 +277,10 @@ pub fn merge(rules: Vec<Rule>) -> Vec<Rule> {
                         m.names.push(n);
                     }
                 }
+                // Needed by one target: say why it is needed, not why another may use it.
+                if m.optional && !r.optional {
+                    m.why = r.why;
+                }
                 m.optional &= r.optional;
             }
             None => merged.push(r),
