@@ -75,8 +75,9 @@ COMMANDS = {
     "wait-certificate": ({"--secret-name"}, {"--no-secret-check"}),
     "wait-job": ({"-l", "--selector", "--if-missing"}, {"--all"}),
     "wait-http": ({"--status", "--body-contains", "--body-regex", "--json-path", "--equals", "--header",
-                   "--header-file", "--method", "--ca-cert"}, {"--insecure-skip-tls-verify", "--no-follow-redirects"}),
-    "wait-tcp": ({"--send", "--expect"}, set()),
+                   "--header-file", "--method", "--ca-cert", "--service"},
+                  {"--insecure-skip-tls-verify", "--no-follow-redirects"}),
+    "wait-tcp": ({"--send", "--expect", "--service"}, set()),
     "wait-configmap": ({"--key"}, set()),
     "wait-service": ({"--port", "--min-ready"}, set()),
     "wait-ready": ({"-l", "--selector", "--condition", "--json-path", "--equals"}, {"--any"}),
@@ -126,6 +127,7 @@ KINDS = [
     ("source.toolkit.fluxcd.io", "ocirepositories", "OCIRepository", True, ["ocirepo"]),
     ("source.toolkit.fluxcd.io", "helmcharts", "HelmChart", True, ["hc"]),
 ]
+DNS1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 CLUSTER = "ClusterRole"  # the key of cluster-scoped rules (no namespace is spelled so)
 VERSION = re.compile(r"^v[0-9]+((alpha|beta)[0-9]+)?$")
 
@@ -214,6 +216,8 @@ def parse_contract(args, globals_inside=True):
         raise ValueError("wait-dns --type must be A, AAAA or SRV")
     if cmd == "wait-tcp" and "--send" in opts and "--expect" not in opts:
         raise ValueError("wait-tcp --send needs --expect")
+    if "--service" in opts and not DNS1035.match(opts["--service"][-1]):
+        raise ValueError("--service %r is not a Service name (a DNS-1035 label)" % opts["--service"][-1])
     if cmd == "wait-service" and "--min-ready" in opts and not re.match(r"^[1-9][0-9]*$", opts["--min-ready"][-1]):
         raise ValueError("--min-ready must be a positive number")
     if "--if-missing" in opts and opts["--if-missing"][-1] not in ("wait", "succeed", "fail"):
@@ -326,8 +330,11 @@ def target_rules(cmd, pos, opts):
             r = rule(group, plural, ["list", "watch"])
         r["cluster"] = not namespaced
         req.append(r)
-    # wait-http, wait-tcp, wait-postgres, wait-redis, wait-nats, wait-rabbitmq, wait-mysql,
-    # wait-dns, wait-file: no Kubernetes object, no rule
+    elif cmd in ("wait-http", "wait-tcp") and "--service" in opts:
+        # the Service's EndpointSlices, found by label: RBAC cannot name them
+        req.append(rule("discovery.k8s.io", "endpointslices", ["list", "watch"]))
+    # wait-http, wait-tcp (without --service), wait-postgres, wait-redis, wait-nats,
+    # wait-rabbitmq, wait-mysql, wait-dns, wait-file: no Kubernetes object, no rule
     return req, opt
 
 

@@ -75,8 +75,9 @@ fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
             "--trials", "2", "--scale", "3", "--window", "3", "--jitter", "0.2",
         ])
         .args(["--chain-trials", "1", "--chain-gap", "0.3"])
-        // the rollout and postgres sections: sections_run_alone_are_spliced_into_a_report
-        .args(["--skip", "rollout,postgres,brokers"])
+        // the rollout and postgres sections: sections_run_alone_are_spliced_into_a_report;
+        // service: the_service_section_runs_alone_with_every_waiter
+        .args(["--skip", "rollout,postgres,brokers,service"])
         .arg("--kwait")
         .arg(&kwait)
         .arg("--out")
@@ -200,6 +201,98 @@ fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
         "cargo run --release -p testkit --bin bench",
     ] {
         assert!(md.contains(what), "{what:?} missing from the report");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A duration cell (`52.3 ms`, `1.05 s`) in milliseconds.
+fn millis(cell: &str) -> Option<f64> {
+    let x = number(cell)?;
+    if cell.trim().ends_with(" ms") {
+        Some(x)
+    } else if cell.trim().ends_with(" s") {
+        Some(x * 1e3)
+    } else {
+        None
+    }
+}
+
+#[test]
+fn the_service_section_runs_alone_with_every_waiter() {
+    let kwait = debug_kwait();
+    let dir = std::env::temp_dir().join(format!("kwait-bench-service-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("service.md");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "--only",
+            "service",
+            "--service-trials",
+            "2",
+            "--jitter",
+            "0.2",
+        ])
+        .arg("--kwait")
+        .arg(&kwait)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start bench");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(150) {
+            let _ = child.kill();
+            panic!("bench --only service did not finish in 150 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "bench --only service failed: {status}");
+    let md = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        md.contains("<!-- section:service -->\n## 13. HTTP behind a Service"),
+        "{md}"
+    );
+    assert!(md.contains("T + 30 ms"), "the lag is stated: {md}");
+    let curl = tool_found("curl", &["--version"]) && tool_found("bash", &["--version"]);
+    for (who, runs, api) in [
+        // at least a LIST and a watch of the Service's endpointslices
+        ("kwait wait-http URL --service web", true, 2.0),
+        ("kwait wait-http URL", true, 0.0),
+        ("curl loop (sleep 1)", curl, 0.0),
+    ] {
+        let line = row(&md, who).unwrap_or_else(|| panic!("no row {who:?} in\n{md}"));
+        let c = cells(line);
+        if !runs {
+            assert!(c[1].starts_with("SKIPPED"), "{line}");
+            continue;
+        }
+        assert_eq!(c[1], "2/2", "both waits succeed: {line}");
+        // the HTTP server answers 200 only from T + 30 ms: no reaction can be shorter
+        for i in [2, 3] {
+            let ms = millis(&c[i]).unwrap_or_else(|| panic!("cell {i}: {line}"));
+            assert!(ms >= 30.0, "cell {i} below the lag: {line}");
+        }
+        assert!(number(&c[4]).is_some_and(f64::is_finite), "{line}");
+        let n = number(&c[5]).unwrap_or_else(|| panic!("API requests: {line}"));
+        if api == 0.0 {
+            assert_eq!(n, 0.0, "no API request without --service: {line}");
+        } else {
+            assert!(n >= api, "API requests per wait: {line}");
+        }
+    }
+    for verb in ["list", "watch"] {
+        let head = format!("- `{verb} /apis/discovery.k8s.io/v1/namespaces/bench/endpointslices?");
+        assert!(
+            md.lines().any(|l| l.starts_with(&head)
+                && l.contains("labelSelector=kubernetes.io%2Fservice-name%3Dweb")),
+            "{head} in\n{md}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

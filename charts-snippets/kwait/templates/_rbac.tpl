@@ -16,6 +16,7 @@ kwait.rbac — Role + RoleBinding giving one ServiceAccount exactly what its wai
   ready selector         list, watch RESOURCE.GROUP
   deleted RESOURCE NAME  get, watch  RESOURCE.GROUP/NAME            (as ready)
   deleted selector       list, watch RESOURCE.GROUP
+  http/tcp with service  list, watch endpointslices.discovery.k8s.io (found by label)
   http, tcp, postgres,   nothing
   redis, nats, rabbitmq,
   mysql, dns, file

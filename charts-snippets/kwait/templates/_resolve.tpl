@@ -43,8 +43,8 @@ volumeMount (dicts, or absent), containerName, resources.
     "secret" (list "name" "keys")
     "certificate" (list "name" "secretName" "secretCheck")
     "job" (list "name" "selector" "all" "ifMissing")
-    "http" (list "url" "method" "status" "bodyContains" "bodyRegex" "jsonPath" "equals" "headers" "headerSecret" "caCert" "insecureSkipTlsVerify" "followRedirects")
-    "tcp" (list "address" "send" "expect")
+    "http" (list "url" "service" "method" "status" "bodyContains" "bodyRegex" "jsonPath" "equals" "headers" "headerSecret" "caCert" "insecureSkipTlsVerify" "followRedirects")
+    "tcp" (list "address" "service" "send" "expect")
     "configmap" (list "name" "keys")
     "service" (list "name" "port" "minReady")
     "ready" (list "resource" "group" "name" "selector" "any" "condition" "jsonPath" "equals")
@@ -78,6 +78,16 @@ volumeMount (dicts, or absent), containerName, resources.
 {{- $projected := list -}}
 {{- $mountDir := printf "/etc/kwait/%s" $id -}}
 {{- $fileMount := dict -}}
+{{- /* http, tcp: `service` (--service NAME): kwait watches that Service's EndpointSlices, found
+     by label (RBAC cannot name them), and checks at once when its ready endpoints change */ -}}
+{{- $service := "" -}}
+{{- if and (has $kind (list "http" "tcp")) (hasKey $w "service") -}}
+  {{- $service = tpl (toString $w.service) $root -}}
+  {{- if not (regexMatch "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$" $service) -}}
+    {{- fail (printf "kwait: wait %q (%s): service %q is not a Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, at most 63)" $id $kind $service) -}}
+  {{- end -}}
+  {{- $rules = append $rules (dict "apiGroups" (list "discovery.k8s.io") "resources" (list "endpointslices") "verbs" (list "list" "watch") "optional" false) -}}
+{{- end -}}
 
 {{- if eq $kind "secret" -}}
   {{- $name := tpl (required (printf "kwait: wait %q (secret) needs `name`" $id) $w.name) $root -}}
@@ -126,6 +136,7 @@ volumeMount (dicts, or absent), containerName, resources.
 
 {{- else if eq $kind "http" -}}
   {{- $args = list "wait-http" (tpl (required (printf "kwait: wait %q (http) needs `url`" $id) $w.url) $root) -}}
+  {{- if $service }}{{ $args = concat $args (list "--service" $service) }}{{ end -}}
   {{- if $w.method }}{{ $args = concat $args (list "--method" $w.method) }}{{ end -}}
   {{- if $w.status }}{{ $args = concat $args (list "--status" (toString $w.status)) }}{{ end -}}
   {{- if and $w.bodyContains $w.bodyRegex }}{{ fail (printf "kwait: wait %q (http): `bodyContains` and `bodyRegex` exclude each other" $id) }}{{ end -}}
@@ -153,6 +164,7 @@ volumeMount (dicts, or absent), containerName, resources.
 
 {{- else if eq $kind "tcp" -}}
   {{- $args = list "wait-tcp" (tpl (required (printf "kwait: wait %q (tcp) needs `address` (HOST:PORT)" $id) $w.address) $root) -}}
+  {{- if $service }}{{ $args = concat $args (list "--service" $service) }}{{ end -}}
   {{- if and (hasKey $w "send") (not $w.expect) }}{{ fail (printf "kwait: wait %q (tcp): `send` needs `expect` (the answer to wait for)" $id) }}{{ end -}}
   {{- if hasKey $w "send" }}{{ $args = concat $args (list "--send" (toString $w.send)) }}{{ end -}}
   {{- if $w.expect }}{{ $args = concat $args (list "--expect" (toString $w.expect)) }}{{ end -}}
@@ -283,7 +295,7 @@ volumeMount (dicts, or absent), containerName, resources.
 {{- if $w.quiet }}{{ $args = append $args "-q" }}{{ end -}}
 
 {{- $env := list -}}
-{{- if and (has $kind (list "secret" "configmap" "certificate" "job" "ready" "deleted" "service")) (not $ns) -}}
+{{- if and (or (has $kind (list "secret" "configmap" "certificate" "job" "ready" "deleted" "service")) $service) (not $ns) -}}
   {{- $env = append $env (dict "name" "KWAIT_NAMESPACE" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace"))) -}}
 {{- end -}}
 {{- /* Events on the waiting pod (kwait.rbac grants them): the downward API names it */ -}}

@@ -9,14 +9,16 @@
 //! ```text
 //! bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] [--jitter SECS]
 //!       [--chain-trials N] [--chain-gap SECS] [--rollout-trials N] [--pg-trials N]
-//!       [--only S[,S...]] [--into PATH] [--skip S[,S...]] [--out PATH] [--kwait PATH]
-//!       [--kubectl PATH]
+//!       [--service-trials N] [--only S[,S...]] [--into PATH] [--skip S[,S...]] [--out PATH]
+//!       [--kwait PATH] [--kubectl PATH]
 //! ```
 //! Full run (default): 30 trials, scale 200 then 1000 (when memory allows), 60 s window,
 //! 10 pod starts per case of the several-dependencies section, 10 waits per row of the rollout
-//! section, 10 server starts of the postgres section, out `bench/RESULTS.md`, about 20 minutes.
-//! `--quick`: 6 trials, scale 100, 12 s window, 3 pod starts, 3 waits, 2 server starts, out
-//! `target/bench/RESULTS-quick.md`, about 4 minutes. Explicit flags override both.
+//! section, 10 server starts of the postgres section, 10 waits per waiter of the service
+//! section, out `bench/RESULTS.md`, about 20 minutes.
+//! `--quick`: 6 trials, scale 100, 12 s window, 3 pod starts, 3 waits, 2 server starts, 3
+//! service waits, out `target/bench/RESULTS-quick.md`, about 4 minutes. Explicit flags
+//! override both.
 //! `--only chain,rollout,postgres` (any of them) runs those sections alone and splices each
 //! between its `<!-- section:NAME -->` markers in `bench/RESULTS.md` (`--into PATH`; with
 //! `--quick`, `target/bench/RESULTS-quick.md`), or writes them to a new file with `--out`.
@@ -40,6 +42,8 @@ mod resp;
 mod rollout;
 #[path = "../bench/run.rs"]
 mod run;
+#[path = "../bench/service.rs"]
+mod service;
 #[path = "../bench/splice.rs"]
 mod splice;
 #[path = "../bench/util.rs"]
@@ -54,12 +58,12 @@ use util::{Rng, first_line, fmt_elapsed, which};
 
 const USAGE: &str = "usage: bench [--quick] [--trials N] [--scale N[,N...]] [--window SECS] \
 [--jitter SECS] [--chain-trials N] [--chain-gap SECS] [--rollout-trials N] [--pg-trials N] \
-[--only NAME[,NAME...]] [--into PATH] [--skip SECTION[,SECTION...]] [--out PATH] [--kwait PATH] \
+[--service-trials N] [--only NAME[,NAME...]] [--into PATH] [--skip SECTION[,SECTION...]] [--out PATH] [--kwait PATH] \
 [--kubectl PATH] [--kwait-env K=V]...
-sections (run alone and spliced into RESULTS.md): chain, rollout, postgres, brokers
+sections (run alone and spliced into RESULTS.md): chain, rollout, postgres, brokers, service
 scenarios (a full run restricted to their trials, without the sections): secret, job, http, tcp, redis";
 /// The sections `--only` and `--skip` name.
-const SECTIONS: [&str; 4] = ["chain", "rollout", "postgres", "brokers"];
+const SECTIONS: [&str; 5] = ["chain", "rollout", "postgres", "brokers", "service"];
 
 fn sections(flag: &str, v: &str) -> Result<Vec<String>, String> {
     let list: Vec<String> = v
@@ -95,6 +99,8 @@ struct Opts {
     rollout_trials: Option<usize>,
     /// Server starts in the postgres section.
     pg_trials: Option<usize>,
+    /// Waits per waiter in the HTTP-behind-a-Service section.
+    service_trials: Option<usize>,
     /// `--only S,...`: those sections alone, spliced into `into` (or written to `--out`).
     only: Vec<String>,
     /// Where `--only` splices its sections (default `bench/RESULTS.md`).
@@ -123,6 +129,7 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         chain_gap: None,
         rollout_trials: None,
         pg_trials: None,
+        service_trials: None,
         only: Vec::new(),
         into: None,
         skip: Vec::new(),
@@ -180,15 +187,15 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
                 o.chain_trials = Some(n);
             }
             "--chain-gap" => o.chain_gap = Some(num(value()?)?),
-            "--rollout-trials" | "--pg-trials" => {
+            "--rollout-trials" | "--pg-trials" | "--service-trials" => {
                 let n = num(value()?)? as usize;
                 if n == 0 {
                     return Err(format!("{flag} must be at least 1"));
                 }
-                if flag == "--pg-trials" {
-                    o.pg_trials = Some(n);
-                } else {
-                    o.rollout_trials = Some(n);
+                match flag.as_str() {
+                    "--pg-trials" => o.pg_trials = Some(n),
+                    "--service-trials" => o.service_trials = Some(n),
+                    _ => o.rollout_trials = Some(n),
                 }
             }
             "--only" => {
@@ -460,6 +467,9 @@ fn main() -> ExitCode {
     let pg_trials = opts
         .pg_trials
         .unwrap_or_else(|| trials.min(if opts.quick { 2 } else { 10 }));
+    let service_trials = opts
+        .service_trials
+        .unwrap_or_else(|| trials.min(if opts.quick { 3 } else { 10 }));
     if opts.into.is_some() && (opts.only.is_empty() || opts.out.is_some()) {
         eprintln!("bench: --into goes with --only and without --out");
         eprintln!("{USAGE}");
@@ -556,6 +566,15 @@ fn main() -> ExitCode {
                 &tools,
                 pg_trials,
                 (pg_trials / 2).max(1),
+                rng,
+                &say,
+            )
+            .markdown(&mut md),
+            "service" => service::run(
+                &work.join("service"),
+                &tools,
+                service_trials,
+                jitter,
                 rng,
                 &say,
             )
@@ -674,7 +693,7 @@ fn main() -> ExitCode {
             &say,
         )
     });
-    let extra: Vec<(&'static str, String)> = ["rollout", "postgres", "brokers"]
+    let extra: Vec<(&'static str, String)> = ["rollout", "postgres", "brokers", "service"]
         .into_iter()
         .filter(|n| !skipped(n))
         .map(|n| (n, run_section(n, &mut rng)))
@@ -953,5 +972,11 @@ mod tests {
         assert!(parse(args("--only chain,http")).is_err());
         assert!(parse(args("--only ,")).is_err());
         assert!(parse(args("--pg-trials 0")).is_err());
+        let o = parse(args("--only service --service-trials 2")).unwrap();
+        assert_eq!(
+            (o.only.as_slice(), o.service_trials),
+            (&["service".to_string()][..], Some(2))
+        );
+        assert!(parse(args("--service-trials 0")).is_err());
     }
 }
