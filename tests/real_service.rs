@@ -156,25 +156,22 @@ impl Setup {
     }
 }
 
-/// The endpoint turning ready wakes the check at once: with a 20 s steady period, kwait exits
-/// within seconds of the slice's change instead of at its next poll. Pending, it made one LIST
-/// and one watch of the slices; the change cost one LIST; no request was refused.
-#[test]
-fn an_endpoint_turning_ready_wakes_the_http_check_at_once() {
-    let test = "an_endpoint_turning_ready_wakes_the_http_check_at_once";
-    let Some(env) = envtest::shared(test) else {
-        return;
-    };
-    let web = Web::start();
-    let url = web.url();
-    let args = ["wait-http", &url, "--service", "web"];
-    let s = setup(env, test, &args, true);
-    let mut k = Live::spawn(s.kwait(&["--timeout", "90s", "--interval", "20s"], &args));
+/// Waits with `args` (a 20 s steady period) until kwait names the Service's endpoints and
+/// watches them; then `open`s the target and turns the endpoint ready. kwait must exit 0 within
+/// seconds of the change (without the hint, its next check is 20 s after the last), and no
+/// request of its user was refused. Returns the setup and kwait's output.
+fn woken_at_once(
+    test: &str,
+    args: &[&str],
+    watches: usize,
+    open: impl FnOnce(),
+) -> Option<(&'static Envtest, Setup, String)> {
+    let env = envtest::shared(test)?;
+    let s = setup(env, test, args, true);
+    let mut k = Live::spawn(s.kwait(&["--timeout", "90s", "--interval", "20s"], args));
     k.wait_for(&format!("Service {}/web: 0 of 1 endpoint ready", s.ns));
-    s.watching(env, 1);
-    // The first check was at the start; without the hint the next is 20 s after it.
-    let asked_before = web.requests.load(Ordering::SeqCst);
-    web.up.store(true, Ordering::SeqCst);
+    s.watching(env, watches);
+    open();
     let flipped = Instant::now();
     env.patch(&s.ns, &slice(true), &slice(true));
     let (code, seen, out) = k.finish();
@@ -184,20 +181,36 @@ fn an_endpoint_turning_ready_wakes_the_http_check_at_once() {
         took < Duration::from_secs(10),
         "kwait exited {took:?} after the endpoint turned ready: the hint did not wake it\n{out}"
     );
-    assert!(web.requests.load(Ordering::SeqCst) > asked_before);
+    let refused = env.refused(&s.user.name);
     assert!(
-        env.refused(&s.user.name).is_empty(),
-        "requests outside the printed Role: {:?}",
-        env.refused(&s.user.name)
+        refused.is_empty(),
+        "requests outside the printed Role: {refused:?}"
     );
-    let made = s.requests(env);
+    Some((env, s, out))
+}
+
+/// The endpoint turning ready wakes the HTTP check at once. Pending, kwait made one LIST and
+/// one watch of the slices; the change cost one LIST more.
+#[test]
+fn an_endpoint_turning_ready_wakes_the_http_check_at_once() {
+    let web = Web::start();
+    let url = web.url();
+    let up = web.up.clone();
+    let Some((env, s, out)) = woken_at_once(
+        "an_endpoint_turning_ready_wakes_the_http_check_at_once",
+        &["wait-http", &url, "--service", "web"],
+        1,
+        || up.store(true, Ordering::SeqCst),
+    ) else {
+        return;
+    };
     let expected: BTreeMap<String, usize> = [
         ("list endpointslices".to_string(), 2),
         ("watch endpointslices".to_string(), 1),
     ]
     .into_iter()
     .collect();
-    assert_eq!(made, expected, "{out}");
+    assert_eq!(s.requests(env), expected, "{out}");
 }
 
 /// Without list/watch on endpointslices kwait polls as without `--service`, says so in its
@@ -229,12 +242,9 @@ fn forbidden_slices_fall_back_to_polling_and_say_so() {
 /// `wait-service web --and wait-http ... --service web`: one watch of the slices serves both.
 #[test]
 fn wait_service_and_a_service_hint_share_one_watch() {
-    let test = "wait_service_and_a_service_hint_share_one_watch";
-    let Some(env) = envtest::shared(test) else {
-        return;
-    };
     let web = Web::start();
     let url = web.url();
+    let up = web.up.clone();
     let args = [
         "wait-http",
         &url,
@@ -244,18 +254,15 @@ fn wait_service_and_a_service_hint_share_one_watch() {
         "wait-service",
         "web",
     ];
-    let s = setup(env, test, &args, true);
-    let mut k = Live::spawn(s.kwait(&["--timeout", "90s", "--interval", "20s"], &args));
-    k.wait_for(&format!("Service {}/web: 0 of 1 endpoint ready", s.ns));
     // The Service's watch and the slices' one.
-    s.watching(env, 2);
-    web.up.store(true, Ordering::SeqCst);
-    let flipped = Instant::now();
-    env.patch(&s.ns, &slice(true), &slice(true));
-    let (code, seen, out) = k.finish();
-    assert_eq!(code, 0, "{out}");
-    assert!(seen - flipped < Duration::from_secs(10), "{out}");
-    assert!(env.refused(&s.user.name).is_empty());
+    let Some((env, s, out)) = woken_at_once(
+        "wait_service_and_a_service_hint_share_one_watch",
+        &args,
+        2,
+        || up.store(true, Ordering::SeqCst),
+    ) else {
+        return;
+    };
     let made = s.requests(env);
     assert_eq!(
         made.get("watch endpointslices"),
@@ -269,32 +276,19 @@ fn wait_service_and_a_service_hint_share_one_watch() {
 /// turns ready.
 #[test]
 fn an_endpoint_turning_ready_wakes_the_tcp_check_at_once() {
-    let test = "an_endpoint_turning_ready_wakes_the_tcp_check_at_once";
-    let Some(env) = envtest::shared(test) else {
-        return;
-    };
     // A free port, closed until the endpoint turns ready.
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let args = ["wait-tcp", &addr, "--service", "web"];
-    let s = setup(env, test, &args, true);
-    let mut k = Live::spawn(s.kwait(&["--timeout", "90s", "--interval", "20s"], &args));
-    k.wait_for(&format!("Service {}/web: 0 of 1 endpoint ready", s.ns));
-    s.watching(env, 1);
-    let _open = TcpListener::bind(&addr).expect("bind the port again");
-    let flipped = Instant::now();
-    env.patch(&s.ns, &slice(true), &slice(true));
-    let (code, seen, out) = k.finish();
-    assert_eq!(code, 0, "{out}");
-    assert!(
-        seen - flipped < Duration::from_secs(10),
-        "kwait exited {:?} after the endpoint turned ready\n{out}",
-        seen - flipped
+    let mut listener = None;
+    woken_at_once(
+        "an_endpoint_turning_ready_wakes_the_tcp_check_at_once",
+        &["wait-tcp", &addr, "--service", "web"],
+        1,
+        || listener = Some(TcpListener::bind(&addr).expect("bind the port again")),
     );
-    assert!(env.refused(&s.user.name).is_empty());
 }
 
 /// A wait that runs out of time says, in its report, what the Service's endpoints were: the

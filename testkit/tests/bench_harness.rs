@@ -42,6 +42,21 @@ fn tool_found(program: &str, args: &[&str]) -> bool {
 }
 
 /// The leading number of a cell (`12.3 ms`, `2/2`, `5.61 MiB`, `1.2 s`).
+/// Waits for the bench (at most 150 s; then kills it and fails, naming `what`).
+fn finish_within(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if started.elapsed() > Duration::from_secs(150) {
+            let _ = child.kill();
+            panic!("{what} did not finish in 150 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn number(cell: &str) -> Option<f64> {
     let t: String = cell
         .trim()
@@ -86,17 +101,7 @@ fn bench_runs_on_a_tiny_setting_and_reports_every_row() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start bench");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(150) {
-            let _ = child.kill();
-            panic!("bench did not finish in 150 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = finish_within(&mut child, "bench");
     let printed = {
         use std::io::Read as _;
         let mut s = String::new();
@@ -241,17 +246,7 @@ fn the_service_section_runs_alone_with_every_waiter() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start bench");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(150) {
-            let _ = child.kill();
-            panic!("bench --only service did not finish in 150 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = finish_within(&mut child, "bench --only service");
     assert!(status.success(), "bench --only service failed: {status}");
     let md = std::fs::read_to_string(&out).unwrap();
     assert!(
@@ -317,17 +312,7 @@ fn sections_run_alone_are_spliced_into_a_report() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start bench");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(150) {
-            let _ = child.kill();
-            panic!("bench --only did not finish in 150 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = finish_within(&mut child, "bench --only");
     assert!(status.success(), "bench --only failed: {status}");
     let md = std::fs::read_to_string(&into).unwrap();
     // the rollout section replaced in place, the rest kept, postgres appended
