@@ -533,7 +533,160 @@ scenario_events() {
 }
 
 # ---------------------------------------------------------------------------------------------
-SCENARIOS="and ttl failed_job rollout deleted no_role chart events"
+# i) wait-http through a Service (issue #26): the node has no kube-proxy, so svcproxy.py stands in
+# for it on the bridge's gateway address, forwarding to the ready endpoints of Service web (and
+# refusing with a RST while there is none). Deployment web answers /health from its start but
+# turns ready ~5 s later (readiness probe). Two kwaits wait for http://PROXY/health at the same
+# time, one with `--service web` (woken by the Service's EndpointSlices), one without (its steady
+# ~1 s period). Each run is a fresh not-ready -> ready transition: web scaled 0 -> 1 once both
+# kwaits have been refused. Measured: the slice turning ready, as an independent watch of its own
+# sees it (svcproxy.py --watch-only), to each kwait's last log line; and the requests each made
+# while waiting (the proxy's connections from its pod IP, from its first one to the moment the
+# proxy learned the slice was ready: all refused), per minute.
+svc_deployment() { # svc_deployment NS
+    k apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: $1}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: $BUSYBOX_IMAGE
+        imagePullPolicy: Never
+        command: ["sh", "-c", "mkdir -p /tmp/www; echo ok >/tmp/www/health; (sleep 5; touch /tmp/ready) & exec httpd -f -p 8080 -h /tmp/www"]
+        readinessProbe:
+          exec: {command: [test, -e, /tmp/ready]}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: $1}
+spec:
+  selector: {app: web}
+  ports: [{port: 8080}]
+EOF
+}
+# calc EXPR VAR=VALUE...: an awk expression, three decimals
+calc() {
+    local e=$1 a=() v
+    shift
+    for v in "$@"; do a+=(-v "$v"); done
+    awk "${a[@]}" "BEGIN { printf \"%.3f\", $e }"
+}
+# ready_at LOG SINCE N: the epoch seconds of svcproxy.py's first "ready N" line after SINCE
+ready_at() { awk -v s="$2" -v n="$3" '$2 == "ready" && $3 == n && $1 > s { print $1; exit }' "$1"; }
+# ready_now LOG N: svcproxy.py's latest ready set has N endpoints
+ready_now() { [ "$(awk '$2 == "ready" { n = $3 } END { print n }' "$1")" = "$2" ]; }
+# conns LOG IP SINCE UNTIL: "COUNT FIRST": the connections from IP accepted in [SINCE, UNTIL)
+conns() {
+    awk -v ip="$2" -v s="$3" -v u="$4" '$2 == "conn" && $3 == ip && $1 >= s && $1 < u { n++; if (!f) f = $1 }
+        END { printf "%d %s\n", n, (f ? f : 0) }' "$1"
+}
+refused() { [ "$(conns "$1" "$2" "$3" 9e18 | cut -d' ' -f1)" -gt 0 ]; }
+pod_ip() { [ -n "$(jp "$1" "$2" '{.status.podIP}')" ]; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+scenario_service() {
+    local ns=e2e-service trials=${KWAIT_E2E_TRIALS:-5} t arm arms="with without" plog wlog url
+    local t_run t0 t_slice t_proxy t_exit lag ip n first w code p50o p50w rpmo rpmw
+    local -A lags=() cnt=() win=()
+    if [ -n "${KWAIT_E2E_KUBECONFIG:-}" ]; then
+        figure "skipped: svcproxy.py must reach the pods from this host (the node this script starts)"
+        return 0
+    fi
+    "$KWAIT_BIN" wait-http --help 2>&1 | grep -q -- --service || arms=without
+    ns_new "$ns"
+    svc_deployment "$ns"
+    plog=$W/svcproxy.log wlog=$W/service.watch
+    python3 "$E2E/svcproxy.py" --namespace "$ns" --service web --listen "$POD_NET.1:0" --log "$plog" &
+    python3 "$E2E/svcproxy.py" --namespace "$ns" --service web --watch-only --log "$wlog" &
+    poll "svcproxy.py listening" grep -q ' listening ' "$plog"
+    url=http://$(awk '$2 == "listening" { print $3; exit }' "$plog")/health
+    poll "svcproxy.py knows Service web's endpoints" grep -q ' ready ' "$plog"
+    poll "the watch knows Service web's endpoints" grep -q ' ready ' "$wlog"
+    kwait_rbac "$ns" without wait-http "$url"
+    [ "$arms" = without ] || kwait_rbac "$ns" with wait-http "$url" --service web
+    for arm in $arms; do lags[$arm]='' cnt[$arm]=0 win[$arm]=0; done
+    for ((t = 1; t <= trials; t++)); do
+        k scale deployment web -n "$ns" --replicas 0 >/dev/null
+        poll "no pod of web left" sh -c "[ -z \"\$(kubectl get pods -n $ns -l app=web -o name)\" ]"
+        poll "svcproxy.py: no ready endpoint" ready_now "$plog" 0
+        poll "the watch: no ready endpoint" ready_now "$wlog" 0
+        t_run=$(now)
+        for arm in $arms; do
+            # shellcheck disable=SC2046 # --service web, or nothing
+            kwait_pod "$ns" "$arm-$t" "$arm" Never --timeout 3m wait-http "$url" $([ "$arm" = without ] || echo --service web)
+        done
+        for arm in $arms; do
+            poll "pod $arm-$t has an IP" pod_ip "$ns" "$arm-$t"
+            poll "kwait of $arm-$t refused by svcproxy.py" refused "$plog" "$(jp "$ns" "$arm-$t" '{.status.podIP}')" "$t_run"
+        done
+        # web starts, and turns ready, a fixed time after the kwaits' first requests; a random
+        # phase of up to one polling period keeps the arm without --service from meeting always
+        # the same point of its ~1 s period.
+        sleep "0.$(printf %03d $((RANDOM % 1000)))"
+        t0=$(now)
+        k scale deployment web -n "$ns" --replicas 1 >/dev/null
+        for arm in $arms; do poll "kwait of $arm-$t ended" init_done "$ns" "$arm-$t"; done
+        poll "the watch saw web ready" ready_now "$wlog" 1
+        t_slice=$(ready_at "$wlog" "$t0" 1)
+        t_proxy=$(ready_at "$plog" "$t0" 1)
+        [ -n "$t_slice" ] || why "run $t: the watch never saw web ready"
+        [ -n "$t_proxy" ] || why "run $t: kwait ended but svcproxy.py never learned web was ready"
+        for arm in $arms; do
+            code=$(init_exit "$ns" "$arm-$t")
+            [ "$t" != 1 ] || { echo "kwait $arm --service, run 1:"; logs "$ns" "$arm-$t" wait --timestamps; }
+            [ "$code" = 0 ] || { logs "$ns" "$arm-$t" wait || true; why "run $t: kwait $arm --service exited $code"; }
+            if [ "$arm" = with ] && logged "$ns" "$arm-$t" wait '[Ff]orbidden'; then
+                logs "$ns" "$arm-$t" wait
+                why "run $t: kwait with --service says forbidden"
+            fi
+            t_exit=$(log_ts "$ns" "$arm-$t" wait last)
+            # The slice's moment is taken from two watches on this host; kwait cannot have seen an
+            # answer before both (the proxy forwards nothing before its own watch saw it).
+            lt "$t_exit" "$t_slice" && lt "$t_exit" "$t_proxy" &&
+                why "run $t: kwait $arm --service exited at $t_exit, before the slice turned ready ($t_slice, proxy $t_proxy)"
+            lag=$(calc 'a - b' a="$t_exit" b="$t_slice")
+            ip=$(jp "$ns" "$arm-$t" '{.status.podIP}')
+            read -r n first <<<"$(conns "$plog" "$ip" "$t_run" "$t_proxy")"
+            w=$(calc 'a - b' a="$t_proxy" b="$first")
+            lags[$arm]+=" $lag"
+            cnt[$arm]=$((cnt[$arm] + n))
+            win[$arm]=$(calc 'a + b' a="${win[$arm]}" b="$w")
+            number "service.$arm" "$lag"
+            number "service.rpm_$arm" "$(calc 'n * 60 / w' n="$n" w="$w")"
+            echo "run $t: kwait $arm --service exited ${lag}s after the slice turned ready; $n requests in ${w}s of waiting"
+        done
+        number service.proxy_lag "$(calc 'a - b' a="$t_proxy" b="$t_slice")"
+        echo "run $t: svcproxy.py learned it $(calc 'a - b' a="$t_proxy" b="$t_slice")s after the independent watch"
+        for arm in $arms; do k delete pod "$arm-$t" -n "$ns" --grace-period=1 --wait=false >/dev/null; done
+    done
+    k scale deployment web -n "$ns" --replicas 0 >/dev/null
+    # shellcheck disable=SC2086 # space-separated numbers
+    p50o=$(median ${lags[without]})
+    rpmo=$(calc 'n * 60 / w' n="${cnt[without]}" w="${win[without]}")
+    [ "$arms" != without ] ||
+        why "this kwait has no wait-http --service: only the arm without it ran (p50 ${p50o}s, $rpmo requests/min)"
+    # shellcheck disable=SC2086
+    p50w=$(median ${lags[with]})
+    rpmw=$(calc 'n * 60 / w' n="${cnt[with]}" w="${win[with]}")
+    figure "EndpointSlice ready -> kwait exit, p50 of $trials runs: ${p50w}s with --service, ${p50o}s without; requests/min while waiting: $rpmw with, $rpmo without"
+    lt "$p50w" "$p50o" || why "the p50 with --service (${p50w}s) is not below the p50 without it (${p50o}s)"
+    # No more requests while waiting than kwait without --service makes in the same time, give or
+    # take one of rounding.
+    awk -v n="${cnt[with]}" -v r="${cnt[without]}" -v w="${win[without]}" -v ww="${win[with]}" \
+        'BEGIN { exit !(n <= r / w * ww + 1) }' ||
+        why "with --service kwait made ${cnt[with]} requests in ${win[with]}s of waiting, more than without (${cnt[without]} in ${win[without]}s)"
+}
+
+# ---------------------------------------------------------------------------------------------
+SCENARIOS="and ttl failed_job rollout deleted no_role chart events service"
 
 scenarios_run() {
     local s pass=0 fail=0 rc
