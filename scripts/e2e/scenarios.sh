@@ -627,10 +627,11 @@ scenario_service() {
             poll "pod $arm-$t has an IP" pod_ip "$ns" "$arm-$t"
             poll "kwait of $arm-$t refused by svcproxy.py" refused "$plog" "$(jp "$ns" "$arm-$t" '{.status.podIP}')" "$t_run"
         done
-        # web starts, and turns ready, a fixed time after the kwaits' first requests; a random
-        # phase of up to one polling period keeps the arm without --service from meeting always
-        # the same point of its ~1 s period.
-        sleep "0.$(printf %03d $((RANDOM % 1000)))"
+        # web starts, and turns ready, a nearly fixed time after the kwaits' first requests: without
+        # a shift, the arm without --service would meet the same point of its ~1 s period in every
+        # run. The runs' shifts spread evenly over one period (stratified, not random, so that 5
+        # runs sample the whole period rather than a lucky or unlucky part of it).
+        sleep "$(calc '(t - 1) / n' t="$t" n="$trials")"
         t0=$(now)
         k scale deployment web -n "$ns" --replicas 1 >/dev/null
         for arm in $arms; do poll "kwait of $arm-$t ended" init_done "$ns" "$arm-$t"; done
