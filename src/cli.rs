@@ -242,11 +242,11 @@ pub enum Command {
     WaitJob(JobArgs),
 
     /// Wait until an HTTP(S) endpoint answers as expected
-    #[command(name = "wait-http", visible_alias = "http")]
+    #[command(name = "wait-http", visible_alias = "http", after_help = SERVICE_WAKE)]
     WaitHttp(HttpArgs),
 
     /// Wait until a TCP port accepts connections
-    #[command(name = "wait-tcp", visible_alias = "tcp")]
+    #[command(name = "wait-tcp", visible_alias = "tcp", after_help = SERVICE_WAKE)]
     WaitTcp(TcpArgs),
 
     /// Wait until PostgreSQL accepts connections (as pg_isready judges it); with
@@ -398,6 +398,18 @@ pub struct JobArgs {
     pub if_missing: String,
 }
 
+/// `--service` on `wait-http` and `wait-tcp`.
+const SERVICE_WAKE: &str = "\
+--service NAME: the Service the target is reached through, in the target's namespace. kwait
+watches its EndpointSlices and checks at once whenever its set of ready endpoints changes, then
+again about 50, 100, 200 and 400 ms later (kube-proxy routes to a new endpoint a little after
+the slice changes), then on the steady period: the wait ends within milliseconds of the pod
+turning Ready instead of up to a poll later, at no more requests while nothing changes.
+Readiness is still judged by the answer alone: the endpoints decide when to look, and appear in
+the state line (\"Service crs/web: 0 of 2 endpoints ready\"). It needs list and watch on
+endpointslices (discovery.k8s.io) in that namespace, which --dry-run=rbac adds; without them
+kwait polls as without --service and says so.";
+
 /// `wait-http URL ...`
 #[derive(Debug, Args)]
 pub struct HttpArgs {
@@ -433,6 +445,10 @@ pub struct HttpArgs {
     /// Judge a redirect itself instead of following it
     #[arg(long)]
     pub no_follow_redirects: bool,
+    /// The Service the target is reached through (in the target's namespace): check at once
+    /// when its ready endpoints change (below)
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
 }
 
 /// `wait-tcp HOST:PORT [--send S] [--expect REGEX]`
@@ -447,6 +463,10 @@ pub struct TcpArgs {
     /// e.g. '^INFO ' for NATS
     #[arg(long, value_name = "REGEX")]
     pub expect: Option<String>,
+    /// The Service the target is reached through (in the target's namespace): check at once
+    /// when its ready endpoints change (below)
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
 }
 
 /// `wait-redis HOST[:PORT] [--password-file F] [--user U] [--tls]`

@@ -513,18 +513,32 @@ impl Kube {
     /// apiVersion) with an array of objects as `items`, read within [`LIST_LIMIT`] bytes and
     /// [`LIST_PARSED`] once parsed; anything else is an error of class [`Class::Other`].
     pub async fn list(&self, res: &Resource, labels: &str) -> Result<List, ApiError> {
-        self.list_with(res, ListParams::default().labels(labels))
+        self.list_with(res, ListParams::default().labels(labels), true)
+            .await
+    }
+
+    /// [`Kube::list`] for a reader beside the target's own checks (`--service` reading the
+    /// endpoints of a Service that `wait-service` also waits for): the versions it reads are not
+    /// noted, so they never make a watch event look old to the target whose check did not read
+    /// them, and never move where a watch starts.
+    pub async fn list_beside(&self, res: &Resource, labels: &str) -> Result<List, ApiError> {
+        self.list_with(res, ListParams::default().labels(labels), false)
             .await
     }
 
     /// LIST objects by field selector (e.g. events by `involvedObject.name=...,reason=...`),
     /// with the same limits and checks as [`Kube::list`].
     pub async fn list_fields(&self, res: &Resource, fields: &str) -> Result<List, ApiError> {
-        self.list_with(res, ListParams::default().fields(fields))
+        self.list_with(res, ListParams::default().fields(fields), true)
             .await
     }
 
-    async fn list_with(&self, res: &Resource, params: ListParams) -> Result<List, ApiError> {
+    async fn list_with(
+        &self,
+        res: &Resource,
+        params: ListParams,
+        track: bool,
+    ) -> Result<List, ApiError> {
         let req = Request::new(res.path(&self.namespace))
             .list(&params)
             .map_err(|e| other(e.to_string()))?;
@@ -532,10 +546,14 @@ impl Kube {
         let answer = self.conn.send(&req, &asked, LIST_LIMIT).await;
         self.watches.first_read_done(res, &self.namespace);
         let v = parse(&answer?, LIST_PARSED, &asked)?;
-        self.watches.listed(res, &self.namespace, &v);
+        if track {
+            self.watches.listed(res, &self.namespace, &v);
+        }
         let items = list_items(v, res).map_err(|what| answered(&asked, &what))?;
-        for item in &items {
-            self.watches.read(res, &self.namespace, item);
+        if track {
+            for item in &items {
+                self.watches.read(res, &self.namespace, item);
+            }
         }
         Ok(List { items })
     }

@@ -332,6 +332,21 @@ impl Target {
         )
     }
 
+    /// The Service whose ready endpoints wake a network check (`--service`).
+    pub fn woken_by(&self) -> Option<&str> {
+        match self {
+            Target::Http(h) => h.service.as_deref(),
+            Target::Tcp(t) => t.service.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether waiting for it talks to the API server: a Kubernetes object, or a network
+    /// target woken by a Service's endpoints.
+    pub fn needs_kube(&self) -> bool {
+        self.is_kube() || self.woken_by().is_some()
+    }
+
     /// The files its options name (a header file, a CA bundle), by option: `--dry-run` notes
     /// those that are not where it runs.
     pub fn files(&self) -> Vec<(&'static str, &std::path::Path)> {

@@ -154,6 +154,14 @@ pub fn rules(target: &Target) -> Vec<Rule> {
                 ),
             ]
         }
+        Target::Http(_) | Target::Tcp(_) if target.woken_by().is_some() => vec![rule(
+            "discovery.k8s.io",
+            "endpointslices",
+            vec![],
+            &["list", "watch"],
+            "optional: --service: watch the Service's EndpointSlices to check at once when its ready endpoints change (found by label, so no name can be given; without it kwait polls)",
+            true,
+        )],
         Target::Http(_) | Target::Tcp(_) | Target::Postgres(_) | Target::Redis(_) => Vec::new(),
         Target::Mysql(_) | Target::Dns(_) | Target::File(_) => Vec::new(),
         Target::Nats(_) | Target::Rabbitmq(_) => Vec::new(),
@@ -268,6 +276,10 @@ pub fn merge(rules: Vec<Rule>) -> Vec<Rule> {
                     if !m.names.contains(&n) {
                         m.names.push(n);
                     }
+                }
+                // Needed by one target: say why it is needed, not why another may use it.
+                if m.optional && !r.optional {
+                    m.why = r.why;
                 }
                 m.optional &= r.optional;
             }

@@ -23,7 +23,7 @@ use crate::plan::{Output, Plan, Target};
 use crate::probe::Probe;
 use crate::report::{Ending, Group, GroupSummary, Reporter, Stream, Summary, write_out};
 use crate::targets::{self, Built};
-use crate::waiter::{self, Settings, Wake};
+use crate::waiter::{self, Settings, Wakes};
 use crate::watchdog::Watchdog;
 
 /// How long after the deadline the report's extra lines (`Probe::explain`: the latest
@@ -200,7 +200,7 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
     };
     // Connecting (reading the kubeconfig, running a credential plugin) counts against the
     // deadline and gives way to a signal. One connection serves every Kubernetes target.
-    let kube = if plan.targets.iter().any(|t| t.target.is_kube()) {
+    let kube = if plan.targets.iter().any(|t| t.target.needs_kube()) {
         let connected = tokio::select! {
             biased;
             sig = watchdog.signal() => return before_start(Ending::Interrupted(sig)),
@@ -217,8 +217,9 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
         None
     };
     let mut built = Vec::with_capacity(count);
+    let mut shared = targets::Shared::default();
     for t in &plan.targets {
-        match targets::build(&plan, t, kube.as_ref()) {
+        match targets::build(&plan, t, kube.as_ref(), &mut shared) {
             Ok(b) => built.push(b),
             Err(e) => return usage(&e),
         }
@@ -271,10 +272,13 @@ pub async fn run(plan: Plan, started: std::time::Instant, watchdog: &Watchdog) -
     // them all; each ends at the deadline by itself.
     let (cancel, cancelled) = watch::channel(false);
     let mut probes: Vec<Box<dyn Probe>> = Vec::with_capacity(count);
-    let mut wakes: Vec<Option<Wake>> = Vec::with_capacity(count);
-    for Built { probe, wake, .. } in built {
+    let mut wakes: Vec<Wakes> = Vec::with_capacity(count);
+    for Built {
+        probe, wake, hint, ..
+    } in built
+    {
         probes.push(probe);
-        wakes.push(wake);
+        wakes.push(Wakes { watch: wake, hint });
     }
     {
         let mut waits: FuturesUnordered<_> = probes

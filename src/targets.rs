@@ -11,6 +11,8 @@ use crate::plan::{DryRun, JobSelect, Plan, Planned, Target};
 use crate::probe::{self, Probe};
 use crate::rbac;
 use crate::waiter::Wake;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// A target ready to be awaited.
 pub struct Built {
@@ -20,6 +22,32 @@ pub struct Built {
     pub wake: Option<Wake>,
     /// What is awaited, for every line the reporter prints ([`describe`]).
     pub what: String,
+    /// For a network target with `--service`: poked when the Service's ready endpoints change.
+    pub hint: Option<Arc<Notify>>,
+}
+
+/// The clients that read Services' endpoints in this run, by namespace and name: a
+/// `wait-service NAME` and the network targets with `--service NAME` share one, and so one
+/// watch of the slices.
+#[derive(Default)]
+pub struct Shared {
+    services: Vec<Kube>,
+    names: Vec<(String, String)>,
+}
+
+impl Shared {
+    /// The client for the Service `name` in `kube`'s namespace: the one made first, else `kube`.
+    fn service(&mut self, kube: Kube, name: &str) -> Kube {
+        let key = (kube.namespace.clone(), name.to_string());
+        match self.names.iter().position(|k| *k == key) {
+            Some(i) => self.services[i].clone(),
+            None => {
+                self.names.push(key);
+                self.services.push(kube.clone());
+                kube
+            }
+        }
+    }
 }
 
 /// Why a target could not be set up: bad configuration, exit code 2.
@@ -79,8 +107,12 @@ pub fn namespace_unused(plan: &Plan, t: &Planned) -> Option<String> {
 /// to say it; a URL password never appears.
 pub fn describe(target: &Target, namespace: &str) -> Result<String, TargetError> {
     Ok(match target {
-        Target::Http(h) => probe::http::describe(h),
-        Target::Tcp(t) => probe::tcp::TcpProbe::for_wait(t).describe(),
+        Target::Http(h) => woken(probe::http::describe(h), target, namespace),
+        Target::Tcp(t) => woken(
+            probe::tcp::TcpProbe::for_wait(t).describe(),
+            target,
+            namespace,
+        ),
         Target::Postgres(p) => probe::postgres::describe(p),
         Target::Redis(r) => probe::redis::describe(r),
         Target::Nats(n) => probe::nats::describe(n),
@@ -90,6 +122,14 @@ pub fn describe(target: &Target, namespace: &str) -> Result<String, TargetError>
         Target::File(f) => probe::file::describe(f),
         kube_target => describe_kube(kube_target, namespace).unwrap_or_default(),
     })
+}
+
+/// A network target's description, with the Service that wakes it (`--service`).
+fn woken(what: String, target: &Target, namespace: &str) -> String {
+    match target.woken_by() {
+        Some(service) => probe::behind::describe(&what, namespace, service),
+        None => what,
+    }
 }
 
 /// [`describe`] for the Kubernetes kinds (no client is needed to say it); `None` for the others.
@@ -134,7 +174,12 @@ fn describe_kube(target: &Target, ns: &str) -> Option<String> {
 /// Builds the probe of `t`, its watch and its description. A Kubernetes target gets a client
 /// of its own from `kube` (the run's one connection: its own watches and namespace, the
 /// credentials and connections shared); `kube` is `None` when no target is a Kubernetes object.
-pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, TargetError> {
+pub fn build(
+    plan: &Plan,
+    t: &Planned,
+    kube: Option<&Kube>,
+    shared: &mut Shared,
+) -> Result<Built, TargetError> {
     let target = &t.target;
     let rules = rbac::rules(target);
     // The Role name a forbidden hint suggests is made per rule from this (`--role-name`, or
@@ -151,6 +196,40 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
         probe,
         wake: Some(wake),
         what: describe_kube(target, kube_ns).unwrap_or_default(),
+        hint: None,
+    };
+    // A `wait-service` target in this run that reads the same Service's endpoints.
+    let waited_service = |ns: &str, name: &str| {
+        plan.targets.iter().any(|o| {
+            matches!(&o.target, Target::Service { name: n, .. } if n == name)
+                && o.namespace
+                    .as_deref()
+                    .or(kube.map(|k| k.namespace.as_str()))
+                    == Some(ns)
+        })
+    };
+    // A network target, woken by its Service's endpoints with `--service`.
+    let mut network = |probe: Box<dyn Probe>| -> Result<Built, TargetError> {
+        let Some(name) = target.woken_by() else {
+            return Ok(local_built(probe));
+        };
+        let k = shared.service(kube_for()?, name);
+        let shared_with = waited_service(&k.namespace, name);
+        let (p, hint) = probe::behind::Behind::start(
+            probe,
+            probe::behind::Follow {
+                kube: k,
+                name: name.to_string(),
+                shared: shared_with,
+                interval: plan.interval,
+            },
+        );
+        Ok(Built {
+            what: p.describe(),
+            probe: Box::new(p),
+            wake: None,
+            hint: Some(hint),
+        })
     };
     Ok(match target {
         Target::Secret { name, keys } | Target::ConfigMap { name, keys } => {
@@ -201,7 +280,7 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
             port,
             min_ready,
         } => {
-            let kube = kube_for()?;
+            let kube = shared.service(kube_for()?, name);
             let ns = kube.namespace.clone();
             let wake = watch(&kube, &SERVICES, Selector::Name(name.clone()));
             let label = format!("{}={name}", probe::service::SERVICE_NAME_LABEL);
@@ -249,60 +328,12 @@ pub fn build(plan: &Plan, t: &Planned, kube: Option<&Kube>) -> Result<Built, Tar
             let p = probe::job::JobProbe::new(kube, select.clone(), *all, *if_missing, rules, role);
             kube_built(Box::new(p), wake, &ns)
         }
-        Target::Http(h) => {
-            let p = probe::http::HttpProbe::new(h)?;
-            let what = p.describe();
-            Built {
-                probe: Box::new(p),
-                wake: None,
-                what,
-            }
-        }
-        Target::Tcp(t) => {
-            let p = probe::tcp::TcpProbe::for_wait(t);
-            let what = p.describe();
-            Built {
-                probe: Box::new(p),
-                wake: None,
-                what,
-            }
-        }
-        Target::Redis(r) => {
-            let p = probe::redis::RedisProbe::new(r)?;
-            let what = p.describe();
-            Built {
-                probe: Box::new(p),
-                wake: None,
-                what,
-            }
-        }
-        Target::Postgres(t) => {
-            let p = probe::postgres::PostgresProbe::new(t)?;
-            let what = p.describe();
-            Built {
-                probe: Box::new(p),
-                wake: None,
-                what,
-            }
-        }
-        Target::Nats(n) => {
-            let p = probe::nats::NatsProbe::new(n)?;
-            let what = p.describe();
-            Built {
-                probe: Box::new(p),
-                wake: None,
-                what,
-            }
-        }
-        Target::Rabbitmq(r) => {
-            let p = probe::rabbitmq::RabbitmqProbe::new(r)?;
-            let what = p.describe();
-            Built {
-                probe: Box::new(p),
-                wake: None,
-                what,
-            }
-        }
+        Target::Http(h) => network(Box::new(probe::http::HttpProbe::new(h)?))?,
+        Target::Tcp(t) => network(Box::new(probe::tcp::TcpProbe::for_wait(t)))?,
+        Target::Redis(r) => local_built(Box::new(probe::redis::RedisProbe::new(r)?)),
+        Target::Postgres(t) => local_built(Box::new(probe::postgres::PostgresProbe::new(t)?)),
+        Target::Nats(n) => local_built(Box::new(probe::nats::NatsProbe::new(n)?)),
+        Target::Rabbitmq(r) => local_built(Box::new(probe::rabbitmq::RabbitmqProbe::new(r)?)),
         Target::Mysql(m) => local_built(Box::new(probe::mysql::MysqlProbe::new(m)?)),
         Target::Dns(d) => local_built(Box::new(probe::dns::DnsProbe::new(d))),
         Target::File(f) => local_built(Box::new(probe::file::FileProbe::new(f))),
@@ -315,6 +346,7 @@ fn local_built(probe: Box<dyn Probe>) -> Built {
         what: probe.describe(),
         probe,
         wake: None,
+        hint: None,
     }
 }
 

@@ -23,6 +23,11 @@ fn bad_invocations_exit_2_with_one_line_naming_the_problem() {
     let kc = kc.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["wait-secret", "Bad_Name"], "NAME"),
+        (
+            vec!["wait-http", "http://web/", "--service", "Web_1"],
+            "--service",
+        ),
+        (vec!["wait-tcp", "web:80", "--service", ""], "--service"),
         (vec!["wait-secret", ""], "NAME"),
         (vec!["wait-secret", "x-"], "NAME"),
         (vec!["wait-secret", "s", "--key", ""], "--key"),
@@ -257,6 +262,26 @@ fn dry_run_prints_the_plan_and_rbac_and_contacts_nothing() {
         ),
         "{}",
         r.stdout
+    );
+    // --service: the Service that wakes a network check, and the slices' rule it needs.
+    let r = run_in(
+        &dir,
+        &[
+            "--no-events",
+            "-n",
+            "crs",
+            "--dry-run",
+            "wait-http",
+            "http://web:8080/health",
+            "--service",
+            "web",
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "kwait: would wait for HTTP GET http://web:8080/health (status 200-299) (woken by Service crs/web), timeout 5m0s\n\
+         kwait: RBAC needed: list, watch on endpointslices.discovery.k8s.io in namespace crs (optional)\n"
     );
     // Bad input is still refused in dry-run.
     let r = run_in(&dir, &["--dry-run", "wait-secret", "Bad"]);

@@ -73,6 +73,14 @@ impl Kube {
         }
     }
 
+    /// A notifier poked on every change any watch of this client sees, beside the waiter's own
+    /// (one stream serves both: `wait-service NAME` and `wait-http ... --service NAME`).
+    pub fn subscribe(&self) -> Arc<Notify> {
+        let n = Arc::new(Notify::new());
+        lock(&self.watches.subscribers).push(n.clone());
+        n
+    }
+
     /// Starts (once per resource and selector) a watch that pokes the returned [`Wake`] on
     /// every change. The same `Wake` serves every watch this client starts: one connected
     /// client per target (its clones share the watch set), because a poke wakes one waiter
@@ -162,6 +170,9 @@ const SHORT_LIVED: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(super) struct WatchSet {
     notify: Arc<Notify>,
+    /// Others poked on every change too ([`Kube::subscribe`]): a Service's endpoints wake both
+    /// `wait-service` and the network targets that name it with `--service`.
+    subscribers: Mutex<Vec<Arc<Notify>>>,
     healthy: watch::Sender<bool>,
     health: Mutex<Vec<bool>>,
     started: Mutex<Vec<(Resource, Selector)>>,
@@ -185,6 +196,7 @@ impl Default for WatchSet {
     fn default() -> Self {
         WatchSet {
             notify: Arc::new(Notify::new()),
+            subscribers: Mutex::new(Vec::new()),
             healthy: watch::Sender::new(false),
             health: Mutex::new(Vec::new()),
             started: Mutex::new(Vec::new()),
@@ -197,6 +209,14 @@ impl Default for WatchSet {
 }
 
 impl WatchSet {
+    /// Pokes the waiter and every subscriber.
+    fn poke(&self) {
+        self.notify.notify_one();
+        for s in lock(&self.subscribers).iter() {
+            s.notify_one();
+        }
+    }
+
     /// Lets the watch on this resource open (its first read is done, whatever the outcome).
     pub(super) fn first_read_done(&self, res: &Resource, namespace: &str) {
         let path = res.path(namespace);
@@ -416,7 +436,7 @@ impl WatchTask {
                     let asked = answer.and_then(retry_after);
                     if code == 410 {
                         rv = String::new();
-                        self.set.notify.notify_one();
+                        self.set.poke();
                     }
                     // Refused (RBAC without `watch`): the GETs alone carry the wait and notice
                     // when a Role lands, so retry the watch only once per longest delay.
@@ -443,7 +463,7 @@ impl WatchTask {
             // Whatever ended the stream, the renewed watch resumes from `rv`; a renewal is also
             // when the waiter re-reads the object (one GET per renewal, ~0.4 requests a minute
             // in all), which refreshes what the watch does not carry (a Job's pods).
-            self.set.notify.notify_one();
+            self.set.poke();
             if end == End::Gone {
                 rv = String::new();
             }
@@ -517,7 +537,7 @@ impl WatchTask {
                     _ => false,
                 };
                 if !other && self.set.is_news(&self.path, &o.metadata) {
-                    self.set.notify.notify_one();
+                    self.set.poke();
                 }
                 if let Some(v) = o.metadata.resource_version {
                     *rv = v;

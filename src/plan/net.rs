@@ -39,6 +39,8 @@ pub struct HttpTarget {
     pub follow_redirects: bool,
     /// The `--header-file`s the headers were read from (for `--dry-run`'s notes).
     pub header_files: Vec<PathBuf>,
+    /// `--service`: the Service whose ready endpoints wake the check.
+    pub service: Option<String>,
 }
 
 /// What the body must show.
@@ -155,6 +157,8 @@ pub struct TcpWait {
     pub send: Option<Vec<u8>>,
     /// `--expect`: the first answer must match it.
     pub expect: Option<regex_lite::Regex>,
+    /// `--service`: the Service whose ready endpoints wake the check.
+    pub service: Option<String>,
 }
 
 /// The value shown in place of a header value (or a header line that may be one).
@@ -260,6 +264,7 @@ pub(super) fn http_target(args: HttpArgs, dry_run: bool) -> Result<HttpTarget, P
         tls,
         follow_redirects: !args.no_follow_redirects,
         header_files: args.header_file,
+        service: service_name(args.service)?,
     })
 }
 
@@ -383,7 +388,20 @@ pub(super) fn tcp_target(args: TcpArgs) -> Result<TcpWait, PlanError> {
         None => None,
         Some(r) => Some(regex("--expect", r)?),
     };
-    Ok(TcpWait { addr, send, expect })
+    Ok(TcpWait {
+        addr,
+        send,
+        expect,
+        service: service_name(args.service)?,
+    })
+}
+
+/// `--service NAME`: a Service's name (a DNS-1035 label, as the API server requires).
+fn service_name(name: Option<String>) -> Result<Option<String>, PlanError> {
+    if let Some(n) = &name {
+        super::check_dns_label("--service", n)?;
+    }
+    Ok(name)
 }
 
 /// The longest `--send` text.
@@ -601,6 +619,7 @@ mod tests {
                 address: a.into(),
                 send: None,
                 expect: None,
+                service: None,
             })
             .map(|w| w.addr)
         };
@@ -639,6 +658,7 @@ mod tests {
                 address: "nats:4222".into(),
                 send: send.map(String::from),
                 expect: expect.map(String::from),
+                service: None,
             })
         };
         assert!(t(None, Some("^INFO ")).unwrap().send.is_none());

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub mod api;
+pub mod behind;
 pub mod certificate;
 pub mod deleted;
 pub mod dns;

@@ -233,53 +233,13 @@ pub fn judge(
             ));
         }
     };
-    let (mut ready, mut serving, mut terminating) =
-        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-    let mut all = BTreeSet::new();
-    for slice in slices {
-        if let Some(want) = &wanted_port {
-            let has = slice
-                .get("ports")
-                .and_then(Value::as_array)
-                .is_some_and(|ps| {
-                    ps.iter()
-                        .any(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == want)
-                });
-            if !has {
-                continue;
-            }
-        }
-        let endpoints = slice
-            .get("endpoints")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for e in endpoints {
-            let key = e
-                .pointer("/targetRef/uid")
-                .or_else(|| e.pointer("/targetRef/name"))
-                .or_else(|| e.pointer("/addresses/0"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let cond = |c: &str| {
-                e.pointer(&format!("/conditions/{c}"))
-                    .and_then(Value::as_bool)
-            };
-            let is_ready = cond("ready") != Some(false);
-            let is_serving = cond("serving").unwrap_or(is_ready);
-            if cond("terminating") == Some(true) {
-                terminating.insert(key.clone());
-            }
-            if is_ready {
-                ready.insert(key.clone());
-            }
-            if is_serving {
-                serving.insert(key.clone());
-            }
-            all.insert(key);
-        }
-    }
+    let counted = count(slices, wanted_port.as_deref());
+    let Endpoints {
+        ready,
+        serving,
+        terminating,
+        all,
+    } = &counted;
     let n = ready.len();
     let endpoints = |k: usize| if k == 1 { "endpoint" } else { "endpoints" };
     if n >= min_ready && n > 0 {
@@ -292,12 +252,12 @@ pub fn judge(
                 .unwrap_or_default()
         )));
     }
-    let mut state = format!("{n} of {} {} ready", all.len(), endpoints(all.len()));
+    let mut state = ready_of(&counted);
     if min_ready > 1 {
         state.push_str(&format!(" (waiting for {min_ready})"));
     }
     let mut extra = Vec::new();
-    let not_ready_serving = serving.difference(&ready).count();
+    let not_ready_serving = serving.difference(ready).count();
     if not_ready_serving > 0 {
         extra.push(format!("{not_ready_serving} serving"));
     }
@@ -324,6 +284,81 @@ pub fn judge(
         return Judged::NoEndpoints(obs, selector);
     }
     Judged::Done(Check::Pending(obs))
+}
+
+/// A Service's endpoints over its EndpointSlices, each by its pod (or address), so that an
+/// endpoint in two slices (dual-stack) counts once.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Ready: its `ready` condition is not false (unset means ready, as the API says).
+    pub ready: BTreeSet<String>,
+    /// Serving (unset: as ready).
+    pub serving: BTreeSet<String>,
+    /// Terminating (only when set).
+    pub terminating: BTreeSet<String>,
+    /// Every endpoint.
+    pub all: BTreeSet<String>,
+}
+
+/// Counts the endpoints of `slices`, as kube-proxy does; with `port` (the slices' name for
+/// it), only slices that carry that port count.
+pub fn count(slices: &[Value], port: Option<&str>) -> Endpoints {
+    let mut e = Endpoints::default();
+    for slice in slices {
+        if let Some(want) = port {
+            let has = slice
+                .get("ports")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| {
+                    ps.iter()
+                        .any(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == want)
+                });
+            if !has {
+                continue;
+            }
+        }
+        let endpoints = slice
+            .get("endpoints")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for ep in endpoints {
+            let key = ep
+                .pointer("/targetRef/uid")
+                .or_else(|| ep.pointer("/targetRef/name"))
+                .or_else(|| ep.pointer("/addresses/0"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let cond = |c: &str| {
+                ep.pointer(&format!("/conditions/{c}"))
+                    .and_then(Value::as_bool)
+            };
+            let is_ready = cond("ready") != Some(false);
+            let is_serving = cond("serving").unwrap_or(is_ready);
+            if cond("terminating") == Some(true) {
+                e.terminating.insert(key.clone());
+            }
+            if is_ready {
+                e.ready.insert(key.clone());
+            }
+            if is_serving {
+                e.serving.insert(key.clone());
+            }
+            e.all.insert(key);
+        }
+    }
+    e
+}
+
+/// `0 of 2 endpoints ready`.
+pub fn ready_of(e: &Endpoints) -> String {
+    let word = if e.all.len() == 1 {
+        "endpoint"
+    } else {
+        "endpoints"
+    };
+    format!("{} of {} {word} ready", e.ready.len(), e.all.len())
 }
 
 /// Adds to `obs` what the pods matching the Service's `selector` show: none at all, or how many
