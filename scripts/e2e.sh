@@ -30,6 +30,8 @@
 #                         scripts/e2e/scenarios.sh), e.g. KWAIT_E2E_ONLY=service
 #   KWAIT_E2E_TRIALS      trials of scenario a) for its figures (default 3), and runs of scenario
 #                         service (default 5)
+#   KWAIT_E2E_PROXY_LAG=S scenario service: svcproxy.py applies each EndpointSlice change S seconds
+#                         late, as kube-proxy would (default 0)
 #   KWAIT_E2E_KEEP=1      keep the temporary directory (logs) after the run
 #   KWAIT_E2E_RESULTS=F   write the figures into F (bench/RESULTS.md), between its
 #                         <!-- section:real-node --> markers (scripts/e2e/results.py)

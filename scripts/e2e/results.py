@@ -63,7 +63,7 @@ took {wall} s (node, images, scenarios and teardown; {passed} passed, {failed} f
 | h) Events on the waiting pod (`wait-secret` of a Secret not there yet) | the init container running → `kubectl describe pod` listing kwait's `Waiting` Event | {show("events.describe")} |
 | i) `wait-http http://PROXY/health --service web` through `scripts/e2e/svcproxy.py` (a userspace stand-in for kube-proxy, which the node does not run), web ready ~5 s after it starts | the EndpointSlice turning ready, as a watch on the node sees it → kwait's last line (exit 0); requests while waiting counted by the proxy | {show_service("with")} |
 | i) the same `wait-http` without `--service` (its steady ~1 s period), at the same time | the same | {show_service("without")} |
-| i) svcproxy.py's own lag | that watch → the proxy learning the slice is ready: a delay kwait's requests through it meet too, as kube-proxy's programming delay on a real cluster | {show("service.proxy_lag", digits=3)} |
+| i) svcproxy.py's lag | that watch → the proxy applying the change (its own lag, plus `KWAIT_E2E_PROXY_LAG` when set): kwait's requests through it meet it too, as they meet kube-proxy's programming delay on a real cluster | {show("service.proxy_lag", digits=3)} |
 
 How it is measured: times on the container side are the container runtime's log timestamps
 (`kubectl logs --timestamps`, nanoseconds, the node's clock); times on the script's side are its own

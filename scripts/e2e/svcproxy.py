@@ -13,6 +13,8 @@ kube-proxy's programming delay is on a real cluster.
     python3 svcproxy.py --namespace NS --service NAME --listen ADDR[:PORT] --log FILE
     python3 svcproxy.py --namespace NS --service NAME --watch-only --log FILE
 
+--lag SECONDS: apply each change of the ready set that much later than the watch saw it (as
+kube-proxy programs its rules a little after the slice changed; default 0).
 PORT 0 or none: a free port. --watch-only: no listener, only the log of the ready set, from a
 watch of its own (the scenario's independent clock for "the slice turned ready"). The log (line-buffered, epoch seconds from time.time()):
     <ts> listening ADDR:PORT
@@ -27,6 +29,7 @@ It stops on SIGTERM/SIGINT, or when its parent (the scenario) is gone.
 import argparse
 import json
 import os
+import queue
 import signal
 import socket
 import struct
@@ -41,6 +44,7 @@ NEXT = 0  # round robin
 LOG = None
 LEARNED = False  # a first ready set was logged
 CHILD = None  # the kubectl watch
+DELAYED = queue.Queue()  # (due, event) with --lag
 
 
 def log(msg, ts=None):
@@ -116,11 +120,22 @@ def watch(args):
                     break
                 buf = s[end:]
                 if isinstance(ev, dict):
-                    apply_event(ev)
+                    if args.lag > 0:
+                        DELAYED.put((time.time() + args.lag, ev))
+                    else:
+                        apply_event(ev)
         p.wait()
         # The slices are listed again on restart; until then the last known set stands.
         log(f"watch ended (exit {p.returncode}), restarting")
         time.sleep(0.5)
+
+
+def delayed():
+    """Applies the watch's events in order, each --lag seconds after it arrived."""
+    while True:
+        due, ev = DELAYED.get()
+        time.sleep(max(0.0, due - time.time()))
+        apply_event(ev)
 
 
 def rst(conn):
@@ -180,6 +195,7 @@ def main():
     ap.add_argument("--service", required=True)
     ap.add_argument("--listen", help="ADDR[:PORT]")
     ap.add_argument("--watch-only", action="store_true")
+    ap.add_argument("--lag", type=float, default=0.0)
     ap.add_argument("--log", required=True)
     args = ap.parse_args()
     if not args.watch_only and not args.listen:
@@ -189,6 +205,7 @@ def main():
     signal.signal(signal.SIGINT, quit)
     parent = os.getppid()
     threading.Thread(target=watch, args=(args,), daemon=True).start()
+    threading.Thread(target=delayed, daemon=True).start()
 
     def orphan_check():
         while os.getppid() == parent:
