@@ -586,18 +586,18 @@ calc() {
 ready_at() { awk -v s="$2" -v n="$3" '$2 == "ready" && $3 == n && $1 > s { print $1; exit }' "$1"; }
 # ready_now LOG N: svcproxy.py's latest ready set has N endpoints
 ready_now() { [ "$(awk '$2 == "ready" { n = $3 } END { print n }' "$1")" = "$2" ]; }
-# conns LOG IP SINCE UNTIL: "COUNT FIRST": the connections from IP accepted in [SINCE, UNTIL)
+# conns LOG IP SINCE UNTIL: "COUNT FIRST LAST": the connections from IP accepted in [SINCE, UNTIL)
 conns() {
-    awk -v ip="$2" -v s="$3" -v u="$4" '$2 == "conn" && $3 == ip && $1 >= s && $1 < u { n++; if (!f) f = $1 }
-        END { printf "%d %s\n", n, (f ? f : 0) }' "$1"
+    awk -v ip="$2" -v s="$3" -v u="$4" '$2 == "conn" && $3 == ip && $1 >= s && $1 < u { n++; if (!f) f = $1; l = $1 }
+        END { printf "%d %s %s\n", n, (f ? f : 0), (l ? l : 0) }' "$1"
 }
 refused() { [ "$(conns "$1" "$2" "$3" 9e18 | cut -d' ' -f1)" -gt 0 ]; }
 pod_ip() { [ -n "$(jp "$1" "$2" '{.status.podIP}')" ]; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 scenario_service() {
     local ns=e2e-service trials=${KWAIT_E2E_TRIALS:-5} t arm arms="with without" plog wlog url
-    local t_run t0 t_slice t_proxy t_exit lag ip n first w code p50o p50w rpmo rpmw
-    local -A lags=() cnt=() win=()
+    local t_run t0 t_slice t_proxy t_exit lag ip n first last w code p50o p50w rpmo rpmw
+    local -A lags=() cnt=() win=() span=() gaps=() wins=()
     if [ -n "${KWAIT_E2E_KUBECONFIG:-}" ]; then
         figure "skipped: svcproxy.py must reach the pods from this host (the node this script starts)"
         return 0
@@ -615,7 +615,7 @@ scenario_service() {
     poll "the watch knows Service web's endpoints" grep -q ' ready ' "$wlog"
     kwait_rbac "$ns" without wait-http "$url"
     [ "$arms" = without ] || kwait_rbac "$ns" with wait-http "$url" --service web
-    for arm in $arms; do lags[$arm]='' cnt[$arm]=0 win[$arm]=0; done
+    for arm in $arms; do lags[$arm]='' cnt[$arm]=0 win[$arm]=0 span[$arm]=0 gaps[$arm]=0 wins[$arm]=''; done
     for ((t = 1; t <= trials; t++)); do
         k scale deployment web -n "$ns" --replicas 0 >/dev/null
         poll "no pod of web left" sh -c "[ -z \"\$(kubectl get pods -n $ns -l app=web -o name)\" ]"
@@ -663,11 +663,14 @@ scenario_service() {
                 why "run $t: kwait $arm --service exited at $t_exit, before the slice turned ready ($t_slice, proxy $t_proxy)"
             lag=$(calc 'a - b' a="$t_exit" b="$t_slice")
             ip=$(jp "$ns" "$arm-$t" '{.status.podIP}')
-            read -r n first <<<"$(conns "$plog" "$ip" "$t_run" "$t_slice")"
+            read -r n first last <<<"$(conns "$plog" "$ip" "$t_run" "$t_slice")"
             w=$(calc 'a - b' a="$t_slice" b="$first")
             lags[$arm]+=" $lag"
             cnt[$arm]=$((cnt[$arm] + n))
             win[$arm]=$(calc 'a + b' a="${win[$arm]}" b="$w")
+            wins[$arm]+=" $w"
+            span[$arm]=$(calc 'a + l - f' a="${span[$arm]}" l="$last" f="$first")
+            gaps[$arm]=$((gaps[$arm] + n - 1))
             number "service.$arm" "$lag"
             number "service.rpm_$arm" "$(calc 'n * 60 / w' n="$n" w="$w")"
             echo "run $t: kwait $arm --service exited ${lag}s after the slice turned ready; $n requests in ${w}s of waiting"
@@ -687,11 +690,17 @@ scenario_service() {
     rpmw=$(calc 'n * 60 / w' n="${cnt[with]}" w="${win[with]}")
     figure "EndpointSlice ready -> kwait exit, p50 of $trials runs: ${p50w}s with --service, ${p50o}s without; requests/min while waiting: $(printf %.1f "$rpmw") with, $(printf %.1f "$rpmo") without"
     lt "$p50w" "$p50o" || why "the p50 with --service (${p50w}s) is not below the p50 without it (${p50o}s)"
-    # No more requests while waiting than kwait without --service makes in the same time, give or
-    # take one of rounding.
-    awk -v n="${cnt[with]}" -v r="${cnt[without]}" -v w="${win[without]}" -v ww="${win[with]}" \
-        'BEGIN { exit !(n <= r / w * ww + 1) }' ||
-        why "with --service kwait made ${cnt[with]} requests in ${win[with]}s of waiting, more than without (${cnt[without]} in ${win[without]}s)"
+    # No more requests while waiting than kwait without --service makes in the same time: at its
+    # period P (the mean gap between its requests while waiting), a window of W seconds that opens
+    # with a request holds at most W/P + 1 of them (the one of rounding), summed over the runs.
+    local period bound
+    period=$(calc 's / (g > 0 ? g : 1)' s="${span[without]}" g="${gaps[without]}")
+    # shellcheck disable=SC2086
+    bound=$(printf '%s\n' ${wins[with]} | awk -v p="$period" '{ b += $1 / p + 1 } END { printf "%.1f", b }')
+    echo "while waiting: with --service ${cnt[with]} requests in ${win[with]}s, without ${cnt[without]} in ${win[without]}s (mean period ${period}s: at most $bound for the windows with --service)"
+    if lt "$bound" "${cnt[with]}"; then
+        why "with --service kwait made ${cnt[with]} requests in ${win[with]}s of waiting, more than the $bound kwait without it makes in that time (its mean period ${period}s)"
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------
