@@ -76,8 +76,8 @@ watch of its own on the node (`svcproxy.py --watch-only`), the proxy's clock and
 are the same machine's. Nothing is asserted from these figures except c) (under 1 s, the claim of
 `wait-job`), e) (under 10 s of a 30 s grace period) and, in i), only comparisons: no kwait exits
 before the slice is ready, the p50 with `--service` is below the p50 without it, and with
-`--service` no more requests per minute are made while waiting (give or take one); the rest is
-reported.
+`--service` no more requests are made while waiting than the arm without it makes at its measured
+period in the same windows (W/P + 1 a run: the one is rounding); the rest is reported.
 `bench --only …` leaves this section alone; a full `bench` run rewrites the file without it (run
 `scripts/e2e.sh` again with `KWAIT_E2E_RESULTS`)."""
 
