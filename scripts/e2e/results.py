@@ -61,7 +61,7 @@ took {wall} s (node, images, scenarios and teardown; {passed} passed, {failed} f
 | e) the pod deleted while kwait waits (grace period 30 s) | `kubectl delete` returning → kwait's last line (exit 143) | {show("deleted")} |
 | g) `charts-snippets/examples/migrations-gitops` by `helm template` | `kubectl apply` → web and worker rolled out | {show("chart")} |
 | h) Events on the waiting pod (`wait-secret` of a Secret not there yet) | the init container running → `kubectl describe pod` listing kwait's `Waiting` Event | {show("events.describe")} |
-| i) `wait-http http://PROXY/health --service web` through `scripts/e2e/svcproxy.py` (a userspace stand-in for kube-proxy, which the node does not run), web ready ~5 s after it starts | the EndpointSlice turning ready, as a watch on the node sees it → kwait's last line (exit 0); requests while waiting counted by the proxy | {show_service("with")} |
+| i) `wait-http http://PROXY/health --service web` through `scripts/e2e/svcproxy.py` (a userspace stand-in for kube-proxy, which the node does not run), the Service's first ready endpoint ~5 s after kwait's first request | the EndpointSlice turning ready, as a watch on the node sees it → kwait's last line (exit 0); requests while waiting counted by the proxy | {show_service("with")} |
 | i) the same `wait-http` without `--service` (its steady ~1 s period), at the same time | the same | {show_service("without")} |
 | i) svcproxy.py's lag | that watch → the proxy applying the change (its own lag, plus `KWAIT_E2E_PROXY_LAG` when set): kwait's requests through it meet it too, as they meet kube-proxy's programming delay on a real cluster | {show("service.proxy_lag", digits=3)} |
 
@@ -71,7 +71,9 @@ How it is measured: times on the container side are the container runtime's log 
 container ended and starting the app container (its pod lifecycle event generator relists every
 second), so it is the whole delay a user sees, not kwait's alone; the loop's also includes its
 2-second sleep (on average half of it). In i) the two kwaits wait side by side for the same
-not-ready → ready transition (Deployment web scaled 0 → 1 for each run); the slice's moment is a
+transition from no ready endpoint to one (the ready pod of Deployment web labelled to match the
+Service's selector, at moments spread evenly over one polling period: scaling web 0 → 1 made the
+pod turn ready on the kubelet's 1 s grid, at a fixed phase of the kwaits' polls); the slice's moment is a
 watch of its own on the node (`svcproxy.py --watch-only`), the proxy's clock and kwait's log stamps
 are the same machine's. Nothing is asserted from these figures except c) (under 1 s, the claim of
 `wait-job`), e) (under 10 s of a 30 s grace period) and, in i), only comparisons: no kwait exits

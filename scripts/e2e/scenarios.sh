@@ -538,8 +538,13 @@ scenario_events() {
 # refusing with a RST while there is none). Deployment web answers /health from its start but
 # turns ready ~5 s later (readiness probe). Two kwaits wait for http://PROXY/health at the same
 # time, one with `--service web` (woken by the Service's EndpointSlices), one without (its steady
-# ~1 s period). Each run is a fresh not-ready -> ready transition: web scaled 0 -> 1 once both
-# kwaits have been refused. Measured: the slice turning ready, as an independent watch of its own
+# ~1 s period). Each run is a fresh transition of the Service from no ready endpoint to one, once
+# both kwaits have been refused: the Service selects app=web,serving=yes, and the script labels
+# the (ready) pod serving=yes, then removes the label for the next run. Not by scaling web 0 -> 1:
+# its pod then turned ready on the kubelet's 1 s grid, at a nearly fixed phase of the kwaits'
+# polls (started on the same grid), ~7.0 s after their first request whatever the script's own
+# timing, so the arm without --service met the same point of its period in every run. A label
+# lands when the script says. Measured: the slice turning ready, as an independent watch of its own
 # sees it (svcproxy.py --watch-only), to each kwait's last log line; and the requests each made
 # while waiting (the proxy's connections from its pod IP, from its first one to the slice turning
 # ready), per minute. KWAIT_E2E_PROXY_LAG=SECONDS makes the proxy apply each change that much
@@ -551,7 +556,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: $1}
 spec:
-  replicas: 0
+  replicas: 1
   selector: {matchLabels: {app: web}}
   template:
     metadata: {labels: {app: web}}
@@ -571,7 +576,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: $1}
 spec:
-  selector: {app: web}
+  selector: {app: web, serving: "yes"}
   ports: [{port: 8080}]
 EOF
 }
@@ -591,13 +596,18 @@ conns() {
     awk -v ip="$2" -v s="$3" -v u="$4" '$2 == "conn" && $3 == ip && $1 >= s && $1 < u { n++; if (!f) f = $1; l = $1 }
         END { printf "%d %s %s\n", n, (f ? f : 0), (l ? l : 0) }' "$1"
 }
+# min_gap LOG IP SINCE: the shortest time between two consecutive connections from IP after SINCE
+min_gap() {
+    awk -v ip="$2" -v s="$3" '$2 == "conn" && $3 == ip && $1 >= s { if (p && (!m || $1 - p < m)) m = $1 - p; p = $1 }
+        END { printf "%.3f", (m ? m : 9e9) }' "$1"
+}
 refused() { [ "$(conns "$1" "$2" "$3" 9e18 | cut -d' ' -f1)" -gt 0 ]; }
 pod_ip() { [ -n "$(jp "$1" "$2" '{.status.podIP}')" ]; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 scenario_service() {
     local ns=e2e-service trials=${KWAIT_E2E_TRIALS:-5} t arm arms="with without" plog wlog url
-    local t_run t0 t_slice t_proxy t_exit lag ip n first last w code p50o p50w rpmo rpmw
-    local -A lags=() cnt=() win=() span=() gaps=() wins=()
+    local t_run t0 t_slice t_proxy t_exit lag ip n first last w g code p50o p50w rpmo rpmw
+    local -A lags=() cnt=() win=() span=() gaps=() wins=() woken=()
     if [ -n "${KWAIT_E2E_KUBECONFIG:-}" ]; then
         figure "skipped: svcproxy.py must reach the pods from this host (the node this script starts)"
         return 0
@@ -605,6 +615,7 @@ scenario_service() {
     "$KWAIT_BIN" wait-http --help 2>&1 | grep -q -- --service || arms=without
     ns_new "$ns"
     svc_deployment "$ns"
+    k rollout status deployment/web -n "$ns" --timeout "${WAIT_SECS}s" >/dev/null || why "web never rolled out"
     plog=$W/svcproxy.log wlog=$W/service.watch
     python3 "$E2E/svcproxy.py" --namespace "$ns" --service web --listen "$POD_NET.1:0" --log "$plog" \
         --lag "${KWAIT_E2E_PROXY_LAG:-0}" &
@@ -617,8 +628,7 @@ scenario_service() {
     [ "$arms" = without ] || kwait_rbac "$ns" with wait-http "$url" --service web
     for arm in $arms; do lags[$arm]='' cnt[$arm]=0 win[$arm]=0 span[$arm]=0 gaps[$arm]=0 wins[$arm]=''; done
     for ((t = 1; t <= trials; t++)); do
-        k scale deployment web -n "$ns" --replicas 0 >/dev/null
-        poll "no pod of web left" sh -c "[ -z \"\$(kubectl get pods -n $ns -l app=web -o name)\" ]"
+        k label pods -n "$ns" -l app=web serving- >/dev/null
         poll "svcproxy.py: no ready endpoint" ready_now "$plog" 0
         poll "the watch: no ready endpoint" ready_now "$wlog" 0
         t_run=$(now)
@@ -630,13 +640,13 @@ scenario_service() {
             poll "pod $arm-$t has an IP" pod_ip "$ns" "$arm-$t"
             poll "kwait of $arm-$t refused by svcproxy.py" refused "$plog" "$(jp "$ns" "$arm-$t" '{.status.podIP}')" "$t_run"
         done
-        # web starts, and turns ready, a nearly fixed time after the kwaits' first requests: without
-        # a shift, the arm without --service would meet the same point of its ~1 s period in every
-        # run. The runs' shifts spread evenly over one period (stratified, not random, so that 5
-        # runs sample the whole period rather than a lucky or unlucky part of it).
-        sleep "$(calc '(t - 1) / n' t="$t" n="$trials")"
+        # The kwaits wait ~5 s, as for a pod whose readiness probe passes ~5 s after it starts; the
+        # runs' moments spread evenly over one polling period beyond that (stratified, not random,
+        # so that 5 runs sample the whole period rather than a lucky or unlucky part of it; the
+        # poll above adds up to 0.25 s of its own).
+        sleep "$(calc '4 + (t - 1) / n' t="$t" n="$trials")"
         t0=$(now)
-        k scale deployment web -n "$ns" --replicas 1 >/dev/null
+        k label pods -n "$ns" -l app=web serving=yes >/dev/null
         for arm in $arms; do poll "kwait of $arm-$t ended" init_done "$ns" "$arm-$t"; done
         poll "the watch saw web ready" ready_now "$wlog" 1
         t_slice=$(ready_at "$wlog" "$t0" 1)
@@ -671,15 +681,18 @@ scenario_service() {
             wins[$arm]+=" $w"
             span[$arm]=$(calc 'a + l - f' a="${span[$arm]}" l="$last" f="$first")
             gaps[$arm]=$((gaps[$arm] + n - 1))
+            # A poller's requests are at least its period (1 s) apart; only a wake-up on the
+            # slice's change makes two closer (speed cannot: a slow machine only spaces them out).
+            g=$(min_gap "$plog" "$ip" "$t_run")
+            lt "$g" 0.9 && woken[$arm]+=" $t"
             number "service.$arm" "$lag"
             number "service.rpm_$arm" "$(calc 'n * 60 / w' n="$n" w="$w")"
-            echo "run $t: kwait $arm --service exited ${lag}s after the slice turned ready; $n requests in ${w}s of waiting"
+            echo "run $t: kwait $arm --service exited ${lag}s after the slice turned ready; $n requests in ${w}s of waiting; closest two ${g}s apart"
         done
         number service.proxy_lag "$(calc 'a - b' a="$t_proxy" b="$t_slice")"
         echo "run $t: svcproxy.py learned it $(calc 'a - b' a="$t_proxy" b="$t_slice")s after the independent watch"
         for arm in $arms; do k delete pod "$arm-$t" -n "$ns" --grace-period=1 --wait=false >/dev/null; done
     done
-    k scale deployment web -n "$ns" --replicas 0 >/dev/null
     # shellcheck disable=SC2086 # space-separated numbers
     p50o=$(median ${lags[without]})
     rpmo=$(calc 'n * 60 / w' n="${cnt[without]}" w="${win[without]}")
@@ -690,6 +703,9 @@ scenario_service() {
     rpmw=$(calc 'n * 60 / w' n="${cnt[with]}" w="${win[with]}")
     figure "EndpointSlice ready -> kwait exit, p50 of $trials runs: ${p50w}s with --service, ${p50o}s without; requests/min while waiting: $(printf %.1f "$rpmw") with, $(printf %.1f "$rpmo") without"
     lt "$p50w" "$p50o" || why "the p50 with --service (${p50w}s) is not below the p50 without it (${p50o}s)"
+    [ -n "${woken[with]}" ] ||
+        why "with --service kwait never made two requests less than 0.9 s apart: nothing woke it before its period"
+    echo "runs where two requests came less than 0.9 s apart: with --service${woken[with]:- none}; without${woken[without]:- none}"
     # No more requests while waiting than kwait without --service makes in the same time: at its
     # period P (the mean gap between its requests while waiting), a window of W seconds that opens
     # with a request holds at most W/P + 1 of them (the one of rounding), summed over the runs.
