@@ -26,8 +26,12 @@
 #                         instead of starting a node; the images must be loaded there already
 #                         (KWAIT_E2E_IMAGES_ONLY=DIR writes them as archives: see README); no root needed
 #   KWAIT_E2E_IMAGES_ONLY=DIR  build the images, write them as docker-archive tars into DIR, stop
-#   KWAIT_E2E_ONLY        space-separated scenario names to run (default: all)
-#   KWAIT_E2E_TRIALS      trials of scenario a) for its figures (default 3)
+#   KWAIT_E2E_ONLY        space-separated scenario names to run (default: all, SCENARIOS in
+#                         scripts/e2e/scenarios.sh), e.g. KWAIT_E2E_ONLY=service
+#   KWAIT_E2E_TRIALS      trials of scenario a) for its figures (default 3), and runs of scenario
+#                         service (default 5)
+#   KWAIT_E2E_PROXY_LAG=S scenario service: svcproxy.py applies each EndpointSlice change S seconds
+#                         late, as kube-proxy would (default 0)
 #   KWAIT_E2E_KEEP=1      keep the temporary directory (logs) after the run
 #   KWAIT_E2E_RESULTS=F   write the figures into F (bench/RESULTS.md), between its
 #                         <!-- section:real-node --> markers (scripts/e2e/results.py)

@@ -182,6 +182,16 @@ EOF
     # route), the kubernetes Service address is DNATed to the API server on 127.0.0.1
     # (route_localnet), and nothing is forwarded off the bridge.
     ip link add "$BRIDGE" type bridge || die "ip link add $BRIDGE (left over from a killed run? ip link del $BRIDGE)"
+    # A bridge whose MAC was never set takes the lowest MAC of its ports (zero with none), so it
+    # changed as pods came and went (seen: a new MAC at nearly every pod start and stop), and a
+    # pod whose ARP entry for the gateway was stale lost its packets to the host (the API server,
+    # svcproxy.py) until it resolved it again: once a wait-http made no request for ~8 s, as a
+    # connect whose SYNs go unanswered retries after 1, 3 and 7 s. The CNI bridge plugin pins it only when it adds the
+    # gateway address itself, and here the address is already there. Pinned, as the plugin does:
+    # 0a:58 and the gateway's IPv4 address.
+    local o1 o2 o3
+    IFS=. read -r o1 o2 o3 <<<"$POD_NET"
+    ip link set "$BRIDGE" address "$(printf '0a:58:%02x:%02x:%02x:01' "$o1" "$o2" "$o3")"
     ip addr add "$POD_NET.1/24" dev "$BRIDGE"
     ip link set "$BRIDGE" up
     sysctl -qw "net.ipv4.conf.$BRIDGE.route_localnet=1"

@@ -533,7 +533,194 @@ scenario_events() {
 }
 
 # ---------------------------------------------------------------------------------------------
-SCENARIOS="and ttl failed_job rollout deleted no_role chart events"
+# i) wait-http through a Service (issue #26): the node has no kube-proxy, so svcproxy.py stands in
+# for it on the bridge's gateway address, forwarding to the ready endpoints of Service web (and
+# refusing with a RST while there is none). Deployment web answers /health from its start but
+# turns ready ~5 s later (readiness probe). Two kwaits wait for http://PROXY/health at the same
+# time, one with `--service web` (woken by the Service's EndpointSlices), one without (its steady
+# ~1 s period). Each run is a fresh transition of the Service from no ready endpoint to one, once
+# both kwaits have been refused: the Service selects app=web,serving=yes, and the script labels
+# the (ready) pod serving=yes, then removes the label for the next run. Not by scaling web 0 -> 1:
+# its pod then turned ready on the kubelet's 1 s grid, at a nearly fixed phase of the kwaits'
+# polls (started on the same grid), ~7.0 s after their first request whatever the script's own
+# timing, so the arm without --service met the same point of its period in every run. A label
+# lands when the script says. Measured: the slice turning ready, as an independent watch of its own
+# sees it (svcproxy.py --watch-only), to each kwait's last log line; and the requests each made
+# while waiting (the proxy's connections from its pod IP, from its first one to the slice turning
+# ready), per minute. KWAIT_E2E_PROXY_LAG=SECONDS makes the proxy apply each change that much
+# later, as kube-proxy programs its rules a little after the slice changed (default 0: none but
+# its own).
+svc_deployment() { # svc_deployment NS
+    k apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: $1}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: $BUSYBOX_IMAGE
+        imagePullPolicy: Never
+        command: ["sh", "-c", "mkdir -p /tmp/www; echo ok >/tmp/www/health; (sleep 5; touch /tmp/ready) & exec httpd -f -p 8080 -h /tmp/www"]
+        readinessProbe:
+          exec: {command: [test, -e, /tmp/ready]}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: $1}
+spec:
+  selector: {app: web, serving: "yes"}
+  ports: [{port: 8080}]
+EOF
+}
+# calc EXPR VAR=VALUE...: an awk expression, three decimals
+calc() {
+    local e=$1 a=() v
+    shift
+    for v in "$@"; do a+=(-v "$v"); done
+    awk "${a[@]}" "BEGIN { printf \"%.3f\", $e }"
+}
+# ready_at LOG SINCE N: the epoch seconds of svcproxy.py's first "ready N" line after SINCE
+ready_at() { awk -v s="$2" -v n="$3" '$2 == "ready" && $3 == n && $1 > s { print $1; exit }' "$1"; }
+# ready_now LOG N: svcproxy.py's latest ready set has N endpoints
+ready_now() { [ "$(awk '$2 == "ready" { n = $3 } END { print n }' "$1")" = "$2" ]; }
+# conns LOG IP SINCE UNTIL: "COUNT FIRST LAST": the connections from IP accepted in [SINCE, UNTIL)
+conns() {
+    awk -v ip="$2" -v s="$3" -v u="$4" '$2 == "conn" && $3 == ip && $1 >= s && $1 < u { n++; if (!f) f = $1; l = $1 }
+        END { printf "%d %s %s\n", n, (f ? f : 0), (l ? l : 0) }' "$1"
+}
+# min_gap LOG IP SINCE: the shortest time between two consecutive connections from IP after SINCE
+min_gap() {
+    awk -v ip="$2" -v s="$3" '$2 == "conn" && $3 == ip && $1 >= s { if (p && (!m || $1 - p < m)) m = $1 - p; p = $1 }
+        END { printf "%.3f", (m ? m : 9e9) }' "$1"
+}
+refused() { [ "$(conns "$1" "$2" "$3" 9e18 | cut -d' ' -f1)" -gt 0 ]; }
+pod_ip() { [ -n "$(jp "$1" "$2" '{.status.podIP}')" ]; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+scenario_service() {
+    local ns=e2e-service trials=${KWAIT_E2E_TRIALS:-5} t arm arms="with without" plog wlog url
+    local t_run t0 t_slice t_proxy t_exit lag ip n first last w g code p50o p50w rpmo rpmw
+    local -A lags=() cnt=() win=() span=() gaps=() wins=() woken=()
+    if [ -n "${KWAIT_E2E_KUBECONFIG:-}" ]; then
+        figure "skipped: svcproxy.py must reach the pods from this host (the node this script starts)"
+        return 0
+    fi
+    "$KWAIT_BIN" wait-http --help 2>&1 | grep -q -- --service || arms=without
+    ns_new "$ns"
+    svc_deployment "$ns"
+    k rollout status deployment/web -n "$ns" --timeout "${WAIT_SECS}s" >/dev/null || why "web never rolled out"
+    plog=$W/svcproxy.log wlog=$W/service.watch
+    python3 "$E2E/svcproxy.py" --namespace "$ns" --service web --listen "$POD_NET.1:0" --log "$plog" \
+        --lag "${KWAIT_E2E_PROXY_LAG:-0}" &
+    python3 "$E2E/svcproxy.py" --namespace "$ns" --service web --watch-only --log "$wlog" &
+    poll "svcproxy.py listening" grep -q ' listening ' "$plog"
+    url=http://$(awk '$2 == "listening" { print $3; exit }' "$plog")/health
+    poll "svcproxy.py knows Service web's endpoints" grep -q ' ready ' "$plog"
+    poll "the watch knows Service web's endpoints" grep -q ' ready ' "$wlog"
+    kwait_rbac "$ns" without wait-http "$url"
+    [ "$arms" = without ] || kwait_rbac "$ns" with wait-http "$url" --service web
+    for arm in $arms; do lags[$arm]='' cnt[$arm]=0 win[$arm]=0 span[$arm]=0 gaps[$arm]=0 wins[$arm]=''; done
+    for ((t = 1; t <= trials; t++)); do
+        k label pods -n "$ns" -l app=web serving- >/dev/null
+        poll "svcproxy.py: no ready endpoint" ready_now "$plog" 0
+        poll "the watch: no ready endpoint" ready_now "$wlog" 0
+        t_run=$(now)
+        for arm in $arms; do
+            # shellcheck disable=SC2046 # --service web, or nothing
+            kwait_pod "$ns" "$arm-$t" "$arm" Never --timeout 3m wait-http "$url" $([ "$arm" = without ] || echo --service web)
+        done
+        for arm in $arms; do
+            poll "pod $arm-$t has an IP" pod_ip "$ns" "$arm-$t"
+            poll "kwait of $arm-$t refused by svcproxy.py" refused "$plog" "$(jp "$ns" "$arm-$t" '{.status.podIP}')" "$t_run"
+        done
+        # The kwaits wait ~5 s, as for a pod whose readiness probe passes ~5 s after it starts; the
+        # runs' moments spread evenly over one polling period beyond that (stratified, not random,
+        # so that 5 runs sample the whole period rather than a lucky or unlucky part of it; the
+        # poll above adds up to 0.25 s of its own).
+        sleep "$(calc '4 + (t - 1) / n' t="$t" n="$trials")"
+        t0=$(now)
+        k label pods -n "$ns" -l app=web serving=yes >/dev/null
+        for arm in $arms; do poll "kwait of $arm-$t ended" init_done "$ns" "$arm-$t"; done
+        poll "the watch saw web ready" ready_now "$wlog" 1
+        t_slice=$(ready_at "$wlog" "$t0" 1)
+        t_proxy=$(ready_at "$plog" "$t0" 1)
+        [ -n "$t_slice" ] || why "run $t: the watch never saw web ready"
+        [ -n "$t_proxy" ] || why "run $t: kwait ended but svcproxy.py never learned web was ready"
+        for arm in $arms; do
+            code=$(init_exit "$ns" "$arm-$t")
+            [ "$t" != 1 ] || { echo "kwait $arm --service, run 1:"; logs "$ns" "$arm-$t" wait --timestamps; }
+            [ "$code" = 0 ] || { logs "$ns" "$arm-$t" wait || true; why "run $t: kwait $arm --service exited $code"; }
+            if [ "$arm" = with ]; then
+                if logged "$ns" "$arm-$t" wait '[Ff]orbidden'; then
+                    logs "$ns" "$arm-$t" wait
+                    why "run $t: kwait with --service says forbidden"
+                fi
+                # its state line names the endpoints: it watched the slices, it did not fall back
+                logged "$ns" "$arm-$t" wait "Service $ns/web: [0-9]+ of [0-9]+ endpoints? ready" ||
+                    why "run $t: kwait with --service never named Service $ns/web's ready endpoints"
+            fi
+            t_exit=$(log_ts "$ns" "$arm-$t" wait last)
+            # The slice's moment is taken from two watches on this host; kwait cannot have seen an
+            # answer before both (the proxy forwards nothing before its own watch saw it).
+            lt "$t_exit" "$t_slice" && lt "$t_exit" "$t_proxy" &&
+                why "run $t: kwait $arm --service exited at $t_exit, before the slice turned ready ($t_slice, proxy $t_proxy)"
+            lag=$(calc 'a - b' a="$t_exit" b="$t_slice")
+            ip=$(jp "$ns" "$arm-$t" '{.status.podIP}')
+            read -r n first last <<<"$(conns "$plog" "$ip" "$t_run" "$t_slice")"
+            w=$(calc 'a - b' a="$t_slice" b="$first")
+            lags[$arm]+=" $lag"
+            cnt[$arm]=$((cnt[$arm] + n))
+            win[$arm]=$(calc 'a + b' a="${win[$arm]}" b="$w")
+            wins[$arm]+=" $w"
+            span[$arm]=$(calc 'a + l - f' a="${span[$arm]}" l="$last" f="$first")
+            gaps[$arm]=$((gaps[$arm] + n - 1))
+            # A poller's requests are at least its period (1 s) apart; only a wake-up on the
+            # slice's change makes two closer (speed cannot: a slow machine only spaces them out).
+            g=$(min_gap "$plog" "$ip" "$t_run")
+            lt "$g" 0.9 && woken[$arm]+=" $t"
+            number "service.$arm" "$lag"
+            number "service.rpm_$arm" "$(calc 'n * 60 / w' n="$n" w="$w")"
+            echo "run $t: kwait $arm --service exited ${lag}s after the slice turned ready; $n requests in ${w}s of waiting; closest two ${g}s apart"
+        done
+        number service.proxy_lag "$(calc 'a - b' a="$t_proxy" b="$t_slice")"
+        echo "run $t: svcproxy.py learned it $(calc 'a - b' a="$t_proxy" b="$t_slice")s after the independent watch"
+        for arm in $arms; do k delete pod "$arm-$t" -n "$ns" --grace-period=1 --wait=false >/dev/null; done
+    done
+    # shellcheck disable=SC2086 # space-separated numbers
+    p50o=$(median ${lags[without]})
+    rpmo=$(calc 'n * 60 / w' n="${cnt[without]}" w="${win[without]}")
+    [ "$arms" != without ] ||
+        why "this kwait has no wait-http --service: only the arm without it ran (p50 ${p50o}s, $rpmo requests/min)"
+    # shellcheck disable=SC2086
+    p50w=$(median ${lags[with]})
+    rpmw=$(calc 'n * 60 / w' n="${cnt[with]}" w="${win[with]}")
+    figure "EndpointSlice ready -> kwait exit, p50 of $trials runs: ${p50w}s with --service, ${p50o}s without; requests/min while waiting: $(printf %.1f "$rpmw") with, $(printf %.1f "$rpmo") without"
+    lt "$p50w" "$p50o" || why "the p50 with --service (${p50w}s) is not below the p50 without it (${p50o}s)"
+    [ -n "${woken[with]}" ] ||
+        why "with --service kwait never made two requests less than 0.9 s apart: nothing woke it before its period"
+    echo "runs where two requests came less than 0.9 s apart: with --service${woken[with]:- none}; without${woken[without]:- none}"
+    # No more requests while waiting than kwait without --service makes in the same time: at its
+    # period P (the mean gap between its requests while waiting), a window of W seconds that opens
+    # with a request holds at most W/P + 1 of them (the one of rounding), summed over the runs.
+    local period bound
+    period=$(calc 's / (g > 0 ? g : 1)' s="${span[without]}" g="${gaps[without]}")
+    # shellcheck disable=SC2086
+    bound=$(printf '%s\n' ${wins[with]} | awk -v p="$period" '{ b += $1 / p + 1 } END { printf "%.1f", b }')
+    echo "while waiting: with --service ${cnt[with]} requests in ${win[with]}s, without ${cnt[without]} in ${win[without]}s (mean period ${period}s: at most $bound for the windows with --service)"
+    if lt "$bound" "${cnt[with]}"; then
+        why "with --service kwait made ${cnt[with]} requests in ${win[with]}s of waiting, more than the $bound kwait without it makes in that time (its mean period ${period}s)"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+SCENARIOS="and ttl failed_job rollout deleted no_role chart events service"
 
 scenarios_run() {
     local s pass=0 fail=0 rc
