@@ -319,3 +319,37 @@ fn a_timeout_report_names_the_services_endpoints() {
         r.stderr
     );
 }
+
+/// A user who may list the slices but not watch them: the count in the state line is refreshed
+/// by a LIST every 30 s while the watch is refused, and a change seen that way still wakes the
+/// check (a 60 s steady period would otherwise find the endpoint only a minute later).
+#[test]
+fn without_watch_the_endpoints_are_listed_again_and_still_wake_the_check() {
+    let test = "without_watch_the_endpoints_are_listed_again_and_still_wake_the_check";
+    let Some(env) = envtest::shared(test) else {
+        return;
+    };
+    let web = Web::start();
+    let url = web.url();
+    let args = ["wait-http", &url, "--service", "web"];
+    let s = setup(env, test, &args, false);
+    env.grant(
+        &s.user,
+        &format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: list-only\n  namespace: {}\nrules:\n- apiGroups: [\"discovery.k8s.io\"]\n  resources: [\"endpointslices\"]\n  verbs: [\"list\"]\n",
+            s.ns
+        ),
+    );
+    let mut k = Live::spawn(s.kwait(&["--timeout", "150s", "--interval", "60s"], &args));
+    k.wait_for(&format!("Service {}/web: 0 of 1 endpoint ready", s.ns));
+    web.up.store(true, Ordering::SeqCst);
+    let flipped = Instant::now();
+    env.patch(&s.ns, &slice(true), &slice(true));
+    let (code, seen, out) = k.finish();
+    assert_eq!(code, 0, "{out}");
+    let took = seen - flipped;
+    assert!(
+        took < Duration::from_secs(50),
+        "kwait exited {took:?} after the endpoint turned ready: the slices were not listed again\n{out}"
+    );
+}

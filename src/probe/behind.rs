@@ -83,6 +83,7 @@ impl Behind {
         let selector = format!("{SERVICE_NAME_LABEL}={}", f.name);
         let name = f.name.clone();
         let poked = f.kube.subscribe();
+        let watched = f.kube.wake().healthy;
         // The watch opens after the first LIST, from its version (unless shared, when the
         // other target's first LIST decides).
         f.kube.watch(
@@ -98,6 +99,7 @@ impl Behind {
             view: view.clone(),
             hint: hint.clone(),
             poked,
+            watched,
             known: known_tx,
             backoff: Backoff::new(f.interval, REFUSED_RETRY),
         };
@@ -178,6 +180,8 @@ struct Follower {
     view: Arc<Mutex<View>>,
     hint: Arc<Notify>,
     poked: Arc<Notify>,
+    /// Whether the client's watches are established (the slices' among them).
+    watched: watch::Receiver<bool>,
     known: watch::Sender<bool>,
     backoff: Backoff,
 }
@@ -220,7 +224,7 @@ impl Follower {
                         self.hint.notify_one();
                     }
                     self.known.send_replace(true);
-                    self.poked.notified().await;
+                    self.next_change().await;
                 }
                 Ok(Err(e))
                     if matches!(
@@ -240,6 +244,24 @@ impl Follower {
                 // Transient (5xx, a reset, a timeout): the last count stands; try again on the
                 // backoff.
                 Ok(Err(_)) | Err(_) => tokio::time::sleep(self.backoff.next_delay()).await,
+            }
+        }
+    }
+}
+
+impl Follower {
+    /// Until the watch pokes; or, while the watch is not established (refused, broken), until
+    /// [`REFUSED_RETRY`] has passed, so that the count in the state line is never older than
+    /// that. While the watch is healthy and nothing changes, no request is made.
+    async fn next_change(&mut self) {
+        loop {
+            tokio::select! {
+                _ = self.poked.notified() => return,
+                _ = tokio::time::sleep(REFUSED_RETRY) => {
+                    if !*self.watched.borrow() {
+                        return;
+                    }
+                }
             }
         }
     }
