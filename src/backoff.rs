@@ -1,7 +1,11 @@
-//! Jittered exponential backoff, and the uniform random number behind every jitter.
+//! Jittered exponential backoff, the uniform random number behind every jitter, and the
+//! request budget (at most so many starts in a sliding window).
 
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// The longest a server's `Retry-After` may hold the next request back, whoever sent it (the API
 /// server, to a check or to a watch, or a wait-http endpoint). Longer says more about the server
@@ -46,6 +50,44 @@ impl Backoff {
         }
         let spread = ceiling.saturating_sub(self.interval);
         self.interval + spread.mul_f64(random_unit())
+    }
+}
+
+/// At most `burst` starts in any `window`: the waiter's checks of a Kubernetes target, the checks
+/// a `--service` hint asks for, the LISTs of a Service's slices. It keeps the start times of the
+/// last `burst`.
+#[derive(Debug)]
+pub struct Budget {
+    burst: usize,
+    window: Duration,
+    starts: VecDeque<Instant>,
+}
+
+impl Budget {
+    /// `burst` starts in any `window`.
+    pub fn new(burst: usize, window: Duration) -> Self {
+        Budget {
+            burst,
+            window,
+            starts: VecDeque::with_capacity(burst),
+        }
+    }
+
+    /// Notes a start at `at`.
+    pub fn spend(&mut self, at: Instant) {
+        if self.starts.len() >= self.burst {
+            self.starts.pop_front();
+        }
+        self.starts.push_back(at);
+    }
+
+    /// When the next start is allowed: `after`, unless the last `burst` starts fill the window;
+    /// then once the oldest of them has left it.
+    pub fn allowed(&self, after: Instant) -> Instant {
+        match self.starts.front() {
+            Some(first) if self.starts.len() >= self.burst => *first + self.window,
+            _ => after,
+        }
     }
 }
 

@@ -31,19 +31,19 @@ pub struct Built {
 /// watch of the slices.
 #[derive(Default)]
 pub struct Shared {
-    services: Vec<Kube>,
-    names: Vec<(String, String)>,
+    /// Each Service's client, by name (the client holds its namespace).
+    services: Vec<(String, Kube)>,
 }
 
 impl Shared {
     /// The client for the Service `name` in `kube`'s namespace: the one made first, else `kube`.
     fn service(&mut self, kube: Kube, name: &str) -> Kube {
-        let key = (kube.namespace.clone(), name.to_string());
-        match self.names.iter().position(|k| *k == key) {
-            Some(i) => self.services[i].clone(),
+        let found =
+            (self.services.iter()).find(|(n, k)| n == name && k.namespace == kube.namespace);
+        match found {
+            Some((_, k)) => k.clone(),
             None => {
-                self.names.push(key);
-                self.services.push(kube.clone());
+                self.services.push((name.to_string(), kube.clone()));
                 kube
             }
         }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::backoff::{Backoff, MAX_RETRY_AFTER};
+use crate::backoff::{Backoff, Budget, MAX_RETRY_AFTER};
 use crate::check::{Check, Class, Observation};
 pub use crate::kube::Wake;
 use crate::probe::Probe;
@@ -150,7 +150,7 @@ pub async fn run(
     // The checks a hint still asks for, and when the last hinted checks began (at most
     // HINT_BURST in any KUBE_CHECK_WINDOW, however often the hint comes).
     let mut follow_ups: VecDeque<Instant> = VecDeque::new();
-    let mut hinted: VecDeque<Instant> = VecDeque::with_capacity(HINT_BURST);
+    let mut hinted = Budget::new(HINT_BURST, KUBE_CHECK_WINDOW);
     let (notify, mut healthy, talk) = match wake {
         Some(w) => (Some(w.notify), Some(w.healthy), Some(w.talk)),
         None => (None, None, None),
@@ -159,7 +159,7 @@ pub async fn run(
     // A watched target is a Kubernetes object: its checks keep to the request budget (the
     // start times of its last KUBE_CHECK_BURST checks).
     let budgeted = notify.is_some();
-    let mut recent: VecDeque<Instant> = VecDeque::with_capacity(KUBE_CHECK_BURST);
+    let mut recent = Budget::new(KUBE_CHECK_BURST, KUBE_CHECK_WINDOW);
     // A Kubernetes target is checked once more at `confirm_at` (see `confirm_reserve`), unless
     // a check starts in that last stretch anyway.
     let reserve = settings.timeout.map_or(Duration::ZERO, |t| {
@@ -200,17 +200,11 @@ pub async fn run(
             confirmed |= confirming;
             checks += 1;
             if budgeted {
-                if recent.len() == KUBE_CHECK_BURST {
-                    recent.pop_front();
-                }
-                recent.push_back(now);
+                recent.spend(now);
             }
             // A check a hint asked for: it counts against the hints' budget.
             if follow_ups.front().is_some_and(|f| *f <= now) {
-                if hinted.len() == HINT_BURST {
-                    hinted.pop_front();
-                }
-                hinted.push_back(now);
+                hinted.spend(now);
             }
             // This check serves every follow-up due by now.
             while follow_ups.front().is_some_and(|f| *f <= now) {
@@ -280,10 +274,7 @@ pub async fn run(
             // object was seen, the backoff otherwise; earlier when the watch pokes us, but
             // never before the request budget allows (KUBE_CHECK_BURST per KUBE_CHECK_WINDOW).
             let checked_at = Instant::now();
-            let allowed = match recent.front() {
-                Some(first) if recent.len() == KUBE_CHECK_BURST => *first + KUBE_CHECK_WINDOW,
-                _ => checked_at,
-            };
+            let allowed = recent.allowed(checked_at);
             let earliest = (checked_at + retry_after).max(allowed);
             let pick = |healthy: bool, backoff: &mut Backoff| {
                 let base = if healthy && seen {
@@ -295,12 +286,8 @@ pub async fn run(
             };
             let mut next = pick(watch_ok(&healthy), &mut backoff);
             // Follow-ups still due (those that passed during the check make one check now).
-            let hint_allowed = |hinted: &VecDeque<Instant>| match hinted.front() {
-                Some(first) if hinted.len() == HINT_BURST => *first + KUBE_CHECK_WINDOW,
-                _ => checked_at,
-            };
             if let Some(f) = follow_ups.front() {
-                next = next.min((*f).max(hint_allowed(&hinted)).max(earliest));
+                next = next.min((*f).max(hinted.allowed(checked_at)).max(earliest));
             }
             // The last check before the deadline, if still to come (within the request budget
             // too: a check that recent needs no confirming).
@@ -322,7 +309,7 @@ pub async fn run(
                         // The target may have become reachable: check now and on the follow-ups.
                         let now = Instant::now();
                         follow_ups = FOLLOW_UPS.iter().map(|d| now + *d).collect();
-                        next = next.min(now.max(hint_allowed(&hinted)).max(earliest));
+                        next = next.min(now.max(hinted.allowed(now)).max(earliest));
                     }
                     _ = notified(notify.as_deref()), if !poked => {
                         if Instant::now() >= earliest {

@@ -11,7 +11,6 @@
 //! (`connection refused; Service crs/web: 0 of 1 endpoint ready`). When the slices may not be
 //! read (403, not served) the wait polls as without `--service`, and its state says so.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use tokio::time::Instant;
 
 use super::service::{Endpoints, SERVICE_NAME_LABEL, count, ready_of};
 use super::{BoxFuture, Check, Class, Probe};
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, Budget};
 use crate::kube::{ENDPOINT_SLICES, Kube, Selector};
 use crate::net::text::lock;
 
@@ -191,14 +190,10 @@ impl Follower {
     /// [`LIST_WINDOW`]); pokes the hint when the set of ready endpoints changed. Runs until the
     /// process ends.
     async fn run(mut self) {
-        let mut recent: VecDeque<Instant> = VecDeque::with_capacity(LIST_BURST);
+        let mut recent = Budget::new(LIST_BURST, LIST_WINDOW);
         loop {
-            if recent.len() == LIST_BURST
-                && let Some(first) = recent.pop_front()
-            {
-                tokio::time::sleep_until(first + LIST_WINDOW).await;
-            }
-            recent.push_back(Instant::now());
+            tokio::time::sleep_until(recent.allowed(Instant::now())).await;
+            recent.spend(Instant::now());
             let listed = async {
                 if self.shared {
                     self.kube
