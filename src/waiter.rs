@@ -289,6 +289,12 @@ pub async fn run(
             if let Some(f) = follow_ups.front() {
                 next = next.min((*f).max(hinted.allowed(checked_at)).max(earliest));
             }
+            // A check that got an answer and began less than --interval before the confirming
+            // point is as recent as the confirming check would be: it confirms, and the target
+            // is never asked twice within --interval for it.
+            if unanswered.is_none() && confirm_at.is_some_and(|c| now + settings.interval >= c) {
+                confirmed = true;
+            }
             // The last check before the deadline, if still to come (within the request budget
             // too: a check that recent needs no confirming).
             let confirm = confirm_at.filter(|_| !confirmed).map(|c| c.max(allowed));

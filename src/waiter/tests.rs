@@ -711,3 +711,35 @@ async fn flapping_endpoints_cost_a_bounded_number_of_checks() {
         "the hints were not checked at all: {asked:?}"
     );
 }
+
+/// Regression (tests/requests.rs saw a gap under 900 ms with a 1 s --interval now and then): a
+/// polled Kubernetes target whose regular check fell just before the confirming point was
+/// asked again at that point, less than --interval later. An answered check that began less
+/// than --interval before it now confirms; the checks keep their period and one still falls in
+/// the last stretch before the deadline.
+#[tokio::test(start_paused = true)]
+async fn a_check_just_before_the_confirming_point_confirms_and_is_not_repeated_at_once() {
+    let (_tx, _, wake) = watch_wake(false);
+    let (mut p, asked) = scripted(vec![]);
+    let settings = Settings {
+        interval: Duration::from_millis(700),
+        max_interval: Duration::from_millis(700),
+        ..settings(10)
+    };
+    // --timeout 10s, --attempt-timeout 10s: the confirming point is at 9 s; the checks at 0,
+    // 0.7, ..., 8.4 s, the next due at 9.1 s.
+    let s = run_watched_with(&mut p, wake, &settings).await;
+    assert_eq!(s.ending, Ending::TimedOut);
+    let asked = asked.lock().unwrap().clone();
+    let gaps: Vec<Duration> = asked.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|g| *g >= Duration::from_millis(700)),
+        "{asked:?}"
+    );
+    assert!(
+        asked
+            .last()
+            .is_some_and(|l| *l >= Duration::from_millis(8400)),
+        "{asked:?}"
+    );
+}
