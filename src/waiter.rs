@@ -289,10 +289,11 @@ pub async fn run(
             if let Some(f) = follow_ups.front() {
                 next = next.min((*f).max(hinted.allowed(checked_at)).max(earliest));
             }
-            // A check that got an answer and began less than --interval before the confirming
-            // point is as recent as the confirming check would be: it confirms, and the target
-            // is never asked twice within --interval for it.
-            if unanswered.is_none() && confirm_at.is_some_and(|c| now + settings.interval >= c) {
+            // A check that got an answer and began less than --interval (and within the
+            // reserve) before the confirming point is as recent as the confirming check would
+            // be: it confirms, and the target is never asked twice within --interval for it.
+            let near = settings.interval.min(reserve);
+            if unanswered.is_none() && confirm_at.is_some_and(|c| now + near >= c) {
                 confirmed = true;
             }
             // The last check before the deadline, if still to come (within the request budget

@@ -743,3 +743,20 @@ async fn a_check_just_before_the_confirming_point_confirms_and_is_not_repeated_a
         "{asked:?}"
     );
 }
+
+/// The same rule must not let an early check confirm: with a 20 s --interval and a 5 s
+/// --timeout, the first check (at 0 s) is far from the confirming point (4.5 s), which still
+/// asks once more.
+#[tokio::test(start_paused = true)]
+async fn a_long_interval_does_not_let_the_first_check_confirm() {
+    let (_tx, _, wake) = watch_wake(false);
+    let (mut p, asked) = scripted(vec![]);
+    let settings = Settings {
+        interval: Duration::from_secs(20),
+        max_interval: Duration::from_secs(30),
+        ..settings(5)
+    };
+    run_watched_with(&mut p, wake, &settings).await;
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked, vec![Duration::ZERO, Duration::from_millis(4500)]);
+}
